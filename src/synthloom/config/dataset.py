@@ -1,0 +1,135 @@
+"""The dataset config: `models`, `seed`, `columns`, `run`. One Pydantic model for YAML, JSON and Python."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from synthloom.config import registry
+from synthloom.config.base import ColumnConfig, StrictModel
+from synthloom.config.columns import (
+    CustomColumn,
+    EmbeddingColumn,
+    ExpressionColumn,
+    LLMCodeColumn,
+    LLMJudgeColumn,
+    LLMStructuredColumn,
+    LLMTextColumn,
+    SamplerColumn,
+    ValidationColumn,
+)
+from synthloom.config.model_config import ModelConfig
+
+__all__ = ["DatasetConfig", "RunConfig", "SeedConfig"]
+
+_GENERATORS = "synthloom.engine.generators"
+for _name, _config, _generator in [
+    ("sampler", SamplerColumn, f"{_GENERATORS}.samplers:SamplerGenerator"),
+    ("expression", ExpressionColumn, f"{_GENERATORS}.expression:ExpressionGenerator"),
+    ("llm-text", LLMTextColumn, f"{_GENERATORS}.llm:LLMTextGenerator"),
+    ("llm-code", LLMCodeColumn, f"{_GENERATORS}.llm:LLMCodeGenerator"),
+    ("llm-structured", LLMStructuredColumn, f"{_GENERATORS}.llm:LLMStructuredGenerator"),
+    ("llm-judge", LLMJudgeColumn, f"{_GENERATORS}.llm:LLMJudgeGenerator"),
+    ("embedding", EmbeddingColumn, f"{_GENERATORS}.llm:EmbeddingGenerator"),
+    ("validation", ValidationColumn, f"{_GENERATORS}.validation:ValidationGenerator"),
+    ("custom", CustomColumn, f"{_GENERATORS}.custom:CustomGenerator"),
+]:
+    registry.register_column_type(registry.ColumnType(_name, _config, _generator))
+
+
+class SeedConfig(StrictModel):
+    """Seed records whose fields every template can read. One seed record per generated record."""
+
+    path: Annotated[str, Field(min_length=1)]
+    sampling: Literal["ordered", "shuffle", "with_replacement"] = "ordered"
+    #: Keep only these seed fields (all by default).
+    columns: list[str] | None = None
+    #: Force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
+    format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
+
+
+class RunConfig(StrictModel):
+    """How the run is executed."""
+
+    #: Records per row group: the unit of checkpointing and of vectorised model-free work.
+    buffer_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
+    #: Row groups generated at the same time, so later models work while earlier ones still produce.
+    max_row_groups_in_flight: Annotated[int, Field(gt=0, le=64)] = 4
+    #: The run seed: every sampler draw is fixed by it (per row group), so resume reproduces them.
+    seed: int = 0
+    #: Stop when more than this share of cells failed over the last `failure_window` finished cells.
+    max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
+    failure_window: Annotated[int, Field(gt=0)] = 200
+    #: A cell that failed transiently is retried this many more times later in the run.
+    cell_retries: Annotated[int, Field(ge=0)] = 2
+    #: Stop with an error if a model endpoint stays unreachable for this long (seconds).
+    endpoint_deadline: Annotated[float, Field(gt=0)] = 300.0
+
+
+class DatasetConfig(StrictModel):
+    """A declarative description of a dataset."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=128)] = "dataset"
+    models: list[ModelConfig] = Field(default_factory=list)
+    seed: SeedConfig | None = None
+    columns: Annotated[list[ColumnSpec], Field(min_length=1)]
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.
+    _base_dir: Path | None = PrivateAttr(default=None)
+    #: The file the config came from, for error messages.
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir or Path.cwd()
+
+    @property
+    def source(self) -> str:
+        return self._source or "<config>"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DatasetConfig:
+        aliases = [m.alias for m in self.models]
+        dupes = sorted({a for a in aliases if aliases.count(a) > 1})
+        if dupes:
+            raise ValueError(f"duplicate model alias: {', '.join(dupes)}")
+        names = [c.name for c in self.columns]
+        for col in self.columns:
+            names.extend(col.side_columns())
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column name: {', '.join(dupes)}")
+        return self
+
+    def column(self, name: str) -> ColumnConfig:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def model(self, alias: str) -> ModelConfig:
+        for m in self.models:
+            if m.alias == alias:
+                return m
+        raise KeyError(alias)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data, with the `schema` alias and without defaults the user did not set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+def _rebuild() -> None:
+    configs = [t.config for t in registry.column_types().values()]
+    union: Any = Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
+    # `ColumnSpec` is the forward reference in `DatasetConfig.columns`: the union of every registered type.
+    globals()["ColumnSpec"] = union
+    DatasetConfig.model_rebuild(force=True)
+
+
+registry.load_plugins()
+_rebuild()
+registry.on_change(_rebuild)

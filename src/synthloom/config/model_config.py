@@ -1,0 +1,120 @@
+"""How a column reaches a model: provider, endpoint, inference parameters, limits, pricing."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Distribution",
+    "InferenceParams",
+    "ModelConfig",
+    "Pricing",
+    "Provider",
+    "StructuredOutputParams",
+]
+
+Provider = Literal["local", "openai", "anthropic"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Distribution(_Strict):
+    """A parameter drawn per request: `{distribution: uniform, low: 0.5, high: 1.0}`."""
+
+    distribution: Literal["uniform", "gaussian", "choice"]
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    stddev: float | None = None
+    values: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Distribution:
+        if self.distribution == "uniform" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError("uniform needs 'low' <= 'high'")
+        if self.distribution == "gaussian" and (self.mean is None or self.stddev is None or self.stddev < 0):
+            raise ValueError("gaussian needs 'mean' and a non-negative 'stddev'")
+        if self.distribution == "choice" and not self.values:
+            raise ValueError("choice needs a non-empty 'values' list")
+        return self
+
+
+FloatOrDistribution = float | Distribution
+
+
+class InferenceParams(_Strict):
+    """Sampling parameters sent with every request; columns may override any of them."""
+
+    temperature: FloatOrDistribution | None = None
+    top_p: FloatOrDistribution | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    def merged(self, override: InferenceParams | None) -> InferenceParams:
+        """These parameters with every field `override` sets replacing ours."""
+        if override is None:
+            return self
+        data = self.model_dump(exclude_unset=True)
+        data.update(override.model_dump(exclude_unset=True))
+        return InferenceParams.model_validate(data)
+
+
+class Pricing(_Strict):
+    """Price in the user's currency per million tokens, for the cost column of usage.json."""
+
+    input_per_million: Annotated[float, Field(ge=0)] = 0.0
+    output_per_million: Annotated[float, Field(ge=0)] = 0.0
+
+
+class StructuredOutputParams(_Strict):
+    """How hard to try for a parseable reply before the cell fails."""
+
+    mode: Literal["auto", "json_schema", "prompt"] = "auto"
+    correction_turns: Annotated[int, Field(ge=0)] = 2
+    restarts: Annotated[int, Field(ge=0)] = 1
+
+
+class ModelConfig(_Strict):
+    """One model alias. The API key is read from the environment variable `api_key_env` at run time;
+    it never appears in a config, an artifact or a log."""
+
+    alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    provider: Provider = "openai"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    inference: InferenceParams = Field(default_factory=InferenceParams)
+    max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] = 16
+    timeout: Annotated[float, Field(gt=0)] = 120.0
+    max_retries: Annotated[int, Field(ge=0)] = 5
+    pricing: Pricing | None = None
+    structured_output: StructuredOutputParams = Field(default_factory=StructuredOutputParams)
+    #: `provider: local` only: a GGUF file to serve instead of the bundled SmolLM2-135M-Instruct.
+    model_path: str | None = None
+    #: `provider: local` only: context size and CPU threads for llama.cpp.
+    n_ctx: Annotated[int, Field(gt=0)] = 4096
+    n_threads: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check_provider_fields(self) -> ModelConfig:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("provider 'openai' needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+        if self.provider in ("openai", "anthropic") and not self.model:
+            raise ValueError(f"provider '{self.provider}' needs 'model' (the model id the server serves)")
+        if self.provider != "local" and self.model_path:
+            raise ValueError("'model_path' is only for provider 'local'")
+        return self
+
+    def api_key(self) -> str | None:
+        """The key from the environment, or None when no `api_key_env` is set or it is empty."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None

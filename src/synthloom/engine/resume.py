@@ -1,0 +1,76 @@
+"""Deciding, from what is on disk, which row groups a run still has to generate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from synthloom.config.dataset import DatasetConfig
+from synthloom.engine.generators.base import RowGroupSlice
+from synthloom.engine.run_store import RunStore, config_fingerprint, describe_changes, fingerprint_view
+from synthloom.errors import RunStateError
+
+__all__ = ["ResumeMode", "WorkPlan", "plan_work", "row_group_slices"]
+
+ResumeMode = Literal["never", "always", "if-possible"]
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    todo: list[RowGroupSlice]
+    #: Committed row groups kept as they are, and the records they hold.
+    kept: dict[int, int]
+    resumed: bool
+
+    @property
+    def committed_records(self) -> int:
+        return sum(self.kept.values())
+
+
+def row_group_slices(num_records: int, buffer_size: int, run_seed: int) -> list[RowGroupSlice]:
+    return [
+        RowGroupSlice(index=i, start=start, size=min(buffer_size, num_records - start), run_seed=run_seed)
+        for i, start in enumerate(range(0, num_records, buffer_size))
+    ]
+
+
+def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode: ResumeMode) -> WorkPlan:
+    """Which row groups to generate. Raises `RunStateError` when the directory cannot be used as asked."""
+    slices = row_group_slices(num_records, config.run.buffer_size, config.run.seed)
+    has_run = store.exists()
+    if not has_run:
+        if mode == "always":
+            raise RunStateError(f"--resume always: there is no run to resume in {store.root}")
+        return WorkPlan(todo=slices, kept={}, resumed=False)
+    if mode == "never":
+        raise RunStateError(
+            f"{store.root} already holds a run; resume it with --resume always (or if-possible), "
+            "or choose another --output"
+        )
+    meta = store.read_metadata() or {}
+    old_fingerprint = meta.get("fingerprint")
+    if old_fingerprint and old_fingerprint != config_fingerprint(config):
+        changes = describe_changes(meta.get("fingerprint_view", {}), fingerprint_view(config))
+        listed = "; ".join(changes[:8]) or "the config differs"
+        raise RunStateError(
+            f"cannot resume {store.root}: the config changed since the run started ({listed}). "
+            "Restore the config, or write to another --output to start a fresh run"
+        )
+    committed = store.committed()
+    planned_sizes = store.group_sizes()
+    kept: dict[int, int] = {}
+    todo: list[RowGroupSlice] = []
+    for s in slices:
+        record = committed.get(s.index)
+        # A group committed when the run was smaller (a partial last group) is regenerated whole.
+        if record is not None and planned_sizes.get(s.index, record.records) == s.size:
+            kept[s.index] = record.records
+        else:
+            todo.append(s)
+    extra = sorted(i for i in committed if i >= len(slices))
+    if extra:
+        raise RunStateError(
+            f"{store.root} holds {len(committed)} row groups, more than {num_records} records need; "
+            f"ask for at least {sum(r.records for r in committed.values())} records to resume it"
+        )
+    return WorkPlan(todo=todo, kept=kept, resumed=True)

@@ -1,0 +1,304 @@
+"""The run directory on disk: what is committed, and committing more, atomically.
+
+    <output>/<name>/
+      config.yaml              resolved config, secrets excluded
+      metadata.json            target and committed records, fingerprint, status, seeds, usage summary
+      data/part-00000.parquet  one file per committed row group
+      failures.jsonl           rows removed, with column, error and attempts
+      usage.json               per model and per column: requests, tokens, latency, retries, cost
+
+A row group is written to `data/.part-NNNNN.parquet.tmp`, flushed and fsynced, then renamed: a crash
+never leaves half a file under a final name, and the presence of a final name is the commit.
+`metadata.json` is rewritten the same way after every commit, but the data files are the truth: on
+resume the store trusts what it finds in `data/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from synthloom._version import __version__
+from synthloom.config.dataset import DatasetConfig
+from synthloom.errors import OutputError, RunStateError
+
+__all__ = ["RowGroupRecord", "RunStore", "config_fingerprint", "fingerprint_view"]
+
+PART_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")
+
+
+@dataclass(frozen=True)
+class RowGroupRecord:
+    index: int
+    records: int
+    path: Path
+
+
+def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
+    """The parts of a config that decide what is generated. Concurrency, timeouts, pricing and the
+    record count are left out: changing them must not refuse a resume."""
+    data = config.model_dump(mode="json", by_alias=True)
+    models = []
+    for m in data.get("models", []):
+        models.append({k: m.get(k) for k in ("alias", "provider", "base_url", "model", "inference", "model_path",
+                                             "structured_output")})
+    run = data.get("run", {})
+    return {
+        "models": models,
+        "seed": data.get("seed"),
+        "columns": data.get("columns"),
+        "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
+    }
+
+
+def config_fingerprint(config: DatasetConfig) -> str:
+    blob = json.dumps(fingerprint_view(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """Human-readable paths where two fingerprint views differ."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub} added")
+            elif key not in new:
+                out.append(f"{sub} removed")
+            else:
+                out.extend(describe_changes(old[key], new[key], sub))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if path.endswith("columns") or path.endswith("models"):
+            key = "name" if path.endswith("columns") else "alias"
+            old_by = {o.get(key): o for o in old if isinstance(o, Mapping)}
+            new_by = {n.get(key): n for n in new if isinstance(n, Mapping)}
+            if len(old_by) == len(old) and len(new_by) == len(new):
+                return describe_changes(old_by, new_by, path)
+        if len(old) != len(new):
+            return [f"{path} changed"]
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(describe_changes(a, b, f"{path}[{i}]"))
+        return out
+    return [] if old == new else [f"{path} changed ({_short(old)} -> {_short(new)})"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class RunStore:
+    """One run directory. Open it with `RunStore.open(...)`; use as a context manager to hold the lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self._lock_fd: int | None = None
+
+    # ---- layout -------------------------------------------------------------------------------
+    @property
+    def metadata_path(self) -> Path:
+        return self.root / "metadata.json"
+
+    @property
+    def failures_path(self) -> Path:
+        return self.root / "failures.jsonl"
+
+    @property
+    def usage_path(self) -> Path:
+        return self.root / "usage.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    def part_path(self, index: int) -> Path:
+        return self.data_dir / f"part-{index:05d}.parquet"
+
+    def exists(self) -> bool:
+        return self.metadata_path.exists() or any(self.committed().values())
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> RunStore:
+        self.lock()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unlock()
+
+    def lock(self) -> None:
+        """Take the run's lock so that two processes never write one run directory."""
+        self._prepare_dirs()
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunStateError(f"{self.root} is in use by another synthloom process") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _prepare_dirs(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write to output directory {self.root}: {exc.strerror or exc}") from None
+
+    def clear_temporaries(self) -> None:
+        """Remove half-written files a killed process left behind."""
+        for tmp in self.data_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        for tmp in self.root.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    # ---- reading ------------------------------------------------------------------------------
+    def committed(self) -> dict[int, RowGroupRecord]:
+        """Row groups whose final file exists and whose footer reads, by index."""
+        out: dict[int, RowGroupRecord] = {}
+        if not self.data_dir.is_dir():
+            return out
+        for path in self.data_dir.iterdir():
+            match = PART_PATTERN.match(path.name)
+            if not match:
+                continue
+            try:
+                records = pq.ParquetFile(path).metadata.num_rows
+            except Exception:  # a damaged file is not committed; it will be regenerated
+                continue
+            out[int(match.group(1))] = RowGroupRecord(int(match.group(1)), records, path)
+        return out
+
+    def read_metadata(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.metadata_path.read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RunStateError(f"{self.metadata_path} is unreadable: {exc}") from None
+
+    def group_sizes(self) -> dict[int, int]:
+        """Planned size of every committed row group, as written in metadata (for partial last groups)."""
+        meta = self.read_metadata() or {}
+        return {int(k): int(v["size"]) for k, v in meta.get("row_groups", {}).items()}
+
+    # ---- writing ------------------------------------------------------------------------------
+    def write_config(self, config: DatasetConfig) -> None:
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+        self._atomic_write(self.config_path, text.encode())
+
+    def commit_row_group(self, index: int, table: pa.Table) -> Path:
+        """Write one row group's file atomically: temporary name, fsync, rename."""
+        final = self.part_path(index)
+        tmp = self.data_dir / f".{final.name}.tmp"
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _output_error(f"cannot write {final}", exc) from None
+        return final
+
+    def append_failures(self, failures: Iterable[Mapping[str, Any]]) -> None:
+        lines = b"".join(orjson.dumps(f, default=str) + b"\n" for f in failures)
+        if not lines:
+            return
+        try:
+            with open(self.failures_path, "ab") as fh:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise _output_error(f"cannot write {self.failures_path}", exc) from None
+
+    def drop_failures_for(self, groups: Iterable[int]) -> None:
+        """Forget failures recorded for row groups that will be regenerated (no duplicates on resume)."""
+        groups = set(groups)
+        if not groups or not self.failures_path.exists():
+            return
+        kept = [
+            line
+            for line in self.failures_path.read_bytes().splitlines()
+            if line.strip() and _safe_group(line) not in groups
+        ]
+        self._atomic_write(self.failures_path, b"".join(line + b"\n" for line in kept))
+
+    def write_metadata(self, metadata: Mapping[str, Any]) -> None:
+        self._atomic_write(self.metadata_path, orjson.dumps(metadata, option=orjson.OPT_INDENT_2, default=str))
+
+    def write_usage(self, usage: Mapping[str, Any]) -> None:
+        self._atomic_write(self.usage_path, orjson.dumps(usage, option=orjson.OPT_INDENT_2, default=str))
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        tmp = path.parent / f".{path.name}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _output_error(f"cannot write {path}", exc) from None
+
+
+def _safe_group(line: bytes) -> int | None:
+    try:
+        return int(orjson.loads(line).get("row_group"))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _output_error(what: str, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError(f"{what}: the disk is full; committed row groups are intact, resume when there is space")
+    return OutputError(f"{what}: {exc.strerror or exc}")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def base_metadata(config: DatasetConfig, *, target: int, run_seed: int) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "synthloom_version": __version__,
+        "fingerprint": config_fingerprint(config),
+        "fingerprint_view": fingerprint_view(config),
+        "target_records": target,
+        "buffer_size": config.run.buffer_size,
+        "run_seed": run_seed,
+        "status": "running",
+        "created_at": now_iso(),
+    }

@@ -1,0 +1,75 @@
+"""Python values <-> Arrow tables.
+
+Scalars, datetimes and numeric vectors (embeddings) are stored natively. Dicts and lists of any other
+shape (structured replies, judge results, persons, traces) are stored as JSON text and the field is
+marked with `synthloom.json` metadata: their shape may differ from row group to row group, and a
+parquet dataset whose files disagree on a struct's fields cannot be read as one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from numbers import Real
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+__all__ = ["JSON_FIELD_KEY", "decode_rows", "is_json_field", "to_arrow_table"]
+
+JSON_FIELD_KEY = b"synthloom.json"
+
+
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(x, Real) and not isinstance(x, bool) for x in value
+    )
+
+
+def _column_array(values: Sequence[Any]) -> tuple[pa.Array, bool]:
+    """The Arrow array for one column, and whether it holds JSON text."""
+    present = [v for v in values if v is not None]
+    if present and all(_is_vector(v) for v in present):
+        return pa.array(values, type=pa.list_(pa.float32())), False
+    if any(isinstance(v, dict | list | tuple) for v in present):
+        return _json_array(values), True
+    try:
+        return pa.array(values), False
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # Mixed scalar types (a number in one row, text in another): keep every value as JSON.
+        return _json_array(values), True
+
+
+def _json_array(values: Sequence[Any]) -> pa.Array:
+    return pa.array(
+        [None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+         for v in values],
+        type=pa.string(),
+    )
+
+
+def to_arrow_table(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> pa.Table:
+    """A table of `names` (in that order) from columnar Python values."""
+    arrays = []
+    fields = []
+    for name in names:
+        array, is_json = _column_array(columns[name])
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, metadata={JSON_FIELD_KEY: b"1"} if is_json else None))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def is_json_field(field: pa.Field) -> bool:
+    return bool(field.metadata and field.metadata.get(JSON_FIELD_KEY))
+
+
+def decode_rows(table: pa.Table) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, JSON columns parsed back into Python values."""
+    json_columns = [f.name for f in table.schema if is_json_field(f)]
+    for batch in table.to_batches(max_chunksize=4096):
+        for row in batch.to_pylist():
+            for name in json_columns:
+                value = row.get(name)
+                if value is not None:
+                    row[name] = orjson.loads(value)
+            yield row

@@ -1,0 +1,216 @@
+"""Every exception synthloom raises, in one place.
+
+    SynthloomError
+    ├── ConfigError                 the user's declaration is wrong (names file, column and field)
+    │   ├── PlanError               the columns do not form a valid plan (cycle, unknown reference, ...)
+    │   └── SeedDataError           seed data is missing, unreadable or empty
+    ├── ModelError                  talking to a model failed at run time
+    │   ├── ModelHTTPError          the server answered with an error status (status, headers, body kept)
+    │   │   ├── RateLimitError      429: handled by the adaptive limiter, not by retries
+    │   │   ├── ServerError         5xx: retried with backoff
+    │   │   └── RequestRejectedError  other 4xx (bad request, authentication): not retried
+    │   ├── ModelTimeoutError       no complete answer within the timeout: retried
+    │   ├── ModelConnectionError    refused, reset or dropped connection: retried
+    │   ├── MalformedResponseError  the server's body is not the JSON its protocol promises: retried
+    │   ├── ParseError              the model's reply could not be turned into the column's value
+    │   └── LocalModelError         the embedded llama.cpp model could not be started
+    ├── GenerationError             the engine could not produce the dataset
+    │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
+    │   └── EarlyShutdownError      the failure rate over a window passed the configured threshold
+    ├── RunStateError               an output directory cannot be used as asked (resume refused, ...)
+    └── OutputError                 the dataset could not be written (unwritable directory, disk full)
+
+`ConfigError` and its subclasses are the user's to fix: the CLI prints their message and exits 2, with
+no traceback. Messages never contain secrets: API keys are only ever read from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "CellFailedError",
+    "ConfigError",
+    "EarlyShutdownError",
+    "GenerationError",
+    "LocalModelError",
+    "MalformedResponseError",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelHTTPError",
+    "ModelTimeoutError",
+    "OutputError",
+    "ParseError",
+    "PlanError",
+    "RateLimitError",
+    "RequestRejectedError",
+    "RunStateError",
+    "SeedDataError",
+    "ServerError",
+    "SynthloomError",
+]
+
+
+class SynthloomError(Exception):
+    """Base of every synthloom error."""
+
+
+class ConfigError(SynthloomError):
+    """Something the user declared is wrong.
+
+    The message is built from where the problem is (`source` file, `column`, `field`) and what it is,
+    so that it reads: ``config.yaml: column 'answer', field 'prompt': unknown column 'qestion'``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        column: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.reason = message
+        self.source = source
+        self.model = model
+        self.column = column
+        self.field = field
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where: list[str] = []
+        if self.source:
+            where.append(f"{self.source}:{self.line}" if self.line else self.source)
+        if self.model:
+            where.append(f"model '{self.model}'")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    def with_source(self, source: str) -> ConfigError:
+        """Return the same error attributed to `source` (the config file it came from)."""
+        if self.source is None:
+            self.source = source
+            self.args = (self._render(),)
+        return self
+
+
+class PlanError(ConfigError):
+    """The columns cannot be planned: a cycle, an unknown reference or model, a bad template."""
+
+
+class SeedDataError(ConfigError):
+    """Seed data is missing, unreadable, empty, or of an unsupported format."""
+
+
+class ModelError(SynthloomError):
+    """A model call failed at run time."""
+
+    #: Whether the engine may retry the call with backoff.
+    retryable: bool = False
+
+
+class ModelHTTPError(ModelError):
+    """The server answered with an error status. Keeps the status, headers and (truncated) body."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        self.body = body
+        super().__init__(message)
+
+
+class RateLimitError(ModelHTTPError):
+    """HTTP 429. `retry_after` holds the server's Retry-After in seconds, when it sent one."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(ModelHTTPError):
+    """HTTP 5xx."""
+
+    retryable = True
+
+
+class RequestRejectedError(ModelHTTPError):
+    """HTTP 4xx other than 429: the request itself is wrong; retrying will not help."""
+
+
+class ModelTimeoutError(ModelError):
+    """The model did not answer completely within the configured timeout."""
+
+    retryable = True
+
+
+class ModelConnectionError(ModelError):
+    """The connection was refused, reset or dropped."""
+
+    retryable = True
+
+
+class MalformedResponseError(ModelError):
+    """The server's response body is not what its protocol promises (e.g. invalid JSON)."""
+
+    retryable = True
+
+
+class ParseError(ModelError):
+    """The model's reply could not be turned into the column's value (invalid JSON, schema mismatch,
+    no code block), even after the configured correction turns and restarts."""
+
+    def __init__(self, message: str, *, reply: str | None = None, attempts: int = 1) -> None:
+        self.reply = reply
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class LocalModelError(ModelError):
+    """The embedded llama.cpp model could not be found or started."""
+
+
+class GenerationError(SynthloomError):
+    """The engine could not produce the dataset."""
+
+
+class CellFailedError(GenerationError):
+    """One cell failed for good; its row is removed from the output and recorded in failures.jsonl."""
+
+    def __init__(self, message: str, *, column: str, row: int, attempts: int = 1) -> None:
+        self.column = column
+        self.row = row
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class EarlyShutdownError(GenerationError):
+    """Too many cells failed within the configured window; the committed row groups are kept."""
+
+    def __init__(self, message: str, *, failure_rate: float, window: int) -> None:
+        self.failure_rate = failure_rate
+        self.window = window
+        super().__init__(message)
+
+
+class RunStateError(SynthloomError):
+    """The output directory cannot be used as asked: resume refused, config changed, run locked."""
+
+
+class OutputError(SynthloomError):
+    """The dataset could not be written: unwritable directory, disk full."""

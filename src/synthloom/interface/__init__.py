@@ -1,0 +1,1 @@
+"""The interface layer: the Python API and the CLI."""

@@ -1,0 +1,90 @@
+"""The Python API: `load_config`, `validate`, `preview`, `create`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from synthloom.config.dataset import DatasetConfig
+from synthloom.config.loader import load_config
+from synthloom.engine.dataset_run import generate_dataset, generate_in_memory
+from synthloom.engine.resume import ResumeMode
+from synthloom.engine.run_store import RunStore
+from synthloom.engine.seed_reader import SeedReader
+from synthloom.errors import ConfigError
+from synthloom.interface.dataset_result import DatasetResult
+from synthloom.plan import Plan, build_plan
+
+__all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
+
+ConfigLike = DatasetConfig | str | Path
+
+
+def _config(config: ConfigLike) -> DatasetConfig:
+    return config if isinstance(config, DatasetConfig) else load_config(config)
+
+
+def _prepare(config: DatasetConfig) -> tuple[Plan, SeedReader | None]:
+    seed = None
+    if config.seed is not None:
+        try:
+            seed = SeedReader(config.seed, base_dir=config.base_dir, run_seed=config.run.seed)
+        except ConfigError as exc:
+            raise exc.with_source(config.source) from None
+    plan = build_plan(config, seed_columns=seed.column_names if seed else ())
+    return plan, seed
+
+
+def validate(config: ConfigLike) -> Plan:
+    """Load and check a config (seed data included) without generating anything. Returns the plan."""
+    return _prepare(_config(config))[0]
+
+
+def _check_records(num_records: int) -> None:
+    if not isinstance(num_records, int) or isinstance(num_records, bool) or num_records < 1:
+        raise ConfigError(f"the number of records must be a positive whole number, not {num_records!r}",
+                          field="num_records")
+
+
+async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
+    """`preview` for code already running an event loop."""
+    _check_records(num_records)
+    cfg = _config(config)
+    plan, seed = _prepare(cfg)
+    outcome = await generate_in_memory(cfg, plan, num_records=num_records, seed=seed)
+    return DatasetResult(tables=outcome.tables, usage=outcome.usage,
+                         failures=[f.to_json() for f in outcome.failures])
+
+
+def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
+    """Generate a few records in memory with the same engine `create` uses; nothing is written."""
+    return asyncio.run(apreview(config, num_records))
+
+
+async def acreate(config: ConfigLike, num_records: int, output: str | Path = "output", *,
+                  resume: ResumeMode = "if-possible", progress: bool = False) -> DatasetResult:
+    """`create` for code already running an event loop."""
+    _check_records(num_records)
+    if resume not in ("never", "always", "if-possible"):
+        raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
+    cfg = _config(config)
+    plan, seed = _prepare(cfg)
+    store = RunStore(Path(output) / cfg.name)
+    with store:
+        await generate_dataset(cfg, plan, store=store, num_records=num_records, resume=resume, seed=seed,
+                               show_progress=progress)
+    return DatasetResult(store.root)
+
+
+def create(config: ConfigLike, num_records: int, output: str | Path = "output", *,
+           resume: ResumeMode = "if-possible", progress: bool = False) -> DatasetResult:
+    """Generate `num_records` into `output/<name>/`, checkpointing every row group.
+
+    `resume`: `never` refuses a directory that already holds a run, `always` requires one,
+    `if-possible` continues a run when there is one and starts fresh otherwise. A changed config is
+    always refused, with what changed."""
+    return asyncio.run(acreate(config, num_records, output, resume=resume, progress=progress))
+
+
+def open_run(path: str | Path) -> DatasetResult:
+    """Open a finished (or partial) run directory."""
+    return DatasetResult.open(path)

@@ -1,0 +1,207 @@
+"""The `synthloom` command line. User errors print one message and exit 2; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from synthloom._version import __version__
+from synthloom.errors import ConfigError, RunStateError, SynthloomError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 130 for an interrupt.
+EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn synthloom's errors into one line on stderr and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, RunStateError) as exc:
+            _fail(str(exc), EXIT_USER_ERROR)
+        except SynthloomError as exc:
+            _fail(str(exc), EXIT_RUN_FAILED)
+        except KeyboardInterrupt:
+            _fail("interrupted; committed row groups are kept (continue with --resume always)", 130)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:  # a bug: say so plainly, trace only when asked
+            if os.environ.get("SYNTHLOOM_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {exc}); set SYNTHLOOM_DEBUG=1 for a traceback",
+                  EXIT_RUN_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("aiohttp", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("synthloom.models").setLevel(logging.WARNING)
+
+
+config_argument = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="synthloom")
+@click.option("-v", "--verbose", is_flag=True, help="Log details (limiter level changes, retries).")
+def cli(verbose: bool) -> None:
+    """synthloom: declarative synthetic datasets with LLMs."""
+    _configure_logging(verbose)
+
+
+@cli.command()
+@config_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@user_errors
+def validate(config: Path, as_json: bool) -> None:
+    """Check CONFIG (columns, templates, models, seed data) without generating anything."""
+    from synthloom.interface.api import validate as validate_config
+
+    plan = validate_config(config)
+    summary = {
+        "valid": True,
+        "columns": [{"name": c.name, "type": c.config.type, "depends_on": sorted(c.depends_on),
+                     "reads_seed": sorted(c.reads_seed), "drop": c.config.drop} for c in plan.columns],
+        "seed_columns": list(plan.seed_columns),
+        "output_columns": plan.output_columns,
+    }
+    if as_json:
+        _emit_json(summary)
+        return
+    click.echo(f"{config}: valid, {len(plan.columns)} columns")
+    for c in summary["columns"]:
+        deps = ", ".join(c["depends_on"] + [f"seed.{s}" for s in c["reads_seed"]]) or "-"
+        click.echo(f"  {c['name']:<24} {c['type']:<16} <- {deps}{'  (dropped)' if c['drop'] else ''}")
+
+
+@cli.command()
+@config_argument
+@click.option("-n", "--num-records", default=5, show_default=True, type=int, help="Records to generate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+@user_errors
+def preview(config: Path, num_records: int, as_json: bool) -> None:
+    """Generate a few records in memory and show them; nothing is written."""
+    from synthloom.interface.api import preview as run_preview
+
+    result = run_preview(config, num_records)
+    rows = list(result)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, default=str))
+    else:
+        _print_table(rows)
+    if result.failures:
+        click.echo(f"{len(result.failures)} record(s) failed:", err=True)
+        for f in result.failures[:10]:
+            click.echo(f"  record {f['record']}, column '{f['column']}': {f['error']}", err=True)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        console.print("no records")
+        return
+    for index, row in enumerate(rows):
+        table = Table(title=f"record {index}", title_justify="left", show_header=False, expand=True)
+        table.add_column("column", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for key, value in row.items():
+            text = json.dumps(value, default=str, indent=1) if isinstance(value, dict | list) else str(value)
+            table.add_row(key, text if len(text) < 2000 else text[:2000] + " ...")
+        console.print(table)
+
+
+@cli.command()
+@config_argument
+@click.option("-n", "--num-records", required=True, type=int, help="Records to generate.")
+@click.option("-o", "--output", default="output", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that receives <name>/.")
+@click.option("--resume", type=click.Choice(["never", "always", "if-possible"]), default="if-possible",
+              show_default=True, help="Continue a run found in the output folder.")
+@click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@user_errors
+def create(config: Path, num_records: int, output: Path, resume: str, progress: bool, as_json: bool) -> None:
+    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
+    from synthloom.interface.api import create as run_create
+
+    result = run_create(config, num_records, output, resume=resume, progress=progress)  # type: ignore[arg-type]
+    meta = result.metadata
+    summary = {
+        "path": str(result.path),
+        "status": meta.get("status"),
+        "records": meta.get("committed_records"),
+        "target_records": meta.get("target_records"),
+        "failed_records": meta.get("failed_records", 0),
+        "usage": result.usage.get("models", {}),
+    }
+    if as_json:
+        _emit_json(summary)
+        return
+    click.echo(f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
+               + (f" ({summary['failed_records']} failed: see failures.jsonl)" if summary["failed_records"] else ""))
+    for alias, u in summary["usage"].items():
+        click.echo(f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
+                   f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
+                   f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries")
+
+
+@cli.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the dataset config (for editors)."""
+    from synthloom.config.dataset import DatasetConfig
+
+    text = json.dumps(DatasetConfig.model_json_schema(by_alias=True), indent=2)
+    if output:
+        output.write_text(text + "\n")
+    else:
+        click.echo(text)
+
+
+def _attach_model_commands() -> None:
+    try:
+        from synthloom.interface.cli_models import mock_server_command, models_group
+    except ImportError:  # pragma: no cover - the model layer is part of the package
+        return
+    cli.add_command(models_group)
+    cli.add_command(mock_server_command)
+
+
+_attach_model_commands()
+
+
+def main() -> None:
+    cli(prog_name="synthloom")

@@ -1,0 +1,292 @@
+"""Adaptive concurrency for one (endpoint, model): how many requests may be in flight right now.
+
+The level moves by AIMD with three refinements:
+
+- **Slow start.** Until the first sign of overload the level grows by one per success (it doubles
+  every round trip), so a fresh run reaches the server's capacity in a few round trips.
+- **Once per burst.** A 429 lowers the level only if the rejected request was started at the current
+  level (its permit carries the level's *epoch*); the other in-flight requests rejected by the same
+  overload are ignored. `Retry-After` pauses new acquisitions.
+- **Remembered trouble.** After a 429 the level where it began is remembered: the level regrows
+  quickly to just below it, then probes past it rarely, each failed probe doubling the wait before
+  the next. A full window above it without a 429 means the capacity grew, and the memory is dropped.
+
+Servers that queue instead of refusing (vLLM under overload) never send a 429; their latency rises
+with concurrency while throughput stays flat. Each *window* (one success per permitted request, i.e.
+about one round trip) the median latency is compared with the best recent window. When it exceeds
+the best by more than `latency_tolerance`, the level is scaled by best/current — the concurrency the
+server can actually serve — plus a small queue, and growth resumes additively.
+
+The level never exceeds `ceiling` (the configured `max_parallel_requests`) and never drops below 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from synthloom.errors import RateLimitError
+
+__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit"]
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    SUCCESS = "success"
+    RATE_LIMITED = "rate_limited"
+    #: Anything else (5xx, timeout, cancellation): says nothing about capacity.
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """One granted slot. `epoch` and `level` record the limiter state when it was granted."""
+
+    epoch: int
+    level: int
+    started: float
+
+
+@dataclass(slots=True)
+class LimiterStats:
+    """Counters for progress displays and usage reports."""
+
+    limit: int
+    ceiling: int
+    in_flight: int
+    waiting: int
+    peak_in_flight: int
+    rate_limited: int
+    increases: int
+    decreases: int
+    latency_decreases: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+class AdaptiveLimiter:
+    """Gate requests to one model: `async with limiter.slot(): ...` or `acquire()` / `release()`."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        initial: int | None = None,
+        decrease_factor: float = 0.9,
+        latency_tolerance: float = 0.3,
+        max_probe_windows: int = 32,
+        name: str = "",
+    ) -> None:
+        if ceiling < 1:
+            raise ValueError("ceiling must be at least 1")
+        if not 0 < decrease_factor < 1:
+            raise ValueError("decrease_factor must be between 0 and 1")
+        self.name = name
+        self.ceiling = ceiling
+        self.decrease_factor = decrease_factor
+        self.latency_tolerance = latency_tolerance
+        self.max_probe_windows = max_probe_windows
+        self._limit = max(1, min(initial if initial is not None else 8, ceiling))
+        self._in_flight = 0
+        self._waiters: deque[asyncio.Future[Permit]] = deque()
+        self._paused_until = 0.0
+        self._wake_handle: asyncio.TimerHandle | None = None
+        self._epoch = 0
+        self._slow_start = True
+        # Level at which the last 429 began; None when no trouble is remembered.
+        self._trouble_level: int | None = None
+        self._probe_windows = 1
+        self._successes = 0  # since the last level change
+        self._window: list[float] = []  # latencies of this epoch's successes
+        self._window_medians: deque[float] = deque(maxlen=20)
+        self._peak = 0
+        self._rate_limited = 0
+        self._increases = 0
+        self._decreases = 0
+        self._latency_decreases = 0
+
+    # -- public state ------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        """How many requests may be in flight now."""
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def paused_for(self) -> float:
+        """Seconds left of a Retry-After pause (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def stats(self) -> LimiterStats:
+        return LimiterStats(
+            limit=self._limit,
+            ceiling=self.ceiling,
+            in_flight=self._in_flight,
+            waiting=len(self._waiters),
+            peak_in_flight=self._peak,
+            rate_limited=self._rate_limited,
+            increases=self._increases,
+            decreases=self._decreases,
+            latency_decreases=self._latency_decreases,
+        )
+
+    # -- acquire / release -------------------------------------------------------------------------
+
+    async def acquire(self) -> Permit:
+        """Wait for a slot (first come, first served) and return its permit."""
+        if not self._waiters and self._can_grant():
+            return self._grant()
+        future: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._schedule_wake()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                # Granted just as we were cancelled: hand the slot back.
+                self.release(future.result(), Outcome.FAILURE)
+            else:
+                self._waiters.remove(future)
+            raise
+
+    def release(
+        self,
+        permit: Permit,
+        outcome: Outcome,
+        *,
+        latency: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Return a slot and tell the limiter how the request went."""
+        busy = self._in_flight >= self._limit or bool(self._waiters)
+        self._in_flight -= 1
+        if outcome is Outcome.SUCCESS:
+            elapsed = latency if latency is not None else time.monotonic() - permit.started
+            self._on_success(permit, elapsed, busy)
+        elif outcome is Outcome.RATE_LIMITED:
+            self._on_rate_limited(permit, retry_after)
+        self._wake()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Permit]:
+        """Hold a slot for the body; a `RateLimitError` raised inside counts as a 429."""
+        permit = await self.acquire()
+        try:
+            yield permit
+        except RateLimitError as exc:
+            self.release(permit, Outcome.RATE_LIMITED, retry_after=exc.retry_after)
+            raise
+        except BaseException:
+            self.release(permit, Outcome.FAILURE)
+            raise
+        else:
+            self.release(permit, Outcome.SUCCESS)
+
+    # -- the policy --------------------------------------------------------------------------------
+
+    def _on_success(self, permit: Permit, latency: float, busy: bool) -> None:
+        if permit.epoch == self._epoch:
+            self._window.append(latency)
+            if len(self._window) >= max(self._limit, 4) and self._end_window():
+                return
+        if not busy or self._limit >= self.ceiling:
+            return  # growth only counts when the level is actually the constraint
+        self._successes += 1
+        if self._slow_start:
+            self._set_limit(self._limit + 1, "slow start")
+        elif self._trouble_level is not None and self._limit < self._trouble_level - 1:
+            # Regrow quickly to just below where the last 429 began.
+            if self._successes >= max(1, self._limit // 8):
+                self._set_limit(self._limit + 1, "recovery")
+        elif self._successes >= self._limit * self._probe_windows:
+            self._set_limit(self._limit + 1, "probe" if self._trouble_level else "additive increase")
+
+    def _end_window(self) -> bool:
+        """Close a latency window; return True when it lowered the level."""
+        median = statistics.median(self._window)
+        self._window.clear()
+        self._window_medians.append(median)
+        best = min(self._window_medians)
+        if self._trouble_level is not None and self._limit >= self._trouble_level:
+            # A whole window above the remembered trouble without a 429: capacity grew.
+            self._trouble_level = None
+            self._probe_windows = 1
+        if best > 0 and median > best * (1 + self.latency_tolerance) and self._limit > 1:
+            served = self._limit * best / median
+            target = math.floor(served + math.sqrt(served))
+            if target < self._limit:
+                self._latency_decreases += 1
+                self._decrease(target, f"latency p50 {median:.3g}s vs best {best:.3g}s")
+                return True
+        return False
+
+    def _on_rate_limited(self, permit: Permit, retry_after: float | None) -> None:
+        self._rate_limited += 1
+        if retry_after:
+            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+        if permit.epoch != self._epoch:
+            return  # this overload was already answered by a decrease
+        if self._trouble_level is not None and permit.level >= self._trouble_level - 1:
+            self._probe_windows = min(self._probe_windows * 2, self.max_probe_windows)
+        self._trouble_level = permit.level
+        target = min(math.floor(self._limit * self.decrease_factor), permit.level - 1)
+        self._decrease(target, f"429 at level {permit.level}")
+
+    def _decrease(self, target: int, reason: str) -> None:
+        self._slow_start = False
+        self._epoch += 1
+        self._window.clear()
+        self._decreases += 1
+        self._set_limit(max(1, min(target, self._limit - 1)), reason)
+
+    def _set_limit(self, value: int, reason: str) -> None:
+        value = max(1, min(value, self.ceiling))
+        if value == self._limit:
+            return
+        if value > self._limit:
+            self._increases += 1
+        logger.debug("limiter %s: %d -> %d (%s)", self.name, self._limit, value, reason)
+        self._limit = value
+        self._successes = 0
+
+    # -- granting ----------------------------------------------------------------------------------
+
+    def _can_grant(self) -> bool:
+        return self._in_flight < self._limit and time.monotonic() >= self._paused_until
+
+    def _grant(self) -> Permit:
+        self._in_flight += 1
+        self._peak = max(self._peak, self._in_flight)
+        return Permit(epoch=self._epoch, level=self._in_flight, started=time.monotonic())
+
+    def _wake(self) -> None:
+        while self._waiters and self._can_grant():
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(self._grant())
+        self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
+        # A Retry-After pause ends with no release to trigger a wake-up: set a timer for it.
+        delay = self._paused_until - time.monotonic()
+        if self._waiters and delay > 0 and self._wake_handle is None:
+            loop = asyncio.get_running_loop()
+
+            def wake() -> None:
+                self._wake_handle = None
+                self._wake()
+
+            self._wake_handle = loop.call_later(delay, wake)

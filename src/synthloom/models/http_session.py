@@ -1,0 +1,139 @@
+"""The one place where aiohttp's exceptions and HTTP statuses become synthloom's.
+
+Everything above this module sees only `ModelError` subclasses; nothing below it knows about retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from synthloom.errors import (
+    MalformedResponseError,
+    ModelConnectionError,
+    ModelHTTPError,
+    ModelTimeoutError,
+    RateLimitError,
+    RequestRejectedError,
+    ServerError,
+)
+
+__all__ = ["HttpSession", "parse_retry_after"]
+
+_BODY_LIMIT = 2000
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import datetime as _dt
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - _dt.datetime.now(when.tzinfo)).total_seconds())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class HttpSession:
+    """A pooled aiohttp session for one endpoint, posting JSON and returning parsed JSON.
+
+    `secrets` are scrubbed from any response body kept in an exception, so an endpoint that echoes
+    the request headers cannot leak a key into a log.
+    """
+
+    def __init__(self, *, secrets: tuple[str, ...] = ()) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._secrets = tuple(s for s in secrets if s)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # The adaptive limiters bound concurrency; the connector must not add a second, silent cap.
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, json_serialize=_dumps)
+        return self._session
+
+    def add_secret(self, secret: str | None) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets = (*self._secrets, secret)
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def post_json(
+        self,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """POST `payload`; return the JSON object answered, or raise the matching `ModelError`."""
+        session = self._open()
+        try:
+            async with session.post(
+                url,
+                data=orjson.dumps(payload),
+                headers={"Content-Type": "application/json", **headers},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                response_headers = dict(response.headers)
+        except TimeoutError as exc:
+            raise ModelTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
+        except asyncio.CancelledError:
+            raise
+        except aiohttp.ClientPayloadError as exc:
+            raise ModelConnectionError(f"connection to {url} dropped mid-reply: {exc}") from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise ModelConnectionError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise ModelConnectionError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
+
+        if status >= 400:
+            raise self._status_error(url, status, response_headers, raw)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponseError(
+                f"{url} answered {status} with a body that is not JSON: {self._scrub(raw)[:200]!r}"
+            ) from exc
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{url} answered a JSON {type(body).__name__}, not an object")
+        return body
+
+    def _scrub(self, raw: bytes) -> str:
+        text = raw[:_BODY_LIMIT].decode("utf-8", errors="replace")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _status_error(self, url: str, status: int, headers: dict[str, str], raw: bytes) -> ModelHTTPError:
+        body = self._scrub(raw)
+        message = f"{url} answered HTTP {status}: {body[:300]}"
+        if status == 429:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return RateLimitError(
+                message, retry_after=retry_after, status_code=status, headers=headers, body=body
+            )
+        if status >= 500:
+            return ServerError(message, status_code=status, headers=headers, body=body)
+        return RequestRejectedError(message, status_code=status, headers=headers, body=body)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

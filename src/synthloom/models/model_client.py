@@ -1,0 +1,309 @@
+"""`ModelClient`: one model alias, from messages to a parsed, accounted-for reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from synthloom.config.model_config import InferenceParams, ModelConfig
+from synthloom.errors import ModelError, ParseError, RateLimitError, RequestRejectedError
+from synthloom.models.adaptive_limiter import AdaptiveLimiter
+from synthloom.models.code_extraction import extract_code
+from synthloom.models.http_session import HttpSession
+from synthloom.models.providers import anthropic_messages, openai_chat
+from synthloom.models.providers.reply import ParsedReply
+from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
+from synthloom.models.retry_policy import RetryPolicy
+from synthloom.models.structured_output import (
+    correction_message,
+    extract_json,
+    json_prompt_instruction,
+    schema_name,
+)
+from synthloom.models.usage import UsageTracker
+
+__all__ = ["Endpoint", "ModelClient"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where one alias's requests go, resolved on first use (a local model starts then)."""
+
+    base_url: str
+    session: HttpSession
+
+
+class _Extraction(Protocol):
+    ok: bool
+    error: str
+
+
+E = TypeVar("E", bound=_Extraction)
+
+
+class ModelClient:
+    """Sends one alias's requests through its endpoint's session, limiter and retry policy."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        endpoint: Callable[[], Awaitable[Endpoint]],
+        limiter: AdaptiveLimiter,
+        usage: UsageTracker,
+        retry_policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.limiter = limiter
+        self._endpoint = endpoint
+        self._usage = usage
+        self._retry = retry_policy or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._json_schema_rejected = False
+
+    def __repr__(self) -> str:
+        return f"ModelClient(alias={self.config.alias!r}, provider={self.config.provider!r})"
+
+    @property
+    def alias(self) -> str:
+        return self.config.alias
+
+    @property
+    def model(self) -> str:
+        return self.config.model or "local"
+
+    # -- public calls ------------------------------------------------------------------------------
+
+    async def generate_text(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        inference: InferenceParams | None = None,
+        tag: str | None = None,
+    ) -> ChatResult:
+        """One chat exchange; the reply's text as is."""
+        return await self._chat(messages, self.config.inference.merged(inference), tag)
+
+    async def generate_structured(
+        self,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any],
+        *,
+        inference: InferenceParams | None = None,
+        tag: str | None = None,
+    ) -> StructuredResult:
+        """A JSON value valid against `schema`, using the server's JSON-schema mode where it has one."""
+        params = self.config.inference.merged(inference)
+        mode = self.config.structured_output.mode
+        use_schema_mode = self.config.provider != "anthropic" and (
+            mode == "json_schema" or (mode == "auto" and not self._json_schema_rejected)
+        )
+
+        def extract(text: str) -> Any:
+            return extract_json(text, schema)
+
+        if use_schema_mode:
+            response_format = openai_chat.json_schema_response_format(schema_name(schema, tag), schema)
+            try:
+                value, chat, usage, attempts = await self._until_parsed(
+                    messages, params, tag, extract, "a JSON value matching the schema", response_format
+                )
+                return StructuredResult(value=value.value, chat=chat, usage=usage, attempts=attempts)
+            except RequestRejectedError:
+                if mode != "auto":
+                    raise
+                # The server has no json_schema mode: fall back to instructions in the prompt, for good.
+                logger.info("%s rejected response_format json_schema; using prompt mode", self.alias)
+                self._json_schema_rejected = True
+        prompted = _append_to_last_user(messages, json_prompt_instruction(schema))
+        value, chat, usage, attempts = await self._until_parsed(
+            prompted, params, tag, extract, "a JSON value matching the schema"
+        )
+        return StructuredResult(value=value.value, chat=chat, usage=usage, attempts=attempts)
+
+    async def generate_code(
+        self,
+        messages: list[dict[str, Any]],
+        language: str,
+        *,
+        inference: InferenceParams | None = None,
+        tag: str | None = None,
+    ) -> CodeResult:
+        """Source code in `language`, extracted from the reply's fenced block."""
+        params = self.config.inference.merged(inference)
+        what = f"the {language} code in one fenced block (```{language} ... ```)"
+        found, chat, usage, attempts = await self._until_parsed(
+            messages, params, tag, lambda text: extract_code(text, language), what
+        )
+        return CodeResult(code=found.code, language=language, chat=chat, usage=usage, attempts=attempts)
+
+    async def embed(self, texts: list[str], *, tag: str | None = None) -> EmbeddingResult:
+        """One vector per text, from the OpenAI-compatible `/embeddings` endpoint."""
+        if self.config.provider == "anthropic":
+            raise ModelError(f"model '{self.alias}': the Anthropic API has no embeddings endpoint")
+        endpoint = await self._endpoint()
+        payload = openai_chat.build_embeddings_request(self.model, texts)
+
+        def parse(body: dict[str, Any]) -> tuple[list[list[float]], int, int]:
+            vectors, tokens = openai_chat.parse_embeddings_response(body, len(texts))
+            return vectors, tokens, 0
+
+        vectors, usage = await self._exchange(
+            endpoint, f"{endpoint.base_url}/embeddings", payload, self._openai_headers(), tag, parse
+        )
+        return EmbeddingResult(vectors=vectors, usage=usage)
+
+    # -- the correction loop -----------------------------------------------------------------------
+
+    async def _until_parsed(
+        self,
+        messages: list[dict[str, Any]],
+        params: InferenceParams,
+        tag: str | None,
+        extract: Callable[[str], E],
+        what: str,
+        response_format: dict[str, Any] | None = None,
+    ) -> tuple[E, ChatResult, CallUsage, int]:
+        """Ask until `extract` accepts a reply: correction turns within a conversation, then restarts
+        from the original messages (with the seed moved on, so a seeded model can answer differently)."""
+        policy = self.config.structured_output
+        total = CallUsage()
+        attempts = 0
+        last_text: str | None = None
+        last_error = ""
+        for restart in range(policy.restarts + 1):
+            run_params = params
+            if restart and params.seed is not None:
+                run_params = params.merged(InferenceParams(seed=params.seed + restart))
+            conversation = list(messages)
+            for _ in range(policy.correction_turns + 1):
+                attempts += 1
+                chat = await self._chat(conversation, run_params, tag, response_format)
+                total = total.add(chat.usage)
+                found = extract(chat.text)
+                if found.ok:
+                    return found, chat, total, attempts
+                last_text, last_error = chat.text, found.error
+                conversation = [
+                    *chat.messages,
+                    {"role": "user", "content": correction_message(found.error, what)},
+                ]
+        raise ParseError(
+            f"model '{self.alias}': no usable reply after {attempts} attempts: {last_error}",
+            reply=last_text,
+            attempts=attempts,
+        )
+
+    # -- one chat exchange -------------------------------------------------------------------------
+
+    async def _chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: InferenceParams,
+        tag: str | None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        endpoint = await self._endpoint()
+        if self.config.provider == "anthropic":
+            payload = anthropic_messages.build_messages_request(self.model, messages, params, rng=self._rng)
+            url = anthropic_messages.messages_url(endpoint.base_url)
+            headers = anthropic_messages.messages_headers(self.config.api_key(), self.config.headers)
+            parse_reply = anthropic_messages.parse_messages_response
+        else:
+            payload = openai_chat.build_chat_request(
+                self.model, messages, params, response_format=response_format, rng=self._rng
+            )
+            url = f"{endpoint.base_url}/chat/completions"
+            headers = self._openai_headers()
+            parse_reply = openai_chat.parse_chat_response
+
+        def parse(body: dict[str, Any]) -> tuple[ParsedReply, int, int]:
+            reply = parse_reply(body)
+            return reply, reply.input_tokens, reply.output_tokens
+
+        reply, usage = await self._exchange(endpoint, url, payload, headers, tag, parse)
+        return ChatResult(
+            text=reply.text,
+            reasoning=reply.reasoning,
+            messages=[*messages, {"role": "assistant", "content": reply.text}],
+            usage=usage,
+            finish_reason=reply.finish_reason,
+        )
+
+    def _openai_headers(self) -> dict[str, str]:
+        return openai_chat.chat_headers(self.config.api_key(), self.config.headers)
+
+    async def _exchange(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        tag: str | None,
+        parse: Callable[[dict[str, Any]], tuple[T, int, int]],
+    ) -> tuple[T, CallUsage]:
+        """POST through the limiter with retries; record the exchange in the usage tracker.
+
+        `latency_s` sums the time spent waiting on the server, not time queued in the limiter or
+        sleeping between attempts.
+        """
+        usage = CallUsage()
+        retries = rate_limited = 0
+        while True:
+            usage.attempts += 1
+            started = time.monotonic()
+            try:
+                async with self.limiter.slot():
+                    body = await endpoint.session.post_json(
+                        url, payload, headers=headers, timeout=self.config.timeout
+                    )
+                    result, usage.input_tokens, usage.output_tokens = parse(body)
+            except ModelError as exc:
+                usage.latency_s += time.monotonic() - started
+                usage.status_codes.append(getattr(exc, "status_code", None))
+                if isinstance(exc, RateLimitError):
+                    rate_limited += 1
+                else:
+                    retries += 1
+                if not self._retry.should_retry(
+                    exc, retries=retries, rate_limited=rate_limited, max_retries=self.config.max_retries
+                ):
+                    self._usage.record(self.alias, tag, usage, ok=False)
+                    raise
+                await _sleep(self._retry.delay(exc, retries=retries, rate_limited=rate_limited))
+                continue
+            except BaseException:
+                usage.latency_s += time.monotonic() - started
+                usage.status_codes.append(None)
+                self._usage.record(self.alias, tag, usage, ok=False)
+                raise
+            usage.latency_s += time.monotonic() - started
+            usage.status_codes.append(200)
+            self._usage.record(self.alias, tag, usage, ok=True)
+            return result, usage
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _append_to_last_user(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A copy of `messages` with `text` added to the last user turn (or as a new user turn)."""
+    out = [dict(m) for m in messages]
+    for message in reversed(out):
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            message["content"] = message["content"] + text
+            return out
+    out.append({"role": "user", "content": text.lstrip()})
+    return out

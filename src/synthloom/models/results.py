@@ -1,0 +1,86 @@
+"""What a model call returns: the reply, the parsed value, and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CallUsage", "ChatResult", "CodeResult", "EmbeddingResult", "StructuredResult"]
+
+
+@dataclass(slots=True)
+class CallUsage:
+    """Accounting for one model exchange, retries included.
+
+    `status_codes` has one entry per HTTP attempt (None when no status arrived: timeout, dropped
+    connection), so `attempts == len(status_codes)`.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    attempts: int = 0
+    status_codes: list[int | None] = field(default_factory=list)
+
+    @property
+    def rate_limited(self) -> int:
+        return sum(1 for code in self.status_codes if code == 429)
+
+    @property
+    def retries(self) -> int:
+        """Attempts re-sent after a retryable failure other than 429."""
+        return max(0, self.attempts - 1 - self.rate_limited)
+
+    def add(self, other: CallUsage) -> CallUsage:
+        """The sum of two exchanges (a correction turn adds to the first reply's cost)."""
+        return CallUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            latency_s=self.latency_s + other.latency_s,
+            attempts=self.attempts + other.attempts,
+            status_codes=self.status_codes + other.status_codes,
+        )
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A chat reply: its text, the reasoning the model sent (if any), and the whole exchange."""
+
+    text: str
+    reasoning: str | None
+    messages: list[dict[str, Any]]
+    usage: CallUsage
+    finish_reason: str | None = None
+    raw: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class StructuredResult:
+    """A JSON value that validated against the requested schema, and the reply it came from.
+
+    `usage` sums every exchange spent getting it (correction turns and restarts included).
+    """
+
+    value: Any
+    chat: ChatResult
+    usage: CallUsage
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class CodeResult:
+    """Source code extracted from a reply, in the requested language."""
+
+    code: str
+    language: str
+    chat: ChatResult
+    usage: CallUsage
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """One vector per input text, in input order."""
+
+    vectors: list[list[float]]
+    usage: CallUsage

@@ -1,0 +1,123 @@
+"""Usage accounting per model alias and per column, in bounded memory for millions of calls."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthloom.config.model_config import Pricing
+from synthloom.models.results import CallUsage
+
+__all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker"]
+
+
+class LatencyHistogram:
+    """Latencies in logarithmic buckets 1 % wide: percentiles within 1 %, memory a few hundred ints."""
+
+    _GROWTH = 1.01
+    _FLOOR = 1e-4  # 0.1 ms: everything faster shares the first bucket
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, int] = {}
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        index = 0 if seconds <= self._FLOOR else int(math.log(seconds / self._FLOOR, self._GROWTH)) + 1
+        self._buckets[index] = self._buckets.get(index, 0) + 1
+        self.count += 1
+
+    def percentile(self, q: float) -> float | None:
+        """The latency below which a fraction `q` of the samples fall (bucket midpoint)."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                if index == 0:
+                    return self._FLOOR
+                low = self._FLOOR * self._GROWTH ** (index - 1)
+                return low * (1 + self._GROWTH) / 2
+        return None  # pragma: no cover - rank <= count
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Running totals for one model alias or one column."""
+
+    requests: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, usage: CallUsage, *, ok: bool, cost: float) -> None:
+        self.requests += 1
+        self.failures += 0 if ok else 1
+        self.rate_limited += usage.rate_limited
+        self.retries += usage.retries
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost += cost
+        if ok:
+            self.latency.add(usage.latency_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        def pct(q: float) -> float | None:
+            value = self.latency.percentile(q)
+            return None if value is None else round(value, 4)
+
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "rate_limited": self.rate_limited,
+            "retries": self.retries,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_p50": pct(0.50),
+            "latency_p95": pct(0.95),
+            "latency_p99": pct(0.99),
+            "cost": round(self.cost, 6),
+        }
+
+
+def cost_of(usage: CallUsage, pricing: Pricing | None) -> float:
+    if pricing is None:
+        return 0.0
+    return (
+        usage.input_tokens * pricing.input_per_million + usage.output_tokens * pricing.output_per_million
+    ) / 1_000_000
+
+
+class UsageTracker:
+    """Rolls every model exchange up per model alias and per tag (the column name)."""
+
+    def __init__(self, pricing: dict[str, Pricing | None] | None = None) -> None:
+        self._pricing = dict(pricing or {})
+        self._models: dict[str, UsageTotals] = {}
+        self._columns: dict[str, UsageTotals] = {}
+
+    def set_pricing(self, alias: str, pricing: Pricing | None) -> None:
+        self._pricing[alias] = pricing
+
+    def record(self, alias: str, tag: str | None, usage: CallUsage, *, ok: bool = True) -> None:
+        """Count one exchange (one request and its retries). Failed exchanges still cost tokens."""
+        cost = cost_of(usage, self._pricing.get(alias))
+        self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
+        if tag is not None:
+            self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost)
+
+    def model(self, alias: str) -> UsageTotals:
+        return self._models.setdefault(alias, UsageTotals())
+
+    def summary(self) -> dict[str, Any]:
+        """`{"models": {alias: {...}}, "columns": {tag: {...}}}`, JSON-serialisable."""
+        return {
+            "models": {alias: totals.as_dict() for alias, totals in sorted(self._models.items())},
+            "columns": {tag: totals.as_dict() for tag, totals in sorted(self._columns.items())},
+        }

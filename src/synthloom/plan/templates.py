@@ -1,0 +1,67 @@
+"""Jinja2 templates: one sandboxed environment, and the column references a template makes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jinja2
+from jinja2 import meta
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from synthloom.errors import PlanError
+
+__all__ = ["compile_template", "template_environment", "template_references"]
+
+# Names a template may use that are not columns.
+TEMPLATE_BUILTINS = frozenset({"loop", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "true",
+                               "false", "none", "True", "False", "None"})
+
+
+class _RefusingSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, but reaching for an unsafe attribute is an error rather than an empty string."""
+
+    def unsafe_undefined(self, obj: object, attribute: str) -> jinja2.Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
+
+
+@lru_cache(maxsize=1)
+def template_environment() -> ImmutableSandboxedEnvironment:
+    """The environment every template renders in: sandboxed (no private or dunder attributes, no
+    mutation of data, no file access), no autoescaping (this is text, not HTML), and undefined
+    attributes of a value (`{{ answer.missing }}`) render empty instead of raising."""
+    env = _RefusingSandbox(
+        undefined=jinja2.ChainableUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        cache_size=4096,
+    )
+    return env
+
+
+@lru_cache(maxsize=4096)
+def compile_template(source: str) -> jinja2.Template:
+    """Compile once; callers render many times."""
+    return template_environment().from_string(source)
+
+
+def template_references(source: str, *, column: str, field: str) -> set[str]:
+    """The top-level names `source` reads (`{{ answer.confidence }}` reads `answer`).
+
+    Raises `PlanError` naming the column, the field and the template line on a syntax error."""
+    env = template_environment()
+    try:
+        ast = env.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PlanError(
+            f"template syntax error on line {exc.lineno} of the template: {exc.message}",
+            column=column,
+            field=field,
+        ) from None
+    names = meta.find_undeclared_variables(ast)
+    # Names bound by {% set %} or loops are declared; find_undeclared_variables already excludes them.
+    return {n for n in names if n not in TEMPLATE_BUILTINS and not _is_global(env, n)}
+
+
+def _is_global(env: jinja2.Environment, name: str) -> bool:
+    return name in env.globals

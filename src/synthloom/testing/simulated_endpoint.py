@@ -1,0 +1,447 @@
+"""An OpenAI-compatible server that simulates an inference service, for tests, benchmarks and dry runs.
+
+    async with SimulatedEndpoint(SimulatedEndpointConfig(latency=0.05, capacity=8)) as endpoint:
+        endpoint.base_url  # http://127.0.0.1:PORT/v1
+
+Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/messages` (Anthropic-shaped),
+`GET /v1/models`, `GET /health`, `GET /stats` (`DELETE /stats` resets it), `POST /admin/config`
+(change the config of a server running in another process). Replies are cheap: JSON and a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import time
+from collections import deque
+from typing import Annotated, Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthloom.testing.schema_values import value_for_schema
+
+__all__ = ["RecordedRequest", "ScriptedResponse", "SimulatedEndpoint", "SimulatedEndpointConfig"]
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+
+
+class SimulatedEndpointConfig(BaseModel):
+    """How the simulated service behaves. Every field can change at run time (`update`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Mean seconds to answer, and the spread as a fraction of it (uniform in mean ± jitter·mean).
+    latency: Annotated[float, Field(ge=0)] = 0.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.0
+    #: Requests served at once; None is unlimited. Beyond it: 429, or a queue when `queueing`.
+    capacity: Annotated[int, Field(gt=0)] | None = None
+    queueing: bool = False
+    #: Retry-After (seconds) sent with 429s; None sends no header.
+    retry_after: Annotated[float, Field(ge=0)] | None = None
+    error_rate: Rate = 0.0
+    hang_rate: Rate = 0.0
+    drop_rate: Rate = 0.0
+    malformed_rate: Rate = 0.0
+    #: How long a hung request stays silent before the server gives up on it.
+    hang_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    embedding_dim: Annotated[int, Field(gt=0)] = 16
+    seed: int = 0
+
+
+class ScriptedResponse(BaseModel):
+    """One scripted answer. `text` builds a normal chat completion; `body` overrides it exactly
+    (a dict is sent as JSON, a str as is). `drop` closes the connection without answering."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: int = 200
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | str | None = None
+    text: str | None = None
+    reasoning: str | None = None
+    delay: Annotated[float, Field(ge=0)] = 0.0
+    drop: bool = False
+
+
+class RecordedRequest(BaseModel):
+    path: str
+    headers: dict[str, str]
+    json_body: Any
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.rate_limited = 0
+        self.server_errors = 0
+        self.hangs = 0
+        self.drops = 0
+        self.malformed = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._weights: dict[int, float] = {}
+        self._since: float | None = None
+
+    def change_in_flight(self, delta: int) -> None:
+        now = time.monotonic()
+        if self._since is not None:
+            self._weights[self.in_flight] = self._weights.get(self.in_flight, 0.0) + now - self._since
+        self._since = now
+        self.in_flight += delta
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def median_in_flight(self) -> int:
+        """In-flight count the server spent half its time at or below, since the first request."""
+        total = sum(self._weights.values())
+        seen = 0.0
+        for level in sorted(self._weights):
+            seen += self._weights[level]
+            if seen >= total / 2:
+                return level
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "server_errors": self.server_errors,
+            "hangs": self.hangs,
+            "drops": self.drops,
+            "malformed": self.malformed,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "median_in_flight": self.median_in_flight(),
+        }
+
+
+class SimulatedEndpoint:
+    """The simulated service on 127.0.0.1 (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        config: SimulatedEndpointConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record: int = 1000,
+    ) -> None:
+        self.config = config or SimulatedEndpointConfig()
+        self.host = host
+        self.port = port
+        #: The last `record` requests received, oldest first.
+        self.requests: deque[RecordedRequest] = deque(maxlen=record)
+        self._script: deque[ScriptedResponse] = deque()
+        self._stats = _Stats()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._serving = 0
+        self._rng = random.Random(self.config.seed)
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -- control -----------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def update(self, **changes: Any) -> None:
+        """Change the behaviour of the running server, e.g. `update(capacity=4)`."""
+        self.config = SimulatedEndpointConfig.model_validate({**self.config.model_dump(), **changes})
+        self._admit()
+
+    def script(self, *responses: ScriptedResponse | dict[str, Any]) -> None:
+        """Queue answers for the next requests; once used up, the simulation answers again."""
+        self._script.extend(ScriptedResponse.model_validate(r) for r in responses)
+
+    def stats(self) -> dict[str, Any]:
+        return self._stats.as_dict()
+
+    def reset_stats(self) -> None:
+        in_flight = self._stats.in_flight
+        self._stats = _Stats()
+        self._stats.in_flight = in_flight
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/stats", self._get_stats)
+        app.router.add_delete("/stats", self._delete_stats)
+        app.router.add_post("/admin/config", self._post_config)
+        return app
+
+    async def start(self) -> None:
+        self._closing = asyncio.Event()
+        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if self.port == 0 and server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SimulatedEndpoint:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- capacity ----------------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        capacity = self.config.capacity
+        while self._waiters and (capacity is None or self._serving < capacity):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._serving += 1
+                waiter.set_result(None)
+
+    async def _enter(self) -> bool:
+        """Take a serving slot; False when the request must be refused with 429."""
+        capacity = self.config.capacity
+        if capacity is None or (self._serving < capacity and not self._waiters):
+            self._serving += 1
+            return True
+        if not self.config.queueing:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._leave()
+            raise
+        return True
+
+    def _leave(self) -> None:
+        self._serving -= 1
+        self._admit()
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return _json({"object": "list", "data": [{"id": "simulated", "object": "model"}]})
+
+    async def _get_stats(self, request: web.Request) -> web.Response:
+        return _json(self.stats())
+
+    async def _delete_stats(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return _json({"ok": True})
+
+    async def _post_config(self, request: web.Request) -> web.Response:
+        try:
+            self.update(**orjson.loads(await request.read()))
+        except Exception as exc:  # a bad admin request is answered, not raised
+            return _json({"error": str(exc)}, status=400)
+        return _json(self.config.model_dump())
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._chat_body)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._messages_body)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._embeddings_body)
+
+    async def _serve(self, request: web.Request, make_body: Any) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _json({"error": {"message": "request body is not JSON"}}, status=400)
+        self.requests.append(
+            RecordedRequest(path=request.path, headers=dict(request.headers), json_body=payload)
+        )
+        self._stats.requests += 1
+        if self._script:
+            return await self._scripted(request, self._script.popleft(), payload, make_body)
+
+        config = self.config
+        if not await self._enter():
+            self._stats.rate_limited += 1
+            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
+            return _json({"error": {"message": "rate limited", "type": "rate_limit"}}, 429, headers)
+        self._stats.change_in_flight(+1)
+        try:
+            roll = self._rng.random()
+            if roll < config.hang_rate:
+                self._stats.hangs += 1
+                await self._hang(config.hang_seconds)
+                return _json({"error": {"message": "hung request gave up"}}, status=504)
+            roll -= config.hang_rate
+            delay = config.latency * (1 + config.jitter * (2 * self._rng.random() - 1))
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if roll < config.drop_rate:
+                self._stats.drops += 1
+                return self._drop(request)
+            roll -= config.drop_rate
+            if roll < config.error_rate:
+                self._stats.server_errors += 1
+                return _json({"error": {"message": "simulated server error"}}, status=503)
+            roll -= config.error_rate
+            if roll < config.malformed_rate:
+                self._stats.malformed += 1
+                return web.Response(body=b'{"choices": [{"message": ', content_type="application/json")
+            return _json(make_body(payload, None))
+        finally:
+            # Leave before the reply is written, so the server never counts more than the client does.
+            self._stats.change_in_flight(-1)
+            self._leave()
+
+    async def _scripted(
+        self, request: web.Request, step: ScriptedResponse, payload: dict[str, Any], make_body: Any
+    ) -> web.StreamResponse:
+        self._stats.change_in_flight(+1)
+        try:
+            if step.delay:
+                await self._hang(step.delay)
+        finally:
+            self._stats.change_in_flight(-1)
+        if step.drop:
+            self._stats.drops += 1
+            return self._drop(request)
+        if step.status == 429:
+            self._stats.rate_limited += 1
+        elif step.status >= 500:
+            self._stats.server_errors += 1
+        if isinstance(step.body, str):
+            return web.Response(body=step.body.encode(), status=step.status, headers=step.headers)
+        if step.body is not None:
+            return _json(step.body, step.status, step.headers)
+        if step.status != 200:
+            return _json({"error": {"message": f"scripted {step.status}"}}, step.status, step.headers)
+        return _json(make_body(payload, step), step.status, step.headers)
+
+    async def _hang(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
+    def _drop(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        return web.Response(status=200)
+
+    # -- bodies ------------------------------------------------------------------------------------
+
+    def _chat_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
+        messages = payload.get("messages") or []
+        prompt_chars = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+        reasoning = step.reasoning if step else None
+        if step is not None and step.text is not None:
+            text = step.text
+        else:
+            text = self._simulated_text(payload, messages)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if reasoning is not None:
+            message["reasoning_content"] = reasoning
+        return {
+            "id": "chatcmpl-simulated",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": payload.get("model", "simulated"),
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_chars // 4 + 1,
+                "completion_tokens": len(text) // 4 + 1,
+                "total_tokens": prompt_chars // 4 + len(text) // 4 + 2,
+            },
+        }
+
+    def _messages_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
+        """An Anthropic Messages reply (thinking block first when `reasoning` is scripted)."""
+        chat = self._chat_body(payload, step)
+        content: list[dict[str, Any]] = []
+        if step is not None and step.reasoning is not None:
+            content.append({"type": "thinking", "thinking": step.reasoning, "signature": "simulated"})
+        content.append({"type": "text", "text": chat["choices"][0]["message"]["content"]})
+        return {
+            "id": "msg_simulated",
+            "type": "message",
+            "role": "assistant",
+            "model": payload.get("model", "simulated"),
+            "content": content,
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": chat["usage"]["prompt_tokens"],
+                "output_tokens": chat["usage"]["completion_tokens"],
+            },
+        }
+
+    def _simulated_text(self, payload: dict[str, Any], messages: list[Any]) -> str:
+        response_format = payload.get("response_format") or {}
+        if response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema") or {}
+            value = value_for_schema(schema, random.Random(_digest(messages, self.config.seed)))
+            return orjson.dumps(value).decode()
+        last_user = next(
+            (
+                str(m.get("content", ""))
+                for m in reversed(messages)
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            "",
+        )
+        return f"Simulated reply to: {last_user[:200]}"
+
+    def _embeddings_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
+        texts = payload.get("input") or []
+        if isinstance(texts, str):
+            texts = [texts]
+        data = []
+        for index, text in enumerate(texts):
+            rng = random.Random(_digest(text, self.config.seed))
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": _unit_vector(rng, self.config.embedding_dim),
+                }
+            )
+        tokens = sum(len(str(t)) // 4 + 1 for t in texts)
+        return {
+            "object": "list",
+            "model": payload.get("model", "simulated"),
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+def _digest(value: Any, seed: int) -> int:
+    raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if not isinstance(value, str) else value.encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8, key=str(seed).encode()).digest(), "big")
+
+
+def _unit_vector(rng: random.Random, dim: int) -> list[float]:
+    vector = [rng.gauss(0, 1) for _ in range(dim)]
+    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+    return [x / norm for x in vector]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
