@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/synthloom create examples/quickstart.yaml --num-records "${RECORDS:-12}" --output output "$@"
+.venv/bin/synthloom create examples/quickstart.yaml --num-records "${RECORDS:-8}" --output output "$@"
 .venv/bin/python -c "
 import synthloom, json
 r = synthloom.open_run('output/quickstart')

@@ -151,7 +151,7 @@ class CellRunner:
                     # Transient: give the endpoint time, then try this cell again later in the run.
                     await asyncio.sleep(self.retry_delay * 2 ** (attempts - 1) * (0.5 + random.random()))
                     continue
-                return self._fail(col, result, i, exc, attempts)
+                return self._fail(col, result, i, exc, attempts * max(1, getattr(exc, "attempts", 1)))
             except SynthloomError as exc:
                 return self._fail(col, result, i, exc, attempts)
             except Exception as exc:  # a bug in a plugin or custom function fails its cell, not the run

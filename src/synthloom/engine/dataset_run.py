@@ -62,10 +62,18 @@ def _model_stats(pool: Any) -> Callable[[], dict[str, dict[str, Any]]]:
     def stats() -> dict[str, dict[str, Any]]:
         if pool is None:
             return {}
-        try:
-            return pool.live_stats()  # type: ignore[no-any-return]
-        except AttributeError:
-            return {}
+        usage = pool.usage.summary()["models"]
+        out: dict[str, dict[str, Any]] = {}
+        for alias, limiter in pool.limiter_stats().items():
+            u = usage.get(alias, {})
+            out[alias] = {
+                "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
+                "rate_limited": limiter["rate_limited"],
+                "requests": u.get("requests", 0),
+                "input_tokens": u.get("input_tokens", 0),
+                "output_tokens": u.get("output_tokens", 0),
+            }
+        return out
 
     return stats
 
@@ -223,6 +231,7 @@ def _usage(pool: Any, progress: ProgressTracker) -> dict[str, Any]:
     usage: dict[str, Any] = {"models": {}, "columns": {}}
     if pool is not None:
         usage.update(pool.usage.summary())
+        usage["limiters"] = pool.limiter_stats()
     for name, col in progress.columns.items():
         entry = usage["columns"].setdefault(name, {})
         entry.update(cells_done=col.done, cells_failed=col.failed, cells_skipped=col.skipped)

@@ -177,7 +177,7 @@ class AdaptiveLimiter:
             elapsed = latency if latency is not None else time.monotonic() - permit.started
             self._on_success(permit, elapsed, busy)
         elif outcome is Outcome.RATE_LIMITED:
-            self._on_rate_limited(permit, retry_after)
+            self._on_rate_limited(permit, retry_after, self._in_flight + 1)
         self._wake()
 
     @asynccontextmanager
@@ -233,17 +233,19 @@ class AdaptiveLimiter:
                 return True
         return False
 
-    def _on_rate_limited(self, permit: Permit, retry_after: float | None) -> None:
+    def _on_rate_limited(self, permit: Permit, retry_after: float | None, in_flight: int) -> None:
         self._rate_limited += 1
         if retry_after:
             self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
         if permit.epoch != self._epoch:
             return  # this overload was already answered by a decrease
-        if self._trouble_level is not None and permit.level >= self._trouble_level - 1:
+        # The server refused at this concurrency (this request included).
+        level = max(permit.level, in_flight)
+        if self._trouble_level is not None and level >= self._trouble_level - 1:
             self._probe_windows = min(self._probe_windows * 2, self.max_probe_windows)
-        self._trouble_level = permit.level
-        target = min(math.floor(self._limit * self.decrease_factor), permit.level - 1)
-        self._decrease(target, f"429 at level {permit.level}")
+        self._trouble_level = level
+        target = min(math.floor(self._limit * self.decrease_factor), level - 1)
+        self._decrease(target, f"429 at {level} in flight")
 
     def _decrease(self, target: int, reason: str) -> None:
         self._slow_start = False

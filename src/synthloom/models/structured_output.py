@@ -68,7 +68,8 @@ def extract_json(text: str, schema: dict[str, Any]) -> Extraction:
         try:
             value = json.loads(candidate)
         except json.JSONDecodeError as exc:
-            first_error = first_error or f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            if candidate[0] in "{[" and first_error is None:  # prose is not a failed attempt at JSON
+                first_error = f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             continue
         error = best_match(validator.iter_errors(value))
         if error is None:

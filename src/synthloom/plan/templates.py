@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import jinja2
@@ -25,6 +26,15 @@ class _RefusingSandbox(ImmutableSandboxedEnvironment):
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
 
 
+def _finalize(value: object) -> object:
+    """How a value prints in a template: null (a skipped cell) as nothing, dicts and lists as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
 @lru_cache(maxsize=1)
 def template_environment() -> ImmutableSandboxedEnvironment:
     """The environment every template renders in: sandboxed (no private or dunder attributes, no
@@ -35,6 +45,7 @@ def template_environment() -> ImmutableSandboxedEnvironment:
         autoescape=False,
         keep_trailing_newline=True,
         cache_size=4096,
+        finalize=_finalize,
     )
     return env
 

@@ -1,0 +1,166 @@
+"""Columns filled by a model: text, code, structured JSON, judge scores, embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from synthloom.config.columns import (
+    EmbeddingColumn,
+    LLMCodeColumn,
+    LLMColumn,
+    LLMJudgeColumn,
+    LLMStructuredColumn,
+    LLMTextColumn,
+)
+from synthloom.engine.generators.base import CellGenerator, CellOutput
+from synthloom.errors import ModelError
+from synthloom.plan.planner import import_object
+from synthloom.plan.templates import compile_template
+
+if TYPE_CHECKING:
+    from synthloom.models import ChatResult, ModelClient
+
+__all__ = [
+    "EmbeddingGenerator",
+    "LLMCodeGenerator",
+    "LLMJudgeGenerator",
+    "LLMStructuredGenerator",
+    "LLMTextGenerator",
+    "judge_schema",
+]
+
+
+class _ChatColumn(CellGenerator[Any]):
+    """Renders the prompt and system prompt for a row and builds the messages."""
+
+    config: LLMColumn
+
+    def __init__(self, config: LLMColumn, run: Any) -> None:
+        super().__init__(config, run)
+        self._prompt = compile_template(config.prompt)
+        self._system = compile_template(config.system_prompt) if config.system_prompt else None
+
+    def client(self) -> ModelClient:
+        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
+            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
+        return self.run.models.client(self.config.model)  # type: ignore[no-any-return]
+
+    def messages(self, row: Mapping[str, Any], suffix: str = "") -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        if self._system is not None:
+            messages.append({"role": "system", "content": self._system.render(row)})
+        messages.append({"role": "user", "content": self._prompt.render(row) + suffix})
+        return messages
+
+    def output(self, value: Any, chat: ChatResult) -> CellOutput:
+        side: dict[str, Any] = {}
+        if self.config.with_trace:
+            side[f"{self.config.name}__trace"] = chat.messages
+        if self.config.with_reasoning:
+            side[f"{self.config.name}__reasoning"] = chat.reasoning
+        return CellOutput(value, side)
+
+
+class LLMTextGenerator(_ChatColumn):
+    config: LLMTextColumn
+
+    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+        chat = await self.client().generate_text(self.messages(row), inference=self.config.inference,
+                                                 tag=self.config.name)
+        return self.output(chat.text.strip(), chat)
+
+
+class LLMCodeGenerator(_ChatColumn):
+    config: LLMCodeColumn
+
+    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+        result = await self.client().generate_code(self.messages(row), self.config.language,
+                                                   inference=self.config.inference, tag=self.config.name)
+        return self.output(result.code, result.chat)
+
+
+def resolve_schema(schema: dict[str, Any] | str) -> dict[str, Any]:
+    """A JSON Schema as given, or the schema of a Pydantic model named by import path."""
+    if isinstance(schema, dict):
+        return schema
+    model = import_object(schema)
+    json_schema = getattr(model, "model_json_schema", None)
+    if json_schema is None:
+        raise ModelError(f"'{schema}' is not a Pydantic model")
+    return json_schema()  # type: ignore[no-any-return]
+
+
+class LLMStructuredGenerator(_ChatColumn):
+    config: LLMStructuredColumn
+
+    def __init__(self, config: LLMStructuredColumn, run: Any) -> None:
+        super().__init__(config, run)
+        self.schema = resolve_schema(config.output_schema)
+
+    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+        result = await self.client().generate_structured(self.messages(row), self.schema,
+                                                         inference=self.config.inference, tag=self.config.name)
+        return self.output(result.value, result.chat)
+
+
+def judge_schema(config: LLMJudgeColumn) -> dict[str, Any]:
+    """The JSON Schema a judge's reply must satisfy: per score, a short reasoning and one option."""
+    properties = {
+        score.name: {
+            "type": "object",
+            "properties": {
+                "reasoning": {"type": "string", "maxLength": 600},
+                "score": {"enum": list(score.options)},
+            },
+            "required": ["reasoning", "score"],
+            "additionalProperties": False,
+        }
+        for score in config.scores
+    }
+    return {"type": "object", "properties": properties, "required": list(properties),
+            "additionalProperties": False}
+
+
+def judge_instructions(config: LLMJudgeColumn) -> str:
+    lines = ["", "", "Judge the text above on each criterion below."]
+    for score in config.scores:
+        lines.append(f"\n{score.name}: {score.description}")
+        lines.extend(f"  {key} = {label}" for key, label in score.options.items())
+    example = ", ".join(f'"{s.name}": {{"reasoning": "...", "score": ...}}' for s in config.scores)
+    lines.append(f"\nFor each criterion give a one-sentence reasoning, then the score. Reply as JSON: {{{example}}}")
+    return "\n".join(lines)
+
+
+class LLMJudgeGenerator(_ChatColumn):
+    """The value is `{score_name: {"score": ..., "reasoning": ...}}`."""
+
+    config: LLMJudgeColumn
+
+    def __init__(self, config: LLMJudgeColumn, run: Any) -> None:
+        super().__init__(config, run)
+        self.schema = judge_schema(config)
+        self._instructions = judge_instructions(config)
+
+    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+        result = await self.client().generate_structured(
+            self.messages(row, self._instructions), self.schema, inference=self.config.inference,
+            tag=self.config.name,
+        )
+        value = {name: {"score": v["score"], "reasoning": v["reasoning"]} for name, v in result.value.items()}
+        return self.output(value, result.chat)
+
+
+class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
+    """The embedding vector of the text in `source`."""
+
+    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+        text = row.get(self.config.source)
+        if text is None:
+            return CellOutput(None)
+        if not isinstance(text, str):
+            import orjson
+
+            text = orjson.dumps(text, default=str).decode()
+        result = await self.run.models.client(self.config.model).embed([text], tag=self.config.name)
+        return CellOutput(result.vectors[0])

@@ -1,0 +1,144 @@
+"""The adaptive limiter, alone and against the simulated endpoint (small latencies, short runs)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from synthloom.config.model_config import ModelConfig
+from synthloom.models import AdaptiveLimiter, ModelPool, Outcome, RetryPolicy
+from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
+
+FAST = RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limit_base_delay=0.001, max_rate_limited=1000)
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def test_starts_modestly_and_never_above_the_ceiling() -> None:
+    assert AdaptiveLimiter(128).limit == 8
+    assert AdaptiveLimiter(3).limit == 3
+
+
+async def test_a_burst_of_429s_decreases_once() -> None:
+    limiter = AdaptiveLimiter(64, initial=20)
+    permits = [await limiter.acquire() for _ in range(20)]
+    for permit in permits:
+        limiter.release(permit, Outcome.RATE_LIMITED)
+    stats = limiter.stats()
+    assert (stats.decreases, stats.rate_limited) == (1, 20)
+    assert limiter.limit == 18  # 20 * 0.9
+
+
+async def test_429_after_a_decrease_from_a_newer_request_decreases_again() -> None:
+    limiter = AdaptiveLimiter(64, initial=10)
+    old = await limiter.acquire()
+    limiter.release(await limiter.acquire(), Outcome.RATE_LIMITED)
+    newer = await limiter.acquire()
+    limiter.release(old, Outcome.RATE_LIMITED)  # started before the decrease: ignored
+    assert limiter.stats().decreases == 1
+    limiter.release(newer, Outcome.RATE_LIMITED)
+    assert limiter.stats().decreases == 2
+
+
+async def test_level_never_drops_below_one() -> None:
+    limiter = AdaptiveLimiter(4, initial=1)
+    for _ in range(5):
+        limiter.release(await limiter.acquire(), Outcome.RATE_LIMITED)
+    assert limiter.limit == 1
+
+
+async def test_slow_start_grows_only_while_the_level_is_the_constraint() -> None:
+    limiter = AdaptiveLimiter(100, initial=4)
+    for _ in range(20):  # one request at a time: the level is never the constraint
+        limiter.release(await limiter.acquire(), Outcome.SUCCESS, latency=0.01)
+    assert limiter.limit == 4
+    permits = [await limiter.acquire() for _ in range(4)]
+    for permit in permits:
+        limiter.release(permit, Outcome.SUCCESS, latency=0.01)
+    assert limiter.limit > 4
+
+
+async def test_waiters_are_served_first_come_first_served() -> None:
+    limiter = AdaptiveLimiter(1, initial=1)
+    held = await limiter.acquire()
+    order: list[int] = []
+
+    async def take(i: int) -> None:
+        permit = await limiter.acquire()
+        order.append(i)
+        limiter.release(permit, Outcome.FAILURE)
+
+    tasks = [asyncio.ensure_future(take(i)) for i in range(5)]
+    await asyncio.sleep(0)
+    limiter.release(held, Outcome.FAILURE)
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3, 4]
+    assert limiter.in_flight == 0
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    limiter = AdaptiveLimiter(1, initial=1)
+    held = await limiter.acquire()
+    waiter = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    limiter.release(held, Outcome.FAILURE)
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert limiter.in_flight == 0
+    assert limiter.stats().waiting == 0
+
+
+def _config(endpoint: SimulatedEndpoint, ceiling: int) -> ModelConfig:
+    return ModelConfig(alias="m", base_url=endpoint.base_url, model="sim", max_parallel_requests=ceiling)
+
+
+async def _run(pool: ModelPool, n: int) -> None:
+    client = pool.client("m")
+    await asyncio.gather(*(client.generate_text(MESSAGES) for _ in range(n)))
+
+
+async def test_never_exceeds_the_ceiling_against_an_unlimited_server() -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig(latency=0.005)) as endpoint:
+        async with ModelPool([_config(endpoint, 6)], retry_policy=FAST) as pool:
+            await _run(pool, 200)
+            assert pool.limiter("m").stats().peak_in_flight <= 6
+        assert endpoint.stats()["peak_in_flight"] <= 6
+
+
+async def test_decreases_far_less_often_than_it_sees_429s() -> None:
+    config = SimulatedEndpointConfig(latency=0.01, jitter=0.2, capacity=8)
+    async with SimulatedEndpoint(config) as endpoint:
+        async with ModelPool([_config(endpoint, 64)], retry_policy=FAST) as pool:
+            await _run(pool, 400)
+            stats = pool.limiter("m").stats()
+        server = endpoint.stats()
+    assert server["rate_limited"] == stats.rate_limited > 0
+    assert stats.decreases < stats.rate_limited
+    assert server["rate_limited"] < 0.2 * 400
+    assert stats.limit <= 10
+
+
+async def test_follows_capacity_down_and_back_up() -> None:
+    config = SimulatedEndpointConfig(latency=0.01, jitter=0.2, capacity=16)
+    async with SimulatedEndpoint(config) as endpoint:
+        async with ModelPool([_config(endpoint, 64)], retry_policy=FAST) as pool:
+            limiter = pool.limiter("m")
+            await _run(pool, 600)
+            assert 12 <= limiter.limit <= 18
+            endpoint.update(capacity=4)
+            await _run(pool, 300)
+            assert limiter.limit <= 5
+            endpoint.update(capacity=16)
+            await _run(pool, 1500)
+            assert limiter.limit >= 12
+
+
+async def test_stops_growing_when_a_queueing_server_only_gets_slower() -> None:
+    config = SimulatedEndpointConfig(latency=0.02, jitter=0.2, capacity=8, queueing=True)
+    async with SimulatedEndpoint(config) as endpoint:
+        async with ModelPool([_config(endpoint, 64)], retry_policy=FAST) as pool:
+            await _run(pool, 800)
+            stats = pool.limiter("m").stats()
+        server = endpoint.stats()
+    assert server["rate_limited"] == 0
+    assert stats.latency_decreases >= 1
+    assert stats.limit < 16
+    assert server["median_in_flight"] <= 12
