@@ -282,11 +282,13 @@ def _read_hf(path: Path) -> pa.Table:
             "a Hugging Face dataset must be a directory written by save_to_disk", source=str(path)
         )
     if (path / "dataset_dict.json").exists():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits") or []
         if "train" in splits:
             split = "train"
         elif len(splits) == 1:
             split = splits[0]
+        elif not splits:
+            raise SeedDataError("dataset_dict.json lists no splits", source=str(path))
         else:
             raise SeedDataError(
                 f"a DatasetDict with splits {', '.join(splits)} and no 'train': point 'path' at one split's "

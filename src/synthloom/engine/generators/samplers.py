@@ -318,7 +318,7 @@ _NAME_FORMAT = re.compile(
 
 def _name_layout(person: Any) -> tuple[bool, str]:
     """Whether the locale writes the family name first, and what separates the two names."""
-    formats = getattr(person, "formats_female", None) or getattr(person, "formats", ())
+    formats = getattr(person, "formats_female", None) or getattr(person, "formats", None) or ()
     for fmt in formats:
         m = _NAME_FORMAT.fullmatch(fmt)
         if m and m.group(1) != m.group(3):
