@@ -1,0 +1,176 @@
+"""Engine benchmarks on the "diamond" workload against the simulated endpoint (in its own process).
+
+    topic    = category sampler
+    summary  = llm-text from topic
+    trivia   = llm-text from topic
+    analysis = llm-text from summary
+
+Scenarios:
+  capacity       capacity 32 with 429 beyond, latency 0.5 s +- 30 %, max_parallel_requests 128, 1,000
+                 records: wall time against the server-bound limit 3,000 x 0.5 / 32 = 46.9 s.
+  orchestration  latency 0, no capacity limit, 2,000 records: LLM cells per second and CPU per cell.
+  memory         latency 0, 200,000 records: peak RSS at 50k, 100k and 200k committed records.
+
+    python benchmarks/bench_engine.py                 # all three
+    python benchmarks/bench_engine.py capacity --records 200
+Results go to benchmarks/results/engine.json and the "Engine" section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+import synthloom
+from synthloom import DatasetConfig
+from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
+
+HERE = Path(__file__).parent
+
+
+def diamond(base_url: str, *, buffer_size: int, max_parallel: int, in_flight: int = 4) -> DatasetConfig:
+    return DatasetConfig.model_validate(
+        {
+            "name": "diamond",
+            "models": [{"alias": "m", "provider": "openai", "base_url": base_url, "model": "sim",
+                        "max_parallel_requests": max_parallel, "timeout": 30}],
+            "columns": [
+                {"name": "topic", "type": "sampler", "sampler": "category",
+                 "params": {"values": ["history", "science", "art", "sport", "music"]}},
+                {"name": "summary", "type": "llm-text", "model": "m", "prompt": "Summarise {{ topic }}."},
+                {"name": "trivia", "type": "llm-text", "model": "m", "prompt": "Trivia about {{ topic }}."},
+                {"name": "analysis", "type": "llm-text", "model": "m", "prompt": "Analyse: {{ summary }}"},
+            ],
+            "run": {"buffer_size": buffer_size, "max_row_groups_in_flight": in_flight},
+        }
+    )
+
+
+def _server_stats(base_url: str) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats") as response:  # loopback only
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def _run(config: DatasetConfig, records: int) -> tuple[float, float, synthloom.DatasetResult]:
+    out = tempfile.mkdtemp(prefix="bench-engine-")
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    result = synthloom.create(config, records, out, resume="never")
+    return time.perf_counter() - t0, time.process_time() - cpu0, result
+
+
+def capacity(records: int) -> dict[str, Any]:
+    server = SimulatedEndpointConfig(latency=0.5, jitter=0.3, capacity=32, seed=1)
+    with subprocess_endpoint(server) as base_url:
+        wall, cpu, result = _run(diamond(base_url, buffer_size=100, max_parallel=128), records)
+        stats = _server_stats(base_url)
+    requests = records * 3
+    bound = requests * 0.5 / 32
+    return {
+        "records": len(result),
+        "llm_requests": requests,
+        "wall_s": round(wall, 2),
+        "server_bound_s": round(bound, 2),
+        "ratio_to_bound": round(wall / bound, 3),
+        "server_requests": stats.get("requests"),
+        "rate_limited_429": stats.get("rate_limited"),
+        "share_429": round((stats.get("rate_limited") or 0) / max(1, stats.get("requests") or 1), 4),
+        "peak_in_flight": stats.get("peak_in_flight"),
+        "client_cpu_s": round(cpu, 2),
+    }
+
+
+def orchestration(records: int) -> dict[str, Any]:
+    with subprocess_endpoint(SimulatedEndpointConfig()) as base_url:
+        wall, cpu, result = _run(diamond(base_url, buffer_size=500, max_parallel=256), records)
+    cells = records * 3
+    return {
+        "records": len(result),
+        "llm_cells": cells,
+        "wall_s": round(wall, 2),
+        "cells_per_s": round(cells / wall, 1),
+        "client_cpu_s": round(cpu, 2),
+        "client_cpu_ms_per_cell": round(cpu / cells * 1000, 3),
+    }
+
+
+def memory(records: int) -> dict[str, Any]:
+    marks = [m for m in (records // 4, records // 2, records) if m]
+    seen: dict[int, float] = {}
+    peak = [0]
+    process = psutil.Process()
+    stop = threading.Event()
+    out = Path(tempfile.mkdtemp(prefix="bench-engine-mem-"))
+
+    def sample() -> None:
+        while not stop.is_set():
+            rss = process.memory_info().rss
+            peak[0] = max(peak[0], rss)
+            try:
+                committed = json.loads((out / "diamond" / "metadata.json").read_text()).get("committed_records", 0)
+            except (OSError, ValueError):
+                committed = 0
+            for m in marks:
+                if committed >= m and m not in seen:
+                    seen[m] = round(peak[0] / 2**20, 1)
+            stop.wait(0.2)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    with subprocess_endpoint(SimulatedEndpointConfig()) as base_url:
+        watcher.start()
+        t0 = time.perf_counter()
+        result = synthloom.create(diamond(base_url, buffer_size=1000, max_parallel=256), records, out)
+        wall = time.perf_counter() - t0
+        stop.set()
+        watcher.join()
+    seen.setdefault(records, round(peak[0] / 2**20, 1))
+    return {
+        "records": len(result),
+        "wall_s": round(wall, 1),
+        "peak_rss_mb_at": {str(k): v for k, v in sorted(seen.items())},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+SCENARIOS = {"capacity": (capacity, 1000), "orchestration": (orchestration, 2000), "memory": (memory, 200_000)}
+
+
+def write_results(results: dict[str, Any]) -> None:
+    (HERE / "results").mkdir(exist_ok=True)
+    path = HERE / "results" / "engine.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous.update(results)
+    path.write_text(json.dumps(previous, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    parser.add_argument("--records", type=int, help="override the scenario's record count")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    for name in args.scenarios or list(SCENARIOS):
+        func, default = SCENARIOS[name]
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results[name] = {**func(args.records or default), "machine": f"{os.cpu_count()} cores",
+                         "date": time.strftime("%Y-%m-%d")}
+        print(json.dumps({name: results[name]}, indent=2), flush=True)
+    write_results(results)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()
