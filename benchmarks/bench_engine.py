@@ -43,11 +43,23 @@ def diamond(base_url: str, *, buffer_size: int, max_parallel: int, in_flight: in
     return DatasetConfig.model_validate(
         {
             "name": "diamond",
-            "models": [{"alias": "m", "provider": "openai", "base_url": base_url, "model": "sim",
-                        "max_parallel_requests": max_parallel, "timeout": 30}],
+            "models": [
+                {
+                    "alias": "m",
+                    "provider": "openai",
+                    "base_url": base_url,
+                    "model": "sim",
+                    "max_parallel_requests": max_parallel,
+                    "timeout": 30,
+                }
+            ],
             "columns": [
-                {"name": "topic", "type": "sampler", "sampler": "category",
-                 "params": {"values": ["history", "science", "art", "sport", "music"]}},
+                {
+                    "name": "topic",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": ["history", "science", "art", "sport", "music"]},
+                },
                 {"name": "summary", "type": "llm-text", "model": "m", "prompt": "Summarise {{ topic }}."},
                 {"name": "trivia", "type": "llm-text", "model": "m", "prompt": "Trivia about {{ topic }}."},
                 {"name": "analysis", "type": "llm-text", "model": "m", "prompt": "Analyse: {{ summary }}"},
@@ -120,7 +132,9 @@ def memory(records: int) -> dict[str, Any]:
             rss = process.memory_info().rss
             peak[0] = max(peak[0], rss)
             try:
-                committed = json.loads((out / "diamond" / "metadata.json").read_text()).get("committed_records", 0)
+                committed = json.loads((out / "diamond" / "metadata.json").read_text()).get(
+                    "committed_records", 0
+                )
             except (OSError, ValueError):
                 committed = 0
             for m in marks:
@@ -145,7 +159,11 @@ def memory(records: int) -> dict[str, Any]:
     }
 
 
-SCENARIOS = {"capacity": (capacity, 1000), "orchestration": (orchestration, 2000), "memory": (memory, 200_000)}
+SCENARIOS = {
+    "capacity": (capacity, 1000),
+    "orchestration": (orchestration, 2000),
+    "memory": (memory, 200_000),
+}
 
 
 def write_results(results: dict[str, Any]) -> None:
@@ -157,7 +175,9 @@ def write_results(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
     parser.add_argument("--records", type=int, help="override the scenario's record count")
     args = parser.parse_args()
@@ -165,8 +185,11 @@ def main() -> None:
     for name in args.scenarios or list(SCENARIOS):
         func, default = SCENARIOS[name]
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = {**func(args.records or default), "machine": f"{os.cpu_count()} cores",
-                         "date": time.strftime("%Y-%m-%d")}
+        results[name] = {
+            **func(args.records or default),
+            "machine": f"{os.cpu_count()} cores",
+            "date": time.strftime("%Y-%m-%d"),
+        }
         print(json.dumps({name: results[name]}, indent=2), flush=True)
     write_results(results)
 

@@ -1,10 +1,10 @@
 """synthloom: declarative synthetic datasets with LLMs.
 
-    import synthloom
-    config = synthloom.load_config("examples/quickstart.yaml")
-    synthloom.preview(config, num_records=3)
-    result = synthloom.create(config, num_records=100, output="output")
-    result.to_pandas()
+import synthloom
+config = synthloom.load_config("examples/quickstart.yaml")
+synthloom.preview(config, num_records=3)
+result = synthloom.create(config, num_records=100, output="output")
+result.to_pandas()
 """
 
 from synthloom._version import __version__

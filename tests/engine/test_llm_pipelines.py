@@ -22,7 +22,12 @@ def diamond(base_url: str, **run: Any) -> DatasetConfig:
             "name": "diamond",
             "models": [model("m", base_url)],
             "columns": [
-                {"name": "topic", "type": "sampler", "sampler": "category", "params": {"values": ["cats", "dogs"]}},
+                {
+                    "name": "topic",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": ["cats", "dogs"]},
+                },
                 {"name": "summary", "type": "llm-text", "model": "m", "prompt": "Summarise {{ topic }}."},
                 {"name": "trivia", "type": "llm-text", "model": "m", "prompt": "Trivia about {{ topic }}."},
                 {"name": "analysis", "type": "llm-text", "model": "m", "prompt": "Analyse: {{ summary }}"},
@@ -40,7 +45,9 @@ async def test_diamond_renders_each_prompt_from_its_own_row(endpoint: SimulatedE
         assert row["summary"] == f"Simulated reply to: Summarise {row['topic']}."
         assert row["trivia"] == f"Simulated reply to: Trivia about {row['topic']}."
         # The downstream cell saw this row's summary, not another row's.
-        assert row["analysis"].startswith(f"Simulated reply to: Analyse: Simulated reply to: Summarise {row['topic']}")
+        assert row["analysis"].startswith(
+            f"Simulated reply to: Analyse: Simulated reply to: Summarise {row['topic']}"
+        )
     assert endpoint.stats()["requests"] == 75
 
 
@@ -71,8 +78,10 @@ async def test_second_model_starts_before_the_first_finishes(tmp_path: Path) -> 
     async with writer, judge:
         config = DatasetConfig.model_validate(
             {
-                "models": [model("writer", writer.base_url, max_parallel_requests=2),
-                           model("judge", judge.base_url)],
+                "models": [
+                    model("writer", writer.base_url, max_parallel_requests=2),
+                    model("judge", judge.base_url),
+                ],
                 "columns": [
                     {"name": "n", "type": "sampler", "sampler": "uniform", "params": {"low": 0, "high": 1}},
                     {"name": "text", "type": "llm-text", "model": "writer", "prompt": "Write {{ n }}"},
@@ -93,7 +102,13 @@ async def test_when_false_skips_the_cell_and_sends_nothing(endpoint: SimulatedEn
             "models": [model("m", endpoint.base_url)],
             "columns": [
                 {"name": "i", "type": "sampler", "sampler": "category", "params": {"values": [1, 2]}},
-                {"name": "text", "type": "llm-text", "model": "m", "prompt": "hi {{ i }}", "when": "{{ i == 2 }}"},
+                {
+                    "name": "text",
+                    "type": "llm-text",
+                    "model": "m",
+                    "prompt": "hi {{ i }}",
+                    "when": "{{ i == 2 }}",
+                },
                 {"name": "after", "type": "expression", "expr": "[{{ text }}]"},
             ],
         }
@@ -113,13 +128,30 @@ async def test_structured_and_judge_values_reach_downstream_templates(endpoint: 
             "models": [model("m", endpoint.base_url)],
             "columns": [
                 {"name": "q", "type": "llm-text", "model": "m", "prompt": "Ask something"},
-                {"name": "answer", "type": "llm-structured", "model": "m", "prompt": "Answer {{ q }}",
-                 "schema": {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 20},
-                            "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
-                            "required": ["answer", "confidence"]}},
-                {"name": "grade", "type": "llm-judge", "model": "m", "prompt": "Grade {{ answer.answer }}",
-                 "scores": [{"name": "accuracy", "description": "correct?", "options": {1: "no", 2: "yes"}},
-                            {"name": "style", "description": "clear?", "options": {"bad": "b", "good": "g"}}]},
+                {
+                    "name": "answer",
+                    "type": "llm-structured",
+                    "model": "m",
+                    "prompt": "Answer {{ q }}",
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "answer": {"type": "string", "maxLength": 20},
+                            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                        "required": ["answer", "confidence"],
+                    },
+                },
+                {
+                    "name": "grade",
+                    "type": "llm-judge",
+                    "model": "m",
+                    "prompt": "Grade {{ answer.answer }}",
+                    "scores": [
+                        {"name": "accuracy", "description": "correct?", "options": {1: "no", 2: "yes"}},
+                        {"name": "style", "description": "clear?", "options": {"bad": "b", "good": "g"}},
+                    ],
+                },
                 {"name": "conf", "type": "expression", "expr": "{{ answer.confidence }}", "dtype": "float"},
                 {"name": "acc", "type": "expression", "expr": "{{ grade.accuracy.score }}", "dtype": "int"},
             ],
@@ -143,8 +175,17 @@ async def test_trace_and_reasoning_side_columns(endpoint: SimulatedEndpoint) -> 
     config = DatasetConfig.model_validate(
         {
             "models": [model("m", endpoint.base_url)],
-            "columns": [{"name": "t", "type": "llm-text", "model": "m", "prompt": "Go", "system_prompt": "Be brief",
-                         "with_trace": True, "with_reasoning": True}],
+            "columns": [
+                {
+                    "name": "t",
+                    "type": "llm-text",
+                    "model": "m",
+                    "prompt": "Go",
+                    "system_prompt": "Be brief",
+                    "with_trace": True,
+                    "with_reasoning": True,
+                }
+            ],
         }
     )
     rows = list(await synthloom.apreview(config, num_records=1))
@@ -197,8 +238,9 @@ async def test_flaky_server_completes_every_record_and_usage_shows_retries(tmp_p
 
 async def test_failure_rate_over_threshold_stops_early_and_keeps_committed_groups(tmp_path: Path) -> None:
     async with SimulatedEndpoint(SimulatedEndpointConfig()) as ep:
-        config = diamond(ep.base_url, buffer_size=5, max_row_groups_in_flight=1, failure_window=10,
-                         max_failure_rate=0.5)
+        config = diamond(
+            ep.base_url, buffer_size=5, max_row_groups_in_flight=1, failure_window=10, max_failure_rate=0.5
+        )
         first = await synthloom.acreate(config, 10, tmp_path)
         assert len(first) == 10
         ep.script(*[{"status": 400, "body": "no"}] * 500)

@@ -42,13 +42,14 @@ class DatasetBuilder:
         self._data.setdefault("run", {}).update(fields)
         return self
 
-    def column(self, name: str, type: str, **fields: Any) -> DatasetBuilder:  # noqa: A002
+    def column(self, name: str, type: str, **fields: Any) -> DatasetBuilder:
         """Add a column of any registered type, plugins included."""
         self._data["columns"].append({"name": name, "type": type, **fields})
         return self
 
-    def sampler(self, name: str, sampler: str, *, when: str | None = None, drop: bool = False,
-                **params: Any) -> DatasetBuilder:
+    def sampler(
+        self, name: str, sampler: str, *, when: str | None = None, drop: bool = False, **params: Any
+    ) -> DatasetBuilder:
         extra: dict[str, Any] = {"when": when} if when else {}
         return self.column(name, "sampler", sampler=sampler, params=params, drop=drop, **extra)
 
@@ -58,16 +59,19 @@ class DatasetBuilder:
     def llm_text(self, name: str, *, model: str, prompt: str, **fields: Any) -> DatasetBuilder:
         return self.column(name, "llm-text", model=model, prompt=prompt, **fields)
 
-    def llm_code(self, name: str, *, model: str, prompt: str, language: str = "python",
-                 **fields: Any) -> DatasetBuilder:
+    def llm_code(
+        self, name: str, *, model: str, prompt: str, language: str = "python", **fields: Any
+    ) -> DatasetBuilder:
         return self.column(name, "llm-code", model=model, prompt=prompt, language=language, **fields)
 
-    def llm_structured(self, name: str, *, model: str, prompt: str, schema: dict[str, Any] | str,
-                       **fields: Any) -> DatasetBuilder:
+    def llm_structured(
+        self, name: str, *, model: str, prompt: str, schema: dict[str, Any] | str, **fields: Any
+    ) -> DatasetBuilder:
         return self.column(name, "llm-structured", model=model, prompt=prompt, schema=schema, **fields)
 
-    def llm_judge(self, name: str, *, model: str, prompt: str, scores: list[dict[str, Any]],
-                  **fields: Any) -> DatasetBuilder:
+    def llm_judge(
+        self, name: str, *, model: str, prompt: str, scores: list[dict[str, Any]], **fields: Any
+    ) -> DatasetBuilder:
         return self.column(name, "llm-judge", model=model, prompt=prompt, scores=scores, **fields)
 
     def to_dict(self) -> dict[str, Any]:

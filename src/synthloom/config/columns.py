@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -44,9 +45,15 @@ class SamplerColumn(ColumnConfig):
             SAMPLER_PARAMS[sampler].model_validate(value)
         except ValidationError as exc:
             problems = []
+            known = list(SAMPLER_PARAMS[sampler].model_fields)
             for err in exc.errors():
                 where = ".".join(str(p) for p in err["loc"])
                 msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1, cutoff=0.6)
+                    msg = "unknown parameter" + (
+                        f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+                    )
                 problems.append(f"{where}: {msg}" if where else msg)
             raise ValueError(f"invalid parameters for sampler '{sampler}': " + "; ".join(problems)) from None
         return value
@@ -116,9 +123,7 @@ class LLMStructuredColumn(LLMColumn):
     """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
 
     type: Literal["llm-structured"] = "llm-structured"
-    output_schema: dict[str, Any] | Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)] = Field(
-        alias="schema"
-    )
+    output_schema: dict[str, Any] | Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)] = Field(alias="schema")
 
     @field_validator("output_schema")
     @classmethod

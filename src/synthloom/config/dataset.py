@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pathlib import Path
-
 from pydantic import Field, PrivateAttr, model_validator
+from pydantic.fields import FieldInfo
 
 from synthloom.config import registry
 from synthloom.config.base import ColumnConfig, StrictModel
@@ -26,7 +26,7 @@ from synthloom.config.model_config import ModelConfig
 __all__ = ["DatasetConfig", "RunConfig", "SeedConfig"]
 
 _GENERATORS = "synthloom.engine.generators"
-for _name, _config, _generator in [
+_BUILTINS: list[tuple[str, type[ColumnConfig], str]] = [
     ("sampler", SamplerColumn, f"{_GENERATORS}.samplers:SamplerGenerator"),
     ("expression", ExpressionColumn, f"{_GENERATORS}.expression:ExpressionGenerator"),
     ("llm-text", LLMTextColumn, f"{_GENERATORS}.llm:LLMTextGenerator"),
@@ -36,7 +36,8 @@ for _name, _config, _generator in [
     ("embedding", EmbeddingColumn, f"{_GENERATORS}.llm:EmbeddingGenerator"),
     ("validation", ValidationColumn, f"{_GENERATORS}.validation:ValidationGenerator"),
     ("custom", CustomColumn, f"{_GENERATORS}.custom:CustomGenerator"),
-]:
+]
+for _name, _config, _generator in _BUILTINS:
     registry.register_column_type(registry.ColumnType(_name, _config, _generator))
 
 
@@ -75,7 +76,7 @@ class DatasetConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=128)] = "dataset"
     models: list[ModelConfig] = Field(default_factory=list)
     seed: SeedConfig | None = None
-    columns: Annotated[list[ColumnSpec], Field(min_length=1)]
+    columns: Annotated[list[ColumnSpec], Field(min_length=1)]  # type: ignore[name-defined]  # noqa: F821 - set by `_rebuild`
     run: RunConfig = Field(default_factory=RunConfig)
 
     #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.
@@ -119,7 +120,12 @@ class DatasetConfig(StrictModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data, with the `schema` alias and without defaults the user did not set."""
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        # A column's `type` is its own default, but it is what selects the column type when read back.
+        data["columns"] = [
+            {"name": c.name, "type": c.type, **d} for c, d in zip(self.columns, data["columns"], strict=True)
+        ]
+        return data
 
 
 def _rebuild() -> None:
@@ -127,6 +133,9 @@ def _rebuild() -> None:
     union: Any = Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
     # `ColumnSpec` is the forward reference in `DatasetConfig.columns`: the union of every registered type.
     globals()["ColumnSpec"] = union
+    # Once built, a field is not re-resolved by `model_rebuild`: give it a fresh annotation.
+    annotation = Annotated[list[union], Field(min_length=1)]  # type: ignore[valid-type]
+    DatasetConfig.__pydantic_fields__["columns"] = FieldInfo.from_annotation(annotation)
     DatasetConfig.model_rebuild(force=True)
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from synthloom.config.dataset import DatasetConfig
-from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 
 __all__ = ["config_error_from_validation", "load_config", "parse_config"]
@@ -32,7 +31,6 @@ def load_config(path: str | Path) -> DatasetConfig:
         raise ConfigError(f"cannot read config file: {exc}", source=source) from None
     config = parse_config(text, source=source, fmt="json" if path.suffix.lower() == ".json" else "yaml")
     config._base_dir = path.resolve().parent
-    config._source = source
     return config
 
 
@@ -43,11 +41,13 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno) from None
+            raise ConfigError(
+                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
+            ) from None
     else:
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            node = yaml.compose(text, Loader=_UniqueKeyLoader)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -59,9 +59,29 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be a mapping with at least a 'columns' list", source=source)
     try:
-        return DatasetConfig.model_validate(data)
+        config = DatasetConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error_from_validation(exc, data, source=source, lines=lines) from None
+    config._source = source
+    return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key}' (the second one would silently win)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def config_error_from_validation(
@@ -97,6 +117,8 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
         else:
             model = _name_of(item, "alias") or f"#{loc[1] + 1}"
     for part in loc[i:]:
+        if _is_pydantic_internal(part):
+            continue
         field_parts.append(str(part))
         data_path.append(part)
     msg = err["msg"].removeprefix("Value error, ")
@@ -114,27 +136,63 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
     )
 
 
+_SCALAR_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict", "none", "literal"})
+
+
+def _is_pydantic_internal(part: str | int) -> bool:
+    """Union members and validators pydantic puts in a location (`float`, `function-after[...]`)."""
+    return isinstance(part, str) and (part in _SCALAR_TAGS or "[" in part or "(" in part)
+
+
 def _suggest_field(data: Any, data_path: list[str | int]) -> str:
     import difflib
 
-    from synthloom.config import registry
-
-    name = str(data_path[-1]) if data_path else ""
-    parent = data
-    for part in data_path[:-1]:
-        parent = _get(parent, part)
-    candidates: list[str] = []
-    if isinstance(parent, Mapping):
-        kind = parent.get("type")
-        types = registry.column_types()
-        if len(data_path) == 3 and data_path[0] == "columns" and isinstance(kind, str) and kind in types:
-            candidates = [f.alias or n for n, f in types[kind].config.model_fields.items()]
-        elif len(data_path) == 3 and data_path[0] == "models":
-            candidates = list(ModelConfig.model_fields)
-        elif len(data_path) == 1:
-            candidates = list(DatasetConfig.model_fields)
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    model = _model_at(data, data_path[:-1])
+    if model is None or not data_path:
+        return ""
+    candidates = [f.alias or n for n, f in model.model_fields.items()]
+    close = difflib.get_close_matches(str(data_path[-1]), candidates, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _model_at(data: Any, path: list[str | int]) -> type[BaseModel] | None:
+    """The config model that validates the mapping at `path` (columns by their `type`)."""
+    from synthloom.config import registry
+    from synthloom.config.sampler_params import SAMPLER_PARAMS
+
+    model: type[BaseModel] | None = DatasetConfig
+    for depth, part in enumerate(path):
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        node = _get(data, *path[: depth + 1])
+        if model is DatasetConfig and part == "columns":
+            model = None
+            if depth + 1 < len(path):
+                kind = _name_of(_get(data, *path[: depth + 2]), "type")
+                types = registry.column_types()
+                model = types[kind].config if kind in types else None
+            continue
+        if part == "params" and isinstance(_get(data, *path[:depth]), Mapping):
+            sampler = _name_of(_get(data, *path[:depth]), "sampler")
+            if sampler in SAMPLER_PARAMS:
+                model = SAMPLER_PARAMS[sampler]
+                continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        model = _model_in(field.annotation) if field is not None else None
+        del node
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _get(node: Any, *parts: str | int) -> Any:

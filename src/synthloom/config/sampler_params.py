@@ -107,7 +107,7 @@ class DatetimeParams(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> DatetimeParams:
-        if self.start.tzinfo is None and self.end.tzinfo is not None or (
+        if (self.start.tzinfo is None and self.end.tzinfo is not None) or (
             self.start.tzinfo is not None and self.end.tzinfo is None
         ):
             raise ValueError("'start' and 'end' must both have a timezone or both have none")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import jinja2
 
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressTracker
-from synthloom.errors import EarlyShutdownError, ModelError, SynthloomError
+from synthloom.errors import EarlyShutdownError, ModelConnectionError, ModelError, SynthloomError
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import compile_template
 
@@ -58,16 +59,17 @@ class FailureMonitor:
         self._recent: deque[bool] = deque(maxlen=window)
         self._failed = 0
 
-    def record(self, failed: bool) -> None:
+    def record(self, failed: bool, reason: str | None = None) -> None:
         if len(self._recent) == self.window and self._recent[0]:
             self._failed -= 1
         self._recent.append(failed)
         self._failed += failed
         if len(self._recent) == self.window and self._failed / self.window > self.max_rate:
             rate = self._failed / self.window
+            last = f" Last error: {reason}." if reason else ""
             raise EarlyShutdownError(
                 f"{rate:.0%} of the last {self.window} cells failed (limit {self.max_rate:.0%}); "
-                "stopping early. Committed row groups are kept; see failures.jsonl for the reasons",
+                f"stopping early.{last} Committed row groups are kept; failures.jsonl has every reason",
                 failure_rate=rate,
                 window=self.window,
             )
@@ -76,9 +78,18 @@ class FailureMonitor:
 class CellRunner:
     """Shared by every row group of a run."""
 
-    def __init__(self, plan: Plan, progress: ProgressTracker, monitor: FailureMonitor, *,
-                 cell_retries: int, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        progress: ProgressTracker,
+        monitor: FailureMonitor,
+        *,
+        cell_retries: int,
+        endpoint_deadline: float = 300.0,
+        retry_delay: float = 1.0,
+    ) -> None:
         self.plan = plan
+        self.endpoint_deadline = endpoint_deadline
         self.progress = progress
         self.monitor = monitor
         self.cell_retries = cell_retries
@@ -87,8 +98,9 @@ class CellRunner:
         side_of = {c.name: c.config.side_columns() for c in plan.columns}
         #: The names each column's templates may read: its inputs, their side columns, its seed fields.
         self._context_keys: dict[str, tuple[str, ...]] = {
-            c.name: tuple(sorted({*c.depends_on, *c.reads_seed,
-                                  *(s for d in c.depends_on for s in side_of.get(d, []))}))
+            c.name: tuple(
+                sorted({*c.depends_on, *c.reads_seed, *(s for d in c.depends_on for s in side_of.get(d, []))})
+            )
             for c in plan.columns
         }
         self._when: dict[str, jinja2.Template | None] = {
@@ -101,23 +113,26 @@ class CellRunner:
     def context(self, col: ColumnPlan, values: Mapping[str, Sequence[Any]], i: int) -> dict[str, Any]:
         return {k: values[k][i] for k in self._context_keys[col.name] if k in values}
 
-    def when_mask(self, col: ColumnPlan, values: Mapping[str, Sequence[Any]], size: int,
-                  alive: Sequence[bool]) -> list[bool]:
+    def when_mask(
+        self, col: ColumnPlan, values: Mapping[str, Sequence[Any]], size: int, alive: Sequence[bool]
+    ) -> list[bool]:
         template = self._when[col.name]
         if template is None:
             return list(alive)
         return [bool(alive[i]) and self._is_active(template, col, values, i) for i in range(size)]
 
-    def _is_active(self, template: jinja2.Template, col: ColumnPlan, values: Mapping[str, Sequence[Any]],
-                   i: int) -> bool:
+    def _is_active(
+        self, template: jinja2.Template, col: ColumnPlan, values: Mapping[str, Sequence[Any]], i: int
+    ) -> bool:
         try:
             return is_truthy(template.render(self.context(col, values, i)))
         except Exception:  # a condition that cannot be evaluated skips the cell rather than the run
             return False
 
     # ---- failures --------------------------------------------------------------------------------
-    def record_failure(self, column: str, group: RowGroupSlice, i: int, error: str | BaseException,
-                       attempts: int) -> Failure:
+    def record_failure(
+        self, column: str, group: RowGroupSlice, i: int, error: str | BaseException, attempts: int
+    ) -> Failure:
         if isinstance(error, BaseException):
             error_type = type(error).__name__
             message = str(error) or error_type
@@ -126,7 +141,7 @@ class CellRunner:
         failure = Failure(group.index, group.start + i, column, message[:2000], error_type, attempts)
         self.failures.append(failure)
         self.progress.cell_failed(column)
-        self.monitor.record(True)
+        self.monitor.record(True, f"column '{column}': {error_type}: {message[:300]}")
         return failure
 
     # ---- execution -------------------------------------------------------------------------------
@@ -140,12 +155,25 @@ class CellRunner:
             return True
         row = self.context(col, values, i)
         attempts = 0
+        outage_started: float | None = None
         while True:
             attempts += 1
             try:
                 output = await gen.generate(row, group.start + i)
             except asyncio.CancelledError:
                 raise
+            except ModelConnectionError as exc:
+                # The endpoint is gone (restarting, network blip): wait for it up to the deadline.
+                now = time.monotonic()
+                outage_started = outage_started or now
+                if now - outage_started < self.endpoint_deadline:
+                    await asyncio.sleep(min(self.retry_delay * 2 ** min(attempts - 1, 6), 5.0))
+                    continue
+                exc = ModelConnectionError(
+                    f"{exc} (endpoint unreachable for {now - outage_started:.0f}s, "
+                    f"past run.endpoint_deadline={self.endpoint_deadline:g}s)"
+                )
+                return self._fail(col, result, i, exc, attempts)
             except ModelError as exc:
                 if exc.retryable and attempts <= self.cell_retries:
                     # Transient: give the endpoint time, then try this cell again later in the run.
@@ -177,8 +205,9 @@ class CellRunner:
             return True
         one_row = {k: [result.values[k][i]] for k in self._context_keys[col.name] if k in result.values}
         # Per-record slice: its draws depend on the record, not on which rows happened to be computed.
-        single = RowGroupSlice(index=group.start + i, start=group.start + i, size=1,
-                               run_seed=group.run_seed ^ 0x5EED)
+        single = RowGroupSlice(
+            index=group.start + i, start=group.start + i, size=1, run_seed=group.run_seed ^ 0x5EED
+        )
         try:
             if gen.cpu_bound:
                 out = await asyncio.to_thread(gen.generate, one_row, single, None)

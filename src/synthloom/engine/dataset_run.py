@@ -22,10 +22,10 @@ from synthloom.engine.run_context import RunContext
 from synthloom.engine.run_store import RunStore, base_metadata, now_iso
 from synthloom.engine.seed_reader import SeedReader
 from synthloom.engine.table_codec import to_arrow_table
-from synthloom.errors import GenerationError
+from synthloom.errors import ConfigError, GenerationError
 from synthloom.plan import Plan
 
-__all__ = ["RunOutcome", "generate_dataset", "generate_in_memory"]
+__all__ = ["RunOutcome", "generate_dataset", "generate_in_memory", "make_generators"]
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,19 @@ class RunOutcome:
     tables: list[pa.Table] = field(default_factory=list)
 
 
-def _make_generators(plan: Plan, run: RunContext) -> dict[str, BatchGenerator[Any] | CellGenerator[Any]]:
+def make_generators(plan: Plan, run: RunContext) -> dict[str, BatchGenerator[Any] | CellGenerator[Any]]:
+    """One generator per column. Raises `ConfigError` (naming the column) for what only a generator
+    can check, so that `validate` catches it before anything is written."""
     out: dict[str, BatchGenerator[Any] | CellGenerator[Any]] = {}
     for col in plan.columns:
         cls = get_column_type(col.config.type).generator_class()
-        out[col.name] = cls(col.config, run)
+        try:
+            out[col.name] = cls(col.config, run)
+        except ConfigError as exc:
+            if exc.column is None:
+                exc.column = col.name
+                exc.args = (exc._render(),)
+            raise exc.with_source(run.config.source) from None
     return out
 
 
@@ -79,15 +87,24 @@ def _model_stats(pool: Any) -> Callable[[], dict[str, dict[str, Any]]]:
 
 
 class _Run:
-    def __init__(self, config: DatasetConfig, plan: Plan, pool: Any, seed: SeedReader | None,
-                 progress: ProgressTracker) -> None:
+    """Everything one run shares; built before anything is written, so that a config error found while
+    building a generator leaves the output directory untouched. The model pool is attached later."""
+
+    def __init__(
+        self, config: DatasetConfig, plan: Plan, seed: SeedReader | None, progress: ProgressTracker
+    ) -> None:
         self.config = config
         self.plan = plan
-        self.pool = pool
-        self.context = RunContext(config=config, run_seed=config.run.seed, models=pool)
+        self.context = RunContext(config=config, run_seed=config.run.seed, models=None)
         self.monitor = FailureMonitor(max_rate=config.run.max_failure_rate, window=config.run.failure_window)
-        self.cells = CellRunner(plan, progress, self.monitor, cell_retries=config.run.cell_retries)
-        generators = _make_generators(plan, self.context)
+        self.cells = CellRunner(
+            plan,
+            progress,
+            self.monitor,
+            cell_retries=config.run.cell_retries,
+            endpoint_deadline=config.run.endpoint_deadline,
+        )
+        generators = make_generators(plan, self.context)
         self.runner = RowGroupRunner(plan, generators, self.cells, seed.rows_for if seed else None)
         self.output_columns = plan.output_columns
 
@@ -99,8 +116,7 @@ class _Run:
             columns = {n: [result.values[n][i] for i in keep] for n in self.output_columns}
         return to_arrow_table(columns, self.output_columns)
 
-    async def run_groups(self, groups: list[RowGroupSlice],
-                         on_done: Callable[[RowGroupResult], Any]) -> None:
+    async def run_groups(self, groups: list[RowGroupSlice], on_done: Callable[[RowGroupResult], Any]) -> None:
         """Run `groups` with at most `max_row_groups_in_flight` at once; `on_done` commits each."""
         limit = asyncio.Semaphore(self.config.run.max_row_groups_in_flight)
         tasks: set[asyncio.Task[None]] = set()
@@ -138,28 +154,56 @@ async def _refresh_loop(display: ProgressDisplay) -> None:
         display.refresh()
 
 
-async def generate_dataset(config: DatasetConfig, plan: Plan, *, store: RunStore, num_records: int,
-                           resume: ResumeMode, seed: SeedReader | None, show_progress: bool) -> RunOutcome:
+async def generate_dataset(
+    config: DatasetConfig,
+    plan: Plan,
+    *,
+    store: RunStore,
+    num_records: int,
+    resume: ResumeMode,
+    seed: SeedReader | None,
+    show_progress: bool,
+) -> RunOutcome:
     """Generate into `store`, committing row group by row group. The store must be locked."""
+    progress = ProgressTracker()
+    run = _Run(config, plan, seed, progress)
     work = plan_work(store, config, num_records=num_records, mode=resume)
     store.clear_temporaries()
     store.drop_failures_for(g.index for g in work.todo)
     metadata = (store.read_metadata() if work.resumed else None) or base_metadata(
-        config, target=num_records, run_seed=config.run.seed)
+        config, target=num_records, run_seed=config.run.seed
+    )
     metadata.update(target_records=num_records, status="running", updated_at=now_iso())
     metadata.setdefault("row_groups", {})
     metadata["row_groups"] = {k: v for k, v in metadata["row_groups"].items() if int(k) in work.kept}
+    # The data files are the truth: a process killed between committing a file and rewriting the
+    # metadata left a committed group the metadata does not list yet.
+    sizes = {s.index: s.size for s in row_group_slices(num_records, config.run.buffer_size, config.run.seed)}
+    failed_by_group = store.failures_by_group()
+    for index, records in work.kept.items():
+        metadata["row_groups"].setdefault(
+            str(index),
+            {
+                "file": store.part_path(index).name,
+                "size": sizes[index],
+                "records": records,
+                "failed": failed_by_group.get(index, 0),
+            },
+        )
     metadata["resumed"] = metadata.get("resumed", 0) + (1 if work.resumed else 0)
     store.write_config(config)
     store.write_metadata(metadata)
 
-    progress = ProgressTracker()
     todo_records = sum(g.size for g in work.todo)
-    progress.start([c.name for c in plan.columns], records_to_generate=todo_records, target=num_records,
-                   committed=work.committed_records)
+    progress.start(
+        [c.name for c in plan.columns],
+        records_to_generate=todo_records,
+        target=num_records,
+        committed=work.committed_records,
+    )
 
     async with _model_pool(config, plan) as pool:
-        run = _Run(config, plan, pool, seed, progress)
+        run.context.models = pool
         display = ProgressDisplay(progress, model_stats=_model_stats(pool), enabled=show_progress)
 
         async def commit(result: RowGroupResult) -> None:
@@ -192,6 +236,13 @@ async def generate_dataset(config: DatasetConfig, plan: Plan, *, store: RunStore
             raise
         finally:
             refresher.cancel()
+            if status != "completed":
+                # Rows of groups that never committed: recorded for diagnosis (a resume regenerates
+                # those groups and drops these lines first).
+                uncommitted = [
+                    f.to_json() for f in run.cells.failures if str(f.row_group) not in metadata["row_groups"]
+                ]
+                store.append_failures(uncommitted)
             usage = _usage(pool, progress)
             store.write_usage(usage)
             metadata.update(
@@ -207,15 +258,18 @@ async def generate_dataset(config: DatasetConfig, plan: Plan, *, store: RunStore
     return RunOutcome(records=metadata["committed_records"], failures=run.cells.failures, usage=usage)
 
 
-async def generate_in_memory(config: DatasetConfig, plan: Plan, *, num_records: int,
-                             seed: SeedReader | None) -> RunOutcome:
+async def generate_in_memory(
+    config: DatasetConfig, plan: Plan, *, num_records: int, seed: SeedReader | None
+) -> RunOutcome:
     """The preview: the same engine, nothing written."""
     progress = ProgressTracker()
-    progress.start([c.name for c in plan.columns], records_to_generate=num_records, target=num_records,
-                   committed=0)
+    progress.start(
+        [c.name for c in plan.columns], records_to_generate=num_records, target=num_records, committed=0
+    )
     tables: dict[int, pa.Table] = {}
+    run = _Run(config, plan, seed, progress)
     async with _model_pool(config, plan) as pool:
-        run = _Run(config, plan, pool, seed, progress)
+        run.context.models = pool
 
         async def keep(result: RowGroupResult) -> None:
             tables[result.group.index] = run.table_for(result)
@@ -223,8 +277,9 @@ async def generate_in_memory(config: DatasetConfig, plan: Plan, *, num_records: 
         await run.run_groups(row_group_slices(num_records, config.run.buffer_size, config.run.seed), keep)
         usage = _usage(pool, progress)
     ordered = [tables[i] for i in sorted(tables)]
-    return RunOutcome(records=sum(t.num_rows for t in ordered), failures=run.cells.failures, usage=usage,
-                      tables=ordered)
+    return RunOutcome(
+        records=sum(t.num_rows for t in ordered), failures=run.cells.failures, usage=usage, tables=ordered
+    )
 
 
 def _usage(pool: Any, progress: ProgressTracker) -> dict[str, Any]:

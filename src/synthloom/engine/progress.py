@@ -75,8 +75,14 @@ class ProgressTracker:
 class ProgressDisplay:
     """A rich live table when stderr is a terminal; a log line every `interval` seconds otherwise."""
 
-    def __init__(self, tracker: ProgressTracker, *, model_stats: Callable[[], dict[str, dict[str, Any]]],
-                 enabled: bool = True, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        tracker: ProgressTracker,
+        *,
+        model_stats: Callable[[], dict[str, dict[str, Any]]],
+        enabled: bool = True,
+        interval: float = 10.0,
+    ) -> None:
         self.tracker = tracker
         self.model_stats = model_stats
         self.enabled = enabled
@@ -90,8 +96,9 @@ class ProgressDisplay:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4,
-                              transient=False)
+            self._live = Live(
+                self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False
+            )
             self._live.__enter__()
         return self
 
@@ -115,39 +122,59 @@ class ProgressDisplay:
     def _log_line(self) -> None:
         self._last_log = time.monotonic()
         t = self.tracker
-        cols = ", ".join(f"{name} {c.finished}/{c.total}" + (f" ({c.failed} failed)" if c.failed else "")
-                         for name, c in t.columns.items())
+        cols = ", ".join(
+            f"{name} {c.finished}/{c.total}" + (f" ({c.failed} failed)" if c.failed else "")
+            for name, c in t.columns.items()
+        )
         eta = t.eta_seconds()
         models = "; ".join(
             f"{alias}: limit {s.get('concurrency', '?')}, {s.get('rate_limited', 0)} 429s"
             for alias, s in self.model_stats().items()
         )
-        log.info("records %d/%d | %s%s | elapsed %.0fs%s", t.committed_records, t.target_records, cols,
-                 f" | {models}" if models else "", t.elapsed(),
-                 f", eta {eta:.0f}s" if eta is not None else "")
+        log.info(
+            "records %d/%d | %s%s | elapsed %.0fs%s",
+            t.committed_records,
+            t.target_records,
+            cols,
+            f" | {models}" if models else "",
+            t.elapsed(),
+            f", eta {eta:.0f}s" if eta is not None else "",
+        )
 
     def _render(self) -> Any:
         from rich.table import Table
 
         t = self.tracker
         elapsed = max(t.elapsed(), 1e-9)
-        table = Table(title=f"synthloom  records {t.committed_records}/{t.target_records}  "
-                            f"elapsed {t.elapsed():.0f}s" + (f"  eta {eta:.0f}s" if (eta := t.eta_seconds())
-                                                             is not None else ""),
-                      title_justify="left", expand=False)
+        table = Table(
+            title=f"synthloom  records {t.committed_records}/{t.target_records}  "
+            f"elapsed {t.elapsed():.0f}s"
+            + (f"  eta {eta:.0f}s" if (eta := t.eta_seconds()) is not None else ""),
+            title_justify="left",
+            expand=False,
+        )
         table.add_column("column")
         table.add_column("done", justify="right")
         table.add_column("rate/s", justify="right")
         table.add_column("failed", justify="right")
         table.add_column("skipped", justify="right")
         for name, c in t.columns.items():
-            table.add_row(name, f"{c.finished}/{c.total}", f"{c.done / elapsed:.1f}", str(c.failed), str(c.skipped))
+            table.add_row(
+                name, f"{c.finished}/{c.total}", f"{c.done / elapsed:.1f}", str(c.failed), str(c.skipped)
+            )
         stats = self.model_stats()
         if stats:
             table.add_section()
-            table.add_row("[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]")
+            table.add_row(
+                "[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]"
+            )
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
-                table.add_row(alias, str(s.get("concurrency", "-")), f"{tokens / elapsed:.0f}",
-                              str(s.get("rate_limited", 0)), str(s.get("requests", 0)))
+                table.add_row(
+                    alias,
+                    str(s.get("concurrency", "-")),
+                    f"{tokens / elapsed:.0f}",
+                    str(s.get("rate_limited", 0)),
+                    str(s.get("requests", 0)),
+                )
         return table

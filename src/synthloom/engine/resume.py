@@ -58,19 +58,22 @@ def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode:
         )
     committed = store.committed()
     planned_sizes = store.group_sizes()
+    buffer = config.run.buffer_size
+    needed = max((i * buffer + planned_sizes.get(i, r.records) for i, r in committed.items()), default=0)
+    if num_records < needed:
+        raise RunStateError(
+            f"{store.root} already holds {sum(r.records for r in committed.values())} committed records; "
+            f"asking for {num_records} would overwrite some of them: ask for at least {needed} records to "
+            "resume it, or write to another --output"
+        )
     kept: dict[int, int] = {}
     todo: list[RowGroupSlice] = []
     for s in slices:
         record = committed.get(s.index)
+
         # A group committed when the run was smaller (a partial last group) is regenerated whole.
         if record is not None and planned_sizes.get(s.index, record.records) == s.size:
             kept[s.index] = record.records
         else:
             todo.append(s)
-    extra = sorted(i for i in committed if i >= len(slices))
-    if extra:
-        raise RunStateError(
-            f"{store.root} holds {len(committed)} row groups, more than {num_records} records need; "
-            f"ask for at least {sum(r.records for r in committed.values())} records to resume it"
-        )
     return WorkPlan(todo=todo, kept=kept, resumed=True)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthloom.config.base import ColumnConfig
 from synthloom.engine.cell_runner import CellRunner, Failure
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.plan import Plan
@@ -102,8 +101,9 @@ class RowGroupRunner:
             out = gen.generate(result.values, group, mask)
         self._store_batch(result, col, out, active)
 
-    def _store_batch(self, result: RowGroupResult, col: ColumnPlan, out: Sequence[Any],
-                     active: Sequence[bool]) -> None:
+    def _store_batch(
+        self, result: RowGroupResult, col: ColumnPlan, out: Sequence[Any], active: Sequence[bool]
+    ) -> None:
         group = result.group
         if len(out) != group.size:
             raise RuntimeError(f"column '{col.name}' returned {len(out)} values for {group.size} rows")
@@ -147,8 +147,12 @@ class RowGroupRunner:
         finished: set[str] = set()
         try:
             while waiting or pending:
-                ready = [n for n in waiting if self._by_name[n].depends_on & set(waiting) == set()
-                         and not (self._by_name[n].depends_on & set(pending.values()))]
+                ready = [
+                    n
+                    for n in waiting
+                    if self._by_name[n].depends_on & set(waiting) == set()
+                    and not (self._by_name[n].depends_on & set(pending.values()))
+                ]
                 for name in ready:
                     waiting.remove(name)
                     gen = self.generators[name]

@@ -55,8 +55,20 @@ def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
     data = config.model_dump(mode="json", by_alias=True)
     models = []
     for m in data.get("models", []):
-        models.append({k: m.get(k) for k in ("alias", "provider", "base_url", "model", "inference", "model_path",
-                                             "structured_output")})
+        models.append(
+            {
+                k: m.get(k)
+                for k in (
+                    "alias",
+                    "provider",
+                    "base_url",
+                    "model",
+                    "inference",
+                    "model_path",
+                    "structured_output",
+                )
+            }
+        )
     run = data.get("run", {})
     return {
         "models": models,
@@ -168,7 +180,9 @@ class RunStore:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot write to output directory {self.root}: {exc.strerror or exc}") from None
+            raise OutputError(
+                f"cannot write to output directory {self.root}: {exc.strerror or exc}"
+            ) from None
 
     def clear_temporaries(self) -> None:
         """Remove half-written files a killed process left behind."""
@@ -241,6 +255,16 @@ class RunStore:
         except OSError as exc:
             raise _output_error(f"cannot write {self.failures_path}", exc) from None
 
+    def failures_by_group(self) -> dict[int, int]:
+        """How many failed rows failures.jsonl records per row group."""
+        counts: dict[int, int] = {}
+        if self.failures_path.exists():
+            for line in self.failures_path.read_bytes().splitlines():
+                group = _safe_group(line) if line.strip() else None
+                if group is not None:
+                    counts[group] = counts.get(group, 0) + 1
+        return counts
+
     def drop_failures_for(self, groups: Iterable[int]) -> None:
         """Forget failures recorded for row groups that will be regenerated (no duplicates on resume)."""
         groups = set(groups)
@@ -254,7 +278,9 @@ class RunStore:
         self._atomic_write(self.failures_path, b"".join(line + b"\n" for line in kept))
 
     def write_metadata(self, metadata: Mapping[str, Any]) -> None:
-        self._atomic_write(self.metadata_path, orjson.dumps(metadata, option=orjson.OPT_INDENT_2, default=str))
+        self._atomic_write(
+            self.metadata_path, orjson.dumps(metadata, option=orjson.OPT_INDENT_2, default=str)
+        )
 
     def write_usage(self, usage: Mapping[str, Any]) -> None:
         self._atomic_write(self.usage_path, orjson.dumps(usage, option=orjson.OPT_INDENT_2, default=str))
@@ -282,7 +308,9 @@ def _safe_group(line: bytes) -> int | None:
 
 def _output_error(what: str, exc: OSError) -> OutputError:
     if exc.errno == errno.ENOSPC:
-        return OutputError(f"{what}: the disk is full; committed row groups are intact, resume when there is space")
+        return OutputError(
+            f"{what}: the disk is full; committed row groups are intact, resume when there is space"
+        )
     return OutputError(f"{what}: {exc.strerror or exc}")
 
 

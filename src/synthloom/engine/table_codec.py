@@ -21,8 +21,10 @@ JSON_FIELD_KEY = b"synthloom.json"
 
 
 def _is_vector(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(x, Real) and not isinstance(x, bool) for x in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(x, Real) and not isinstance(x, bool) for x in value)
     )
 
 
@@ -42,8 +44,10 @@ def _column_array(values: Sequence[Any]) -> tuple[pa.Array, bool]:
 
 def _json_array(values: Sequence[Any]) -> pa.Array:
     return pa.array(
-        [None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-         for v in values],
+        [
+            None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+            for v in values
+        ],
         type=pa.string(),
     )
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
-from synthloom.engine.dataset_run import generate_dataset, generate_in_memory
+from synthloom.engine.dataset_run import generate_dataset, generate_in_memory, make_generators
 from synthloom.engine.resume import ResumeMode
+from synthloom.engine.run_context import RunContext
 from synthloom.engine.run_store import RunStore
 from synthloom.engine.seed_reader import SeedReader
-from synthloom.errors import ConfigError
+from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.plan import Plan, build_plan
 
@@ -28,9 +30,12 @@ def _prepare(config: DatasetConfig) -> tuple[Plan, SeedReader | None]:
     if config.seed is not None:
         try:
             seed = SeedReader(config.seed, base_dir=config.base_dir, run_seed=config.run.seed)
-        except ConfigError as exc:
-            raise exc.with_source(config.source) from None
+        except SeedDataError as exc:
+            where = f"{exc.source}: " if exc.source else ""
+            raise SeedDataError(f"{where}{exc.reason}", source=config.source, field="seed.path") from None
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
+    # Some checks only a generator can make (an integer range with no integer in it, ...).
+    make_generators(plan, RunContext(config=config, run_seed=config.run.seed))
     return plan, seed
 
 
@@ -41,8 +46,9 @@ def validate(config: ConfigLike) -> Plan:
 
 def _check_records(num_records: int) -> None:
     if not isinstance(num_records, int) or isinstance(num_records, bool) or num_records < 1:
-        raise ConfigError(f"the number of records must be a positive whole number, not {num_records!r}",
-                          field="num_records")
+        raise ConfigError(
+            f"the number of records must be a positive whole number, not {num_records!r}", field="num_records"
+        )
 
 
 async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
@@ -51,8 +57,9 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     cfg = _config(config)
     plan, seed = _prepare(cfg)
     outcome = await generate_in_memory(cfg, plan, num_records=num_records, seed=seed)
-    return DatasetResult(tables=outcome.tables, usage=outcome.usage,
-                         failures=[f.to_json() for f in outcome.failures])
+    return DatasetResult(
+        tables=outcome.tables, usage=outcome.usage, failures=[f.to_json() for f in outcome.failures]
+    )
 
 
 def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
@@ -60,8 +67,14 @@ def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     return asyncio.run(apreview(config, num_records))
 
 
-async def acreate(config: ConfigLike, num_records: int, output: str | Path = "output", *,
-                  resume: ResumeMode = "if-possible", progress: bool = False) -> DatasetResult:
+async def acreate(
+    config: ConfigLike,
+    num_records: int,
+    output: str | Path = "output",
+    *,
+    resume: ResumeMode = "if-possible",
+    progress: bool = False,
+) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
     if resume not in ("never", "always", "if-possible"):
@@ -70,13 +83,20 @@ async def acreate(config: ConfigLike, num_records: int, output: str | Path = "ou
     plan, seed = _prepare(cfg)
     store = RunStore(Path(output) / cfg.name)
     with store:
-        await generate_dataset(cfg, plan, store=store, num_records=num_records, resume=resume, seed=seed,
-                               show_progress=progress)
+        await generate_dataset(
+            cfg, plan, store=store, num_records=num_records, resume=resume, seed=seed, show_progress=progress
+        )
     return DatasetResult(store.root)
 
 
-def create(config: ConfigLike, num_records: int, output: str | Path = "output", *,
-           resume: ResumeMode = "if-possible", progress: bool = False) -> DatasetResult:
+def create(
+    config: ConfigLike,
+    num_records: int,
+    output: str | Path = "output",
+    *,
+    resume: ResumeMode = "if-possible",
+    progress: bool = False,
+) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
     `resume`: `never` refuses a directory that already holds a run, `always` requires one,

@@ -48,8 +48,10 @@ def user_errors(func: F) -> F:
         except Exception as exc:  # a bug: say so plainly, trace only when asked
             if os.environ.get("SYNTHLOOM_DEBUG"):
                 raise
-            _fail(f"internal error ({type(exc).__name__}: {exc}); set SYNTHLOOM_DEBUG=1 for a traceback",
-                  EXIT_RUN_FAILED)
+            _fail(
+                f"internal error ({type(exc).__name__}: {exc}); set SYNTHLOOM_DEBUG=1 for a traceback",
+                EXIT_RUN_FAILED,
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -59,8 +61,11 @@ def _emit_json(data: Any) -> None:
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
@@ -87,10 +92,18 @@ def validate(config: Path, as_json: bool) -> None:
     from synthloom.interface.api import validate as validate_config
 
     plan = validate_config(config)
-    summary = {
+    summary: dict[str, Any] = {
         "valid": True,
-        "columns": [{"name": c.name, "type": c.config.type, "depends_on": sorted(c.depends_on),
-                     "reads_seed": sorted(c.reads_seed), "drop": c.config.drop} for c in plan.columns],
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.config.type,
+                "depends_on": sorted(c.depends_on),
+                "reads_seed": sorted(c.reads_seed),
+                "drop": c.config.drop,
+            }
+            for c in plan.columns
+        ],
         "seed_columns": list(plan.seed_columns),
         "output_columns": plan.output_columns,
     }
@@ -146,10 +159,21 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 @cli.command()
 @config_argument
 @click.option("-n", "--num-records", required=True, type=int, help="Records to generate.")
-@click.option("-o", "--output", default="output", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that receives <name>/.")
-@click.option("--resume", type=click.Choice(["never", "always", "if-possible"]), default="if-possible",
-              show_default=True, help="Continue a run found in the output folder.")
+@click.option(
+    "-o",
+    "--output",
+    default="output",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder that receives <name>/.",
+)
+@click.option(
+    "--resume",
+    type=click.Choice(["never", "always", "if-possible"]),
+    default="if-possible",
+    show_default=True,
+    help="Continue a run found in the output folder.",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @user_errors
@@ -170,12 +194,16 @@ def create(config: Path, num_records: int, output: Path, resume: str, progress: 
     if as_json:
         _emit_json(summary)
         return
-    click.echo(f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
-               + (f" ({summary['failed_records']} failed: see failures.jsonl)" if summary["failed_records"] else ""))
+    click.echo(
+        f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
+        + (f" ({summary['failed_records']} failed: see failures.jsonl)" if summary["failed_records"] else "")
+    )
     for alias, u in summary["usage"].items():
-        click.echo(f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
-                   f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
-                   f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries")
+        click.echo(
+            f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
+            f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
+            f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
+        )
 
 
 @cli.command()

@@ -29,8 +29,14 @@ class DatasetResult:
     Columns holding dicts or lists (structured replies, judge scores, persons) are stored as JSON text
     in parquet; `to_pandas()`, iteration and JSONL export give them back as Python values."""
 
-    def __init__(self, path: Path | None = None, *, tables: list[pa.Table] | None = None,
-                 usage: dict[str, Any] | None = None, failures: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        tables: list[pa.Table] | None = None,
+        usage: dict[str, Any] | None = None,
+        failures: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.path = path
         self._tables = tables
         self._usage = usage
@@ -61,8 +67,11 @@ class DatasetResult:
     def failures(self) -> list[dict[str, Any]]:
         if self._failures is None and self.path is not None:
             f = self.path / "failures.jsonl"
-            self._failures = [orjson.loads(line) for line in f.read_bytes().splitlines() if line.strip()] \
-                if f.exists() else []
+            self._failures = (
+                [orjson.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
+                if f.exists()
+                else []
+            )
         return self._failures or []
 
     # ---- data -------------------------------------------------------------------------------------
@@ -72,10 +81,7 @@ class DatasetResult:
 
     def to_arrow(self) -> pa.Table:
         """All rows as one Arrow table (JSON columns as text, marked in the field metadata)."""
-        if self._tables is not None:
-            tables = self._tables
-        else:
-            tables = [pq.read_table(p) for p in self._parts()]
+        tables = self._tables if self._tables is not None else [pq.read_table(p) for p in self._parts()]
         if not tables:
             return pa.table({})
         return pa.concat_tables(tables, promote_options="default")
@@ -106,7 +112,7 @@ class DatasetResult:
             return sum(t.num_rows for t in self._tables)
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self._parts())
 
-    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:  # noqa: A002
+    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
         """Write every row to one file: jsonl, csv or parquet (from the suffix when `format` is None)."""
         path = Path(path)
         fmt = format or path.suffix.lstrip(".").lower()

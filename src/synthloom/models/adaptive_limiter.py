@@ -15,7 +15,7 @@ Servers that queue instead of refusing (vLLM under overload) never send a 429; t
 with concurrency while throughput stays flat. Each *window* (one success per permitted request, i.e.
 about one round trip) the median latency is compared with the best recent window. When it exceeds
 the best by more than `latency_tolerance`, the level is scaled by best/current — the concurrency the
-server can actually serve — plus a small queue, and growth resumes additively.
+server can actually serve — and growth resumes additively.
 
 The level never exceeds `ceiling` (the configured `max_parallel_requests`) and never drops below 1.
 """
@@ -108,6 +108,7 @@ class AdaptiveLimiter:
         self._probe_windows = 1
         self._successes = 0  # since the last level change
         self._window: list[float] = []  # latencies of this epoch's successes
+        self._window_size = 4
         self._window_medians: deque[float] = deque(maxlen=20)
         self._peak = 0
         self._rate_limited = 0
@@ -199,8 +200,11 @@ class AdaptiveLimiter:
 
     def _on_success(self, permit: Permit, latency: float, busy: bool) -> None:
         if permit.epoch == self._epoch:
+            if not self._window:
+                # Sized when it opens: in slow start the level doubles before the window closes.
+                self._window_size = max(self._limit, 4)
             self._window.append(latency)
-            if len(self._window) >= max(self._limit, 4) and self._end_window():
+            if len(self._window) >= self._window_size and self._end_window():
                 return
         if not busy or self._limit >= self.ceiling:
             return  # growth only counts when the level is actually the constraint
@@ -225,8 +229,9 @@ class AdaptiveLimiter:
             self._trouble_level = None
             self._probe_windows = 1
         if best > 0 and median > best * (1 + self.latency_tolerance) and self._limit > 1:
-            served = self._limit * best / median
-            target = math.floor(served + math.sqrt(served))
+            # What the server actually serves at once. Landing at (or just under) it also lets the
+            # next windows re-measure the unqueued latency, so the baseline does not drift upwards.
+            target = math.floor(self._limit * best / median)
             if target < self._limit:
                 self._latency_decreases += 1
                 self._decrease(target, f"latency p50 {median:.3g}s vs best {best:.3g}s")

@@ -43,8 +43,10 @@ class Endpoint:
 
 
 class _Extraction(Protocol):
-    ok: bool
-    error: str
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def error(self) -> str: ...
 
 
 E = TypeVar("E", bound=_Extraction)
@@ -263,7 +265,8 @@ class ModelClient:
             usage.attempts += 1
             started = time.monotonic()
             try:
-                async with self.limiter.slot():
+                async with self.limiter.slot() as permit:
+                    started = permit.started
                     body = await endpoint.session.post_json(
                         url, payload, headers=headers, timeout=self.config.timeout
                     )

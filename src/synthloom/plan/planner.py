@@ -79,8 +79,9 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
     seed = set(seed_columns)
     for col in config.columns:
         if col.name in seed:
-            raise PlanError("has the same name as a field of the seed data; rename one", column=col.name,
-                            field="name")
+            raise PlanError(
+                "has the same name as a field of the seed data; rename one", column=col.name, field="name"
+            )
     known = set(names) | seed
     aliases = {m.alias for m in config.models}
     side_owner = {side: col.name for col in config.columns for side in col.side_columns()}
@@ -96,7 +97,7 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
             refs |= found
         for field_name, targets in col.referenced_columns().items():
             for ref in targets:
-                if ref not in known:
+                if ref not in known and ref not in side_owner:
                     raise PlanError(_unknown("column", ref, known), column=col.name, field=field_name)
             refs |= set(targets)
         for field_name, alias in col.model_aliases().items():
@@ -135,7 +136,7 @@ def _topological_order(planned: dict[str, ColumnPlan]) -> list[str]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = [*path[path.index(name):], name]
+            cycle = [*path[path.index(name) :], name]
             where = planned[name]
             raise PlanError(
                 "dependency cycle: " + " -> ".join(cycle),

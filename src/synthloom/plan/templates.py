@@ -15,8 +15,23 @@ from synthloom.errors import PlanError
 __all__ = ["compile_template", "template_environment", "template_references"]
 
 # Names a template may use that are not columns.
-TEMPLATE_BUILTINS = frozenset({"loop", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "true",
-                               "false", "none", "True", "False", "None"})
+TEMPLATE_BUILTINS = frozenset(
+    {
+        "loop",
+        "range",
+        "dict",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "namespace",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+    }
+)
 
 
 class _RefusingSandbox(ImmutableSandboxedEnvironment):

@@ -279,11 +279,18 @@ class SimulatedEndpoint:
             return await self._scripted(request, self._script.popleft(), payload, make_body)
 
         config = self.config
-        if not await self._enter():
+        # In flight from arrival: a queued request counts, a refused one is gone at once.
+        self._stats.change_in_flight(+1)
+        try:
+            admitted = await self._enter()
+        except BaseException:
+            self._stats.change_in_flight(-1)
+            raise
+        if not admitted:
+            self._stats.change_in_flight(-1)
             self._stats.rate_limited += 1
             headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
             return _json({"error": {"message": "rate limited", "type": "rate_limit"}}, 429, headers)
-        self._stats.change_in_flight(+1)
         try:
             roll = self._rng.random()
             if roll < config.hang_rate:

@@ -48,8 +48,9 @@ class BatchFunctionGenerator(BatchGenerator[CustomColumn]):
         self.function = _load(config)
         self._keys = list(config.inputs)
 
-    def generate(self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice,
-                 active: Sequence[bool] | None) -> list[Any]:
+    def generate(
+        self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
+    ) -> list[Any]:
         keys = [k for k in table if k in self._keys] or list(table)
         rows = [{k: table[k][i] for k in keys} for i in range(group.size)]
         indices = [i for i in range(group.size) if active is None or active[i]]
@@ -66,7 +67,7 @@ class BatchFunctionGenerator(BatchGenerator[CustomColumn]):
         return values
 
 
-def CustomGenerator(config: CustomColumn, run: Any) -> CellFunctionGenerator | BatchFunctionGenerator:  # noqa: N802
+def CustomGenerator(config: CustomColumn, run: Any) -> CellFunctionGenerator | BatchFunctionGenerator:
     """The registry's generator for `custom`: the cell or the batch shape, by `mode`."""
     if config.mode == "batch":
         return BatchFunctionGenerator(config, run)

@@ -66,8 +66,9 @@ class LLMTextGenerator(_ChatColumn):
     config: LLMTextColumn
 
     async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        chat = await self.client().generate_text(self.messages(row), inference=self.config.inference,
-                                                 tag=self.config.name)
+        chat = await self.client().generate_text(
+            self.messages(row), inference=self.config.inference, tag=self.config.name
+        )
         return self.output(chat.text.strip(), chat)
 
 
@@ -75,8 +76,9 @@ class LLMCodeGenerator(_ChatColumn):
     config: LLMCodeColumn
 
     async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = await self.client().generate_code(self.messages(row), self.config.language,
-                                                   inference=self.config.inference, tag=self.config.name)
+        result = await self.client().generate_code(
+            self.messages(row), self.config.language, inference=self.config.inference, tag=self.config.name
+        )
         return self.output(result.code, result.chat)
 
 
@@ -99,8 +101,9 @@ class LLMStructuredGenerator(_ChatColumn):
         self.schema = resolve_schema(config.output_schema)
 
     async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = await self.client().generate_structured(self.messages(row), self.schema,
-                                                         inference=self.config.inference, tag=self.config.name)
+        result = await self.client().generate_structured(
+            self.messages(row), self.schema, inference=self.config.inference, tag=self.config.name
+        )
         return self.output(result.value, result.chat)
 
 
@@ -118,8 +121,12 @@ def judge_schema(config: LLMJudgeColumn) -> dict[str, Any]:
         }
         for score in config.scores
     }
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
 
 
 def judge_instructions(config: LLMJudgeColumn) -> str:
@@ -128,7 +135,9 @@ def judge_instructions(config: LLMJudgeColumn) -> str:
         lines.append(f"\n{score.name}: {score.description}")
         lines.extend(f"  {key} = {label}" for key, label in score.options.items())
     example = ", ".join(f'"{s.name}": {{"reasoning": "...", "score": ...}}' for s in config.scores)
-    lines.append(f"\nFor each criterion give a one-sentence reasoning, then the score. Reply as JSON: {{{example}}}")
+    lines.append(
+        f"\nFor each criterion give a one-sentence reasoning, then the score. Reply as JSON: {{{example}}}"
+    )
     return "\n".join(lines)
 
 
@@ -144,7 +153,9 @@ class LLMJudgeGenerator(_ChatColumn):
 
     async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
         result = await self.client().generate_structured(
-            self.messages(row, self._instructions), self.schema, inference=self.config.inference,
+            self.messages(row, self._instructions),
+            self.schema,
+            inference=self.config.inference,
             tag=self.config.name,
         )
         value = {name: {"score": v["score"], "reasoning": v["reasoning"]} for name, v in result.value.items()}
@@ -162,5 +173,7 @@ class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
             import orjson
 
             text = orjson.dumps(text, default=str).decode()
+        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
+            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
         result = await self.run.models.client(self.config.model).embed([text], tag=self.config.name)
         return CellOutput(result.vectors[0])

@@ -54,9 +54,20 @@ async def check_python(code: str) -> dict[str, Any]:
         return {"is_valid": True, "errors": [], "linted": False}
     async with _ruff_slots:
         proc = await asyncio.create_subprocess_exec(
-            *command, "check", "--no-cache", "--isolated", "--select", RUFF_RULES, "--output-format", "json",
-            "--stdin-filename", "generated.py", "-",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *command,
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            RUFF_RULES,
+            "--output-format",
+            "json",
+            "--stdin-filename",
+            "generated.py",
+            "-",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate(code.encode())
     try:
@@ -91,7 +102,10 @@ def check_json_schema(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             return {"is_valid": False, "errors": [f"not JSON: {exc}"]}
     validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(value)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator.iter_errors(value)
+    ]
     return {"is_valid": not errors, "errors": errors[:20]}
 
 
@@ -114,7 +128,9 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
         for target, value in values.items():
             details[target] = await self._check_one(value)
         errors = [f"{t}: {e}" for t, d in details.items() for e in d.get("errors", [])]
-        return CellOutput({"is_valid": all(d["is_valid"] for d in details.values()), "errors": errors, **details})
+        return CellOutput(
+            {"is_valid": all(d["is_valid"] for d in details.values()), "errors": errors, **details}
+        )
 
     async def _check_one(self, value: Any) -> dict[str, Any]:
         if value is None:
@@ -143,19 +159,24 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
         assert self.config.url is not None
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
-                self.config.url, json={"values": values}
-            ) as response:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(self.config.url, json={"values": values}) as response,
+            ):
                 if response.content_length and response.content_length > MAX_REMOTE_BODY:
-                    raise ModelError(f"remote validator answered {response.content_length} bytes; "
-                                     f"the limit is {MAX_REMOTE_BODY}")
+                    raise ModelError(
+                        f"remote validator answered {response.content_length} bytes; "
+                        f"the limit is {MAX_REMOTE_BODY}"
+                    )
                 body = await response.content.read(MAX_REMOTE_BODY + 1)
                 if len(body) > MAX_REMOTE_BODY:
                     raise ModelError(f"remote validator answered more than {MAX_REMOTE_BODY} bytes")
                 if response.status >= 400:
                     raise ModelError(f"remote validator answered HTTP {response.status}")
         except TimeoutError:
-            raise ModelTimeoutError(f"remote validator did not answer within {self.config.timeout}s") from None
+            raise ModelTimeoutError(
+                f"remote validator did not answer within {self.config.timeout}s"
+            ) from None
         except aiohttp.ClientError as exc:
             raise ModelConnectionError(f"remote validator unreachable: {type(exc).__name__}") from None
         try:
@@ -170,5 +191,3 @@ def _as_verdict(result: Any) -> dict[str, Any]:
     if isinstance(result, Mapping) and "is_valid" in result:
         return {**result, "is_valid": bool(result["is_valid"])}
     raise ModelError(f"a validator must return a bool or a dict with 'is_valid', not {type(result).__name__}")
-
-

@@ -1,0 +1,354 @@
+"""Loading configs: YAML, JSON and the Python builder give one model; column types come from the registry."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import synthloom
+from synthloom.config import registry
+from synthloom.config.base import ColumnConfig
+from synthloom.config.builder import DatasetBuilder
+from synthloom.config.columns import ExpressionColumn, LLMStructuredColumn, LLMTextColumn, SamplerColumn
+from synthloom.config.dataset import DatasetConfig
+from synthloom.config.loader import load_config, parse_config
+from synthloom.config.registry import ColumnType, register_column_type
+from synthloom.engine.generators.base import BatchGenerator, RowGroupSlice
+from synthloom.engine.run_store import RunStore
+from synthloom.errors import ConfigError
+from synthloom.interface.cli import cli
+
+YAML_CONFIG = """\
+name: science-qa
+models:
+  - alias: writer
+    provider: local
+  - alias: judge
+    provider: openai
+    base_url: http://127.0.0.1:8000/v1
+    model: Qwen/Qwen3-8B
+    api_key_env: SYNTHLOOM_TEST_KEY
+    inference: {temperature: 0.7, max_tokens: 512}
+columns:
+  - name: field
+    type: sampler
+    sampler: category
+    params: {values: [physics, chemistry, biology], weights: [3, 2, 1]}
+  - name: question
+    type: llm-text
+    model: writer
+    system_prompt: You write exam questions.
+    prompt: "Write one {{ field }} question."
+  - name: answer
+    type: llm-structured
+    model: judge
+    prompt: "Answer: {{ question }}"
+    schema: {type: object, properties: {answer: {type: string}}, required: [answer]}
+  - name: short
+    type: expression
+    expr: "{{ answer.answer[:10] }}"
+    drop: true
+run:
+  buffer_size: 50
+  seed: 7
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_yaml_config_loads_into_typed_columns(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    assert config.name == "science-qa"
+    assert [type(c) for c in config.columns] == [
+        SamplerColumn,
+        LLMTextColumn,
+        LLMStructuredColumn,
+        ExpressionColumn,
+    ]
+    assert config.column("answer").output_schema["required"] == ["answer"]  # type: ignore[attr-defined]
+    assert config.model("judge").inference.temperature == 0.7
+    assert config.run.buffer_size == 50
+    assert config.run.seed == 7
+    assert config.column("short").drop is True
+
+
+def test_loaded_config_remembers_its_file_and_folder(tmp_path: Path) -> None:
+    path = write(tmp_path / "qa.yml", YAML_CONFIG)
+    config = load_config(path)
+    assert config.source == str(path)
+    assert config.base_dir == tmp_path.resolve()
+
+
+def test_json_config_gives_the_same_model_as_yaml(tmp_path: Path) -> None:
+    from_yaml = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    as_json = json.dumps(yaml.safe_load(YAML_CONFIG), indent=2)
+    from_json = load_config(write(tmp_path / "qa.json", as_json))
+    assert from_json.model_dump() == from_yaml.model_dump()
+    assert [type(c) for c in from_json.columns] == [type(c) for c in from_yaml.columns]
+
+
+def test_to_dict_uses_the_schema_alias(tmp_path: Path) -> None:
+    data = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG)).to_dict()
+    assert "schema" in data["columns"][2]
+    assert "output_schema" not in data["columns"][2]
+
+
+def test_to_dict_round_trips_through_parse_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    assert parse_config(json.dumps(config.to_dict()), fmt="json").model_dump() == config.model_dump()
+
+
+def test_resolved_config_in_a_run_directory_loads_back(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    store = RunStore(tmp_path / "run")
+    store.root.mkdir()
+    store.write_config(config)
+    assert load_config(store.config_path).model_dump() == config.model_dump()
+
+
+def test_parse_config_uses_source_in_errors() -> None:
+    with pytest.raises(ConfigError, match=r"inline\.yaml:1, field 'colums': unknown field"):
+        parse_config("colums: []\n", source="inline.yaml")
+
+
+def test_builder_produces_the_same_model_as_yaml(tmp_path: Path) -> None:
+    from_yaml = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    built = (
+        DatasetBuilder("science-qa")
+        .model("writer", provider="local")
+        .model(
+            "judge",
+            provider="openai",
+            base_url="http://127.0.0.1:8000/v1",
+            model="Qwen/Qwen3-8B",
+            api_key_env="SYNTHLOOM_TEST_KEY",
+            inference={"temperature": 0.7, "max_tokens": 512},
+        )
+        .sampler("field", "category", values=["physics", "chemistry", "biology"], weights=[3, 2, 1])
+        .llm_text(
+            "question",
+            model="writer",
+            system_prompt="You write exam questions.",
+            prompt="Write one {{ field }} question.",
+        )
+        .llm_structured(
+            "answer",
+            model="judge",
+            prompt="Answer: {{ question }}",
+            schema={"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+        )
+        .expression("short", "{{ answer.answer[:10] }}", drop=True)
+        .run(buffer_size=50, seed=7)
+        .build()
+    )
+    assert built.model_dump() == from_yaml.model_dump()
+    assert built.to_dict() == from_yaml.to_dict()
+
+
+def test_builder_errors_are_config_errors_naming_the_column() -> None:
+    builder = DatasetBuilder("x").sampler("coin", "bernoulli", p=3)
+    with pytest.raises(ConfigError) as info:
+        builder.build()
+    assert info.value.source == "<builder>"
+    assert info.value.column == "coin"
+    assert "sampler 'bernoulli'" in str(info.value)
+
+
+def test_builder_accepts_any_registered_type_by_name() -> None:
+    config = DatasetBuilder().column("c", "custom", function="os.path:join").build()
+    assert config.columns[0].type == "custom"
+
+
+def test_json_schema_export_includes_every_column_type() -> None:
+    schema = DatasetConfig.model_json_schema(by_alias=True)
+    mapping = schema["properties"]["columns"]["items"]["discriminator"]["mapping"]
+    assert set(mapping) == set(registry.column_types())
+    for name, ref in mapping.items():
+        definition = schema["$defs"][ref.rsplit("/", 1)[1]]
+        assert definition["properties"]["type"]["const"] == name
+        assert definition["additionalProperties"] is False
+    structured = schema["$defs"]["LLMStructuredColumn"]["properties"]
+    assert "schema" in structured
+    assert "output_schema" not in structured
+
+
+def test_cli_schema_prints_the_json_schema(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == DatasetConfig.model_json_schema(by_alias=True)
+    out = tmp_path / "schema.json"
+    result = CliRunner().invoke(cli, ["schema", "--output", str(out)])
+    assert result.exit_code == 0
+    assert json.loads(out.read_text())["title"] == "DatasetConfig"
+
+
+# ---- registry -------------------------------------------------------------------------------------
+
+
+class ShoutColumn(ColumnConfig):
+    """A test column type: another column's text in capitals."""
+
+    type: Literal["shout"] = "shout"
+    source: str
+    suffix: str = "!"
+
+    def referenced_columns(self) -> dict[str, list[str]]:
+        return {"source": [self.source]}
+
+
+class ShoutGenerator(BatchGenerator[ShoutColumn]):
+    def generate(
+        self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
+    ) -> list[Any]:
+        return [f"{value}".upper() + self.config.suffix for value in table[self.config.source]]
+
+
+SHOUT_YAML = """\
+name: loud
+columns:
+  - name: word
+    type: sampler
+    sampler: category
+    params: {values: [hello, world]}
+  - name: loud
+    type: shout
+    source: word
+"""
+
+
+@contextlib.contextmanager
+def registered(column_type: ColumnType) -> Iterator[None]:
+    """Register `column_type` for the block, then remove it and rebuild the dataset model."""
+    assert column_type.name not in registry._REGISTRY
+    register_column_type(column_type)
+    try:
+        yield
+    finally:
+        registry._REGISTRY.pop(column_type.name, None)
+        for listener in registry._listeners:
+            listener()
+
+
+def test_registered_column_type_loads_from_yaml_and_runs(tmp_path: Path) -> None:
+    path = write(tmp_path / "loud.yaml", SHOUT_YAML)
+    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+        config = load_config(path)
+        assert isinstance(config.column("loud"), ShoutColumn)
+        plan = synthloom.validate(path)
+        assert plan.column("loud").depends_on == {"word"}
+        rows = list(synthloom.preview(config, num_records=4))
+        assert all(row["loud"] == row["word"].upper() + "!" for row in rows)
+        schema = DatasetConfig.model_json_schema(by_alias=True)
+        assert "shout" in schema["properties"]["columns"]["items"]["discriminator"]["mapping"]
+
+
+def test_registered_column_type_gets_field_suggestions_and_reference_checks(tmp_path: Path) -> None:
+    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+        with pytest.raises(
+            ConfigError, match=r"column 'loud', field 'sufix': unknown field \(did you mean 'suffix'"
+        ):
+            load_config(write(tmp_path / "typo.yaml", SHOUT_YAML + "    sufix: '?'\n"))
+        with pytest.raises(ConfigError, match=r"column 'loud', field 'source': unknown column 'wrd'"):
+            synthloom.validate(
+                write(tmp_path / "ref.yaml", SHOUT_YAML.replace("source: word", "source: wrd"))
+            )
+
+
+def test_unregistering_a_column_type_makes_it_unknown_again(tmp_path: Path) -> None:
+    path = write(tmp_path / "loud.yaml", SHOUT_YAML)
+    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+        load_config(path)
+    assert "shout" not in registry.column_types()
+    with pytest.raises(ConfigError, match="'shout'"):
+        load_config(path)
+
+
+def test_column_type_name_must_match_its_type_literal() -> None:
+    with pytest.raises(ConfigError, match=r"Literal\['yell'\]"):
+        register_column_type(ColumnType("yell", ShoutColumn, ShoutGenerator))
+    assert "yell" not in registry.column_types()
+
+
+def test_registering_a_different_type_under_a_taken_name_is_refused() -> None:
+    sampler = registry.get_column_type("sampler")
+    register_column_type(sampler)  # the same registration again is harmless
+    with pytest.raises(ConfigError, match="already registered"):
+        register_column_type(ColumnType("sampler", sampler.config, ShoutGenerator))
+    assert registry.get_column_type("sampler") == sampler
+
+
+def test_get_column_type_names_an_unknown_type() -> None:
+    with pytest.raises(ConfigError, match="unknown column type 'nope'"):
+        registry.get_column_type("nope")
+
+
+def test_plugins_are_discovered_through_entry_points(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shout = ColumnType("shout", ShoutColumn, ShoutGenerator)
+
+    class EntryPoint:
+        def __init__(self, value: str, loaded: object) -> None:
+            self.value = value
+            self._loaded = loaded
+
+        def load(self) -> object:
+            if isinstance(self._loaded, Exception):
+                raise self._loaded
+            return self._loaded
+
+    points = [
+        EntryPoint("broken:column_type", ImportError("boom")),
+        EntryPoint("wrong:column_type", object()),
+        EntryPoint("good:column_type", shout),
+    ]
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: points if group == "synthloom.columns" else []
+    )
+    try:
+        registry.load_plugins()
+        assert registry.get_column_type("shout") == shout
+    finally:
+        registry._REGISTRY.pop("shout", None)
+        for listener in registry._listeners:
+            listener()
+    assert "broken:column_type" in caplog.text
+    assert "wrong:column_type" in caplog.text
+
+
+# ---- secrets --------------------------------------------------------------------------------------
+
+
+def test_api_key_env_config_never_stores_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-very-secret-123"
+    monkeypatch.setenv("SYNTHLOOM_TEST_KEY", secret)
+    config = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
+    assert config.model("judge").api_key() == secret
+    assert secret not in json.dumps(config.to_dict())
+    assert secret not in json.dumps(config.model_dump(mode="json"))
+    assert secret not in repr(config)
+    assert config.to_dict()["models"][1]["api_key_env"] == "SYNTHLOOM_TEST_KEY"
+    store = RunStore(tmp_path / "run")
+    store.root.mkdir()
+    store.write_config(config)
+    assert secret not in store.config_path.read_text()
+
+
+def test_api_key_is_none_when_the_variable_is_unset_or_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config(YAML_CONFIG)
+    monkeypatch.delenv("SYNTHLOOM_TEST_KEY", raising=False)
+    assert config.model("judge").api_key() is None
+    monkeypatch.setenv("SYNTHLOOM_TEST_KEY", "")
+    assert config.model("judge").api_key() is None
+    assert config.model("writer").api_key() is None
