@@ -4,9 +4,9 @@ Workload: `id` (uuid), `topic` (category, 5 values), `difficulty` (uniform 0..10
 `created_at` (datetime), `label` = "{{ topic }}-{{ difficulty | round(1) }}" (str) and
 `hard` = "{{ difficulty > 5 }}" (bool). Target: 1,000,000 records in under 60 s wall and 500 MB peak RSS.
 
-    PYTHONPATH=src python benchmarks/bench_model_free.py                 # 1M records, direct loop
+    PYTHONPATH=src python benchmarks/bench_model_free.py                 # 1M records through synthloom.create
     PYTHONPATH=src python benchmarks/bench_model_free.py --records 50000 # quick run
-    PYTHONPATH=src python benchmarks/bench_model_free.py --engine        # through synthloom.create
+    PYTHONPATH=src python benchmarks/bench_model_free.py --direct        # the generators in a plain loop
 
 `generate_direct` drives the generators in a plain loop (the engine's per-row-group work, minus
 scheduling); `generate_with_engine` is the same workload through the public API. Only one of them runs.
@@ -136,12 +136,14 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--buffer-size", type=int, default=10_000)
-    parser.add_argument("--engine", action="store_true", help="run through synthloom.create")
+    parser.add_argument(
+        "--direct", action="store_true", help="drive the generators in a plain loop instead of synthloom.create"
+    )
     parser.add_argument("--save", action="store_true", help="write results/model_free.json")
     args = parser.parse_args()
 
     config = workload(args.buffer_size)
-    generate = generate_with_engine if args.engine else generate_direct
+    generate = generate_direct if args.direct else generate_with_engine
     rss_before = psutil.Process().memory_info().rss
     with tempfile.TemporaryDirectory() as tmp, PeakRss() as rss:
         t0 = time.perf_counter()
@@ -155,7 +157,7 @@ def main() -> None:
 
     result = {
         "benchmark": "model_free",
-        "driver": "synthloom.create" if args.engine else "generators, direct loop",
+        "driver": "generators, direct loop" if args.direct else "synthloom.create",
         "records": args.records,
         "records_written": written,
         "buffer_size": args.buffer_size,

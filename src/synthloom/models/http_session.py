@@ -23,9 +23,13 @@ from synthloom.errors import (
     ServerError,
 )
 
-__all__ = ["HttpSession", "parse_retry_after"]
+__all__ = ["MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after"]
 
 _BODY_LIMIT = 2000
+
+#: The largest response body a model client reads. A server that answers more (or streams without end)
+#: gets a `MalformedResponseError` instead of the client's memory.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -90,9 +94,9 @@ class HttpSession:
                 headers={"Content-Type": "application/json", **headers},
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
-                raw = await response.read()
                 status = response.status
                 response_headers = dict(response.headers)
+                raw = await _read_bounded(url, response)
         except TimeoutError as exc:
             raise ModelTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
         except asyncio.CancelledError:
@@ -133,6 +137,24 @@ class HttpSession:
         if status >= 500:
             return ServerError(message, status_code=status, headers=headers, body=body)
         return RequestRejectedError(message, status_code=status, headers=headers, body=body)
+
+
+async def _read_bounded(url: str, response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refused (without reading the rest) once it passes `MAX_RESPONSE_BYTES`."""
+    limit = MAX_RESPONSE_BYTES
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise MalformedResponseError(
+            f"{url} announced a {declared}-byte body; the limit is {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise MalformedResponseError(f"{url} answered more than {limit} bytes; the reply was refused")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _dumps(value: Any) -> str:
