@@ -6,15 +6,17 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressTracker
 from synthloom.errors import EarlyShutdownError, ModelConnectionError, ModelError, SynthloomError
+from synthloom.models.adaptive_limiter import request_priority
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import compile_template
 
@@ -114,20 +116,43 @@ class CellRunner:
         return {k: values[k][i] for k in self._context_keys[col.name] if k in values}
 
     def when_mask(
-        self, col: ColumnPlan, values: Mapping[str, Sequence[Any]], size: int, alive: Sequence[bool]
+        self,
+        col: ColumnPlan,
+        values: Mapping[str, Sequence[Any]],
+        size: int,
+        alive: Sequence[bool],
+        refused: Callable[[int, SecurityError], object] | None = None,
     ) -> list[bool]:
+        """Which rows compute `col`. A row whose condition the sandbox refuses is inactive and is
+        reported to `refused` (which fails the row)."""
         template = self._when[col.name]
         if template is None:
             return list(alive)
-        return [bool(alive[i]) and self._is_active(template, col, values, i) for i in range(size)]
+        mask: list[bool] = []
+        for i in range(size):
+            try:
+                mask.append(bool(alive[i]) and self._is_active(template, col, values, i))
+            except SecurityError as exc:
+                mask.append(False)
+                if refused is not None:
+                    refused(i, exc)
+        return mask
 
     def _is_active(
         self, template: jinja2.Template, col: ColumnPlan, values: Mapping[str, Sequence[Any]], i: int
     ) -> bool:
+        """Whether the condition holds. A condition that cannot be evaluated skips the cell rather than
+        the run; one the sandbox refuses (a reach for Python internals) raises `SecurityError` so that
+        its row fails and is recorded instead of passing silently."""
         try:
             return is_truthy(template.render(self.context(col, values, i)))
-        except Exception:  # a condition that cannot be evaluated skips the cell rather than the run
+        except SecurityError:
+            raise
+        except Exception:
             return False
+
+    def _refused_condition(self, col: ColumnPlan, result: Any, i: int, exc: SecurityError) -> bool:
+        return self._fail(col, result, i, SecurityError(f"when: {exc}"), 1)
 
     # ---- failures --------------------------------------------------------------------------------
     def record_failure(
@@ -150,10 +175,16 @@ class CellRunner:
         group: RowGroupSlice = result.group
         values = result.values
         template = self._when[col.name]
-        if template is not None and not self._is_active(template, col, values, i):
+        try:
+            skipped = template is not None and not self._is_active(template, col, values, i)
+        except SecurityError as exc:
+            return self._refused_condition(col, result, i, exc)
+        if skipped:
             self.progress.cell_skipped(col.name)
             return True
         row = self.context(col, values, i)
+        # Earlier records first at every model's limiter, so row groups complete (and commit) in order.
+        request_priority.set(group.start + i)
         attempts = 0
         outage_started: float | None = None
         while True:
@@ -200,7 +231,11 @@ class CellRunner:
         """A batch column downstream of a cell, computed for one row. False when the row failed."""
         group: RowGroupSlice = result.group
         template = self._when[col.name]
-        if template is not None and not self._is_active(template, col, result.values, i):
+        try:
+            skipped = template is not None and not self._is_active(template, col, result.values, i)
+        except SecurityError as exc:
+            return self._refused_condition(col, result, i, exc)
+        if skipped:
             self.progress.cell_skipped(col.name)
             return True
         one_row = {k: [result.values[k][i]] for k in self._context_keys[col.name] if k in result.values}

@@ -65,7 +65,7 @@ class ProgressTracker:
         totals = [c for c in self.columns.values() if c.total]
         if not totals:
             return None
-        fraction = min(c.finished / c.total for c in totals)
+        fraction = sum(c.finished for c in totals) / sum(c.total for c in totals)
         elapsed = self.elapsed()
         if fraction <= 0 or elapsed <= 0:
             return None

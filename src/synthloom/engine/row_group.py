@@ -93,7 +93,13 @@ class RowGroupRunner:
     async def _run_batch(self, result: RowGroupResult, col: ColumnPlan, gen: BatchGenerator[Any]) -> None:
         group = result.group
         alive = [i not in result.failures for i in range(group.size)]
-        active = self.cells.when_mask(col, result.values, group.size, alive)
+        active = self.cells.when_mask(
+            col,
+            result.values,
+            group.size,
+            alive,
+            refused=lambda i, exc: self.cells._refused_condition(col, result, i, exc),
+        )
         mask = None if all(active) else active
         if gen.cpu_bound:
             out = await asyncio.to_thread(gen.generate, result.values, group, mask)

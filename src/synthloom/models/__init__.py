@@ -7,7 +7,7 @@ async with ModelPool(configs) as pool:
 
 from __future__ import annotations
 
-from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit
+from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit, request_priority
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.local_server import LocalModelServer, find_bundled_model
 from synthloom.models.model_client import ModelClient
@@ -35,4 +35,5 @@ __all__ = [
     "extract_code",
     "extract_json",
     "find_bundled_model",
+    "request_priority",
 ]

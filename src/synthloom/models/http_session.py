@@ -144,9 +144,7 @@ async def _read_bounded(url: str, response: aiohttp.ClientResponse) -> bytes:
     limit = MAX_RESPONSE_BYTES
     declared = response.content_length
     if declared is not None and declared > limit:
-        raise MalformedResponseError(
-            f"{url} announced a {declared}-byte body; the limit is {limit} bytes"
-        )
+        raise MalformedResponseError(f"{url} announced a {declared}-byte body; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(1 << 16):

@@ -168,9 +168,15 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
                         f"remote validator answered {response.content_length} bytes; "
                         f"the limit is {MAX_REMOTE_BODY}"
                     )
-                body = await response.content.read(MAX_REMOTE_BODY + 1)
-                if len(body) > MAX_REMOTE_BODY:
-                    raise ModelError(f"remote validator answered more than {MAX_REMOTE_BODY} bytes")
+                # `content.read(n)` returns what is buffered (up to n), not n bytes: read to the end.
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > MAX_REMOTE_BODY:
+                        raise ModelError(f"remote validator answered more than {MAX_REMOTE_BODY} bytes")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
                 if response.status >= 400:
                     raise ModelError(f"remote validator answered HTTP {response.status}")
         except TimeoutError:
