@@ -490,9 +490,9 @@ async def test_remote_validator_reads_a_large_valid_body_completely(tmp_path: Pa
         body = json.dumps(verdict).encode()
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        for start in range(0, len(body), 4096):
-            await response.write(body[start : start + 4096])
-            await asyncio.sleep(0)
+        for start in range(0, len(body), 65536):
+            await response.write(body[start : start + 65536])
+            await asyncio.sleep(0.01)  # the client sees the body arrive in pieces
         await response.write_eof()
         return response
 

@@ -193,6 +193,7 @@ async def generate_dataset(
     metadata["resumed"] = metadata.get("resumed", 0) + (1 if work.resumed else 0)
     store.write_config(config)
     store.write_metadata(metadata)
+    store.append_failures([])  # failures.jsonl exists from the start, empty until a row fails
 
     todo_records = sum(g.size for g in work.todo)
     progress.start(

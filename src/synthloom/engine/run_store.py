@@ -245,7 +245,7 @@ class RunStore:
 
     def append_failures(self, failures: Iterable[Mapping[str, Any]]) -> None:
         lines = b"".join(orjson.dumps(f, default=str) + b"\n" for f in failures)
-        if not lines:
+        if not lines and self.failures_path.exists():
             return
         try:
             with open(self.failures_path, "ab") as fh:

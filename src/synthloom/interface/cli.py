@@ -190,6 +190,7 @@ def create(config: Path, num_records: int, output: Path, resume: str, progress: 
         "target_records": meta.get("target_records"),
         "failed_records": meta.get("failed_records", 0),
         "usage": result.usage.get("models", {}),
+        "columns": result.usage.get("columns", {}),
     }
     if as_json:
         _emit_json(summary)
@@ -198,11 +199,18 @@ def create(config: Path, num_records: int, output: Path, resume: str, progress: 
         f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
         + (f" ({summary['failed_records']} failed: see failures.jsonl)" if summary["failed_records"] else "")
     )
+    for name, c in summary["columns"].items():
+        if c.get("requests"):
+            click.echo(
+                f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
+                f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
+            )
     for alias, u in summary["usage"].items():
         click.echo(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
             f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
+            + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
 
 
