@@ -1,0 +1,52 @@
+"""The layers of DESIGN.md: each imports only those to its left.
+
+    config -> plan -> engine / models -> interface
+
+`errors`, `_version` are shared by all; `testing` (the simulated endpoint) may use the model layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "synthloom"
+
+ALLOWED: dict[str, set[str]] = {
+    "config": {"config"},
+    "plan": {"config", "plan"},
+    "models": {"config", "models"},
+    "engine": {"config", "plan", "models", "engine"},
+    "testing": {"config", "models", "testing"},
+    "interface": {"config", "plan", "models", "engine", "interface", "testing"},
+}
+SHARED = {"errors", "_version"}
+
+
+def _imports(path: Path) -> set[str]:
+    """The synthloom layers a module imports (at any depth in the file, type-checking imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "synthloom" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_layers_to_its_left(layer: str) -> None:
+    offenders = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        bad = _imports(path) - ALLOWED[layer] - SHARED
+        if bad:
+            offenders.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
