@@ -27,7 +27,10 @@ OUTPUT = Path("output")
 def build_config(**writer: object) -> synthloom.DatasetConfig:
     """The dataset: a product, a tone, a short review, and its sentiment. `writer` overrides the model
     entry's fields (the tests point it at a simulated endpoint)."""
-    model_fields: dict[str, object] = {"provider": "local", "inference": {"temperature": 0.7, "max_tokens": 64}}
+    model_fields: dict[str, object] = {
+        "provider": "local",
+        "inference": {"temperature": 0.7, "max_tokens": 64},
+    }
     model_fields.update(writer)
     return (
         synthloom.DatasetBuilder("python-api-reviews")

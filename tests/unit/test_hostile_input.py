@@ -27,7 +27,6 @@ from synthloom.interface.cli import cli
 from synthloom.models.http_session import MAX_RESPONSE_BYTES
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
 
-
 CANARY = "canary-" + uuid.uuid4().hex
 
 #: Templates that try to escape the sandbox. Each must be refused: a plan-time error or a row failure.
@@ -250,7 +249,9 @@ def test_dataset_names_that_leave_the_output_directory_are_refused(name: str, tm
 def test_a_good_name_writes_only_under_output_slash_name(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
-        yaml.safe_dump({"name": "ok.name-1", "columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}]})
+        yaml.safe_dump(
+            {"name": "ok.name-1", "columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}]}
+        )
     )
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["create", str(config), "-n", "3", "-o", str(out), "--no-progress"])
@@ -531,7 +532,9 @@ async def test_chat_endpoint_with_a_huge_or_endless_body_is_refused(
     mode: str, tmp_path: Path, rss: list[int]
 ) -> None:
     reply = {
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1},
     }
     async with _HostileServer(mode, reply) as server:

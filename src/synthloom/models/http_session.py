@@ -23,7 +23,7 @@ from synthloom.errors import (
     ServerError,
 )
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after"]
+__all__ = ["MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after", "read_bounded"]
 
 _BODY_LIMIT = 2000
 
@@ -96,7 +96,7 @@ class HttpSession:
             ) as response:
                 status = response.status
                 response_headers = dict(response.headers)
-                raw = await _read_bounded(url, response)
+                raw = await read_bounded(response, limit=MAX_RESPONSE_BYTES, what=url)
         except TimeoutError as exc:
             raise ModelTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
         except asyncio.CancelledError:
@@ -139,18 +139,19 @@ class HttpSession:
         return RequestRejectedError(message, status_code=status, headers=headers, body=body)
 
 
-async def _read_bounded(url: str, response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, refused (without reading the rest) once it passes `MAX_RESPONSE_BYTES`."""
-    limit = MAX_RESPONSE_BYTES
+async def read_bounded(response: aiohttp.ClientResponse, *, limit: int, what: str) -> bytes:
+    """The whole body of `response`, refused (without reading the rest) once it passes `limit` bytes:
+    a huge or endless body must not exhaust memory. `what` names the sender in the error."""
     declared = response.content_length
     if declared is not None and declared > limit:
-        raise MalformedResponseError(f"{url} announced a {declared}-byte body; the limit is {limit} bytes")
+        raise MalformedResponseError(f"{what} answered a {declared}-byte body; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
+    # `content.read(n)` returns what is buffered, not n bytes: iterate to the end instead.
     async for chunk in response.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
-            raise MalformedResponseError(f"{url} answered more than {limit} bytes; the reply was refused")
+            raise MalformedResponseError(f"{what} answered more than {limit} bytes; the reply was refused")
         chunks.append(chunk)
     return b"".join(chunks)
 

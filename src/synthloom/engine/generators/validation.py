@@ -19,6 +19,7 @@ import aiohttp
 from synthloom.config.columns import ValidationColumn
 from synthloom.engine.generators.base import CellGenerator, CellOutput
 from synthloom.errors import ModelConnectionError, ModelError, ModelTimeoutError
+from synthloom.models.http_session import read_bounded
 from synthloom.plan.planner import import_object
 
 __all__ = ["ValidationGenerator", "check_python", "check_sql"]
@@ -163,20 +164,7 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
                 aiohttp.ClientSession(timeout=timeout) as session,
                 session.post(self.config.url, json={"values": values}) as response,
             ):
-                if response.content_length and response.content_length > MAX_REMOTE_BODY:
-                    raise ModelError(
-                        f"remote validator answered {response.content_length} bytes; "
-                        f"the limit is {MAX_REMOTE_BODY}"
-                    )
-                # `content.read(n)` returns what is buffered (up to n), not n bytes: read to the end.
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > MAX_REMOTE_BODY:
-                        raise ModelError(f"remote validator answered more than {MAX_REMOTE_BODY} bytes")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
+                body = await read_bounded(response, limit=MAX_REMOTE_BODY, what="remote validator")
                 if response.status >= 400:
                     raise ModelError(f"remote validator answered HTTP {response.status}")
         except TimeoutError:
