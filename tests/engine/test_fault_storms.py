@@ -119,7 +119,10 @@ async def test_structured_columns_survive_a_storm_of_5xx_malformed_hangs_and_dro
 # ---- a 429 storm --------------------------------------------------------------------------------
 
 
-async def test_429_storm_backs_off_then_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("jitter", [0.0, 0.3])
+async def test_429_storm_backs_off_then_recovers(
+    jitter: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     limiters: list[adaptive_limiter.AdaptiveLimiter] = []
     original_init = adaptive_limiter.AdaptiveLimiter.__init__
 
@@ -129,9 +132,9 @@ async def test_429_storm_backs_off_then_recovers(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(adaptive_limiter.AdaptiveLimiter, "__init__", spy_init)
     timeline: dict[str, Any] = {}
-    # No jitter: with jitter=0.3 the limiter's latency signal was seen to hold the level at ~4 for
-    # seconds after the storm (small latency windows against the best median): reported, not tested here.
-    async with SimulatedEndpoint(SimulatedEndpointConfig(latency=0.015, capacity=64)) as endpoint:
+    # With jitter, latency noise at a low level must not read as queueing (it once held the level at ~4).
+    server_config = SimulatedEndpointConfig(latency=0.015, jitter=jitter, capacity=64)
+    async with SimulatedEndpoint(server_config) as endpoint:
         config = DatasetConfig.model_validate(
             {
                 "name": "storm429",

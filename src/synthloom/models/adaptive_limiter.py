@@ -138,7 +138,8 @@ class AdaptiveLimiter:
         self._successes = 0  # since the last level change
         self._window: list[float] = []  # latencies of this epoch's successes
         self._window_size = 4
-        self._window_medians: deque[float] = deque(maxlen=20)
+        # (median latency, level) of the recent windows.
+        self._window_medians: deque[tuple[float, int]] = deque(maxlen=20)
         self._peak = 0
         self._rate_limited = 0
         self._increases = 0
@@ -252,13 +253,16 @@ class AdaptiveLimiter:
         """Close a latency window; return True when it lowered the level."""
         median = statistics.median(self._window)
         self._window.clear()
-        self._window_medians.append(median)
-        best = min(self._window_medians)
+        self._window_medians.append((median, self._limit))
+        best, best_level = min(self._window_medians)
         if self._trouble_level is not None and self._limit >= self._trouble_level:
             # A whole window above the remembered trouble without a 429: capacity grew.
             self._trouble_level = None
             self._probe_windows = 1
-        if best > 0 and median > best * (1 + self.latency_tolerance) and self._limit > 1:
+        # Queueing shows as latency that rose *with* concurrency: a slower window at a level no higher
+        # than the best one is jitter (or a slower prompt mix), not a queue.
+        queueing = self._limit > best_level and median > best * (1 + self.latency_tolerance)
+        if best > 0 and queueing and self._limit > 1:
             # What the server actually serves at once. Landing at (or just under) it also lets the
             # next windows re-measure the unqueued latency, so the baseline does not drift upwards.
             target = math.floor(self._limit * best / median)
