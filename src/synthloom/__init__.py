@@ -9,6 +9,7 @@ result.to_pandas()
 
 from synthloom._version import __version__
 from synthloom.config import ColumnConfig, DatasetConfig, InferenceParams, ModelConfig, RunConfig, SeedConfig
+from synthloom.config import registry as _registry
 from synthloom.config.builder import DatasetBuilder
 from synthloom.config.registry import ColumnType, register_column_type
 from synthloom.engine.generators.base import (
@@ -66,3 +67,6 @@ __all__ = [
     "register_column_type",
     "validate",
 ]
+
+# Plugins last: a plugin may import anything above from `synthloom` itself.
+_registry.load_plugins()

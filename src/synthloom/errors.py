@@ -97,7 +97,7 @@ class ConfigError(SynthloomError):
         """Return the same error attributed to `source` (the config file it came from)."""
         if self.source is None:
             self.source = source
-            self.args = (self._render(),)
+        self.args = (self._render(),)
         return self
 
 

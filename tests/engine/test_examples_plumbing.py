@@ -155,8 +155,12 @@ async def test_code_with_tests_unscripted_replies_fail_code_extraction(
     """What happens with the simulator's plain-text replies: no code block, correction turns and
     restarts, then the row is removed and recorded in failures.jsonl; nothing is silently kept."""
     config = swapped(EXAMPLES / "code-with-tests" / "config.yaml", endpoint.base_url)
-    rows, result = await run(config, 3, tmp_path)
-    assert rows == []
+    # Every cell failing is a failed run, even one too short to fill the early-shutdown window.
+    with pytest.raises(synthloom.GenerationError, match="3 of 3 cells failed"):
+        await synthloom.acreate(config, 3, tmp_path, resume="never")
+    result = synthloom.open_run(tmp_path / config.name)
+    assert result.metadata["status"] == "failed"
+    assert len(result) == 0
     assert len(result.failures) == 3
     for failure in result.failures:
         assert failure["column"] == "code"

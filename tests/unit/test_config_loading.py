@@ -198,7 +198,7 @@ def test_cli_schema_prints_the_json_schema(tmp_path: Path) -> None:
 class ShoutColumn(ColumnConfig):
     """A test column type: another column's text in capitals."""
 
-    type: Literal["shout"] = "shout"
+    type: Literal["holler"] = "holler"
     source: str
     suffix: str = "!"
 
@@ -221,7 +221,7 @@ columns:
     sampler: category
     params: {values: [hello, world]}
   - name: loud
-    type: shout
+    type: holler
     source: word
 """
 
@@ -241,7 +241,7 @@ def registered(column_type: ColumnType) -> Iterator[None]:
 
 def test_registered_column_type_loads_from_yaml_and_runs(tmp_path: Path) -> None:
     path = write(tmp_path / "loud.yaml", SHOUT_YAML)
-    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+    with registered(ColumnType("holler", ShoutColumn, ShoutGenerator)):
         config = load_config(path)
         assert isinstance(config.column("loud"), ShoutColumn)
         plan = synthloom.validate(path)
@@ -249,11 +249,11 @@ def test_registered_column_type_loads_from_yaml_and_runs(tmp_path: Path) -> None
         rows = list(synthloom.preview(config, num_records=4))
         assert all(row["loud"] == row["word"].upper() + "!" for row in rows)
         schema = DatasetConfig.model_json_schema(by_alias=True)
-        assert "shout" in schema["properties"]["columns"]["items"]["discriminator"]["mapping"]
+        assert "holler" in schema["properties"]["columns"]["items"]["discriminator"]["mapping"]
 
 
 def test_registered_column_type_gets_field_suggestions_and_reference_checks(tmp_path: Path) -> None:
-    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+    with registered(ColumnType("holler", ShoutColumn, ShoutGenerator)):
         with pytest.raises(
             ConfigError, match=r"column 'loud', field 'sufix': unknown field \(did you mean 'suffix'"
         ):
@@ -266,10 +266,10 @@ def test_registered_column_type_gets_field_suggestions_and_reference_checks(tmp_
 
 def test_unregistering_a_column_type_makes_it_unknown_again(tmp_path: Path) -> None:
     path = write(tmp_path / "loud.yaml", SHOUT_YAML)
-    with registered(ColumnType("shout", ShoutColumn, ShoutGenerator)):
+    with registered(ColumnType("holler", ShoutColumn, ShoutGenerator)):
         load_config(path)
-    assert "shout" not in registry.column_types()
-    with pytest.raises(ConfigError, match="'shout'"):
+    assert "holler" not in registry.column_types()
+    with pytest.raises(ConfigError, match="'holler'"):
         load_config(path)
 
 
@@ -295,7 +295,7 @@ def test_get_column_type_names_an_unknown_type() -> None:
 def test_plugins_are_discovered_through_entry_points(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    shout = ColumnType("shout", ShoutColumn, ShoutGenerator)
+    shout = ColumnType("holler", ShoutColumn, ShoutGenerator)
 
     class EntryPoint:
         def __init__(self, value: str, loaded: object) -> None:
@@ -318,9 +318,9 @@ def test_plugins_are_discovered_through_entry_points(
     )
     try:
         registry.load_plugins()
-        assert registry.get_column_type("shout") == shout
+        assert registry.get_column_type("holler") == shout
     finally:
-        registry._REGISTRY.pop("shout", None)
+        registry._REGISTRY.pop("holler", None)
         for listener in registry._listeners:
             listener()
     assert "broken:column_type" in caplog.text

@@ -168,7 +168,7 @@ def test_plan_rejects_a_column_named_like_a_seed_field() -> None:
 
 
 def test_plan_errors_of_a_parsed_config_name_its_source() -> None:
-    with pytest.raises(PlanError, match=r"^plan\.yaml, column 'a'"):
+    with pytest.raises(PlanError, match=r"^plan\.yaml:\d+, column 'a'"):
         plan_of("  - {name: a, type: expression, expr: '{{ a }}'}\n")
 
 

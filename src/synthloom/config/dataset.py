@@ -83,6 +83,20 @@ class DatasetConfig(StrictModel):
     _base_dir: Path | None = PrivateAttr(default=None)
     #: The file the config came from, for error messages.
     _source: str | None = PrivateAttr(default=None)
+    #: Line of each key path in that file (YAML only), for error messages.
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    def line_of(self, column: str | None, field: str | None = None) -> int | None:
+        """The line where `column` (and its `field`, like `params.category`) is written, when known."""
+        index = next((i for i, c in enumerate(self.columns) if c.name == column), None)
+        if index is None:
+            return None
+        path: tuple[str | int, ...] = ("columns", index, *(field.split(".") if field else ()))
+        for end in range(len(path), 1, -1):
+            line = self._lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
 
     @property
     def base_dir(self) -> Path:
@@ -139,6 +153,5 @@ def _rebuild() -> None:
     DatasetConfig.model_rebuild(force=True)
 
 
-registry.load_plugins()
 _rebuild()
 registry.on_change(_rebuild)

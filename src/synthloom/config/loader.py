@@ -63,6 +63,7 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
     except ValidationError as exc:
         raise config_error_from_validation(exc, data, source=source, lines=lines) from None
     config._source = source
+    config._lines = lines
     return config
 
 

@@ -15,7 +15,13 @@ from jinja2.exceptions import SecurityError
 
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressTracker
-from synthloom.errors import EarlyShutdownError, ModelConnectionError, ModelError, SynthloomError
+from synthloom.errors import (
+    EarlyShutdownError,
+    GenerationError,
+    ModelConnectionError,
+    ModelError,
+    SynthloomError,
+)
 from synthloom.models.adaptive_limiter import request_priority
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import compile_template
@@ -60,8 +66,20 @@ class FailureMonitor:
         self.window = window
         self._recent: deque[bool] = deque(maxlen=window)
         self._failed = 0
+        self._last_reason: str | None = None
+
+    def check_final(self) -> None:
+        """At the end of a run too short to fill the window: judge the rate over every finished cell."""
+        finished = len(self._recent)
+        if finished and finished < self.window and self._failed / finished > self.max_rate:
+            raise GenerationError(
+                f"{self._failed} of {finished} cells failed (limit {self.max_rate:.0%}). Last error: "
+                f"{self._last_reason}. Committed row groups are kept; failures.jsonl has every reason"
+            )
 
     def record(self, failed: bool, reason: str | None = None) -> None:
+        if reason:
+            self._last_reason = reason
         if len(self._recent) == self.window and self._recent[0]:
             self._failed -= 1
         self._recent.append(failed)

@@ -228,6 +228,7 @@ async def generate_dataset(
         try:
             with display:
                 await run.run_groups(work.todo, commit)
+            run.monitor.check_final()
             status = "completed"
         except asyncio.CancelledError:
             status = "interrupted"

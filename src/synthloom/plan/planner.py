@@ -67,11 +67,12 @@ class Plan:
 
 def build_plan(config: DatasetConfig, *, seed_columns: Sequence[str] = ()) -> Plan:
     """Check `config` and order its columns. `seed_columns` are the fields of the seed data."""
-    source = config.source
     try:
         return _build(config, seed_columns)
     except PlanError as exc:
-        raise exc.with_source(source) from None
+        if exc.line is None:
+            exc.line = config.line_of(exc.column, exc.field)
+        raise exc.with_source(config.source) from None
 
 
 def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
