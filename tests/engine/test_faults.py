@@ -52,22 +52,26 @@ def _write_config(tmp_path: Path, base_url: str) -> Path:
     return path
 
 
+def _create_command(config: Path, out: Path, *extra: str) -> list[str]:
+    """`synthloom create` for the test's config, in a process of its own (so it can be killed)."""
+    return [
+        sys.executable,
+        "-m",
+        "synthloom",
+        "create",
+        str(config),
+        "-n",
+        str(RECORDS),
+        "-o",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
 def _start(config: Path, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "synthloom",
-            "create",
-            str(config),
-            "-n",
-            str(RECORDS),
-            "-o",
-            str(out),
-            "--no-progress",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        _create_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
@@ -131,20 +135,7 @@ def test_sigkill_then_resume_gives_exactly_the_requested_records(
     assert committed_before < RECORDS // 10 or kill_when == "while_writing"
 
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synthloom",
-            "create",
-            str(config),
-            "-n",
-            str(RECORDS),
-            "-o",
-            str(out),
-            "--resume",
-            "always",
-            "--no-progress",
-        ],
+        _create_command(config, out, "--resume", "always"),
         capture_output=True,
         text=True,
         timeout=120,
