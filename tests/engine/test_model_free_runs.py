@@ -186,13 +186,6 @@ def test_extending_a_run_keeps_the_committed_records(
     assert extended.metadata["committed_records"] == 15
 
 
-@pytest.mark.xfail(
-    reason="person sampler: first/last names are drawn per sex for the whole group "
-    "(samplers._PersonSampler._by_sex) and the city pool size is min(group size, 1000), so a "
-    "record's person depends on its row group's size: records of a partial last group change "
-    "when the run is extended (and preview -n 3 differs from create's first 3 records)",
-    strict=True,
-)
 def test_extending_keeps_the_values_of_a_regenerated_partial_group(
     config_path: Path, first_run: synthloom.DatasetResult
 ) -> None:

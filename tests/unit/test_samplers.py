@@ -244,3 +244,11 @@ def test_person_follows_the_locale() -> None:
 def test_person_with_an_unknown_locale_is_refused_at_config_time() -> None:
     with pytest.raises(ValidationError, match="unknown Faker locale 'xx_XX'"):
         SamplerColumn(name="p", sampler="person", params={"locale": "xx_XX"})
+
+
+@pytest.mark.parametrize(("sampler", "params"), [*SIMPLE, ("person", {}), ("person", {"locale": "ja_JP"})])
+def test_a_records_draw_does_not_depend_on_its_row_group_size(sampler: str, params: dict[str, Any]) -> None:
+    """A preview of 3 shows the records `create` makes first; extending a partial group keeps its rows."""
+    small = draw(sampler, params, size=3)
+    large = draw(sampler, params, size=40)
+    assert small == large[:3]

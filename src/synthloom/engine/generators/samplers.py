@@ -251,7 +251,8 @@ class _PersonSampler:
             cols["birth_date"] = _birth_dates(ages, streams["birth_date"])
         if "city" in need:
             self._reseed(streams["city"])
-            pool = _object_array([self.fake.city() for _ in range(min(size, self.CITY_POOL))])
+            # A fixed-size pool whatever the group size, so a record's city does not depend on it.
+            pool = _object_array([self.fake.city() for _ in range(self.CITY_POOL)])
             cols["city"] = pool[streams["city"].integers(0, len(pool), size=size)].tolist()
         if "state" in need:
             self._reseed(streams["state"])
@@ -276,17 +277,21 @@ class _PersonSampler:
 
     @staticmethod
     def _by_sex(data: dict[str, tuple[np.ndarray, np.ndarray | None]], female: np.ndarray, rng: Rng) -> list:
-        out = np.empty(len(female), dtype=object)
-        for sex, mask in (("female", female), ("male", ~female)):
-            out[mask] = _pick(data[sex], int(mask.sum()), rng)
-        return out.tolist()
+        # A pick per row from each sex's stream, then the row's sex chooses: drawing only as many as
+        # each sex needs would make a record's name depend on the other rows of its group.
+        female_rng, male_rng = rng.spawn(2)
+        size = len(female)
+        return np.where(
+            female, _pick(data["female"], size, female_rng), _pick(data["male"], size, male_rng)
+        ).tolist()
 
     def _emails(self, first: list[str], last: list[str], rng: Rng) -> list[str]:
         size = len(first)
-        domains = _pick(self.domains, size, rng)
-        numbers = rng.integers(0, 100, size=size)
-        with_number = rng.random(size) < 0.5
-        self._reseed(rng)
+        domain_rng, number_rng, coin_rng, faker_rng = rng.spawn(4)  # one stream per draw: per-row stable
+        domains = _pick(self.domains, size, domain_rng)
+        numbers = number_rng.integers(0, 100, size=size)
+        with_number = coin_rng.random(size) < 0.5
+        self._reseed(faker_rng)
         out = []
         for i in range(size):
             local = _ascii_slug(f"{first[i]}.{last[i]}")
