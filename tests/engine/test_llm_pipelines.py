@@ -249,3 +249,7 @@ async def test_failure_rate_over_threshold_stops_early_and_keeps_committed_group
     kept = synthloom.open_run(tmp_path / "diamond")
     assert len(kept) == 10  # the committed groups survive
     assert kept.metadata["status"] == "failed"
+    sessions = kept.metadata["sessions"]
+    assert [s["status"] for s in sessions] == ["completed", "failed"]
+    assert sessions[0]["records_committed"] == 10 and sessions[1]["records_committed"] == 0
+    assert sessions[0]["usage"]["m"]["requests"] == 30

@@ -167,6 +167,7 @@ async def generate_dataset(
     """Generate into `store`, committing row group by row group. The store must be locked."""
     progress = ProgressTracker()
     run = _Run(config, plan, seed, progress)
+    session_started = now_iso()
     work = plan_work(store, config, num_records=num_records, mode=resume)
     store.clear_temporaries()
     store.drop_failures_for(g.index for g in work.todo)
@@ -253,6 +254,20 @@ async def generate_dataset(
                 failed_records=sum(v.get("failed", 0) for v in metadata["row_groups"].values()),
                 updated_at=now_iso(),
                 usage_summary=usage.get("models", {}),
+            )
+            # usage.json describes this session; every session that ended is listed here too, so a
+            # resumed run keeps the account of what each session spent (a SIGKILLed one leaves none).
+            metadata.setdefault("sessions", []).append(
+                {
+                    "started_at": session_started,
+                    "ended_at": now_iso(),
+                    "status": status,
+                    "records_committed": progress.committed_records - work.committed_records,
+                    "usage": {
+                        alias: {k: u.get(k) for k in ("requests", "input_tokens", "output_tokens", "cost")}
+                        for alias, u in usage.get("models", {}).items()
+                    },
+                }
             )
             if status == "completed":
                 metadata["completed_at"] = now_iso()
