@@ -9,6 +9,8 @@ Scenarios:
   capacity       capacity 32 with 429 beyond, latency 0.5 s +- 30 %, max_parallel_requests 128, 1,000
                  records: wall time against the server-bound limit 3,000 x 0.5 / 32 = 46.9 s.
   orchestration  latency 0, no capacity limit, 2,000 records: LLM cells per second and CPU per cell.
+  two_models     a writer (0.2 s) feeding a judge (0.4 s), each capacity 16: total time against the
+                 slower model alone (the sum of both would be 1.5 times that).
   memory         latency 0, 200,000 records: peak RSS at 50k, 100k and 200k committed records.
 
     python benchmarks/bench_engine.py                 # all three
@@ -119,6 +121,63 @@ def orchestration(records: int) -> dict[str, Any]:
     }
 
 
+def two_models(records: int) -> dict[str, Any]:
+    """A writer (0.2 s, capacity 16) feeding a judge (0.4 s, capacity 16), each on its own server:
+    the judge alone needs records x 0.4 / 16 s, the two in sequence would need 1.5 times that."""
+    writer_cfg = SimulatedEndpointConfig(latency=0.2, jitter=0.2, capacity=16, seed=2)
+    judge_cfg = SimulatedEndpointConfig(latency=0.4, jitter=0.2, capacity=16, seed=3)
+    with subprocess_endpoint(writer_cfg) as writer, subprocess_endpoint(judge_cfg) as judge:
+        config = DatasetConfig.model_validate(
+            {
+                "name": "two-models",
+                "models": [
+                    {
+                        "alias": "writer",
+                        "provider": "openai",
+                        "base_url": writer,
+                        "model": "w",
+                        "max_parallel_requests": 64,
+                    },
+                    {
+                        "alias": "judge",
+                        "provider": "openai",
+                        "base_url": judge,
+                        "model": "j",
+                        "max_parallel_requests": 64,
+                    },
+                ],
+                "columns": [
+                    {
+                        "name": "topic",
+                        "type": "sampler",
+                        "sampler": "category",
+                        "params": {"values": ["a", "b"]},
+                    },
+                    {
+                        "name": "text",
+                        "type": "llm-text",
+                        "model": "writer",
+                        "prompt": "Write about {{ topic }}",
+                    },
+                    {"name": "grade", "type": "llm-text", "model": "judge", "prompt": "Grade: {{ text }}"},
+                ],
+                "run": {"buffer_size": 100},
+            }
+        )
+        wall, cpu, result = _run(config, records)
+    writer_bound = records * 0.2 / 16
+    judge_bound = records * 0.4 / 16
+    return {
+        "records": len(result),
+        "wall_s": round(wall, 2),
+        "writer_alone_s": round(writer_bound, 2),
+        "judge_alone_s": round(judge_bound, 2),
+        "sum_of_both_s": round(writer_bound + judge_bound, 2),
+        "ratio_to_slowest": round(wall / judge_bound, 3),
+        "client_cpu_s": round(cpu, 2),
+    }
+
+
 def memory(records: int) -> dict[str, Any]:
     marks = [m for m in (records // 4, records // 2, records) if m]
     seen: dict[int, float] = {}
@@ -162,6 +221,7 @@ def memory(records: int) -> dict[str, Any]:
 SCENARIOS = {
     "capacity": (capacity, 1000),
     "orchestration": (orchestration, 2000),
+    "two_models": (two_models, 1000),
     "memory": (memory, 200_000),
 }
 
