@@ -19,10 +19,11 @@ from synthloom.engine.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.resume import ResumeMode, plan_work, row_group_slices
 from synthloom.engine.row_group import RowGroupResult, RowGroupRunner
 from synthloom.engine.run_context import RunContext
-from synthloom.engine.run_store import RunStore, base_metadata, now_iso
+from synthloom.engine.run_metadata import RunMetadata
+from synthloom.engine.run_store import RunStore
 from synthloom.engine.seed_reader import SeedReader
 from synthloom.engine.table_codec import to_arrow_table
-from synthloom.errors import ConfigError, GenerationError
+from synthloom.errors import ConfigError
 from synthloom.plan import Plan
 
 __all__ = ["RunOutcome", "generate_dataset", "generate_in_memory", "make_generators"]
@@ -166,40 +167,16 @@ async def generate_dataset(
 ) -> RunOutcome:
     """Generate into `store`, committing row group by row group. The store must be locked."""
     progress = ProgressTracker()
-    run = _Run(config, plan, seed, progress)
-    session_started = now_iso()
+    run = _Run(config, plan, seed, progress)  # first: a config error here leaves the directory untouched
     work = plan_work(store, config, num_records=num_records, mode=resume)
     store.clear_temporaries()
     store.drop_failures_for(g.index for g in work.todo)
-    metadata = (store.read_metadata() if work.resumed else None) or base_metadata(
-        config, target=num_records, run_seed=config.run.seed
-    )
-    metadata.update(target_records=num_records, status="running", updated_at=now_iso())
-    metadata.setdefault("row_groups", {})
-    metadata["row_groups"] = {k: v for k, v in metadata["row_groups"].items() if int(k) in work.kept}
-    # The data files are the truth: a process killed between committing a file and rewriting the
-    # metadata left a committed group the metadata does not list yet.
-    sizes = {s.index: s.size for s in row_group_slices(num_records, config.run.buffer_size, config.run.seed)}
-    failed_by_group = store.failures_by_group()
-    for index, records in work.kept.items():
-        metadata["row_groups"].setdefault(
-            str(index),
-            {
-                "file": store.part_path(index).name,
-                "size": sizes[index],
-                "records": records,
-                "failed": failed_by_group.get(index, 0),
-            },
-        )
-    metadata["resumed"] = metadata.get("resumed", 0) + (1 if work.resumed else 0)
+    metadata = RunMetadata.start(store, config, work, num_records)
     store.write_config(config)
-    store.write_metadata(metadata)
     store.append_failures([])  # failures.jsonl exists from the start, empty until a row fails
-
-    todo_records = sum(g.size for g in work.todo)
     progress.start(
         [c.name for c in plan.columns],
-        records_to_generate=todo_records,
+        records_to_generate=sum(g.size for g in work.todo),
         target=num_records,
         committed=work.committed_records,
     )
@@ -211,17 +188,13 @@ async def generate_dataset(
         async def commit(result: RowGroupResult) -> None:
             table = run.table_for(result)
             await asyncio.to_thread(store.commit_row_group, result.group.index, table)
-            failures = [f.to_json() for f in result.failures.values()]
-            store.append_failures(failures)
-            metadata["row_groups"][str(result.group.index)] = {
-                "file": store.part_path(result.group.index).name,
-                "size": result.group.size,
-                "records": table.num_rows,
-                "failed": len(failures),
-            }
-            metadata["committed_records"] = sum(v["records"] for v in metadata["row_groups"].values())
-            metadata["updated_at"] = now_iso()
-            store.write_metadata(metadata)
+            store.append_failures(f.to_json() for f in result.failures.values())
+            metadata.group_committed(
+                result.group.index,
+                size=result.group.size,
+                records=table.num_rows,
+                failed=len(result.failures),
+            )
             progress.row_group_committed(table.num_rows)
 
         status = "failed"
@@ -234,45 +207,18 @@ async def generate_dataset(
         except asyncio.CancelledError:
             status = "interrupted"
             raise
-        except GenerationError:
-            status = "failed"
-            raise
         finally:
             refresher.cancel()
             if status != "completed":
                 # Rows of groups that never committed: recorded for diagnosis (a resume regenerates
                 # those groups and drops these lines first).
-                uncommitted = [
-                    f.to_json() for f in run.cells.failures if str(f.row_group) not in metadata["row_groups"]
-                ]
-                store.append_failures(uncommitted)
+                store.append_failures(
+                    f.to_json() for f in run.cells.failures if not metadata.is_committed(f.row_group)
+                )
             usage = _usage(pool, progress)
             store.write_usage(usage)
-            metadata.update(
-                status=status,
-                committed_records=sum(v["records"] for v in metadata["row_groups"].values()),
-                failed_records=sum(v.get("failed", 0) for v in metadata["row_groups"].values()),
-                updated_at=now_iso(),
-                usage_summary=usage.get("models", {}),
-            )
-            # usage.json describes this session; every session that ended is listed here too, so a
-            # resumed run keeps the account of what each session spent (a SIGKILLed one leaves none).
-            metadata.setdefault("sessions", []).append(
-                {
-                    "started_at": session_started,
-                    "ended_at": now_iso(),
-                    "status": status,
-                    "records_committed": progress.committed_records - work.committed_records,
-                    "usage": {
-                        alias: {k: u.get(k) for k in ("requests", "input_tokens", "output_tokens", "cost")}
-                        for alias, u in usage.get("models", {}).items()
-                    },
-                }
-            )
-            if status == "completed":
-                metadata["completed_at"] = now_iso()
-            store.write_metadata(metadata)
-    return RunOutcome(records=metadata["committed_records"], failures=run.cells.failures, usage=usage)
+            metadata.finish(status, usage)
+    return RunOutcome(records=metadata.committed_records, failures=run.cells.failures, usage=usage)
 
 
 async def generate_in_memory(
