@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
 
+from synthloom.engine.failures import Failure, FailureMonitor
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressTracker
 from synthloom.errors import (
-    EarlyShutdownError,
-    GenerationError,
     ModelConnectionError,
     ModelError,
     SynthloomError,
@@ -26,7 +23,7 @@ from synthloom.models.adaptive_limiter import request_priority
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import compile_template
 
-__all__ = ["CellRunner", "Failure", "FailureMonitor", "is_truthy"]
+__all__ = ["CellRunner", "is_truthy"]
 
 _FALSE_TEXT = frozenset({"", "false", "0", "none", "no", "null"})
 
@@ -34,65 +31,6 @@ _FALSE_TEXT = frozenset({"", "false", "0", "none", "no", "null"})
 def is_truthy(rendered: str) -> bool:
     """How a rendered `when` reads: 'False', '0', 'none', '' and the like are false."""
     return rendered.strip().lower() not in _FALSE_TEXT
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A row removed from the output, as written to failures.jsonl."""
-
-    row_group: int
-    record: int
-    column: str
-    error: str
-    error_type: str
-    attempts: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "row_group": self.row_group,
-            "record": self.record,
-            "column": self.column,
-            "error_type": self.error_type,
-            "error": self.error,
-            "attempts": self.attempts,
-        }
-
-
-class FailureMonitor:
-    """Raises `EarlyShutdownError` when too many of the last `window` finished cells failed."""
-
-    def __init__(self, *, max_rate: float, window: int) -> None:
-        self.max_rate = max_rate
-        self.window = window
-        self._recent: deque[bool] = deque(maxlen=window)
-        self._failed = 0
-        self._last_reason: str | None = None
-
-    def check_final(self) -> None:
-        """At the end of a run too short to fill the window: judge the rate over every finished cell."""
-        finished = len(self._recent)
-        if finished and finished < self.window and self._failed / finished > self.max_rate:
-            raise GenerationError(
-                f"{self._failed} of {finished} cells failed (limit {self.max_rate:.0%}). Last error: "
-                f"{self._last_reason}. Committed row groups are kept; failures.jsonl has every reason"
-            )
-
-    def record(self, failed: bool, reason: str | None = None) -> None:
-        if reason:
-            self._last_reason = reason
-        if len(self._recent) == self.window and self._recent[0]:
-            self._failed -= 1
-        self._recent.append(failed)
-        self._failed += failed
-        if len(self._recent) == self.window and self._failed / self.window > self.max_rate:
-            rate = self._failed / self.window
-            last = f" Last error: {reason}." if reason else ""
-            raise EarlyShutdownError(
-                f"{rate:.0%} of the last {self.window} cells failed (limit {self.max_rate:.0%}); "
-                f"stopping early.{last} Committed row groups are kept; failures.jsonl has every reason",
-                failure_rate=rate,
-                window=self.window,
-            )
 
 
 class CellRunner:

@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.registry import get_column_type
-from synthloom.engine.cell_runner import CellRunner, Failure, FailureMonitor
+from synthloom.engine.cell_runner import CellRunner
+from synthloom.engine.failures import Failure, FailureMonitor
 from synthloom.engine.generators.base import BatchGenerator, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.resume import ResumeMode, plan_work, row_group_slices

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthloom.engine.cell_runner import CellRunner, Failure
+from synthloom.engine.cell_runner import CellRunner
+from synthloom.engine.failures import Failure
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
 from synthloom.plan import Plan
 from synthloom.plan.planner import ColumnPlan

@@ -1,0 +1,70 @@
+"""Rows that failed, and the watch on how many: failures.jsonl lines and early shutdown."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from synthloom.errors import EarlyShutdownError, GenerationError
+
+__all__ = ["Failure", "FailureMonitor"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A row removed from the output, as written to failures.jsonl."""
+
+    row_group: int
+    record: int
+    column: str
+    error: str
+    error_type: str
+    attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "row_group": self.row_group,
+            "record": self.record,
+            "column": self.column,
+            "error_type": self.error_type,
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+
+class FailureMonitor:
+    """Raises `EarlyShutdownError` when too many of the last `window` finished cells failed."""
+
+    def __init__(self, *, max_rate: float, window: int) -> None:
+        self.max_rate = max_rate
+        self.window = window
+        self._recent: deque[bool] = deque(maxlen=window)
+        self._failed = 0
+        self._last_reason: str | None = None
+
+    def check_final(self) -> None:
+        """At the end of a run too short to fill the window: judge the rate over every finished cell."""
+        finished = len(self._recent)
+        if finished and finished < self.window and self._failed / finished > self.max_rate:
+            raise GenerationError(
+                f"{self._failed} of {finished} cells failed (limit {self.max_rate:.0%}). Last error: "
+                f"{self._last_reason}. Committed row groups are kept; failures.jsonl has every reason"
+            )
+
+    def record(self, failed: bool, reason: str | None = None) -> None:
+        if reason:
+            self._last_reason = reason
+        if len(self._recent) == self.window and self._recent[0]:
+            self._failed -= 1
+        self._recent.append(failed)
+        self._failed += failed
+        if len(self._recent) == self.window and self._failed / self.window > self.max_rate:
+            rate = self._failed / self.window
+            last = f" Last error: {reason}." if reason else ""
+            raise EarlyShutdownError(
+                f"{rate:.0%} of the last {self.window} cells failed (limit {self.max_rate:.0%}); "
+                f"stopping early.{last} Committed row groups are kept; failures.jsonl has every reason",
+                failure_rate=rate,
+                window=self.window,
+            )
