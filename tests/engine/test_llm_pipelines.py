@@ -253,3 +253,53 @@ async def test_failure_rate_over_threshold_stops_early_and_keeps_committed_group
     assert [s["status"] for s in sessions] == ["completed", "failed"]
     assert sessions[0]["records_committed"] == 10 and sessions[1]["records_committed"] == 0
     assert sessions[0]["usage"]["m"]["requests"] == 30
+
+
+async def test_anthropic_pipeline_gets_structured_values_by_prompting(
+    endpoint: SimulatedEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Messages API has no JSON-schema mode: the schema goes in the prompt, the reply is extracted."""
+    monkeypatch.setenv("SIM_ANTHROPIC_KEY", "sk-ant-test")
+    config = DatasetConfig.model_validate(
+        {
+            "models": [
+                {
+                    "alias": "c",
+                    "provider": "anthropic",
+                    "base_url": endpoint.base_url.removesuffix("/v1"),
+                    "model": "claude-test",
+                    "api_key_env": "SIM_ANTHROPIC_KEY",
+                }
+            ],
+            "columns": [
+                {
+                    "name": "t",
+                    "type": "llm-text",
+                    "model": "c",
+                    "prompt": "hello",
+                    "system_prompt": "be brief",
+                },
+                {
+                    "name": "s",
+                    "type": "llm-structured",
+                    "model": "c",
+                    "prompt": "Give JSON about {{ t }}",
+                    "schema": {
+                        "type": "object",
+                        "properties": {"a": {"type": "string", "maxLength": 5}},
+                        "required": ["a"],
+                    },
+                },
+            ],
+        }
+    )
+    rows = list(await synthloom.apreview(config, num_records=3))
+    assert len(rows) == 3
+    assert all(isinstance(r["s"]["a"], str) and len(r["s"]["a"]) <= 5 for r in rows)
+    first = endpoint.requests[0]
+    assert first.path == "/v1/messages"
+    assert first.headers.get("x-api-key") == "sk-ant-test"
+    assert first.json_body["system"] == "be brief"
+    structured = next(r for r in endpoint.requests if "Give JSON" in str(r.json_body["messages"]))
+    assert "response_format" not in structured.json_body
+    assert "JSON Schema" in structured.json_body["messages"][-1]["content"]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import re
 import time
 from collections import deque
 from typing import Annotated, Any
@@ -400,8 +401,12 @@ class SimulatedEndpoint:
 
     def _simulated_text(self, payload: dict[str, Any], messages: list[Any]) -> str:
         response_format = payload.get("response_format") or {}
+        schema: Any = None
         if response_format.get("type") == "json_schema":
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        else:
+            schema = _schema_in_prompt(messages)
+        if schema is not None:
             value = value_for_schema(schema, random.Random(_digest(messages, self.config.seed)))
             return orjson.dumps(value).decode()
         last_user = next(
@@ -452,3 +457,26 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return web.Response(
         body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
     )
+
+
+_FENCED_JSON = re.compile(r"JSON Schema[^`]*```json\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
+    """A JSON Schema asked for in a user turn ("... conforms to this JSON Schema ... ```json {...}```"),
+    as clients without a server-side schema mode ask for one; None when there is none."""
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if not isinstance(content, str):
+            continue
+        match = _FENCED_JSON.search(content)
+        if match:
+            try:
+                schema = orjson.loads(match.group(1))
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(schema, dict):
+                return schema
+    return None
