@@ -1,0 +1,1 @@
+"""Column generators: what each column type runs to fill its column."""
