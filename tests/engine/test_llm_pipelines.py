@@ -303,3 +303,29 @@ async def test_anthropic_pipeline_gets_structured_values_by_prompting(
     structured = next(r for r in endpoint.requests if "Give JSON" in str(r.json_body["messages"]))
     assert "response_format" not in structured.json_body
     assert "JSON Schema" in structured.json_body["messages"][-1]["content"]
+
+
+async def test_embedding_cells_share_requests_up_to_the_batch_size(endpoint: SimulatedEndpoint) -> None:
+    config = DatasetConfig.model_validate(
+        {
+            "models": [model("e", endpoint.base_url)],
+            "columns": [
+                {
+                    "name": "w",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": ["a", "b", "c"]},
+                },
+                {"name": "vec", "type": "embedding", "model": "e", "source": "w", "batch_size": 8},
+            ],
+        }
+    )
+    rows = list(await synthloom.apreview(config, num_records=40))
+    batches = [r.json_body["input"] for r in endpoint.requests if r.path.endswith("/embeddings")]
+    assert all(len(batch) <= 8 for batch in batches)
+    assert sum(len(batch) for batch in batches) == 40
+    assert len(batches) < 40  # cells waiting together went out together
+    by_word: dict[str, list[float]] = {}
+    for row in rows:  # each row got the vector of its own text (the simulator's vectors are per text)
+        assert by_word.setdefault(row["w"], row["vec"]) == row["vec"]
+    assert len({tuple(v) for v in by_word.values()}) == 3

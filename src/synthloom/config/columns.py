@@ -167,6 +167,8 @@ class EmbeddingColumn(ColumnConfig):
     type: Literal["embedding"] = "embedding"
     model: str
     source: str
+    #: Cells waiting at the same moment are sent together, up to this many texts per request.
+    batch_size: Annotated[int, Field(gt=0, le=2048)] = 64
 
     def model_aliases(self) -> dict[str, str]:
         return {"model": self.model}

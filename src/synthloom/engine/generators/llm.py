@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from synthloom.config.columns import (
     EmbeddingColumn,
@@ -163,17 +166,70 @@ class LLMJudgeGenerator(_ChatColumn):
 
 
 class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
-    """The embedding vector of the text in `source`."""
+    """The embedding vector of the text in `source`. Cells that wait at the same moment share one
+    request (up to `batch_size` texts): embedding servers are built for batches."""
+
+    def __init__(self, config: EmbeddingColumn, run: Any) -> None:
+        super().__init__(config, run)
+        self._batcher = MicroBatcher(self._embed, max_batch=config.batch_size)
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
+            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
+        result = await self.run.models.client(self.config.model).embed(texts, tag=self.config.name)
+        return result.vectors
 
     async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
         text = row.get(self.config.source)
         if text is None:
             return CellOutput(None)
         if not isinstance(text, str):
-            import orjson
-
             text = orjson.dumps(text, default=str).decode()
-        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
-            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
-        result = await self.run.models.client(self.config.model).embed([text], tag=self.config.name)
-        return CellOutput(result.vectors[0])
+        return CellOutput(await self._batcher.submit(text))
+
+
+class MicroBatcher:
+    """Gathers single items submitted within `linger` seconds (or until `max_batch` are waiting) into
+    one call of `send(items) -> results`, and hands each caller its own result or the call's error."""
+
+    def __init__(
+        self, send: Callable[[list[str]], Awaitable[list[Any]]], *, max_batch: int, linger: float = 0.005
+    ) -> None:
+        self._send = send
+        self.max_batch = max_batch
+        self.linger = linger
+        self._waiting: list[tuple[str, asyncio.Future[Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: str) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if len(self._waiting) >= self.max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        batch = [(item, future) for item, future in batch if not future.done()]  # drop cancelled cells
+        if batch:
+            task = asyncio.ensure_future(self._deliver(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(self, batch: list[tuple[str, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._send([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
