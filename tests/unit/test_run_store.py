@@ -238,3 +238,18 @@ def test_fingerprint_changes_are_described_by_path(old: str, new: str, change: s
     assert config_fingerprint(before) != config_fingerprint(after)
     changes = describe_changes(fingerprint_view(before), fingerprint_view(after))
     assert any(c.startswith(change) for c in changes), changes
+
+
+def test_credential_like_header_values_are_not_written_to_the_run_directory(tmp_path: Path) -> None:
+    config = parse_config(
+        CONFIG.replace(
+            "model: m}",
+            "model: m, headers: {Authorization: 'Bearer sk-secret-1', X-Api-Key: sk-secret-2, X-Team: blue}}",
+        )
+    )
+    store = RunStore(tmp_path / "run")
+    with store:
+        store.write_config(config)
+    text = store.config_path.read_text()
+    assert "sk-secret" not in text
+    assert "blue" in text and text.count("<redacted>") == 2

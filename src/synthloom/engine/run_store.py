@@ -40,6 +40,8 @@ from synthloom.errors import OutputError, RunStateError
 __all__ = ["RowGroupRecord", "RunStore", "config_fingerprint", "fingerprint_view"]
 
 PART_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")
+#: Header names whose values are credentials: never written to a run directory.
+SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session|password", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,15 @@ class RunStore:
 
     # ---- writing ------------------------------------------------------------------------------
     def write_config(self, config: DatasetConfig) -> None:
-        text = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+        """The resolved config, with the values of credential-like headers replaced (keys themselves
+        are only ever named, by `api_key_env`)."""
+        data = config.to_dict()
+        for model in data.get("models", []):
+            headers = model.get("headers") or {}
+            for name in headers:
+                if SENSITIVE_HEADER.search(name):
+                    headers[name] = "<redacted>"
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         self._atomic_write(self.config_path, text.encode())
 
     def commit_row_group(self, index: int, table: pa.Table) -> Path:
