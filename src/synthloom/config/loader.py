@@ -167,7 +167,6 @@ def _model_at(data: Any, path: list[str | int]) -> type[BaseModel] | None:
             return None
         if isinstance(part, int):
             continue
-        node = _get(data, *path[: depth + 1])
         if model is DatasetConfig and part == "columns":
             model = None
             if depth + 1 < len(path):
@@ -182,7 +181,6 @@ def _model_at(data: Any, path: list[str | int]) -> type[BaseModel] | None:
                 continue
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         model = _model_in(field.annotation) if field is not None else None
-        del node
     return model
 
 

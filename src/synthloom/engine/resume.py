@@ -37,8 +37,8 @@ def row_group_slices(num_records: int, buffer_size: int, run_seed: int) -> list[
 def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode: ResumeMode) -> WorkPlan:
     """Which row groups to generate. Raises `RunStateError` when the directory cannot be used as asked."""
     slices = row_group_slices(num_records, config.run.buffer_size, config.run.seed)
-    has_run = store.exists()
-    if not has_run:
+    committed = store.committed()  # reads every part's footer: once
+    if not committed and not store.metadata_path.exists():
         if mode == "always":
             raise RunStateError(f"--resume always: there is no run to resume in {store.root}")
         return WorkPlan(todo=slices, kept={}, resumed=False)
@@ -56,8 +56,7 @@ def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode:
             f"cannot resume {store.root}: the config changed since the run started ({listed}). "
             "Restore the config, or write to another --output to start a fresh run"
         )
-    committed = store.committed()
-    planned_sizes = store.group_sizes()
+    planned_sizes = store.group_sizes(meta)
     buffer = config.run.buffer_size
     needed = max((i * buffer + planned_sizes.get(i, r.records) for i, r in committed.items()), default=0)
     if num_records < needed:

@@ -148,7 +148,8 @@ class RunStore:
         return self.data_dir / f"part-{index:05d}.parquet"
 
     def exists(self) -> bool:
-        return self.metadata_path.exists() or any(self.committed().values())
+        """Whether the directory holds a run: metadata, or a readable committed part."""
+        return self.metadata_path.exists() or bool(self.committed())
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> RunStore:
@@ -220,9 +221,10 @@ class RunStore:
         except (OSError, ValueError) as exc:
             raise RunStateError(f"{self.metadata_path} is unreadable: {exc}") from None
 
-    def group_sizes(self) -> dict[int, int]:
-        """Planned size of every committed row group, as written in metadata (for partial last groups)."""
-        meta = self.read_metadata() or {}
+    def group_sizes(self, metadata: Mapping[str, Any] | None = None) -> dict[int, int]:
+        """Planned size of every committed row group, as written in metadata (for partial last groups).
+        Pass `metadata` when it was just read, to not read it again."""
+        meta = metadata if metadata is not None else self.read_metadata() or {}
         return {int(k): int(v["size"]) for k, v in meta.get("row_groups", {}).items()}
 
     # ---- writing ------------------------------------------------------------------------------

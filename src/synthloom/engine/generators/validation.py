@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import inspect
 import json
 import re
@@ -29,8 +30,6 @@ RUFF_RULES = "E9,F63,F7,F82,F401,F811,F841"
 #: Bodies a remote validator may return; anything larger is refused rather than read.
 MAX_REMOTE_BODY = 1 << 20
 
-_ruff_slots = asyncio.Semaphore(2)
-
 
 def _ruff_command() -> list[str] | None:
     exe = shutil.which("ruff")
@@ -44,8 +43,9 @@ def _ruff_command() -> list[str] | None:
         return None
 
 
-async def check_python(code: str) -> dict[str, Any]:
-    """Parse `code` and lint it with ruff's error rules (when ruff is installed)."""
+async def check_python(code: str, slots: asyncio.Semaphore | None = None) -> dict[str, Any]:
+    """Parse `code` and lint it with ruff's error rules (when ruff is installed). `slots` bounds how many
+    ruff processes run at once."""
     try:
         ast.parse(code)
     except SyntaxError as exc:
@@ -53,7 +53,7 @@ async def check_python(code: str) -> dict[str, Any]:
     command = _ruff_command()
     if command is None:
         return {"is_valid": True, "errors": [], "linted": False}
-    async with _ruff_slots:
+    async with slots or contextlib.nullcontext():
         proc = await asyncio.create_subprocess_exec(
             *command,
             "check",
@@ -114,6 +114,8 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
     def __init__(self, config: ValidationColumn, run: Any) -> None:
         super().__init__(config, run)
         self._pattern = re.compile(config.pattern, re.DOTALL) if config.pattern else None
+        # Two ruff processes at a time (one per core); a generator lives for one run, so one event loop.
+        self._ruff_slots = asyncio.Semaphore(2)
         self._function: Callable[..., Any] | None = (
             import_object(config.function) if config.function else None  # type: ignore[assignment]
         )
@@ -138,7 +140,7 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
             return {"is_valid": False, "errors": ["no value (the cell was skipped)"]}
         kind = self.config.validator
         if kind == "python":
-            return await check_python(str(value))
+            return await check_python(str(value), self._ruff_slots)
         if kind == "sql":
             return await asyncio.to_thread(check_sql, str(value), self.config.dialect)
         if kind == "json-schema":
