@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 import synthloom
-from synthloom.engine.table_codec import is_json_field
 from synthloom.errors import RunStateError
 from synthloom.interface.cli import cli
+from synthloom.store.table_codec import is_json_field
 
 CONFIG = """\
 name: e2e
@@ -231,9 +231,9 @@ def test_a_run_that_failed_before_committing_does_not_block_the_corrected_config
 
 
 def test_a_running_run_cannot_be_opened_twice(tmp_path: Path, config_path: Path) -> None:
-    from synthloom.engine.run_store import RunStore
+    from synthloom.store.run_directory import RunDirectory
 
-    with RunStore(tmp_path / "out" / "e2e"), pytest.raises(RunStateError, match="in use"):
+    with RunDirectory(tmp_path / "out" / "e2e"), pytest.raises(RunStateError, match="in use"):
         synthloom.create(config_path, 4, output=tmp_path / "out")
 
 

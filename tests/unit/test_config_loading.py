@@ -21,9 +21,9 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config, parse_config
 from synthloom.config.registry import ColumnType, register_column_type
 from synthloom.engine.generators.base import BatchGenerator, RowGroupSlice
-from synthloom.engine.run_store import RunStore
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
+from synthloom.store.run_directory import RunDirectory
 
 YAML_CONFIG = """\
 name: science-qa
@@ -110,7 +110,7 @@ def test_to_dict_round_trips_through_parse_config(tmp_path: Path) -> None:
 
 def test_resolved_config_in_a_run_directory_loads_back(tmp_path: Path) -> None:
     config = load_config(write(tmp_path / "qa.yaml", YAML_CONFIG))
-    store = RunStore(tmp_path / "run")
+    store = RunDirectory(tmp_path / "run")
     store.root.mkdir()
     store.write_config(config)
     assert load_config(store.config_path).model_dump() == config.model_dump()
@@ -339,7 +339,7 @@ def test_api_key_env_config_never_stores_the_key(tmp_path: Path, monkeypatch: py
     assert secret not in json.dumps(config.model_dump(mode="json"))
     assert secret not in repr(config)
     assert config.to_dict()["models"][1]["api_key_env"] == "SYNTHLOOM_TEST_KEY"
-    store = RunStore(tmp_path / "run")
+    store = RunDirectory(tmp_path / "run")
     store.root.mkdir()
     store.write_config(config)
     assert secret not in store.config_path.read_text()

@@ -1,8 +1,9 @@
 """The layers of DESIGN.md: each imports only those to its left.
 
-    config -> plan -> engine / models -> interface
+    config -> plan -> models / store / seeds -> engine -> interface
 
-`errors`, `_version` are shared by all; `testing` (the simulated endpoint) may use the model layer.
+`errors`, `_version` and `row_groups` are shared by all; `testing` (the simulated endpoint) may use the
+model layer.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"config"},
     "plan": {"config", "plan"},
     "models": {"config", "models"},
-    "engine": {"config", "plan", "models", "engine"},
+    "store": {"config", "store"},
+    "seeds": {"config", "seeds"},
+    "engine": {"config", "plan", "models", "store", "seeds", "engine"},
     "testing": {"config", "models", "testing"},
-    "interface": {"config", "plan", "models", "engine", "interface", "testing"},
+    "interface": {"config", "plan", "models", "store", "seeds", "engine", "interface", "testing"},
 }
-SHARED = {"errors", "_version"}
+SHARED = {"errors", "_version", "row_groups"}
 
 
 def _imports(path: Path) -> set[str]:

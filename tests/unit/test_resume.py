@@ -1,4 +1,4 @@
-"""`plan_work`: which row groups a run still has to generate, from what is on disk."""
+"""`remaining_work`: which row groups a run still has to generate, from what is on disk."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import pytest
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import parse_config
-from synthloom.engine.resume import plan_work, row_group_slices
-from synthloom.engine.run_store import RunStore, base_metadata
 from synthloom.errors import RunStateError
+from synthloom.row_groups import row_group_slices
+from synthloom.store.metadata import base_metadata
+from synthloom.store.resume import remaining_work
+from synthloom.store.run_directory import RunDirectory
 
 CONFIG = """\
 name: qa
@@ -29,15 +31,15 @@ def config(text: str = CONFIG) -> DatasetConfig:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    s = RunStore(tmp_path / "run")
+def store(tmp_path: Path) -> RunDirectory:
+    s = RunDirectory(tmp_path / "run")
     s.lock()
     yield s  # type: ignore[misc]
     s.unlock()
 
 
 def commit_run(
-    store: RunStore, cfg: DatasetConfig, num_records: int, groups: list[int] | None = None
+    store: RunDirectory, cfg: DatasetConfig, num_records: int, groups: list[int] | None = None
 ) -> None:
     """What a run of `num_records` leaves behind after committing `groups` (all by default)."""
     slices = row_group_slices(num_records, cfg.run.buffer_size, cfg.run.seed)
@@ -64,115 +66,117 @@ def test_row_group_slices_cover_every_record_once() -> None:
 
 
 @pytest.mark.parametrize("mode", ["never", "if-possible"])
-def test_a_fresh_directory_plans_every_row_group(store: RunStore, mode: str) -> None:
-    plan = plan_work(store, config(), num_records=10, mode=mode)  # type: ignore[arg-type]
+def test_a_fresh_directory_plans_every_row_group(store: RunDirectory, mode: str) -> None:
+    plan = remaining_work(store, config(), num_records=10, mode=mode)  # type: ignore[arg-type]
     assert todo(plan) == [(0, 0, 4), (1, 4, 4), (2, 8, 2)]
     assert plan.kept == {}
     assert not plan.resumed
     assert plan.committed_records == 0
 
 
-def test_resume_always_needs_an_existing_run(store: RunStore) -> None:
+def test_resume_always_needs_an_existing_run(store: RunDirectory) -> None:
     with pytest.raises(RunStateError, match="there is no run to resume"):
-        plan_work(store, config(), num_records=10, mode="always")
+        remaining_work(store, config(), num_records=10, mode="always")
 
 
-def test_resume_never_refuses_a_directory_holding_a_run(store: RunStore) -> None:
+def test_resume_never_refuses_a_directory_holding_a_run(store: RunDirectory) -> None:
     commit_run(store, config(), 10)
     with pytest.raises(RunStateError, match="already holds a run") as info:
-        plan_work(store, config(), num_records=10, mode="never")
+        remaining_work(store, config(), num_records=10, mode="never")
     assert str(store.root) in str(info.value)
 
 
 @pytest.mark.parametrize("mode", ["always", "if-possible"])
-def test_resume_skips_committed_row_groups(store: RunStore, mode: str) -> None:
+def test_resume_skips_committed_row_groups(store: RunDirectory, mode: str) -> None:
     commit_run(store, config(), 10, groups=[0, 2])
-    plan = plan_work(store, config(), num_records=10, mode=mode)  # type: ignore[arg-type]
+    plan = remaining_work(store, config(), num_records=10, mode=mode)  # type: ignore[arg-type]
     assert todo(plan) == [(1, 4, 4)]
     assert plan.kept == {0: 4, 2: 2}
     assert plan.resumed
     assert plan.committed_records == 6
 
 
-def test_a_finished_run_has_nothing_left_to_do(store: RunStore) -> None:
+def test_a_finished_run_has_nothing_left_to_do(store: RunDirectory) -> None:
     commit_run(store, config(), 10)
-    plan = plan_work(store, config(), num_records=10, mode="always")
+    plan = remaining_work(store, config(), num_records=10, mode="always")
     assert plan.todo == []
     assert plan.committed_records == 10
 
 
-def test_a_damaged_part_is_regenerated(store: RunStore) -> None:
+def test_a_damaged_part_is_regenerated(store: RunDirectory) -> None:
     commit_run(store, config(), 10)
     store.part_path(1).write_bytes(b"PAR1 truncated")
-    plan = plan_work(store, config(), num_records=10, mode="always")
+    plan = remaining_work(store, config(), num_records=10, mode="always")
     assert todo(plan) == [(1, 4, 4)]
 
 
-def test_a_changed_config_is_refused_naming_what_changed(store: RunStore) -> None:
+def test_a_changed_config_is_refused_naming_what_changed(store: RunDirectory) -> None:
     commit_run(store, config(), 10)
     changed = config(CONFIG.replace("Ask about", "Ask one question about"))
     with pytest.raises(RunStateError) as info:
-        plan_work(store, changed, num_records=10, mode="if-possible")
+        remaining_work(store, changed, num_records=10, mode="if-possible")
     message = str(info.value)
     assert "config changed" in message
     assert "columns.question.prompt" in message
     assert "--output" in message
 
 
-def test_a_changed_run_seed_is_refused(store: RunStore) -> None:
+def test_a_changed_run_seed_is_refused(store: RunDirectory) -> None:
     commit_run(store, config(), 10)
     with pytest.raises(RunStateError, match=r"run\.seed changed \(3 -> 4\)"):
-        plan_work(store, config(CONFIG.replace("seed: 3", "seed: 4")), num_records=10, mode="always")
+        remaining_work(store, config(CONFIG.replace("seed: 3", "seed: 4")), num_records=10, mode="always")
 
 
-def test_changes_that_do_not_affect_the_data_do_not_refuse_a_resume(store: RunStore) -> None:
+def test_changes_that_do_not_affect_the_data_do_not_refuse_a_resume(store: RunDirectory) -> None:
     commit_run(store, config(), 10, groups=[0])
     tuned = config(CONFIG.replace("model: m}", "model: m, max_parallel_requests: 3, timeout: 9}"))
-    plan = plan_work(store, tuned, num_records=10, mode="always")
+    plan = remaining_work(store, tuned, num_records=10, mode="always")
     assert plan.kept == {0: 4}
 
 
-def test_extending_a_run_generates_only_the_new_records(store: RunStore) -> None:
+def test_extending_a_run_generates_only_the_new_records(store: RunDirectory) -> None:
     commit_run(store, config(), 8)
-    plan = plan_work(store, config(), num_records=15, mode="always")
+    plan = remaining_work(store, config(), num_records=15, mode="always")
     assert plan.kept == {0: 4, 1: 4}
     assert todo(plan) == [(2, 8, 4), (3, 12, 3)]
 
 
-def test_extending_regenerates_a_partial_last_group_whole(store: RunStore) -> None:
+def test_extending_regenerates_a_partial_last_group_whole(store: RunDirectory) -> None:
     commit_run(store, config(), 10)  # groups of 4, 4, 2
-    plan = plan_work(store, config(), num_records=15, mode="if-possible")
+    plan = remaining_work(store, config(), num_records=15, mode="if-possible")
     assert plan.kept == {0: 4, 1: 4}
     assert todo(plan) == [(2, 8, 4), (3, 12, 3)]
 
 
-def test_a_group_with_failed_rows_counts_its_kept_records(store: RunStore) -> None:
+def test_a_group_with_failed_rows_counts_its_kept_records(store: RunDirectory) -> None:
     cfg = config()
     commit_run(store, cfg, 8, groups=[0])
     store.commit_row_group(1, pa.table({"x": [4, 5, 7]}))  # one row failed and was removed
     metadata = store.read_metadata() or {}
     metadata["row_groups"]["1"] = {"size": 4, "records": 3}
     store.write_metadata(metadata)
-    plan = plan_work(store, cfg, num_records=8, mode="always")
+    plan = remaining_work(store, cfg, num_records=8, mode="always")
     assert plan.todo == []
     assert plan.kept == {0: 4, 1: 3}
 
 
-def test_asking_for_fewer_records_than_committed_is_refused(store: RunStore) -> None:
+def test_asking_for_fewer_records_than_committed_is_refused(store: RunDirectory) -> None:
     commit_run(store, config(), 12)
     with pytest.raises(RunStateError, match="ask for at least 12 records"):
-        plan_work(store, config(), num_records=5, mode="always")
+        remaining_work(store, config(), num_records=5, mode="always")
 
 
-def test_asking_for_fewer_records_than_committed_is_refused_within_the_last_group(store: RunStore) -> None:
+def test_fewer_records_than_committed_is_refused_within_the_last_group(
+    store: RunDirectory,
+) -> None:
     commit_run(store, config(), 8)
     with pytest.raises(RunStateError, match="at least 8 records"):
-        plan_work(store, config(), num_records=5, mode="always")
+        remaining_work(store, config(), num_records=5, mode="always")
 
 
-def test_parts_without_metadata_are_trusted(store: RunStore) -> None:
+def test_parts_without_metadata_are_trusted(store: RunDirectory) -> None:
     commit_run(store, config(), 10, groups=[0, 1])
     store.metadata_path.unlink()
-    plan = plan_work(store, config(), num_records=10, mode="always")
+    plan = remaining_work(store, config(), num_records=10, mode="always")
     assert plan.kept == {0: 4, 1: 4}
     assert todo(plan) == [(2, 8, 2)]

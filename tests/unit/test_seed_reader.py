@@ -11,8 +11,8 @@ import pytest
 
 from synthloom.config.dataset import SeedConfig
 from synthloom.engine.generators.base import RowGroupSlice
-from synthloom.engine.seed_reader import SeedReader
 from synthloom.errors import SeedDataError
+from synthloom.seeds.reader import SeedReader
 
 RECORDS = [{"id": i, "text": f"record {i}"} for i in range(10)]
 

@@ -17,15 +17,16 @@ from synthloom.engine.cell_runner import CellRunner
 from synthloom.engine.failures import Failure, FailureMonitor
 from synthloom.engine.generators.base import BatchGenerator, CellGenerator, RowGroupSlice
 from synthloom.engine.progress import ProgressDisplay, ProgressTracker
-from synthloom.engine.resume import ResumeMode, plan_work, row_group_slices
 from synthloom.engine.row_group import RowGroupResult, RowGroupRunner
 from synthloom.engine.run_context import RunContext
-from synthloom.engine.run_metadata import RunMetadata
-from synthloom.engine.run_store import RunStore
-from synthloom.engine.seed_reader import SeedReader
-from synthloom.engine.table_codec import to_arrow_table
 from synthloom.errors import ConfigError
 from synthloom.plan import Plan
+from synthloom.row_groups import row_group_slices
+from synthloom.seeds.reader import SeedReader
+from synthloom.store.metadata import RunMetadata
+from synthloom.store.resume import ResumeMode, remaining_work
+from synthloom.store.run_directory import RunDirectory
+from synthloom.store.table_codec import to_arrow_table
 
 __all__ = ["RunOutcome", "generate_dataset", "generate_in_memory", "make_generators"]
 
@@ -160,7 +161,7 @@ async def generate_dataset(
     config: DatasetConfig,
     plan: Plan,
     *,
-    store: RunStore,
+    store: RunDirectory,
     num_records: int,
     resume: ResumeMode,
     seed: SeedReader | None,
@@ -169,7 +170,7 @@ async def generate_dataset(
     """Generate into `store`, committing row group by row group. The store must be locked."""
     progress = ProgressTracker()
     run = _Run(config, plan, seed, progress)  # first: a config error here leaves the directory untouched
-    work = plan_work(store, config, num_records=num_records, mode=resume)
+    work = remaining_work(store, config, num_records=num_records, mode=resume)
     store.clear_temporaries()
     store.drop_failures_for(g.index for g in work.todo)
     metadata = RunMetadata.start(store, config, work, num_records)

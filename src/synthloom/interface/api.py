@@ -8,13 +8,13 @@ from pathlib import Path
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
 from synthloom.engine.dataset_run import generate_dataset, generate_in_memory, make_generators
-from synthloom.engine.resume import ResumeMode
 from synthloom.engine.run_context import RunContext
-from synthloom.engine.run_store import RunStore
-from synthloom.engine.seed_reader import SeedReader
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.plan import Plan, build_plan
+from synthloom.seeds.reader import SeedReader
+from synthloom.store.resume import ResumeMode
+from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
 
@@ -81,7 +81,7 @@ async def acreate(
         raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
     cfg = _config(config)
     plan, seed = _prepare(cfg)
-    store = RunStore(Path(output) / cfg.name)
+    store = RunDirectory(Path(output) / cfg.name)
     with store:
         await generate_dataset(
             cfg, plan, store=store, num_records=num_records, resume=resume, seed=seed, show_progress=progress

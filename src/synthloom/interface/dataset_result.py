@@ -12,8 +12,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthloom.engine.table_codec import decode_rows, is_json_field
 from synthloom.errors import OutputError, RunStateError
+from synthloom.store.table_codec import decode_rows, is_json_field
 
 if TYPE_CHECKING:
     import pandas as pd

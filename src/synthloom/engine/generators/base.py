@@ -11,15 +11,13 @@ Two shapes, chosen by what the column costs:
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import numpy as np
-
 from synthloom.config.base import ColumnConfig
+from synthloom.row_groups import RowGroupSlice, stable_hash
 
 if TYPE_CHECKING:
     from synthloom.engine.run_context import RunContext
@@ -35,30 +33,6 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=ColumnConfig)
-
-
-def stable_hash(text: str) -> int:
-    """A hash of `text` that is the same in every process (unlike `hash()`)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-
-
-@dataclass(frozen=True)
-class RowGroupSlice:
-    """One row group: records `start` .. `start + size - 1` of the run."""
-
-    index: int
-    start: int
-    size: int
-    run_seed: int
-
-    def rng(self, column: str) -> np.random.Generator:
-        """The generator for `column` in this row group. The same (run seed, column, row group) gives
-        the same draws in every process, so a resumed run reproduces what it regenerates."""
-        return np.random.default_rng(np.random.SeedSequence([self.run_seed, stable_hash(column), self.index]))
-
-    def seed_for(self, column: str) -> int:
-        """An integer seed for libraries that take one (Faker, `random.Random`)."""
-        return int(self.rng(column).integers(0, 2**63 - 1))
 
 
 @dataclass

@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from synthloom.config.loader import parse_config
-from synthloom.engine.run_store import RunStore, config_fingerprint, describe_changes, fingerprint_view
 from synthloom.errors import OutputError, RunStateError
+from synthloom.store.fingerprint import config_fingerprint, describe_changes, fingerprint_view
+from synthloom.store.run_directory import RunDirectory
 
 CONFIG = """\
 name: qa
@@ -32,8 +33,8 @@ def table(n: int, start: int = 0) -> pa.Table:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    s = RunStore(tmp_path / "run")
+def store(tmp_path: Path) -> RunDirectory:
+    s = RunDirectory(tmp_path / "run")
     s.lock()
     yield s  # type: ignore[misc]
     s.unlock()
@@ -43,14 +44,14 @@ def names(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}
 
 
-def test_commit_leaves_only_the_final_file(store: RunStore) -> None:
+def test_commit_leaves_only_the_final_file(store: RunDirectory) -> None:
     path = store.commit_row_group(3, table(4))
     assert path == store.data_dir / "part-00003.parquet"
     assert names(store.data_dir) == {"part-00003.parquet"}
     assert pq.read_table(path).equals(table(4))
 
 
-def test_committed_lists_final_files_with_their_record_counts(store: RunStore) -> None:
+def test_committed_lists_final_files_with_their_record_counts(store: RunDirectory) -> None:
     store.commit_row_group(0, table(4))
     store.commit_row_group(2, table(2))
     committed = store.committed()
@@ -59,7 +60,7 @@ def test_committed_lists_final_files_with_their_record_counts(store: RunStore) -
     assert committed[2].path == store.part_path(2)
 
 
-def test_a_leftover_temporary_is_not_committed_and_is_cleared(store: RunStore) -> None:
+def test_a_leftover_temporary_is_not_committed_and_is_cleared(store: RunDirectory) -> None:
     store.commit_row_group(0, table(4))
     leftover = store.data_dir / ".part-00001.parquet.tmp"
     pq.write_table(table(4), leftover)  # complete, but never renamed: not a commit
@@ -72,7 +73,7 @@ def test_a_leftover_temporary_is_not_committed_and_is_cleared(store: RunStore) -
     assert names(store.data_dir) == {"part-00000.parquet"}
 
 
-def test_a_truncated_part_file_is_not_committed(store: RunStore) -> None:
+def test_a_truncated_part_file_is_not_committed(store: RunDirectory) -> None:
     store.commit_row_group(0, table(4))
     path = store.commit_row_group(1, table(4))
     data = path.read_bytes()
@@ -80,13 +81,13 @@ def test_a_truncated_part_file_is_not_committed(store: RunStore) -> None:
     assert sorted(store.committed()) == [0]
 
 
-def test_a_garbage_part_file_is_not_committed(store: RunStore) -> None:
+def test_a_garbage_part_file_is_not_committed(store: RunDirectory) -> None:
     store.part_path(0).write_bytes(b"not parquet at all")
     store.part_path(1).write_bytes(b"")
     assert store.committed() == {}
 
 
-def test_files_not_named_like_parts_are_ignored(store: RunStore) -> None:
+def test_files_not_named_like_parts_are_ignored(store: RunDirectory) -> None:
     pq.write_table(table(1), store.data_dir / "part-1.parquet")
     pq.write_table(table(1), store.data_dir / "extra.parquet")
     (store.data_dir / "notes.txt").write_text("hi")
@@ -94,25 +95,25 @@ def test_files_not_named_like_parts_are_ignored(store: RunStore) -> None:
 
 
 def test_committed_is_empty_when_there_is_no_data_folder(tmp_path: Path) -> None:
-    s = RunStore(tmp_path / "nothing")
+    s = RunDirectory(tmp_path / "nothing")
     assert s.committed() == {}
     assert not s.exists()
     assert s.read_metadata() is None
 
 
 def test_exists_once_metadata_or_a_part_is_there(tmp_path: Path) -> None:
-    s = RunStore(tmp_path / "run")
+    s = RunDirectory(tmp_path / "run")
     with s:
         assert not s.exists()
         s.commit_row_group(0, table(1))
         assert s.exists()
-    other = RunStore(tmp_path / "run2")
+    other = RunDirectory(tmp_path / "run2")
     with other:
         other.write_metadata({"status": "running"})
         assert other.exists()
 
 
-def test_metadata_round_trips_and_leaves_no_temporary(store: RunStore) -> None:
+def test_metadata_round_trips_and_leaves_no_temporary(store: RunDirectory) -> None:
     metadata = {
         "name": "qa",
         "target_records": 10,
@@ -128,13 +129,13 @@ def test_metadata_round_trips_and_leaves_no_temporary(store: RunStore) -> None:
     assert store.group_sizes() == {}
 
 
-def test_unreadable_metadata_is_a_run_state_error(store: RunStore) -> None:
+def test_unreadable_metadata_is_a_run_state_error(store: RunDirectory) -> None:
     store.metadata_path.write_text("{not json")
     with pytest.raises(RunStateError, match=r"metadata\.json is unreadable"):
         store.read_metadata()
 
 
-def test_failures_append_and_are_dropped_for_regenerated_groups(store: RunStore) -> None:
+def test_failures_append_and_are_dropped_for_regenerated_groups(store: RunDirectory) -> None:
     store.append_failures([{"row_group": 0, "record": 1, "column": "q", "error": "boom"}])
     store.append_failures([])
     store.append_failures(
@@ -151,30 +152,30 @@ def test_failures_append_and_are_dropped_for_regenerated_groups(store: RunStore)
     assert not list(store.root.glob(".*.tmp"))
 
 
-def test_dropping_failures_keeps_lines_without_a_row_group(store: RunStore) -> None:
+def test_dropping_failures_keeps_lines_without_a_row_group(store: RunDirectory) -> None:
     store.failures_path.write_bytes(b'{"row_group": 1}\n{"note": "manual"}\nnot json\n')
     store.drop_failures_for([1])
     assert store.failures_path.read_bytes().splitlines() == [b'{"note": "manual"}', b"not json"]
 
 
-def test_dropping_failures_without_a_file_is_a_no_op(store: RunStore) -> None:
+def test_dropping_failures_without_a_file_is_a_no_op(store: RunDirectory) -> None:
     store.drop_failures_for([0])
     assert not store.failures_path.exists()
 
 
 def test_the_lock_keeps_a_second_store_out_of_the_same_directory(tmp_path: Path) -> None:
-    first = RunStore(tmp_path / "run")
+    first = RunDirectory(tmp_path / "run")
     with first:
-        second = RunStore(tmp_path / "run")
+        second = RunDirectory(tmp_path / "run")
         with pytest.raises(RunStateError, match="in use by another synthloom process"):
             second.lock()
-    with RunStore(tmp_path / "run") as third:
+    with RunDirectory(tmp_path / "run") as third:
         assert third.root == first.root
 
 
 def test_output_under_a_regular_file_is_an_output_error(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
-    s = RunStore(tmp_path / "afile" / "out")
+    s = RunDirectory(tmp_path / "afile" / "out")
     with pytest.raises(OutputError, match="cannot write to output directory"):
         s.lock()
 
@@ -186,12 +187,12 @@ def test_read_only_output_dir_is_an_output_error(tmp_path: Path) -> None:
     parent.chmod(0o500)
     try:
         with pytest.raises(OutputError):
-            RunStore(parent / "run").lock()
+            RunDirectory(parent / "run").lock()
     finally:
         parent.chmod(0o700)
 
 
-def test_commit_failure_is_an_output_error_and_leaves_no_temporary(store: RunStore) -> None:
+def test_commit_failure_is_an_output_error_and_leaves_no_temporary(store: RunDirectory) -> None:
     store.data_dir.rmdir()
     store.data_dir.write_text("a file where the data folder should be")
     with pytest.raises(OutputError, match="cannot write"):
@@ -199,7 +200,7 @@ def test_commit_failure_is_an_output_error_and_leaves_no_temporary(store: RunSto
     assert not list(store.root.glob(".*.tmp"))
 
 
-def test_write_config_writes_resolved_yaml(store: RunStore) -> None:
+def test_write_config_writes_resolved_yaml(store: RunDirectory) -> None:
     config = parse_config(CONFIG)
     store.write_config(config)
     text = store.config_path.read_text()
@@ -247,7 +248,7 @@ def test_credential_like_header_values_are_not_written_to_the_run_directory(tmp_
             "model: m, headers: {Authorization: 'Bearer sk-secret-1', X-Api-Key: sk-secret-2, X-Team: blue}}",
         )
     )
-    store = RunStore(tmp_path / "run")
+    store = RunDirectory(tmp_path / "run")
     with store:
         store.write_config(config)
     text = store.config_path.read_text()

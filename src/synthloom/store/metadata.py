@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from synthloom._version import __version__
 from synthloom.config.dataset import DatasetConfig
-from synthloom.engine.resume import WorkPlan, row_group_slices
-from synthloom.engine.run_store import RunStore, base_metadata, now_iso
+from synthloom.row_groups import row_group_slices
+from synthloom.store.fingerprint import config_fingerprint, fingerprint_view
+from synthloom.store.resume import RemainingWork
+from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["RunMetadata"]
+__all__ = ["RunMetadata", "base_metadata", "now_iso"]
 
 _SESSION_USAGE_KEYS = ("requests", "input_tokens", "output_tokens", "cost")
 
@@ -16,14 +20,16 @@ _SESSION_USAGE_KEYS = ("requests", "input_tokens", "output_tokens", "cost")
 class RunMetadata:
     """The metadata of one run, written through its store after each change."""
 
-    def __init__(self, store: RunStore, data: dict[str, Any]) -> None:
+    def __init__(self, store: RunDirectory, data: dict[str, Any]) -> None:
         self.store = store
         self.data = data
         self._session_started = now_iso()
         self._committed_at_start = self.committed_records
 
     @classmethod
-    def start(cls, store: RunStore, config: DatasetConfig, work: WorkPlan, num_records: int) -> RunMetadata:
+    def start(
+        cls, store: RunDirectory, config: DatasetConfig, work: RemainingWork, num_records: int
+    ) -> RunMetadata:
         """Metadata for a session about to generate `work`: a resumed run's, reconciled with the data
         files (they are the truth), or a fresh one."""
         data = (store.read_metadata() if work.resumed else None) or base_metadata(
@@ -86,5 +92,23 @@ class RunMetadata:
         self.data["updated_at"] = now_iso()
 
 
-def _group_entry(store: RunStore, index: int, size: int, records: int, failed: int) -> dict[str, Any]:
+def _group_entry(store: RunDirectory, index: int, size: int, records: int, failed: int) -> dict[str, Any]:
     return {"file": store.part_path(index).name, "size": size, "records": records, "failed": failed}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def base_metadata(config: DatasetConfig, *, target: int, run_seed: int) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "synthloom_version": __version__,
+        "fingerprint": config_fingerprint(config),
+        "fingerprint_view": fingerprint_view(config),
+        "target_records": target,
+        "buffer_size": config.run.buffer_size,
+        "run_seed": run_seed,
+        "status": "running",
+        "created_at": now_iso(),
+    }

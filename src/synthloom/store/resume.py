@@ -6,17 +6,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from synthloom.config.dataset import DatasetConfig
-from synthloom.engine.generators.base import RowGroupSlice
-from synthloom.engine.run_store import RunStore, config_fingerprint, describe_changes, fingerprint_view
 from synthloom.errors import RunStateError
+from synthloom.row_groups import RowGroupSlice, row_group_slices
+from synthloom.store.fingerprint import config_fingerprint, describe_changes, fingerprint_view
+from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["ResumeMode", "WorkPlan", "plan_work", "row_group_slices"]
+__all__ = ["RemainingWork", "ResumeMode", "remaining_work"]
 
 ResumeMode = Literal["never", "always", "if-possible"]
 
 
 @dataclass(frozen=True)
-class WorkPlan:
+class RemainingWork:
     todo: list[RowGroupSlice]
     #: Committed row groups kept as they are, and the records they hold.
     kept: dict[int, int]
@@ -27,21 +28,16 @@ class WorkPlan:
         return sum(self.kept.values())
 
 
-def row_group_slices(num_records: int, buffer_size: int, run_seed: int) -> list[RowGroupSlice]:
-    return [
-        RowGroupSlice(index=i, start=start, size=min(buffer_size, num_records - start), run_seed=run_seed)
-        for i, start in enumerate(range(0, num_records, buffer_size))
-    ]
-
-
-def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode: ResumeMode) -> WorkPlan:
+def remaining_work(
+    store: RunDirectory, config: DatasetConfig, *, num_records: int, mode: ResumeMode
+) -> RemainingWork:
     """Which row groups to generate. Raises `RunStateError` when the directory cannot be used as asked."""
     slices = row_group_slices(num_records, config.run.buffer_size, config.run.seed)
     committed = store.committed()  # reads every part's footer: once
     if not committed and not store.metadata_path.exists():
         if mode == "always":
             raise RunStateError(f"--resume always: there is no run to resume in {store.root}")
-        return WorkPlan(todo=slices, kept={}, resumed=False)
+        return RemainingWork(todo=slices, kept={}, resumed=False)
     if mode == "never":
         raise RunStateError(
             f"{store.root} already holds a run; resume it with --resume always (or if-possible), "
@@ -75,4 +71,4 @@ def plan_work(store: RunStore, config: DatasetConfig, *, num_records: int, mode:
             kept[s.index] = record.records
         else:
             todo.append(s)
-    return WorkPlan(todo=todo, kept=kept, resumed=True)
+    return RemainingWork(todo=todo, kept=kept, resumed=True)

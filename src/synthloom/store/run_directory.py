@@ -16,10 +16,8 @@ resume the store trusts what it finds in `data/`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -33,11 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from synthloom._version import __version__
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import OutputError, RunStateError
 
-__all__ = ["RowGroupRecord", "RunStore", "config_fingerprint", "fingerprint_view"]
+__all__ = ["RowGroupRecord", "RunDirectory"]
 
 PART_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")
 #: Header names whose values are credentials: never written to a run directory.
@@ -51,76 +48,8 @@ class RowGroupRecord:
     path: Path
 
 
-def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
-    """The parts of a config that decide what is generated. Concurrency, timeouts, pricing and the
-    record count are left out: changing them must not refuse a resume."""
-    data = config.model_dump(mode="json", by_alias=True)
-    models = []
-    for m in data.get("models", []):
-        models.append(
-            {
-                k: m.get(k)
-                for k in (
-                    "alias",
-                    "provider",
-                    "base_url",
-                    "model",
-                    "inference",
-                    "model_path",
-                    "structured_output",
-                )
-            }
-        )
-    run = data.get("run", {})
-    return {
-        "models": models,
-        "seed": data.get("seed"),
-        "columns": data.get("columns"),
-        "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
-    }
-
-
-def config_fingerprint(config: DatasetConfig) -> str:
-    blob = json.dumps(fingerprint_view(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def describe_changes(old: Any, new: Any, path: str = "") -> list[str]:
-    """Human-readable paths where two fingerprint views differ."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in old:
-                out.append(f"{sub} added")
-            elif key not in new:
-                out.append(f"{sub} removed")
-            else:
-                out.extend(describe_changes(old[key], new[key], sub))
-        return out
-    if isinstance(old, list) and isinstance(new, list):
-        if path.endswith("columns") or path.endswith("models"):
-            key = "name" if path.endswith("columns") else "alias"
-            old_by = {o.get(key): o for o in old if isinstance(o, Mapping)}
-            new_by = {n.get(key): n for n in new if isinstance(n, Mapping)}
-            if len(old_by) == len(old) and len(new_by) == len(new):
-                return describe_changes(old_by, new_by, path)
-        if len(old) != len(new):
-            return [f"{path} changed"]
-        out = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out.extend(describe_changes(a, b, f"{path}[{i}]"))
-        return out
-    return [] if old == new else [f"{path} changed ({_short(old)} -> {_short(new)})"]
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-class RunStore:
-    """One run directory. Open it with `RunStore.open(...)`; use as a context manager to hold the lock."""
+class RunDirectory:
+    """One run directory. Open it with `RunDirectory.open(...)`; use as a context manager to hold the lock."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -152,7 +81,7 @@ class RunStore:
         return self.metadata_path.exists() or bool(self.committed())
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> RunStore:
+    def __enter__(self) -> RunDirectory:
         self.lock()
         return self
 
@@ -324,21 +253,3 @@ def _output_error(what: str, exc: OSError) -> OutputError:
             f"{what}: the disk is full; committed row groups are intact, resume when there is space"
         )
     return OutputError(f"{what}: {exc.strerror or exc}")
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def base_metadata(config: DatasetConfig, *, target: int, run_seed: int) -> dict[str, Any]:
-    return {
-        "name": config.name,
-        "synthloom_version": __version__,
-        "fingerprint": config_fingerprint(config),
-        "fingerprint_view": fingerprint_view(config),
-        "target_records": target,
-        "buffer_size": config.run.buffer_size,
-        "run_seed": run_seed,
-        "status": "running",
-        "created_at": now_iso(),
-    }

@@ -30,8 +30,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from synthloom.config.dataset import SeedConfig
-from synthloom.engine.generators.base import RowGroupSlice, stable_hash
 from synthloom.errors import SeedDataError
+from synthloom.row_groups import RowGroupSlice, stable_hash
 
 __all__ = ["SeedReader"]
 

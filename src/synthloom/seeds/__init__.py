@@ -1,0 +1,1 @@
+"""Seed data: the records every generated record starts from."""

@@ -1,0 +1,80 @@
+"""A config's fingerprint: what decides the data, so that a resume can refuse a changed config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from synthloom.config.dataset import DatasetConfig
+
+__all__ = ["config_fingerprint", "describe_changes", "fingerprint_view"]
+
+
+def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
+    """The parts of a config that decide what is generated. Concurrency, timeouts, pricing and the
+    record count are left out: changing them must not refuse a resume."""
+    data = config.model_dump(mode="json", by_alias=True)
+    models = []
+    for m in data.get("models", []):
+        models.append(
+            {
+                k: m.get(k)
+                for k in (
+                    "alias",
+                    "provider",
+                    "base_url",
+                    "model",
+                    "inference",
+                    "model_path",
+                    "structured_output",
+                )
+            }
+        )
+    run = data.get("run", {})
+    return {
+        "models": models,
+        "seed": data.get("seed"),
+        "columns": data.get("columns"),
+        "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
+    }
+
+
+def config_fingerprint(config: DatasetConfig) -> str:
+    blob = json.dumps(fingerprint_view(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """Human-readable paths where two fingerprint views differ."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub} added")
+            elif key not in new:
+                out.append(f"{sub} removed")
+            else:
+                out.extend(describe_changes(old[key], new[key], sub))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if path.endswith("columns") or path.endswith("models"):
+            key = "name" if path.endswith("columns") else "alias"
+            old_by = {o.get(key): o for o in old if isinstance(o, Mapping)}
+            new_by = {n.get(key): n for n in new if isinstance(n, Mapping)}
+            if len(old_by) == len(old) and len(new_by) == len(new):
+                return describe_changes(old_by, new_by, path)
+        if len(old) != len(new):
+            return [f"{path} changed"]
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(describe_changes(a, b, f"{path}[{i}]"))
+        return out
+    return [] if old == new else [f"{path} changed ({_short(old)} -> {_short(new)})"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
