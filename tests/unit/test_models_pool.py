@@ -10,7 +10,8 @@ import pytest
 import synthloom.models as models
 from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError, LocalModelError, ModelError
-from synthloom.models import ModelPool, model_pool
+from synthloom.models import ModelPool
+from synthloom.models.providers import local_llamacpp
 from synthloom.testing import SimulatedEndpoint
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -92,7 +93,7 @@ async def test_local_model_starts_once_for_concurrent_first_calls_and_stops_on_e
     endpoint: SimulatedEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _FakeLocalServer.base = endpoint.base_url
-    monkeypatch.setattr(model_pool, "LocalModelServer", _FakeLocalServer)
+    monkeypatch.setattr(local_llamacpp, "LocalModelServer", _FakeLocalServer)
     configs = [ModelConfig(alias="l1", provider="local"), ModelConfig(alias="l2", provider="local")]
     async with ModelPool(configs) as pool:
         assert _FakeLocalServer.started == 0  # nothing starts before it is used
@@ -103,7 +104,7 @@ async def test_local_model_starts_once_for_concurrent_first_calls_and_stops_on_e
 
 
 async def test_local_model_is_not_started_when_unused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model_pool, "LocalModelServer", _FakeLocalServer)
+    monkeypatch.setattr(local_llamacpp, "LocalModelServer", _FakeLocalServer)
     before = _FakeLocalServer.started
     async with ModelPool([ModelConfig(alias="l", provider="local")]) as pool:
         pool.client("l")

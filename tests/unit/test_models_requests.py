@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from synthloom.config.model_config import Distribution, InferenceParams, ModelConfig
-from synthloom.models import ModelPool
-from synthloom.models.providers import (
-    build_chat_request,
-    build_embeddings_request,
-    build_messages_request,
-    parse_chat_response,
-    parse_messages_response,
-)
+from synthloom.models import ModelPool, as_messages
+from synthloom.models.providers import AnthropicProvider, ChatRequest, OpenAIProvider
 from synthloom.testing import ScriptedResponse, SimulatedEndpoint
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Name a colour."},
 ]
+OPENAI = OpenAIProvider()
+ANTHROPIC = AnthropicProvider()
+
+
+def build_chat_request(
+    model: str, messages: list[dict[str, Any]], params: InferenceParams, *, rng: random.Random | None = None
+) -> dict[str, Any]:
+    request = ChatRequest(
+        model=model, messages=as_messages(messages), params=params, rng=rng or random.Random()
+    )
+    return OPENAI.build_chat_request(request)
+
+
+def build_messages_request(
+    model: str, messages: list[dict[str, Any]], params: InferenceParams
+) -> dict[str, Any]:
+    request = ChatRequest(model=model, messages=as_messages(messages), params=params, rng=random.Random())
+    return ANTHROPIC.build_chat_request(request)
 
 
 @pytest.fixture
@@ -83,7 +96,7 @@ def test_anthropic_request_moves_system_to_top_level_and_requires_max_tokens() -
 
 
 def test_embeddings_request_body() -> None:
-    assert build_embeddings_request("e", ["a", "b"]) == {"model": "e", "input": ["a", "b"]}
+    assert OPENAI.build_embeddings_request("e", ["a", "b"]) == {"model": "e", "input": ["a", "b"]}
 
 
 def test_reasoning_content_is_captured_from_openai_replies() -> None:
@@ -93,17 +106,17 @@ def test_reasoning_content_is_captured_from_openai_replies() -> None:
         ],
         "usage": {"prompt_tokens": 5, "completion_tokens": 2},
     }
-    reply = parse_chat_response(body)
+    reply = OPENAI.parse_chat_reply(body)
     assert (reply.text, reply.reasoning, reply.input_tokens, reply.output_tokens) == ("42", "6 times 7", 5, 2)
 
 
 def test_think_tags_are_moved_into_reasoning() -> None:
-    reply = parse_chat_response({"choices": [{"message": {"content": "<think>hmm</think>\nYes."}}]})
+    reply = OPENAI.parse_chat_reply({"choices": [{"message": {"content": "<think>hmm</think>\nYes."}}]})
     assert (reply.text, reply.reasoning) == ("Yes.", "hmm")
 
 
 def test_no_reasoning_gives_none() -> None:
-    assert parse_chat_response({"choices": [{"message": {"content": "plain"}}]}).reasoning is None
+    assert OPENAI.parse_chat_reply({"choices": [{"message": {"content": "plain"}}]}).reasoning is None
 
 
 def test_anthropic_thinking_blocks_become_reasoning() -> None:
@@ -115,7 +128,7 @@ def test_anthropic_thinking_blocks_become_reasoning() -> None:
         "usage": {"input_tokens": 11, "output_tokens": 3},
         "stop_reason": "end_turn",
     }
-    reply = parse_messages_response(body)
+    reply = ANTHROPIC.parse_chat_reply(body)
     assert (reply.text, reply.reasoning, reply.input_tokens, reply.output_tokens) == (
         "Red.",
         "consider red",

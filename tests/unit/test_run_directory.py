@@ -146,7 +146,7 @@ def test_failures_append_and_are_dropped_for_regenerated_groups(store: RunDirect
     )
     lines = [orjson.loads(x) for x in store.failures_path.read_bytes().splitlines()]
     assert [f["record"] for f in lines] == [1, 5, 9]
-    store.drop_failures_for([1, 7])
+    store.drop_records_for([1, 7])
     lines = [orjson.loads(x) for x in store.failures_path.read_bytes().splitlines()]
     assert [f["row_group"] for f in lines] == [0, 2]
     assert not list(store.root.glob(".*.tmp"))
@@ -154,12 +154,12 @@ def test_failures_append_and_are_dropped_for_regenerated_groups(store: RunDirect
 
 def test_dropping_failures_keeps_lines_without_a_row_group(store: RunDirectory) -> None:
     store.failures_path.write_bytes(b'{"row_group": 1}\n{"note": "manual"}\nnot json\n')
-    store.drop_failures_for([1])
+    store.drop_records_for([1])
     assert store.failures_path.read_bytes().splitlines() == [b'{"note": "manual"}', b"not json"]
 
 
 def test_dropping_failures_without_a_file_is_a_no_op(store: RunDirectory) -> None:
-    store.drop_failures_for([0])
+    store.drop_records_for([0])
     assert not store.failures_path.exists()
 
 

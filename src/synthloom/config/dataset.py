@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic.fields import FieldInfo
@@ -22,6 +22,8 @@ from synthloom.config.columns import (
     ValidationColumn,
 )
 from synthloom.config.model_config import ModelConfig
+from synthloom.config.run_config import RunConfig
+from synthloom.config.seed_config import SeedConfig
 
 __all__ = ["DatasetConfig", "RunConfig", "SeedConfig"]
 
@@ -39,35 +41,6 @@ _BUILTINS: list[tuple[str, type[ColumnConfig], str]] = [
 ]
 for _name, _config, _generator in _BUILTINS:
     registry.register_column_type(registry.ColumnType(_name, _config, _generator))
-
-
-class SeedConfig(StrictModel):
-    """Seed records whose fields every template can read. One seed record per generated record."""
-
-    path: Annotated[str, Field(min_length=1)]
-    sampling: Literal["ordered", "shuffle", "with_replacement"] = "ordered"
-    #: Keep only these seed fields (all by default).
-    columns: list[str] | None = None
-    #: Force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
-    format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
-
-
-class RunConfig(StrictModel):
-    """How the run is executed."""
-
-    #: Records per row group: the unit of checkpointing and of vectorised model-free work.
-    buffer_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
-    #: Row groups generated at the same time, so later models work while earlier ones still produce.
-    max_row_groups_in_flight: Annotated[int, Field(gt=0, le=64)] = 4
-    #: The run seed: every sampler draw is fixed by it (per row group), so resume reproduces them.
-    seed: int = 0
-    #: Stop when more than this share of cells failed over the last `failure_window` finished cells.
-    max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
-    failure_window: Annotated[int, Field(gt=0)] = 200
-    #: A cell that failed transiently is retried this many more times later in the run.
-    cell_retries: Annotated[int, Field(ge=0)] = 2
-    #: Stop with an error if a model endpoint stays unreachable for this long (seconds).
-    endpoint_deadline: Annotated[float, Field(gt=0)] = 300.0
 
 
 class DatasetConfig(StrictModel):

@@ -1,4 +1,11 @@
-"""How a column reaches a model: provider, endpoint, inference parameters, limits, pricing."""
+"""How a column reaches a model: provider, endpoint, inference parameters, limits, pricing.
+
+`provider` is a name, not a closed list: providers live in the model layer (`synthloom.models`,
+plugins through the `synthloom.providers` entry-point group), which this layer must not import.
+`synthloom.models.check_models` resolves the name and lets the provider check the rest; the checks
+below for the built-in names run here as well, so those mistakes are reported at load time with
+the file and line.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,11 @@ __all__ = [
     "InferenceParams",
     "ModelConfig",
     "Pricing",
-    "Provider",
     "StructuredOutputParams",
 ]
 
-Provider = Literal["local", "openai", "anthropic"]
+#: The providers synthloom ships (the model layer registers them; plugins may add more).
+_BUILTIN_PROVIDERS = ("openai", "anthropic", "local")
 
 
 class _Strict(BaseModel):
@@ -86,7 +93,10 @@ class ModelConfig(_Strict):
     it never appears in a config, an artifact or a log."""
 
     alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
-    provider: Provider = "openai"
+    #: A provider name: `openai` (any OpenAI-compatible server), `anthropic`, `local`, or a plugin's.
+    provider: Annotated[
+        str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", examples=list(_BUILTIN_PROVIDERS))
+    ] = "openai"
     base_url: str | None = None
     model: str | None = None
     api_key_env: str | None = None
@@ -105,11 +115,12 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelConfig:
+        # Built-in providers only; a plugin provider checks its own fields (`Provider.check_config`).
         if self.provider == "openai" and not self.base_url:
             raise ValueError("provider 'openai' needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
         if self.provider in ("openai", "anthropic") and not self.model:
             raise ValueError(f"provider '{self.provider}' needs 'model' (the model id the server serves)")
-        if self.provider != "local" and self.model_path:
+        if self.provider in ("openai", "anthropic") and self.model_path:
             raise ValueError("'model_path' is only for provider 'local'")
         return self
 

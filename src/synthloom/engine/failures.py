@@ -1,4 +1,9 @@
-"""Rows that failed, and the watch on how many: failures.jsonl lines and early shutdown."""
+"""Rows removed from the output, and the watch on how many fail.
+
+A row ends *kept*, *filtered* (removed on purpose by a filter, a quality gate or a dedup, with a reason:
+a `FilteredRow`, written to filtered.jsonl) or *failed* (it could not be computed: a `Failure`, written to
+failures.jsonl). Only failures count toward early shutdown.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from synthloom.errors import EarlyShutdownError, GenerationError
 
-__all__ = ["Failure", "FailureMonitor"]
+__all__ = ["Failure", "FailureMonitor", "FilteredRow"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,24 @@ class Failure:
             "error_type": self.error_type,
             "error": self.error,
             "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True)
+class FilteredRow:
+    """A row removed on purpose, as written to filtered.jsonl."""
+
+    row_group: int
+    record: int
+    column: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "row_group": self.row_group,
+            "record": self.record,
+            "column": self.column,
+            "reason": self.reason,
         }
 
 

@@ -20,10 +20,12 @@ class ColumnProgress:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    #: Cells that removed their row on purpose (a filter or quality gate said no).
+    filtered: int = 0
 
     @property
     def finished(self) -> int:
-        return self.done + self.failed + self.skipped
+        return self.done + self.failed + self.skipped + self.filtered
 
 
 @dataclass
@@ -41,19 +43,10 @@ class ProgressTracker:
         self.committed_records = committed
         self.started = time.monotonic()
 
-    def cell_done(self, column: str) -> None:
-        self.columns[column].done += 1
-
-    def cell_failed(self, column: str) -> None:
-        self.columns[column].failed += 1
-
-    def cell_skipped(self, column: str) -> None:
-        self.columns[column].skipped += 1
-
-    def batch_done(self, column: str, done: int, skipped: int) -> None:
+    def cells_finished(self, column: str, status: str, count: int = 1) -> None:
+        """Count `count` cells of `column` that ended `done`, `failed`, `skipped` or `filtered`."""
         col = self.columns[column]
-        col.done += done
-        col.skipped += skipped
+        setattr(col, status, getattr(col, status) + count)
 
     def row_group_committed(self, records: int) -> None:
         self.committed_records += records
@@ -158,15 +151,21 @@ class ProgressDisplay:
         table.add_column("rate/s", justify="right")
         table.add_column("failed", justify="right")
         table.add_column("skipped", justify="right")
+        table.add_column("filtered", justify="right")
         for name, c in t.columns.items():
             table.add_row(
-                name, f"{c.finished}/{c.total}", f"{c.done / elapsed:.1f}", str(c.failed), str(c.skipped)
+                name,
+                f"{c.finished}/{c.total}",
+                f"{c.done / elapsed:.1f}",
+                str(c.failed),
+                str(c.skipped),
+                str(c.filtered),
             )
         stats = self.model_stats()
         if stats:
             table.add_section()
             table.add_row(
-                "[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]"
+                "[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]", ""
             )
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
@@ -176,5 +175,6 @@ class ProgressDisplay:
                     f"{tokens / elapsed:.0f}",
                     str(s.get("rate_limited", 0)),
                     str(s.get("requests", 0)),
+                    "",
                 )
         return table

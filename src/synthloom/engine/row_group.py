@@ -1,61 +1,100 @@
-"""Fill one row group: model-free columns in bulk, cells dispatched the moment their row's inputs are final.
+"""Fill one row group: model-free columns in bulk, then each row through the row executor.
 
 A row group runs in phases. A *bulk* phase computes every batch column whose inputs are already final
-for the whole group (samplers, expressions over samplers and seed fields). A *row* phase then runs each
-row on its own: a cell starts as soon as that row's inputs exist, independently of other rows and
-columns, so two models in a pipeline work at once. Batch columns downstream of a cell are computed per
-row in the row phase; only columns that declare they need the whole group (`needs_whole_group`) wait
-for a further bulk phase. A typical config has one bulk and one row phase.
+for the whole group (samplers, expressions over samplers and seed fields, filters over them). A *row*
+phase then runs each surviving row through a `RowExecutor`: a cell starts as soon as that row's inputs
+exist, independently of other rows and columns, so two models in a pipeline work at once. Batch columns
+downstream of a cell are computed per row in the row phase; only columns that declare they need the
+whole group (`needs_whole_group`) wait for a further bulk phase. A typical config has one bulk and one
+row phase.
+
+The runner owns the group's table while it runs and returns it in a `RowGroupOutcome`; nothing else
+writes into it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthloom.engine.cell_runner import CellRunner
-from synthloom.engine.failures import Failure
-from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellGenerator, RowGroupSlice
+import pyarrow as pa
+from jinja2.exceptions import SecurityError
+
+from synthloom.engine.conditions import ColumnInputs
+from synthloom.engine.failures import Failure, FilteredRow
+from synthloom.engine.generators.base import (
+    BatchGenerator,
+    CellFailure,
+    CellFiltered,
+    ColumnGenerator,
+)
+from synthloom.engine.row_executor import CellEvents, CellPolicy, RowExecutor, failure_of
 from synthloom.plan import Plan
-from synthloom.plan.planner import ColumnPlan
+from synthloom.plan.templates import template_seed
+from synthloom.row_groups import RowGroupSlice
+from synthloom.store.table_codec import to_arrow_table
 
-__all__ = ["RowGroupResult", "RowGroupRunner"]
+if TYPE_CHECKING:
+    from synthloom.models import ModelPool
 
-log = logging.getLogger(__name__)
+__all__ = ["RowGroupOutcome", "RowGroupRunner"]
 
 
 @dataclass
-class RowGroupResult:
+class RowGroupOutcome:
+    """A finished row group: every column's values, and the rows that did not survive."""
+
     group: RowGroupSlice
     #: Every column (seed, generated, side, dropped) as a list of `group.size` values.
     values: dict[str, list[Any]]
-    #: Rows removed, by position in the group.
     failures: dict[int, Failure] = field(default_factory=dict)
+    filtered: dict[int, FilteredRow] = field(default_factory=dict)
 
     def kept_rows(self) -> list[int]:
-        return [i for i in range(self.group.size) if i not in self.failures]
+        return [i for i in range(self.group.size) if i not in self.failures and i not in self.filtered]
+
+    def removed(self, i: int) -> bool:
+        return i in self.failures or i in self.filtered
+
+    def table(self, columns: Sequence[str]) -> pa.Table:
+        """The kept rows as an Arrow table of `columns`."""
+        keep = self.kept_rows()
+        if len(keep) == self.group.size:
+            data = {n: self.values[n] for n in columns}
+        else:
+            data = {n: [self.values[n][i] for i in keep] for n in columns}
+        return to_arrow_table(data, list(columns))
+
+    def rows(self, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """The kept rows as dicts of `columns`."""
+        return [{n: self.values[n][i] for n in columns} for i in self.kept_rows()]
 
 
 class RowGroupRunner:
-    """Runs the plan over one row group at a time; shared by every group of a run."""
+    """Runs the plan over one row group at a time; shared by every group of a run (it holds no state of
+    any group)."""
 
     def __init__(
         self,
         plan: Plan,
-        generators: dict[str, BatchGenerator[Any] | CellGenerator[Any]],
-        cells: CellRunner,
-        seed_rows: Callable[[RowGroupSlice], dict[str, list[Any]]] | None,
+        generators: Mapping[str, ColumnGenerator[Any]],
+        *,
+        policy: CellPolicy,
+        seed_rows: Callable[[RowGroupSlice], dict[str, list[Any]]] | None = None,
     ) -> None:
         self.plan = plan
         self.generators = generators
-        self.cells = cells
+        self.policy = policy
         self.seed_rows = seed_rows
+        self.inputs = ColumnInputs(plan)
         self._by_name = {c.name: c for c in plan.columns}
+        self._executors: dict[tuple[str, ...], RowExecutor] = {}
 
-    async def run(self, group: RowGroupSlice) -> RowGroupResult:
+    async def run(
+        self, group: RowGroupSlice, *, models: ModelPool | None, events: CellEvents
+    ) -> RowGroupOutcome:
         values: dict[str, list[Any]] = {}
         if self.seed_rows is not None:
             values.update(self.seed_rows(group))
@@ -63,69 +102,84 @@ class RowGroupRunner:
             values[col.name] = [None] * group.size
             for side in col.config.side_columns():
                 values[side] = [None] * group.size
-        result = RowGroupResult(group, values)
+        outcome = RowGroupOutcome(group, values)
         done: set[str] = set()
         remaining = [c.name for c in self.plan.columns]
         while remaining:
-            progressed = await self._bulk_phase(result, remaining, done)
+            progressed = await self._bulk_phase(outcome, remaining, done, events)
             row_columns = self._row_phase_columns(remaining, done)
             if row_columns:
-                await self._row_phase(result, row_columns)
+                await self._row_phase(outcome, row_columns, models, events)
                 done.update(row_columns)
                 progressed = True
             remaining = [n for n in remaining if n not in done]
             if not progressed:  # pragma: no cover - the planner guarantees progress
                 raise RuntimeError(f"no column can run in row group {group.index}: {remaining}")
-        return result
+        return outcome
 
     # ---- bulk -----------------------------------------------------------------------------------
-    async def _bulk_phase(self, result: RowGroupResult, remaining: list[str], done: set[str]) -> bool:
+    async def _bulk_phase(
+        self, outcome: RowGroupOutcome, remaining: list[str], done: set[str], events: CellEvents
+    ) -> bool:
         progressed = False
         for name in remaining:
             col = self._by_name[name]
             gen = self.generators[name]
             if name in done or not isinstance(gen, BatchGenerator) or not col.depends_on <= done:
                 continue
-            await self._run_batch(result, col, gen)
+            await self._run_batch(outcome, name, gen, events)
             done.add(name)
             progressed = True
         return progressed
 
-    async def _run_batch(self, result: RowGroupResult, col: ColumnPlan, gen: BatchGenerator[Any]) -> None:
-        group = result.group
-        alive = [i not in result.failures for i in range(group.size)]
-        active = self.cells.when_mask(
-            col,
-            result.values,
-            group.size,
-            alive,
-            refused=lambda i, exc: self.cells._refused_condition(col, result, i, exc),
-        )
-        mask = None if all(active) else active
-        if gen.cpu_bound:
-            out = await asyncio.to_thread(gen.generate, result.values, group, mask)
-        else:
-            out = gen.generate(result.values, group, mask)
-        self._store_batch(result, col, out, active)
-
-    def _store_batch(
-        self, result: RowGroupResult, col: ColumnPlan, out: Sequence[Any], active: Sequence[bool]
+    async def _run_batch(
+        self, outcome: RowGroupOutcome, name: str, gen: BatchGenerator[Any], events: CellEvents
     ) -> None:
-        group = result.group
+        group = outcome.group
+
+        def refused(i: int, exc: SecurityError) -> None:
+            self._fail(outcome, name, i, SecurityError(f"when: {exc}"), events)
+
+        alive = [not outcome.removed(i) for i in range(group.size)]
+        active = self.inputs.mask(name, outcome.values, alive, refused)
+        mask = None if all(active) else active
+        seed = group.seed_for(name)
+        if gen.cpu_bound:
+            out = await asyncio.to_thread(_generate_seeded, gen, outcome.values, group, mask, seed)
+        else:
+            out = _generate_seeded(gen, outcome.values, group, mask, seed)
         if len(out) != group.size:
-            raise RuntimeError(f"column '{col.name}' returned {len(out)} values for {group.size} rows")
-        target = result.values[col.name]
+            raise RuntimeError(f"column '{name}' returned {len(out)} values for {group.size} rows")
+        target = outcome.values[name]
+        n_done = 0
         for i, value in enumerate(out):
             if not active[i]:
                 continue
             if isinstance(value, CellFailure):
-                if i not in result.failures:
-                    result.failures[i] = self.cells.record_failure(col.name, group, i, value.error, 1)
-                continue
-            target[i] = value
-        n_active = sum(active)
-        n_failed = sum(1 for i, v in enumerate(out) if active[i] and isinstance(v, CellFailure))
-        self.cells.progress.batch_done(col.name, n_active - n_failed, group.size - n_active)
+                self._fail(outcome, name, i, value.error, events)
+            elif isinstance(value, CellFiltered):
+                if not outcome.removed(i):
+                    outcome.filtered[i] = FilteredRow(group.index, group.start + i, name, value.reason)
+                    events.cells_finished(name, "filtered")
+                    events.row_removed(outcome.filtered[i])
+            else:
+                target[i] = value
+                n_done += 1
+        if n_done:
+            events.cells_finished(name, "done", n_done)
+        n_inactive = sum(1 for i in range(group.size) if not active[i] and alive[i])
+        if n_inactive:
+            events.cells_finished(name, "skipped", n_inactive)
+
+    def _fail(
+        self, outcome: RowGroupOutcome, column: str, i: int, error: str | BaseException, events: CellEvents
+    ) -> None:
+        if outcome.removed(i):
+            return
+        failure = failure_of(column, outcome.group, outcome.group.start + i, error, 1)
+        outcome.failures[i] = failure
+        events.cells_finished(column, "failed")
+        events.row_removed(failure)
 
     # ---- rows -----------------------------------------------------------------------------------
     def _row_phase_columns(self, remaining: list[str], done: set[str]) -> list[str]:
@@ -144,41 +198,42 @@ class RowGroupRunner:
                 out.append(name)
         return out
 
-    async def _row_phase(self, result: RowGroupResult, columns: list[str]) -> None:
-        rows = [i for i in range(result.group.size) if i not in result.failures]
-        await asyncio.gather(*(self._run_row(result, i, columns) for i in rows))
+    def _executor(self, columns: list[str]) -> RowExecutor:
+        key = tuple(columns)
+        executor = self._executors.get(key)
+        if executor is None:
+            executor = RowExecutor(self.plan, columns, self.generators, self.inputs, policy=self.policy)
+            self._executors[key] = executor
+        return executor
 
-    async def _run_row(self, result: RowGroupResult, i: int, columns: list[str]) -> None:
-        pending: dict[asyncio.Task[bool], str] = {}
-        waiting = list(columns)
-        finished: set[str] = set()
-        try:
-            while waiting or pending:
-                ready = [
-                    n
-                    for n in waiting
-                    if self._by_name[n].depends_on & set(waiting) == set()
-                    and not (self._by_name[n].depends_on & set(pending.values()))
-                ]
-                for name in ready:
-                    waiting.remove(name)
-                    gen = self.generators[name]
-                    if isinstance(gen, CellGenerator):
-                        task = asyncio.ensure_future(self.cells.run_cell(self._by_name[name], gen, result, i))
-                        pending[task] = name
-                    elif not await self.cells.run_row_batch(self._by_name[name], gen, result, i):
-                        return
-                    else:
-                        finished.add(name)
-                if not pending:
-                    continue
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    pending.pop(task)
-                    if not task.result():
-                        return  # the row failed for good: stop its other cells
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+    async def _row_phase(
+        self, outcome: RowGroupOutcome, columns: list[str], models: ModelPool | None, events: CellEvents
+    ) -> None:
+        executor = self._executor(columns)
+        group = outcome.group
+        readable = [k for k in outcome.values if k not in set(columns)]
+
+        async def one(i: int) -> None:
+            inputs = {k: outcome.values[k][i] for k in readable}
+            result = await executor.run(
+                inputs, record=group.start + i, group=group, models=models, events=events
+            )
+            for name, value in result.values.items():
+                outcome.values[name][i] = value
+            if result.failure is not None:
+                outcome.failures[i] = result.failure
+            elif result.filtered is not None:
+                outcome.filtered[i] = result.filtered
+
+        await asyncio.gather(*(one(i) for i in range(group.size) if not outcome.removed(i)))
+
+
+def _generate_seeded(
+    gen: BatchGenerator[Any],
+    table: Mapping[str, Sequence[Any]],
+    group: RowGroupSlice,
+    mask: Sequence[bool] | None,
+    seed: int,
+) -> list[Any]:
+    with template_seed(seed):
+        return gen.generate(table, group, mask)

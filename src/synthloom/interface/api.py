@@ -7,8 +7,8 @@ from pathlib import Path
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
-from synthloom.engine.dataset_run import generate_dataset, generate_in_memory, make_generators
-from synthloom.engine.run_context import RunContext
+from synthloom.engine.executor import Job
+from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.plan import Plan, build_plan
@@ -25,7 +25,8 @@ def _config(config: ConfigLike) -> DatasetConfig:
     return config if isinstance(config, DatasetConfig) else load_config(config)
 
 
-def _prepare(config: DatasetConfig) -> tuple[Plan, SeedReader | None]:
+def _prepare(config: DatasetConfig) -> Job:
+    """Everything checked and built before anything is written: seed data, plan, generators."""
     seed = None
     if config.seed is not None:
         try:
@@ -34,14 +35,14 @@ def _prepare(config: DatasetConfig) -> tuple[Plan, SeedReader | None]:
             where = f"{exc.source}: " if exc.source else ""
             raise SeedDataError(f"{where}{exc.reason}", source=config.source, field="seed.path") from None
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
-    # Some checks only a generator can make (an integer range with no integer in it, ...).
-    make_generators(plan, RunContext(config=config, run_seed=config.run.seed))
-    return plan, seed
+    # Some checks only a generator can make (an integer range with no integer in it, ...): building
+    # the job builds every generator, once.
+    return build_job(config, plan, seed)
 
 
 def validate(config: ConfigLike) -> Plan:
     """Load and check a config (seed data included) without generating anything. Returns the plan."""
-    return _prepare(_config(config))[0]
+    return _prepare(_config(config)).plan
 
 
 def _check_records(num_records: int) -> None:
@@ -54,11 +55,13 @@ def _check_records(num_records: int) -> None:
 async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     """`preview` for code already running an event loop."""
     _check_records(num_records)
-    cfg = _config(config)
-    plan, seed = _prepare(cfg)
-    outcome = await generate_in_memory(cfg, plan, num_records=num_records, seed=seed)
+    job = _prepare(_config(config))
+    outcome = await generate_in_memory(job, num_records=num_records)
     return DatasetResult(
-        tables=outcome.tables, usage=outcome.usage, failures=[f.to_json() for f in outcome.failures]
+        tables=outcome.tables,
+        usage=outcome.usage,
+        failures=[f.to_json() for f in outcome.failures],
+        filtered=[f.to_json() for f in outcome.filtered],
     )
 
 
@@ -79,14 +82,13 @@ async def acreate(
     _check_records(num_records)
     if resume not in ("never", "always", "if-possible"):
         raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
-    cfg = _config(config)
-    plan, seed = _prepare(cfg)
-    store = RunDirectory(Path(output) / cfg.name)
-    with store:
+    job = _prepare(_config(config))
+    directory = RunDirectory(Path(output) / job.config.name)
+    with directory:
         await generate_dataset(
-            cfg, plan, store=store, num_records=num_records, resume=resume, seed=seed, show_progress=progress
+            job, directory=directory, num_records=num_records, resume=resume, show_progress=progress
         )
-    return DatasetResult(store.root)
+    return DatasetResult(directory.root)
 
 
 def create(

@@ -36,11 +36,13 @@ class DatasetResult:
         tables: list[pa.Table] | None = None,
         usage: dict[str, Any] | None = None,
         failures: list[dict[str, Any]] | None = None,
+        filtered: list[dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self._tables = tables
         self._usage = usage
         self._failures = failures
+        self._filtered = filtered
 
     @classmethod
     def open(cls, path: str | Path) -> DatasetResult:
@@ -65,14 +67,17 @@ class DatasetResult:
 
     @property
     def failures(self) -> list[dict[str, Any]]:
+        """Rows that failed: record, column, error type, error, attempts."""
         if self._failures is None and self.path is not None:
-            f = self.path / "failures.jsonl"
-            self._failures = (
-                [orjson.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
-                if f.exists()
-                else []
-            )
+            self._failures = _read_jsonl(self.path / "failures.jsonl")
         return self._failures or []
+
+    @property
+    def filtered(self) -> list[dict[str, Any]]:
+        """Rows removed on purpose (filters, quality gates): record, column, reason."""
+        if self._filtered is None and self.path is not None:
+            self._filtered = _read_jsonl(self.path / "filtered.jsonl")
+        return self._filtered or []
 
     # ---- data -------------------------------------------------------------------------------------
     def _parts(self) -> list[Path]:
@@ -138,3 +143,9 @@ class DatasetResult:
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
         return f"<DatasetResult {len(self)} records, {where}>"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

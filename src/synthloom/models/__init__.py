@@ -1,8 +1,14 @@
-"""The model layer: everything between a rendered prompt and a parsed, accounted-for reply.
+"""The model layer: everything between a conversation and a parsed, accounted-for reply.
 
-async with ModelPool(configs) as pool:
-    result = await pool.client("writer").generate_text(messages, tag="story")
+    async with ModelPool(configs) as pool:
+        client = pool.client("writer")
+        result = await client.generate_text(messages, tag="story")
+        result = await client.chat([Message("user", "Weather in Oslo?")], tools=[ToolSpec("weather", ...)])
+        result.tool_calls
     pool.usage.summary()
+
+Messages are `Message` objects (or OpenAI-style dicts); a provider (`openai`, `anthropic`, `local`, or
+a plugin from the `synthloom.providers` entry-point group) renders them in its wire protocol.
 """
 
 from __future__ import annotations
@@ -10,8 +16,29 @@ from __future__ import annotations
 from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit, request_priority
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.local_server import LocalModelServer, find_bundled_model
+from synthloom.models.messages import (
+    AudioPart,
+    ContentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+    as_messages,
+    to_openai_messages,
+)
 from synthloom.models.model_client import ModelClient
 from synthloom.models.model_pool import ModelPool
+from synthloom.models.providers import (
+    ChatRequest,
+    Provider,
+    ProviderCapabilities,
+    ProviderRegistry,
+    check_models,
+    provider_registry,
+    resolve_provider,
+)
+from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
 from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.structured_output import extract_json
@@ -19,21 +46,38 @@ from synthloom.models.usage import UsageTracker
 
 __all__ = [
     "AdaptiveLimiter",
+    "AudioPart",
     "CallUsage",
+    "ChatRequest",
     "ChatResult",
     "CodeResult",
+    "ContentPart",
     "EmbeddingResult",
+    "ImagePart",
     "LimiterStats",
     "LocalModelServer",
+    "Message",
     "ModelClient",
     "ModelPool",
     "Outcome",
     "Permit",
+    "Provider",
+    "ProviderCapabilities",
+    "ProviderRegistry",
+    "Reply",
     "RetryPolicy",
     "StructuredResult",
+    "TextPart",
+    "ToolCall",
+    "ToolSpec",
     "UsageTracker",
+    "as_messages",
+    "check_models",
     "extract_code",
     "extract_json",
     "find_bundled_model",
+    "provider_registry",
     "request_priority",
+    "resolve_provider",
+    "to_openai_messages",
 ]

@@ -1,12 +1,18 @@
-"""`ModelClient`: one model alias, from messages to a parsed, accounted-for reply."""
+"""`ModelClient`: one model alias, from messages to a parsed, accounted-for reply.
+
+`chat` is the one primitive: typed messages (or OpenAI-style dicts) and optional tools in, a
+`ChatResult` out. `generate_text`, `generate_structured` and `generate_code` are built on it; what a
+request looks like on the wire is the provider's business (`providers/`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -15,14 +21,17 @@ from synthloom.errors import ModelError, ParseError, RateLimitError, RequestReje
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.http_session import HttpSession
-from synthloom.models.providers import anthropic_messages, openai_chat
-from synthloom.models.providers.reply import ParsedReply
+from synthloom.models.messages import Message, TextPart, ToolSpec, as_messages, to_openai_messages
+from synthloom.models.providers.base import ChatRequest, Provider
+from synthloom.models.providers.registry import resolve_provider
+from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
 from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.structured_output import (
     correction_message,
     extract_json,
     json_prompt_instruction,
+    json_schema_response_format,
     schema_name,
 )
 from synthloom.models.usage import UsageTracker
@@ -32,6 +41,9 @@ __all__ = ["Endpoint", "ModelClient"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: What the public calls accept as messages: typed ones, OpenAI-style dicts, or a mix.
+MessagesIn = Iterable[Message | Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +74,18 @@ class ModelClient:
         endpoint: Callable[[], Awaitable[Endpoint]],
         limiter: AdaptiveLimiter,
         usage: UsageTracker,
+        provider: Provider | None = None,
         retry_policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
+        self.provider = provider or resolve_provider(config.provider, model=config.alias)
         self.limiter = limiter
         self._endpoint = endpoint
         self._usage = usage
         self._retry = retry_policy or RetryPolicy()
         self._rng = rng or random.Random()
+        self._model = self.provider.model_id(config)
         self._json_schema_rejected = False
 
     def __repr__(self) -> str:
@@ -82,32 +97,55 @@ class ModelClient:
 
     @property
     def model(self) -> str:
-        return self.config.model or "local"
+        return self._model
 
     # -- public calls ------------------------------------------------------------------------------
 
+    async def chat(
+        self,
+        messages: MessagesIn,
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        inference: InferenceParams | None = None,
+        tag: str | None = None,
+    ) -> ChatResult:
+        """One chat exchange. `tools` are offered to the model (its calls are in `result.tool_calls`);
+        `tool_choice` is "auto", "none", "required" or the name of the tool to call;
+        `response_format` is OpenAI's form and needs a provider with a JSON-schema mode."""
+        return await self._chat(
+            as_messages(messages),
+            self.config.inference.merged(inference),
+            tag,
+            tools=tools or (),
+            tool_choice=tool_choice,
+            response_format=response_format,
+        )
+
     async def generate_text(
         self,
-        messages: list[dict[str, Any]],
+        messages: MessagesIn,
         *,
         inference: InferenceParams | None = None,
         tag: str | None = None,
     ) -> ChatResult:
         """One chat exchange; the reply's text as is."""
-        return await self._chat(messages, self.config.inference.merged(inference), tag)
+        return await self._chat(as_messages(messages), self.config.inference.merged(inference), tag)
 
     async def generate_structured(
         self,
-        messages: list[dict[str, Any]],
+        messages: MessagesIn,
         schema: dict[str, Any],
         *,
         inference: InferenceParams | None = None,
         tag: str | None = None,
     ) -> StructuredResult:
         """A JSON value valid against `schema`, using the server's JSON-schema mode where it has one."""
+        conversation = as_messages(messages)
         params = self.config.inference.merged(inference)
         mode = self.config.structured_output.mode
-        use_schema_mode = self.config.provider != "anthropic" and (
+        use_schema_mode = self.provider.capabilities.json_schema and (
             mode == "json_schema" or (mode == "auto" and not self._json_schema_rejected)
         )
 
@@ -115,10 +153,10 @@ class ModelClient:
             return extract_json(text, schema)
 
         if use_schema_mode:
-            response_format = openai_chat.json_schema_response_format(schema_name(schema, tag), schema)
+            response_format = json_schema_response_format(schema_name(schema, tag), schema)
             try:
                 value, chat, usage, attempts = await self._until_parsed(
-                    messages, params, tag, extract, "a JSON value matching the schema", response_format
+                    conversation, params, tag, extract, "a JSON value matching the schema", response_format
                 )
                 return StructuredResult(value=value.value, chat=chat, usage=usage, attempts=attempts)
             except RequestRejectedError:
@@ -127,7 +165,7 @@ class ModelClient:
                 # The server has no json_schema mode: fall back to instructions in the prompt, for good.
                 logger.info("%s rejected response_format json_schema; using prompt mode", self.alias)
                 self._json_schema_rejected = True
-        prompted = _append_to_last_user(messages, json_prompt_instruction(schema))
+        prompted = _append_to_last_user(conversation, json_prompt_instruction(schema))
         value, chat, usage, attempts = await self._until_parsed(
             prompted, params, tag, extract, "a JSON value matching the schema"
         )
@@ -135,7 +173,7 @@ class ModelClient:
 
     async def generate_code(
         self,
-        messages: list[dict[str, Any]],
+        messages: MessagesIn,
         language: str,
         *,
         inference: InferenceParams | None = None,
@@ -145,23 +183,25 @@ class ModelClient:
         params = self.config.inference.merged(inference)
         what = f"the {language} code in one fenced block (```{language} ... ```)"
         found, chat, usage, attempts = await self._until_parsed(
-            messages, params, tag, lambda text: extract_code(text, language), what
+            as_messages(messages), params, tag, lambda text: extract_code(text, language), what
         )
         return CodeResult(code=found.code, language=language, chat=chat, usage=usage, attempts=attempts)
 
     async def embed(self, texts: list[str], *, tag: str | None = None) -> EmbeddingResult:
-        """One vector per text, from the OpenAI-compatible `/embeddings` endpoint."""
-        if self.config.provider == "anthropic":
-            raise ModelError(f"model '{self.alias}': the Anthropic API has no embeddings endpoint")
+        """One vector per text, from the provider's embeddings endpoint."""
+        provider = self.provider
+        if not provider.capabilities.embeddings:
+            raise ModelError(f"model '{self.alias}': provider '{provider.name}' has no embeddings endpoint")
         endpoint = await self._endpoint()
-        payload = openai_chat.build_embeddings_request(self.model, texts)
+        payload = provider.build_embeddings_request(self.model, texts)
 
         def parse(body: dict[str, Any]) -> tuple[list[list[float]], int, int]:
-            vectors, tokens = openai_chat.parse_embeddings_response(body, len(texts))
+            vectors, tokens = provider.parse_embeddings_reply(body, len(texts))
             return vectors, tokens, 0
 
+        url = provider.embeddings_url(endpoint.base_url)
         vectors, usage = await self._exchange(
-            endpoint, f"{endpoint.base_url}/embeddings", payload, self._openai_headers(), tag, parse
+            endpoint, url, payload, provider.headers(self.config), tag, parse
         )
         return EmbeddingResult(vectors=vectors, usage=usage)
 
@@ -169,7 +209,7 @@ class ModelClient:
 
     async def _until_parsed(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[Message],
         params: InferenceParams,
         tag: str | None,
         extract: Callable[[str], E],
@@ -187,18 +227,19 @@ class ModelClient:
             run_params = params
             if restart and params.seed is not None:
                 run_params = params.merged(InferenceParams(seed=params.seed + restart))
-            conversation = list(messages)
+            conversation = messages
             for _ in range(policy.correction_turns + 1):
                 attempts += 1
-                chat = await self._chat(conversation, run_params, tag, response_format)
+                chat = await self._chat(conversation, run_params, tag, response_format=response_format)
                 total = total.add(chat.usage)
                 found = extract(chat.text)
                 if found.ok:
                     return found, chat, total, attempts
                 last_text, last_error = chat.text, found.error
                 conversation = [
-                    *chat.messages,
-                    {"role": "user", "content": correction_message(found.error, what)},
+                    *conversation,
+                    chat.reply.to_message(),
+                    Message("user", correction_message(found.error, what)),
                 ]
         raise ParseError(
             f"model '{self.alias}': no usable reply after {attempts} attempts: {last_error}",
@@ -210,40 +251,40 @@ class ModelClient:
 
     async def _chat(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[Message],
         params: InferenceParams,
         tag: str | None,
-        response_format: dict[str, Any] | None = None,
+        *,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: str | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> ChatResult:
+        provider = self.provider
+        request = ChatRequest(
+            model=self._model,
+            messages=messages,
+            params=params,
+            rng=self._rng,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+        )
+        problem = provider.unsupported(request)
+        if problem is not None:
+            raise ModelError(f"model '{self.alias}': {problem}")
+        payload = provider.build_chat_request(request)
         endpoint = await self._endpoint()
-        if self.config.provider == "anthropic":
-            payload = anthropic_messages.build_messages_request(self.model, messages, params, rng=self._rng)
-            url = anthropic_messages.messages_url(endpoint.base_url)
-            headers = anthropic_messages.messages_headers(self.config.api_key(), self.config.headers)
-            parse_reply = anthropic_messages.parse_messages_response
-        else:
-            payload = openai_chat.build_chat_request(
-                self.model, messages, params, response_format=response_format, rng=self._rng
-            )
-            url = f"{endpoint.base_url}/chat/completions"
-            headers = self._openai_headers()
-            parse_reply = openai_chat.parse_chat_response
 
-        def parse(body: dict[str, Any]) -> tuple[ParsedReply, int, int]:
-            reply = parse_reply(body)
+        def parse(body: dict[str, Any]) -> tuple[Reply, int, int]:
+            reply = provider.parse_chat_reply(body)
             return reply, reply.input_tokens, reply.output_tokens
 
-        reply, usage = await self._exchange(endpoint, url, payload, headers, tag, parse)
-        return ChatResult(
-            text=reply.text,
-            reasoning=reply.reasoning,
-            messages=[*messages, {"role": "assistant", "content": reply.text}],
-            usage=usage,
-            finish_reason=reply.finish_reason,
+        reply, usage = await self._exchange(
+            endpoint, provider.chat_url(endpoint.base_url), payload, provider.headers(self.config), tag, parse
         )
-
-    def _openai_headers(self) -> dict[str, str]:
-        return openai_chat.chat_headers(self.config.api_key(), self.config.headers)
+        trace = to_openai_messages(messages)
+        trace.append(reply.to_message().to_openai())
+        return ChatResult(reply=reply, messages=trace, usage=usage)
 
     async def _exchange(
         self,
@@ -301,12 +342,17 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _append_to_last_user(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+def _append_to_last_user(messages: list[Message], text: str) -> list[Message]:
     """A copy of `messages` with `text` added to the last user turn (or as a new user turn)."""
-    out = [dict(m) for m in messages]
-    for message in reversed(out):
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
-            message["content"] = message["content"] + text
+    out = list(messages)
+    for index in range(len(out) - 1, -1, -1):
+        message = out[index]
+        if message.role == "user":
+            content = message.content
+            if isinstance(content, str):
+                out[index] = dataclasses.replace(message, content=content + text)
+            else:
+                out[index] = dataclasses.replace(message, content=[*content, TextPart(text.lstrip())])
             return out
-    out.append({"role": "user", "content": text.lstrip()})
+    out.append(Message("user", text.lstrip()))
     return out

@@ -10,9 +10,9 @@ from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
 from synthloom.models.http_session import HttpSession
-from synthloom.models.local_server import LocalModelServer
 from synthloom.models.model_client import Endpoint, ModelClient
-from synthloom.models.providers.anthropic_messages import ANTHROPIC_BASE_URL
+from synthloom.models.providers.base import LocalServer, Provider
+from synthloom.models.providers.registry import ProviderRegistry, check_models
 from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.usage import UsageTracker
 
@@ -20,24 +20,15 @@ __all__ = ["ModelPool"]
 
 logger = logging.getLogger(__name__)
 
-_LOCAL_PARALLEL = 4
-
-
-def _limiter_key(config: ModelConfig) -> tuple[str, str]:
-    """Aliases that reach the same model on the same server share one concurrency budget."""
-    if config.provider == "local":
-        return (f"local:{config.model_path or 'bundled'}", config.model or "local")
-    if config.provider == "anthropic":
-        return (config.base_url or ANTHROPIC_BASE_URL, config.model or "")
-    return ((config.base_url or "").rstrip("/"), config.model or "")
-
 
 class ModelPool:
     """`async with ModelPool(configs) as pool: client = pool.client("judge")`.
 
-    One pooled HTTP session per endpoint and one adaptive limiter per (endpoint, model). The embedded
-    model starts on the first request to a `provider: local` alias (once, however many ask at once)
-    and stops when the pool closes.
+    One pooled HTTP session per endpoint and one adaptive limiter per limiter key (by default the
+    same model on the same server; the provider decides). A provider that `starts_locally` (the
+    embedded model) has its server started on the first request (once, however many ask at once)
+    and stopped when the pool closes. Providers come from `providers` (the default registry unless
+    given); an unknown provider or a config its provider refuses is a `ConfigError` here.
     """
 
     def __init__(
@@ -46,24 +37,26 @@ class ModelPool:
         *,
         retry_policy: RetryPolicy | None = None,
         limiter_options: dict[str, Any] | None = None,
+        providers: ProviderRegistry | None = None,
     ) -> None:
         self._configs: dict[str, ModelConfig] = {}
         for config in configs:
             if config.alias in self._configs:
                 raise ConfigError(f"model alias '{config.alias}' is declared twice", field="models")
             self._configs[config.alias] = config
+        self._providers: dict[str, Provider] = check_models(configs, registry=providers)
         self._retry = retry_policy or RetryPolicy()
         self.usage = UsageTracker({c.alias: c.pricing for c in configs})
         ceilings: dict[tuple[str, str], int] = {}
         for config in configs:
-            key = _limiter_key(config)
+            key = self._limiter_key(config)
             ceilings[key] = min(ceilings.get(key, config.max_parallel_requests), config.max_parallel_requests)
         self._limiters = {
             key: AdaptiveLimiter(ceiling, name=f"{key[1]}@{key[0]}", **(limiter_options or {}))
             for key, ceiling in ceilings.items()
         }
         self._sessions: dict[str, HttpSession] = {}
-        self._local: dict[str, LocalModelServer] = {}
+        self._local: dict[str, LocalServer] = {}
         self._local_lock = asyncio.Lock()
         self._clients: dict[str, ModelClient] = {}
         self._closed = False
@@ -91,49 +84,52 @@ class ModelPool:
             client = ModelClient(
                 config,
                 endpoint=endpoint,
-                limiter=self._limiters[_limiter_key(config)],
+                provider=self._providers[alias],
+                limiter=self._limiters[self._limiter_key(config)],
                 usage=self.usage,
                 retry_policy=self._retry,
             )
             self._clients[alias] = client
         return client
 
+    def provider(self, alias: str) -> Provider:
+        self.config(alias)  # an unknown alias is a ConfigError naming the known ones
+        return self._providers[alias]
+
     def limiter(self, alias: str) -> AdaptiveLimiter:
-        return self._limiters[_limiter_key(self.config(alias))]
+        return self._limiters[self._limiter_key(self.config(alias))]
 
     def limiter_stats(self) -> dict[str, dict[str, int]]:
         """Per alias: current limit, ceiling, in flight, 429s, level changes."""
         return {alias: self.limiter(alias).stats().as_dict() for alias in self._configs}
 
+    def _limiter_key(self, config: ModelConfig) -> tuple[str, str]:
+        return self._providers[config.alias].limiter_key(config)
+
     async def _endpoint(self, config: ModelConfig) -> Endpoint:
         if self._closed:
             raise RuntimeError("the model pool is closed")
-        if config.provider == "local":
-            base_url = await self._local_base_url(config)
-        elif config.provider == "anthropic":
-            base_url = (config.base_url or ANTHROPIC_BASE_URL).rstrip("/")
+        provider = self._providers[config.alias]
+        if provider.starts_locally:
+            base_url = await self._local_base_url(config, provider)
         else:
-            base_url = (config.base_url or "").rstrip("/")
+            base_url = provider.base_url(config)
         session = self._sessions.get(base_url)
         if session is None:
             session = self._sessions[base_url] = HttpSession()
         session.add_secret(config.api_key())
         return Endpoint(base_url=base_url, session=session)
 
-    async def _local_base_url(self, config: ModelConfig) -> str:
-        key = _limiter_key(config)[0]
+    async def _local_base_url(self, config: ModelConfig, provider: Provider) -> str:
+        # Aliases with the same limiter endpoint share one server.
+        key = provider.limiter_key(config)[0]
         server = self._local.get(key)
         if server is not None and server.running:
             return server.base_url
         async with self._local_lock:
             server = self._local.get(key)
             if server is None or not server.running:
-                server = LocalModelServer(
-                    model_path=config.model_path,
-                    n_ctx=config.n_ctx,
-                    n_threads=config.n_threads,
-                    n_parallel=min(_LOCAL_PARALLEL, config.max_parallel_requests),
-                )
+                server = provider.local_server(config)
                 await server.start()
                 self._local[key] = server
         return server.base_url

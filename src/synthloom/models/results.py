@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthloom.models.messages import ToolCall
+from synthloom.models.reply import Reply
+
 __all__ = ["CallUsage", "ChatResult", "CodeResult", "EmbeddingResult", "StructuredResult"]
 
 
@@ -44,14 +47,28 @@ class CallUsage:
 
 @dataclass(slots=True)
 class ChatResult:
-    """A chat reply: its text, the reasoning the model sent (if any), and the whole exchange."""
+    """One chat exchange: the parsed `reply`, the whole conversation in OpenAI's messages form (the
+    assistant turn last, with its tool calls), and what the exchange cost."""
 
-    text: str
-    reasoning: str | None
+    reply: Reply
     messages: list[dict[str, Any]]
     usage: CallUsage
-    finish_reason: str | None = None
-    raw: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.reply.text
+
+    @property
+    def reasoning(self) -> str | None:
+        return self.reply.reasoning
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.reply.tool_calls
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.reply.finish_reason
 
 
 @dataclass(slots=True)

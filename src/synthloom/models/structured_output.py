@@ -16,6 +16,7 @@ __all__ = [
     "correction_message",
     "extract_json",
     "json_prompt_instruction",
+    "json_schema_response_format",
     "schema_name",
 ]
 
@@ -85,6 +86,11 @@ def schema_name(schema: dict[str, Any], fallback: str | None) -> str:
     raw = str(schema.get("title") or fallback or "output")
     name = re.sub(r"[^A-Za-z0-9_-]", "_", raw)[:64]
     return name or "output"
+
+
+def json_schema_response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The `response_format` asking a server with a JSON-schema mode for a value valid against `schema`."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def json_prompt_instruction(schema: dict[str, Any]) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from synthloom.config.model_config import Pricing
 from synthloom.models.results import CallUsage
 
-__all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker"]
+__all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker", "usage_scope"]
+
+#: Set by the engine around the work of one row group: every exchange made within it is also counted
+#: under that scope, so the group's spend can be committed with the group (`UsageTracker.take_scope`).
+usage_scope: ContextVar[int | None] = ContextVar("usage_scope", default=None)
 
 
 class LatencyHistogram:
@@ -101,6 +106,7 @@ class UsageTracker:
         self._pricing = dict(pricing or {})
         self._models: dict[str, UsageTotals] = {}
         self._columns: dict[str, UsageTotals] = {}
+        self._scopes: dict[int, dict[str, UsageTotals]] = {}
 
     def set_pricing(self, alias: str, pricing: Pricing | None) -> None:
         self._pricing[alias] = pricing
@@ -111,6 +117,15 @@ class UsageTracker:
         self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
         if tag is not None:
             self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost)
+        scope = usage_scope.get()
+        if scope is not None:
+            self._scopes.setdefault(scope, {}).setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
+
+    def take_scope(self, scope: int) -> dict[str, dict[str, Any]]:
+        """What was spent under `scope` (per model alias: requests, tokens, cost, 429s, retries), and
+        forget it. Latency percentiles are left out: they do not add up across scopes."""
+        totals = self._scopes.pop(scope, {})
+        return {alias: _counts(t) for alias, t in sorted(totals.items())}
 
     def model(self, alias: str) -> UsageTotals:
         return self._models.setdefault(alias, UsageTotals())
@@ -121,3 +136,11 @@ class UsageTracker:
             "models": {alias: totals.as_dict() for alias, totals in sorted(self._models.items())},
             "columns": {tag: totals.as_dict() for tag, totals in sorted(self._columns.items())},
         }
+
+
+_COUNT_KEYS = ("requests", "failures", "rate_limited", "retries", "input_tokens", "output_tokens", "cost")
+
+
+def _counts(totals: UsageTotals) -> dict[str, Any]:
+    data = totals.as_dict()
+    return {k: data[k] for k in _COUNT_KEYS}

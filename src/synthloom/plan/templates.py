@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+import random
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
+from typing import Any
 
 import jinja2
 from jinja2 import meta
@@ -12,7 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from synthloom.errors import PlanError
 
-__all__ = ["compile_template", "template_environment", "template_references"]
+__all__ = ["compile_template", "template_environment", "template_references", "template_seed"]
 
 # Names a template may use that are not columns.
 TEMPLATE_BUILTINS = frozenset(
@@ -50,6 +55,37 @@ def _finalize(value: object) -> object:
     return value
 
 
+#: The random source of templates rendered in this task: set per cell by the engine (`template_seed`).
+_template_rng: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("template_rng", default=None)
+#: Used when nothing set a seed (a template rendered outside a run): fixed, so still reproducible.
+_UNSEEDED = 0x5EED
+
+
+@contextlib.contextmanager
+def template_seed(seed: int) -> Iterator[random.Random]:
+    """Within the block, template randomness (`random` filter) draws from `random.Random(seed)`. The
+    engine derives `seed` from the run seed, the column and the record, so a run that uses `| random`
+    is reproducible, resumed or not."""
+    rng = random.Random(seed)
+    token = _template_rng.set(rng)
+    try:
+        yield rng
+    finally:
+        _template_rng.reset(token)
+
+
+def _seeded_random(values: Sequence[Any]) -> Any:
+    """Jinja's `random` filter, drawing from the cell's seeded source instead of the process's."""
+    rng = _template_rng.get()
+    if rng is None:
+        rng = random.Random(_UNSEEDED)
+        _template_rng.set(rng)
+    items = list(values)
+    if not items:
+        return jinja2.Undefined(hint="No random item, sequence was empty.")
+    return rng.choice(items)
+
+
 @lru_cache(maxsize=1)
 def template_environment() -> ImmutableSandboxedEnvironment:
     """The environment every template renders in: sandboxed (no private or dunder attributes, no
@@ -62,6 +98,7 @@ def template_environment() -> ImmutableSandboxedEnvironment:
         cache_size=4096,
         finalize=_finalize,
     )
+    env.filters["random"] = _seeded_random
     return env
 
 

@@ -12,47 +12,84 @@ from synthloom.store.fingerprint import config_fingerprint, fingerprint_view
 from synthloom.store.resume import RemainingWork
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["RunMetadata", "base_metadata", "now_iso"]
-
-_SESSION_USAGE_KEYS = ("requests", "input_tokens", "output_tokens", "cost")
+__all__ = ["RunMetadata", "add_counts", "base_metadata", "now_iso"]
 
 
 class RunMetadata:
-    """The metadata of one run, written through its store after each change."""
+    """The metadata of one run, written through its directory after each change.
 
-    def __init__(self, store: RunDirectory, data: dict[str, Any]) -> None:
-        self.store = store
+    Every session of a run (a `create`, and each resume) is listed under `sessions` from the moment it
+    starts, with what it committed and spent so far, updated at every commit; a session still marked
+    `running` when the next one starts was killed, and keeps what it committed. The spend of each row
+    group is committed with the group (`row_groups[i].usage`), so a killed session's requests and tokens
+    stay in the account; `usage_total` sums every session.
+    """
+
+    def __init__(self, directory: RunDirectory, data: dict[str, Any]) -> None:
+        self.directory = directory
         self.data = data
-        self._session_started = now_iso()
-        self._committed_at_start = self.committed_records
 
     @classmethod
     def start(
-        cls, store: RunDirectory, config: DatasetConfig, work: RemainingWork, num_records: int
+        cls,
+        directory: RunDirectory,
+        config: DatasetConfig,
+        work: RemainingWork,
+        num_records: int,
+        *,
+        planned_records: int | None = None,
     ) -> RunMetadata:
         """Metadata for a session about to generate `work`: a resumed run's, reconciled with the data
-        files (they are the truth), or a fresh one."""
-        data = (store.read_metadata() if work.resumed else None) or base_metadata(
+        files (they are the truth), or a fresh one. `num_records` is the target; `planned_records` the
+        records the row groups span (more than the target when generating until N rows are kept)."""
+        planned = planned_records or num_records
+        data = (directory.read_metadata() if work.resumed else None) or base_metadata(
             config, target=num_records, run_seed=config.run.seed
         )
-        data.update(target_records=num_records, status="running", updated_at=now_iso())
+        data.update(
+            target_records=num_records, target=config.run.target, status="running", updated_at=now_iso()
+        )
         groups = {k: v for k, v in data.get("row_groups", {}).items() if int(k) in work.kept}
         # A process killed between committing a file and rewriting the metadata left a committed
         # group the metadata does not list yet.
-        sizes = {
-            s.index: s.size for s in row_group_slices(num_records, config.run.buffer_size, config.run.seed)
-        }
-        failed_by_group = store.failures_by_group()
+        sizes = {s.index: s.size for s in row_group_slices(planned, config.run.buffer_size, config.run.seed)}
+        failed_by_group = directory.failures_by_group()
+        filtered_by_group = directory.filtered_by_group()
         for index, records in work.kept.items():
             groups.setdefault(
-                str(index), _group_entry(store, index, sizes[index], records, failed_by_group.get(index, 0))
+                str(index),
+                _group_entry(
+                    directory,
+                    index,
+                    sizes[index],
+                    records,
+                    failed_by_group.get(index, 0),
+                    filtered_by_group.get(index, 0),
+                ),
             )
         data["row_groups"] = groups
         data["resumed"] = data.get("resumed", 0) + (1 if work.resumed else 0)
-        metadata = cls(store, data)
+        sessions = data.setdefault("sessions", [])
+        for session in sessions:
+            if session.get("status") == "running":
+                session["status"] = "killed"
+        sessions.append(
+            {
+                "started_at": now_iso(),
+                "ended_at": None,
+                "status": "running",
+                "records_committed": 0,
+                "usage": {},
+            }
+        )
+        metadata = cls(directory, data)
         metadata._refresh_counts()
-        store.write_metadata(data)
+        directory.write_metadata(data)
         return metadata
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.data["sessions"][-1]  # type: ignore[no-any-return]
 
     @property
     def committed_records(self) -> int:
@@ -61,39 +98,91 @@ class RunMetadata:
     def is_committed(self, index: int) -> bool:
         return str(index) in self.data["row_groups"]
 
-    def group_committed(self, index: int, *, size: int, records: int, failed: int) -> None:
-        self.data["row_groups"][str(index)] = _group_entry(self.store, index, size, records, failed)
+    def kept_by_group(self) -> dict[int, int]:
+        return {int(k): int(v["records"]) for k, v in self.data["row_groups"].items()}
+
+    def group_committed(
+        self,
+        index: int,
+        *,
+        size: int,
+        records: int,
+        failed: int,
+        filtered: int = 0,
+        usage: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        entry = _group_entry(self.directory, index, size, records, failed, filtered)
+        if usage:
+            entry["usage"] = usage
+        self.data["row_groups"][str(index)] = entry
+        session = self.session
+        session["records_committed"] += records
+        add_counts(session["usage"], usage or {})
         self._refresh_counts()
-        self.store.write_metadata(self.data)
+        self.directory.write_metadata(self.data)
+
+    def group_trimmed(self, index: int, records: int) -> None:
+        """Group `index` now holds only its first `records` kept rows (a run that stops at N kept)."""
+        entry = self.data["row_groups"][str(index)]
+        self.session["records_committed"] -= int(entry["records"]) - records
+        entry.update(records=records, trimmed=True)
+        self._refresh_counts()
+        self.directory.write_metadata(self.data)
+
+    def groups_dropped(self, indices: list[int]) -> None:
+        """Row groups past the target removed from the run (a run that stops at N kept)."""
+        for index in indices:
+            entry = self.data["row_groups"].pop(str(index), None)
+            if entry is not None:
+                self.session["records_committed"] -= int(entry["records"])
+        self._refresh_counts()
+        self.directory.write_metadata(self.data)
 
     def finish(self, status: str, usage: dict[str, Any]) -> None:
-        """Close the session: its status, and what it committed and spent (`usage.json` holds the
-        detail of this session only, so every session is listed here)."""
-        models = usage.get("models", {})
-        self.data.update(status=status, usage_summary=models)
-        self.data.setdefault("sessions", []).append(
-            {
-                "started_at": self._session_started,
-                "ended_at": now_iso(),
-                "status": status,
-                "records_committed": self.committed_records - self._committed_at_start,
-                "usage": {alias: {k: u.get(k) for k in _SESSION_USAGE_KEYS} for alias, u in models.items()},
-            }
-        )
+        """Close the session: its status, and its detailed usage (`usage.json` holds this session's)."""
+        self.data.update(status=status, usage_summary=usage.get("models", {}))
+        self.session.update(status=status, ended_at=now_iso())
         if status == "completed":
             self.data["completed_at"] = now_iso()
         self._refresh_counts()
-        self.store.write_metadata(self.data)
+        self.directory.write_metadata(self.data)
 
     def _refresh_counts(self) -> None:
         groups = self.data["row_groups"].values()
         self.data["committed_records"] = sum(int(v["records"]) for v in groups)
         self.data["failed_records"] = sum(int(v.get("failed", 0)) for v in groups)
+        self.data["filtered_records"] = sum(int(v.get("filtered", 0)) for v in groups)
+        total: dict[str, dict[str, Any]] = {}
+        for session in self.data.get("sessions", []):
+            add_counts(total, session.get("usage") or {})
+        self.data["usage_total"] = total
         self.data["updated_at"] = now_iso()
 
 
-def _group_entry(store: RunDirectory, index: int, size: int, records: int, failed: int) -> dict[str, Any]:
-    return {"file": store.part_path(index).name, "size": size, "records": records, "failed": failed}
+def add_counts(
+    into: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per-alias numeric counts of `other` added into `into` (returned): spend summed over groups."""
+    for alias, counts in other.items():
+        entry = into.setdefault(alias, {})
+        for key, value in counts.items():
+            if isinstance(value, int | float):
+                entry[key] = (
+                    round(entry.get(key, 0) + value, 6) if key == "cost" else entry.get(key, 0) + value
+                )
+    return into
+
+
+def _group_entry(
+    directory: RunDirectory, index: int, size: int, records: int, failed: int, filtered: int
+) -> dict[str, Any]:
+    return {
+        "file": directory.part_path(index).name,
+        "size": size,
+        "records": records,
+        "failed": failed,
+        "filtered": filtered,
+    }
 
 
 def now_iso() -> str:

@@ -22,6 +22,8 @@ class RemainingWork:
     #: Committed row groups kept as they are, and the records they hold.
     kept: dict[int, int]
     resumed: bool
+    #: Committed groups cut short when a run stopped at N kept rows (regenerated if more are wanted).
+    trimmed: frozenset[int] = frozenset()
 
     @property
     def committed_records(self) -> int:
@@ -71,4 +73,5 @@ def remaining_work(
             kept[s.index] = record.records
         else:
             todo.append(s)
-    return RemainingWork(todo=todo, kept=kept, resumed=True)
+    trimmed = frozenset(int(k) for k, v in meta.get("row_groups", {}).items() if v.get("trimmed"))
+    return RemainingWork(todo=todo, kept=kept, resumed=True, trimmed=trimmed & set(kept))

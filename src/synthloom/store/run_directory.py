@@ -4,7 +4,8 @@
       config.yaml              resolved config, secrets excluded
       metadata.json            target and committed records, fingerprint, status, seeds, usage summary
       data/part-00000.parquet  one file per committed row group
-      failures.jsonl           rows removed, with column, error and attempts
+      failures.jsonl           rows that failed, with column, error and attempts
+      filtered.jsonl           rows removed on purpose (filters, quality gates), with column and reason
       usage.json               per model and per column: requests, tokens, latency, retries, cost
 
 A row group is written to `data/.part-NNNNN.parquet.tmp`, flushed and fsynced, then renamed: a crash
@@ -64,6 +65,10 @@ class RunDirectory:
     @property
     def failures_path(self) -> Path:
         return self.root / "failures.jsonl"
+
+    @property
+    def filtered_path(self) -> Path:
+        return self.root / "filtered.jsonl"
 
     @property
     def usage_path(self) -> Path:
@@ -185,38 +190,56 @@ class RunDirectory:
         return final
 
     def append_failures(self, failures: Iterable[Mapping[str, Any]]) -> None:
-        lines = b"".join(orjson.dumps(f, default=str) + b"\n" for f in failures)
-        if not lines and self.failures_path.exists():
+        """Add rows that failed (failures.jsonl, created empty on the first call)."""
+        self._append_lines(self.failures_path, failures)
+
+    def append_filtered(self, filtered: Iterable[Mapping[str, Any]]) -> None:
+        """Add rows removed on purpose, with their reason (filtered.jsonl, created empty at first)."""
+        self._append_lines(self.filtered_path, filtered)
+
+    def failures_by_group(self) -> dict[int, int]:
+        """How many failed rows failures.jsonl records per row group."""
+        return _count_by_group(self.failures_path)
+
+    def filtered_by_group(self) -> dict[int, int]:
+        """How many filtered rows filtered.jsonl records per row group."""
+        return _count_by_group(self.filtered_path)
+
+    def drop_records_for(self, groups: Iterable[int]) -> None:
+        """Forget failed and filtered rows recorded for row groups that will be regenerated or were
+        removed (no duplicates on resume)."""
+        groups = set(groups)
+        if not groups:
+            return
+        for path in (self.failures_path, self.filtered_path):
+            if path.exists():
+                kept = [
+                    line
+                    for line in path.read_bytes().splitlines()
+                    if line.strip() and _safe_group(line) not in groups
+                ]
+                self._atomic_write(path, b"".join(line + b"\n" for line in kept))
+
+    def read_part(self, index: int) -> pa.Table:
+        """The committed table of row group `index`."""
+        return pq.read_table(self.part_path(index))
+
+    def remove_part(self, index: int) -> None:
+        """Un-commit row group `index` (a run that stops at N kept rows drops the groups past N)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.part_path(index).unlink()
+
+    def _append_lines(self, path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+        lines = b"".join(orjson.dumps(r, default=str) + b"\n" for r in records)
+        if not lines and path.exists():
             return
         try:
-            with open(self.failures_path, "ab") as fh:
+            with open(path, "ab") as fh:
                 fh.write(lines)
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            raise _output_error(f"cannot write {self.failures_path}", exc) from None
-
-    def failures_by_group(self) -> dict[int, int]:
-        """How many failed rows failures.jsonl records per row group."""
-        counts: dict[int, int] = {}
-        if self.failures_path.exists():
-            for line in self.failures_path.read_bytes().splitlines():
-                group = _safe_group(line) if line.strip() else None
-                if group is not None:
-                    counts[group] = counts.get(group, 0) + 1
-        return counts
-
-    def drop_failures_for(self, groups: Iterable[int]) -> None:
-        """Forget failures recorded for row groups that will be regenerated (no duplicates on resume)."""
-        groups = set(groups)
-        if not groups or not self.failures_path.exists():
-            return
-        kept = [
-            line
-            for line in self.failures_path.read_bytes().splitlines()
-            if line.strip() and _safe_group(line) not in groups
-        ]
-        self._atomic_write(self.failures_path, b"".join(line + b"\n" for line in kept))
+            raise _output_error(f"cannot write {path}", exc) from None
 
     def write_metadata(self, metadata: Mapping[str, Any]) -> None:
         self._atomic_write(
@@ -238,6 +261,16 @@ class RunDirectory:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise _output_error(f"cannot write {path}", exc) from None
+
+
+def _count_by_group(path: Path) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    if path.exists():
+        for line in path.read_bytes().splitlines():
+            group = _safe_group(line) if line.strip() else None
+            if group is not None:
+                counts[group] = counts.get(group, 0) + 1
+    return counts
 
 
 def _safe_group(line: bytes) -> int | None:

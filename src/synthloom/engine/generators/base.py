@@ -20,11 +20,12 @@ from synthloom.config.base import ColumnConfig
 from synthloom.row_groups import RowGroupSlice, stable_hash
 
 if TYPE_CHECKING:
-    from synthloom.engine.run_context import RunContext
+    from synthloom.engine.contexts import CellContext, GeneratorSetup
 
 __all__ = [
     "BatchGenerator",
     "CellFailure",
+    "CellFiltered",
     "CellGenerator",
     "CellOutput",
     "ColumnGenerator",
@@ -51,16 +52,26 @@ class CellFailure:
     error: str
 
 
+@dataclass(frozen=True)
+class CellFiltered:
+    """Put in a generator's output (or return from a cell) to remove a row on purpose: a quality gate,
+    a filter, a dedup. The row is *filtered*, not failed: it is written to filtered.jsonl with
+    `reason`, reported apart from failures, and never counts toward early shutdown."""
+
+    reason: str
+
+
 class ColumnGenerator(ABC, Generic[C]):
-    """Base of both shapes. `config` is the column's validated config; `run` gives access to the
-    model pool, the run seed and the other columns' configs."""
+    """Base of both shapes. `config` is the column's validated config; `setup` holds what is fixed for
+    the whole run (the dataset config, the run seed, a cache). Generators are built once, before
+    anything is written, and must not open connections or bind to an event loop in `__init__`."""
 
     #: Run in a worker thread so the event loop keeps dispatching cells (validators, heavy functions).
     cpu_bound: ClassVar[bool] = False
 
-    def __init__(self, config: C, run: RunContext) -> None:
+    def __init__(self, config: C, setup: GeneratorSetup) -> None:
         self.config = config
-        self.run = run
+        self.setup = setup
 
 
 class BatchGenerator(ColumnGenerator[C]):
@@ -79,5 +90,8 @@ class BatchGenerator(ColumnGenerator[C]):
 
 class CellGenerator(ColumnGenerator[C]):
     @abstractmethod
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        """Compute one cell from its row's final values. Raise a `SynthloomError` for a failure."""
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput | CellFiltered:
+        """Compute one cell from its row's final values. `ctx` gives the record index, the attempt,
+        the run's model clients by alias (through the limiter, retries and usage accounting) and a
+        per-cell seed. Raise a `SynthloomError` for a failure; return `CellFiltered` to drop the row
+        on purpose."""

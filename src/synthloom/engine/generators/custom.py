@@ -1,8 +1,13 @@
 """Custom columns: a user's Python function by import path.
 
 `mode: cell` calls `function(row)` (or `function(row, **params)`) once per record; an `async def` is
-awaited, so it may call services. `mode: batch` calls `function(rows)` (or with params) once per row
-group with a list of row dicts and must return one value per row.
+awaited, so it may call services. A function with a `context` parameter also receives the cell's
+`CellContext`: `await context.client("writer").generate_text(...)` calls a model of the run through its
+limiter, retries and usage accounting (list the aliases in the column's `models`). Returning
+`CellFiltered(reason)` removes the row on purpose.
+
+`mode: batch` calls `function(rows)` (or with params) once per row group with a list of row dicts
+and must return one value per row.
 """
 
 from __future__ import annotations
@@ -12,7 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from synthloom.config.columns import CustomColumn
-from synthloom.engine.generators.base import BatchGenerator, CellGenerator, CellOutput, RowGroupSlice
+from synthloom.engine.contexts import CellContext, GeneratorSetup
+from synthloom.engine.generators.base import (
+    BatchGenerator,
+    CellFiltered,
+    CellGenerator,
+    CellOutput,
+    RowGroupSlice,
+)
 from synthloom.errors import GenerationError
 from synthloom.plan.planner import import_object
 
@@ -26,25 +38,37 @@ def _load(config: CustomColumn) -> Callable[..., Any]:
     return function
 
 
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    """Whether `function` takes a keyword argument `name` (a cell function that wants the cell context
+    declares `context`; through it it reaches the run's models with limiter, retries and accounting)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters
+
+
 class CellFunctionGenerator(CellGenerator[CustomColumn]):
-    def __init__(self, config: CustomColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: CustomColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.function = _load(config)
         self._is_async = inspect.iscoroutinefunction(self.function)
+        self._wants_context = _accepts(self.function, "context")
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = self.function(dict(row), **self.config.params)
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput | CellFiltered:
+        extra = {"context": ctx} if self._wants_context else {}
+        result = self.function(dict(row), **self.config.params, **extra)
         if self._is_async:
             result = await result
-        return CellOutput(result)
+        return result if isinstance(result, CellFiltered) else CellOutput(result)
 
 
 class BatchFunctionGenerator(BatchGenerator[CustomColumn]):
     #: The function sees the whole row group, so it waits until every input of the group is final.
     needs_whole_group: ClassVar[bool] = True
 
-    def __init__(self, config: CustomColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: CustomColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.function = _load(config)
         self._keys = list(config.inputs)
 
@@ -67,8 +91,10 @@ class BatchFunctionGenerator(BatchGenerator[CustomColumn]):
         return values
 
 
-def CustomGenerator(config: CustomColumn, run: Any) -> CellFunctionGenerator | BatchFunctionGenerator:
+def CustomGenerator(
+    config: CustomColumn, setup: GeneratorSetup
+) -> CellFunctionGenerator | BatchFunctionGenerator:
     """The registry's generator for `custom`: the cell or the batch shape, by `mode`."""
     if config.mode == "batch":
-        return BatchFunctionGenerator(config, run)
-    return CellFunctionGenerator(config, run)
+        return BatchFunctionGenerator(config, setup)
+    return CellFunctionGenerator(config, setup)

@@ -24,7 +24,7 @@ from synthloom.engine.generators.base import BatchGenerator, CellFailure, RowGro
 from synthloom.plan.templates import compile_template, template_environment
 
 if TYPE_CHECKING:
-    from synthloom.engine.run_context import RunContext
+    from synthloom.engine.contexts import GeneratorSetup
 
 __all__ = ["CASTS", "ExpressionGenerator", "cast_bool", "cast_float", "cast_int", "cast_json"]
 
@@ -76,8 +76,8 @@ CASTS: dict[str, Callable[[str], Any] | None] = {
 class ExpressionGenerator(BatchGenerator[ExpressionColumn]):
     """Renders `expr` for every active row and casts the text to `dtype`."""
 
-    def __init__(self, config: ExpressionColumn, run: RunContext) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: ExpressionColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.template = compile_template(config.expr)
         self._cast = CASTS[config.dtype]
         # Every name the template loads (`find_undeclared_variables` leaves out environment globals).

@@ -16,6 +16,7 @@ from synthloom.config.columns import (
     LLMStructuredColumn,
     LLMTextColumn,
 )
+from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
 from synthloom.errors import ModelError
 from synthloom.plan.planner import import_object
@@ -39,15 +40,13 @@ class _ChatColumn(CellGenerator[Any]):
 
     config: LLMColumn
 
-    def __init__(self, config: LLMColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: LLMColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self._prompt = compile_template(config.prompt)
         self._system = compile_template(config.system_prompt) if config.system_prompt else None
 
-    def client(self) -> ModelClient:
-        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
-            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
-        return self.run.models.client(self.config.model)  # type: ignore[no-any-return]
+    def client(self, ctx: CellContext) -> ModelClient:
+        return ctx.client(self.config.model)
 
     def messages(self, row: Mapping[str, Any], suffix: str = "") -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -68,8 +67,8 @@ class _ChatColumn(CellGenerator[Any]):
 class LLMTextGenerator(_ChatColumn):
     config: LLMTextColumn
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        chat = await self.client().generate_text(
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        chat = await self.client(ctx).generate_text(
             self.messages(row), inference=self.config.inference, tag=self.config.name
         )
         return self.output(chat.text.strip(), chat)
@@ -78,8 +77,8 @@ class LLMTextGenerator(_ChatColumn):
 class LLMCodeGenerator(_ChatColumn):
     config: LLMCodeColumn
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = await self.client().generate_code(
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        result = await self.client(ctx).generate_code(
             self.messages(row), self.config.language, inference=self.config.inference, tag=self.config.name
         )
         return self.output(result.code, result.chat)
@@ -99,12 +98,12 @@ def resolve_schema(schema: dict[str, Any] | str) -> dict[str, Any]:
 class LLMStructuredGenerator(_ChatColumn):
     config: LLMStructuredColumn
 
-    def __init__(self, config: LLMStructuredColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: LLMStructuredColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.schema = resolve_schema(config.output_schema)
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = await self.client().generate_structured(
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        result = await self.client(ctx).generate_structured(
             self.messages(row), self.schema, inference=self.config.inference, tag=self.config.name
         )
         return self.output(result.value, result.chat)
@@ -149,13 +148,13 @@ class LLMJudgeGenerator(_ChatColumn):
 
     config: LLMJudgeColumn
 
-    def __init__(self, config: LLMJudgeColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: LLMJudgeColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.schema = judge_schema(config)
         self._instructions = judge_instructions(config)
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
-        result = await self.client().generate_structured(
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        result = await self.client(ctx).generate_structured(
             self.messages(row, self._instructions),
             self.schema,
             inference=self.config.inference,
@@ -169,23 +168,27 @@ class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
     """The embedding vector of the text in `source`. Cells that wait at the same moment share one
     request (up to `batch_size` texts): embedding servers are built for batches."""
 
-    def __init__(self, config: EmbeddingColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: EmbeddingColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
+        self._client: ModelClient | None = None
         self._batcher = MicroBatcher(self._embed, max_batch=config.batch_size)
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
-        if self.run.models is None:  # pragma: no cover - the engine opens a pool whenever a model is used
-            raise ModelError(f"column '{self.config.name}' needs a model, but no model pool is open")
-        result = await self.run.models.client(self.config.model).embed(texts, tag=self.config.name)
+        assert self._client is not None  # set by the cell that submitted the first text
+        result = await self._client.embed(texts, tag=self.config.name)
         return result.vectors
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
         text = row.get(self.config.source)
         if text is None:
             return CellOutput(None)
         if not isinstance(text, str):
             text = orjson.dumps(text, default=str).decode()
+        self._client = self.client_for(ctx)
         return CellOutput(await self._batcher.submit(text))
+
+    def client_for(self, ctx: CellContext) -> ModelClient:
+        return ctx.client(self.config.model)
 
 
 class MicroBatcher:

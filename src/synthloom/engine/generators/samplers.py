@@ -23,7 +23,7 @@ from synthloom.engine.generators.base import BatchGenerator, CellFailure, RowGro
 from synthloom.errors import ConfigError
 
 if TYPE_CHECKING:
-    from synthloom.engine.run_context import RunContext
+    from synthloom.engine.contexts import GeneratorSetup
 
 __all__ = ["AGE_REFERENCE_DATE", "SAMPLERS", "SamplerGenerator"]
 
@@ -41,8 +41,8 @@ AGE_REFERENCE_DATE = dt.date(2025, 1, 1)
 class SamplerGenerator(BatchGenerator[SamplerColumn]):
     """Fills a `sampler` column; one small function per sampler in `SAMPLERS`."""
 
-    def __init__(self, config: SamplerColumn, run: RunContext) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: SamplerColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self.params = config.parsed_params()
         self._draw = SAMPLERS[config.sampler]
         self._person: _PersonSampler | None = None

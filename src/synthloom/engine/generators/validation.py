@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from synthloom.config.columns import ValidationColumn
+from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
 from synthloom.errors import ModelConnectionError, ModelError, ModelTimeoutError
 from synthloom.models.http_session import read_bounded
@@ -111,8 +112,8 @@ def check_json_schema(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 class ValidationGenerator(CellGenerator[ValidationColumn]):
-    def __init__(self, config: ValidationColumn, run: Any) -> None:
-        super().__init__(config, run)
+    def __init__(self, config: ValidationColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
         self._pattern = re.compile(config.pattern, re.DOTALL) if config.pattern else None
         # Two ruff processes at a time (one per core); a generator lives for one run, so one event loop.
         self._ruff_slots = asyncio.Semaphore(2)
@@ -120,7 +121,7 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
             import_object(config.function) if config.function else None  # type: ignore[assignment]
         )
 
-    async def generate(self, row: Mapping[str, Any], record_index: int) -> CellOutput:
+    async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
         values = {t: row.get(t) for t in self.config.targets}
         kind = self.config.validator
         if kind == "callable":

@@ -1,23 +1,12 @@
-"""What every provider's reply parser returns, and the sampling of per-request parameters."""
+"""Per-request values of inference parameters that may be given as distributions."""
 
 from __future__ import annotations
 
 import random
-import re
-from dataclasses import dataclass
 
 from synthloom.config.model_config import Distribution
 
-__all__ = ["ParsedReply", "sample", "split_think_tags"]
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedReply:
-    text: str
-    reasoning: str | None
-    input_tokens: int
-    output_tokens: int
-    finish_reason: str | None
+__all__ = ["sample"]
 
 
 def sample(
@@ -36,14 +25,3 @@ def sample(
         assert value.values
         drawn = rng.choice(value.values)
     return min(high, max(low, drawn))
-
-
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
-
-
-def split_think_tags(text: str) -> tuple[str, str | None]:
-    """Models served without a reasoning parser put their reasoning in `<think>` tags: move it out."""
-    match = _THINK.match(text)
-    if not match:
-        return text, None
-    return text[match.end() :], match.group(1).strip() or None

@@ -1,0 +1,200 @@
+"""The `seed:` block: where seed records come from, how they are reshaped, and how they are sampled.
+
+One source per seed (exactly one of these keys):
+
+    path: data/papers.jsonl          files: .jsonl .json .csv .parquet (compressed too), globs,
+                                     a `save_to_disk` folder
+    hf: owner/name                   a Hugging Face dataset (Hub id, or a local folder in Hub layout),
+                                     with `config`, `split`, `revision`, `streaming`
+    documents: "docs/**/*.md"        text, markdown, HTML and PDF files, one record per file or `chunk`
+    run: out/stage1                  a previous synthloom run (its committed row groups), with `where`
+    sources: [{...}, {...}]          several seeds, put together by `combine`
+
+Then, in order: `columns` (keep only these fields), `transforms` (a list of steps, see
+`SeedTransform`), and `sampling` (which seed record each generated record gets).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from synthloom.config.base import StrictModel
+
+__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "WindowSpec"]
+
+Sampling = Literal["ordered", "shuffle", "with_replacement"]
+#: How several sources become one record:
+#: `join` (inner join on `key`), `left_join` (every record of the first source, matched or not),
+#: `zip` (record i of each source, as many as the shortest), `cross` (every combination),
+#: `sample` (each source sampled on its own for every generated record, by its own `sampling`).
+Combine = Literal["join", "left_join", "zip", "cross", "sample"]
+
+_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources")
+#: Options that only make sense for one kind of source.
+_OPTION_OWNER = {
+    "format": "path",
+    "config": "hf",
+    "split": "hf",
+    "revision": "hf",
+    "streaming": "hf",
+    "shuffle_buffer": "hf",
+    "chunk": "documents",
+    "where": "run",
+    "combine": "sources",
+    "key": "sources",
+}
+
+
+class ChunkConfig(StrictModel):
+    """Split each document into chunks of at most `size` units, the next starting `overlap` units
+    before the previous one ends. Cuts prefer headings, then paragraphs, lines, sentences, words."""
+
+    size: Annotated[int, Field(gt=0)] = 2000
+    overlap: Annotated[int, Field(ge=0)] = 0
+    #: `chars`, or `tokens`: words and punctuation marks, counted offline by a regular expression
+    #: (`\\w+|[^\\w\\s]`); close to, not equal to, a model tokenizer's count.
+    unit: Literal["chars", "tokens"] = "chars"
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkConfig:
+        if self.overlap >= self.size:
+            raise ValueError(f"chunk overlap ({self.overlap}) must be smaller than the size ({self.size})")
+        return self
+
+
+class SkipSpec(StrictModel):
+    """Leave out the first and/or last records."""
+
+    first: Annotated[int, Field(ge=0)] = 0
+    last: Annotated[int, Field(ge=0)] = 0
+
+
+class WindowSpec(StrictModel):
+    """Combine consecutive records: windows of `size` records, a new one every `step` records
+    (`step` = `size`: side by side; smaller: overlapping; larger: gaps)."""
+
+    size: Annotated[int, Field(gt=1)]
+    step: Annotated[int, Field(gt=0)] | None = None
+    #: How a field's values become one: a separator for every field (`"\\n\\n"`), or per field
+    #: (`{text: "\\n"}`). A field with no separator becomes the list of its values.
+    join: str | dict[str, str] | None = None
+    #: Keep the last windows when fewer than `size` records are left for them.
+    partial: bool = False
+
+
+class SeedTransform(StrictModel):
+    """One step of `seed.transforms`; exactly one key:
+
+    - `rename: {old: new}`       rename fields (onto a field that exists is an error)
+    - `select: [a, b]`           keep only these fields, in this order
+    - `drop: [c]`                remove these fields
+    - `filter: "{{ n > 3 }}"`    keep records whose condition renders true ('false', '0', 'none', ''
+                                 and 'no' are false)
+    - `skip: {first: 10, last: 2}`
+    - `window: {size: 3, step: 1, join: {text: "\\n"}}`   combine consecutive records
+    - `dedup: key` or `[a, b]`   keep the first record of each distinct key
+    """
+
+    rename: dict[str, Annotated[str, Field(min_length=1)]] | None = None
+    select: Annotated[list[str], Field(min_length=1)] | None = None
+    drop: Annotated[list[str], Field(min_length=1)] | None = None
+    filter: Annotated[str, Field(min_length=1)] | None = None
+    skip: SkipSpec | None = None
+    window: WindowSpec | None = None
+    dedup: str | Annotated[list[str], Field(min_length=1)] | None = None
+
+    @property
+    def kind(self) -> str:
+        """The step's key: `rename`, `select`, ..."""
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _one_step(self) -> SeedTransform:
+        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(given) != 1:
+            steps = ", ".join(type(self).model_fields)
+            what = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"each transform is exactly one of {steps}; {what}")
+        return self
+
+
+class SeedConfig(StrictModel):
+    """Seed records whose fields every template can read. One seed record per generated record."""
+
+    # -- the source: exactly one ----------------------------------------------------------------------
+    path: Annotated[str, Field(min_length=1)] | None = None
+    hf: Annotated[str, Field(min_length=1)] | None = None
+    documents: Annotated[str, Field(min_length=1)] | None = None
+    run: Annotated[str, Field(min_length=1)] | None = None
+    sources: Annotated[list[SeedConfig], Field(min_length=2)] | None = None
+
+    # -- options of one kind of source ----------------------------------------------------------------
+    #: `path`: force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
+    format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
+    #: `hf`: the dataset's configuration (subset) name, split (default: `train`, or the only one),
+    #: revision (branch, tag or commit), and whether to stream it instead of downloading it whole.
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    streaming: bool = False
+    #: `hf` with `streaming` and `sampling: shuffle`: a stream can only be shuffled within a buffer.
+    shuffle_buffer: Annotated[int, Field(gt=0)] | None = None
+    #: `documents`: one record per chunk instead of one per file.
+    chunk: ChunkConfig | None = None
+    #: `run`: keep only the records for which this condition renders true.
+    where: Annotated[str, Field(min_length=1)] | None = None
+    #: `sources`: how they become one record, and the field(s) a join matches on.
+    combine: Combine | None = None
+    key: str | Annotated[list[str], Field(min_length=1)] | None = None
+
+    # -- for every source -------------------------------------------------------------------------------
+    #: Keep only these fields (all by default); applied before `transforms`.
+    columns: list[str] | None = None
+    transforms: list[SeedTransform] = Field(default_factory=list)
+    sampling: Sampling = "ordered"
+
+    @property
+    def kind(self) -> str:
+        """Which source this is: `path`, `hf`, `documents`, `run` or `sources`."""
+        return next(k for k in _SOURCE_KEYS if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SeedConfig:
+        given = [k for k in _SOURCE_KEYS if getattr(self, k) is not None]
+        if len(given) != 1:
+            what = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"a seed needs exactly one of {', '.join(_SOURCE_KEYS)}; {what}")
+        kind = given[0]
+        for option, owner in _OPTION_OWNER.items():
+            if owner != kind and option in self.model_fields_set and getattr(self, option) not in (None, False):
+                raise ValueError(f"'{option}' applies only to a '{owner}' seed, not to a '{kind}' seed")
+        if kind == "sources":
+            self._check_sources()
+        if self.shuffle_buffer is not None and not self.streaming:
+            raise ValueError("'shuffle_buffer' applies only with 'streaming: true'")
+        if self.streaming and self.sampling == "with_replacement":
+            raise ValueError("a streamed dataset has no known length: use sampling 'ordered' or 'shuffle'")
+        return self
+
+    def _check_sources(self) -> None:
+        if self.combine is None:
+            raise ValueError("several 'sources' need 'combine': join, left_join, zip, cross or sample")
+        joins = self.combine in ("join", "left_join")
+        if joins and self.key is None:
+            raise ValueError(f"'combine: {self.combine}' needs 'key': the field(s) to match on")
+        if not joins and self.key is not None:
+            raise ValueError(f"'key' applies only to 'combine: join' or 'left_join', not '{self.combine}'")
+        if self.combine == "sample":
+            if "sampling" in self.model_fields_set:
+                raise ValueError(
+                    "with 'combine: sample' each source is sampled on its own: set 'sampling' in the sources"
+                )
+        else:
+            for i, source in enumerate(self.sources or []):
+                if "sampling" in source.model_fields_set:
+                    raise ValueError(
+                        f"sources[{i}]: 'sampling' applies to the combined seed (or to each source only "
+                        "with 'combine: sample')"
+                    )

@@ -1,0 +1,122 @@
+"""The committer: the one owner of the run directory while a run generates.
+
+Executors return `GroupResult`s; the committer applies each: the group's parquet file (atomically), its
+failed and filtered rows, and its entry in metadata.json with what it spent. Nothing else writes the run
+directory during a run. A run that generates until N rows are kept also ends here: the committer trims
+the group that reached N and drops any committed past it, so the dataset is exactly the first N kept
+rows in record order, whichever groups happened to finish first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from synthloom.engine.executor import GroupResult
+from synthloom.engine.progress import ProgressTracker
+from synthloom.row_groups import RowGroupSlice
+from synthloom.store.metadata import RunMetadata
+from synthloom.store.run_directory import RunDirectory
+
+__all__ = ["Committer", "KeptTarget", "MemoryCommitter"]
+
+
+class Committer:
+    """Applies results to a run directory."""
+
+    def __init__(self, directory: RunDirectory, metadata: RunMetadata, progress: ProgressTracker) -> None:
+        self.directory = directory
+        self.metadata = metadata
+        self.progress = progress
+
+    async def apply(self, result: GroupResult) -> None:
+        index = result.group.index
+        await asyncio.to_thread(self.directory.commit_row_group, index, result.table)
+        self.directory.append_failures(f.to_json() for f in result.failures)
+        self.directory.append_filtered(f.to_json() for f in result.filtered)
+        self.metadata.group_committed(
+            index,
+            size=result.group.size,
+            records=result.kept,
+            failed=len(result.failures),
+            filtered=len(result.filtered),
+            usage=result.usage,
+        )
+        self.progress.row_group_committed(result.kept)
+
+    def cut_at(self, target: int) -> bool:
+        """Keep exactly the first `target` kept rows in record order: trim the group that reaches
+        `target`, remove the groups after it. False when the committed groups hold fewer."""
+        kept = self.metadata.kept_by_group()
+        total = 0
+        cutoff: int | None = None
+        for index in sorted(kept):
+            if cutoff is not None:
+                continue
+            if total + kept[index] >= target:
+                cutoff = index
+                need = target - total
+                if need < kept[index]:
+                    table = self.directory.read_part(index).slice(0, need)
+                    self.directory.commit_row_group(index, table)
+                    self.metadata.group_trimmed(index, need)
+            total += kept[index]
+        if cutoff is None:
+            return False
+        surplus = [i for i in sorted(kept) if i > cutoff]
+        if surplus:
+            for index in surplus:
+                self.directory.remove_part(index)
+            self.directory.drop_records_for(surplus)
+            self.metadata.groups_dropped(surplus)
+        return True
+
+
+@dataclass
+class MemoryCommitter:
+    """For previews: results kept in memory, in row-group order."""
+
+    tables: dict[int, pa.Table] = field(default_factory=dict)
+
+    async def apply(self, result: GroupResult) -> None:
+        self.tables[result.group.index] = result.table
+
+    def ordered(self) -> list[pa.Table]:
+        return [self.tables[i] for i in sorted(self.tables)]
+
+
+class KeptTarget:
+    """The supply of row groups for a run that generates until `target` rows are kept.
+
+    Groups are handed out in record order, and only while the rows kept so far plus those the groups in
+    flight are expected to keep (at the accept rate seen so far) fall short of the target, so little is
+    generated past it.
+    """
+
+    def __init__(self, todo: list[RowGroupSlice], *, target: int, committed_kept: int) -> None:
+        self._todo = list(todo)
+        self.target = target
+        self.kept = committed_kept
+        self._tried = 0
+        self._accepted = 0
+        self._in_flight: dict[int, int] = {}
+
+    def groups(self) -> Iterator[RowGroupSlice]:
+        for group in self._todo:
+            if self.kept + self._expected_in_flight() >= self.target:
+                return
+            self._in_flight[group.index] = group.size
+            yield group
+
+    def record(self, result: GroupResult) -> None:
+        self._in_flight.pop(result.group.index, None)
+        self.kept += result.kept
+        self._tried += result.group.size
+        self._accepted += result.kept
+
+    def _expected_in_flight(self) -> float:
+        rate = self._accepted / self._tried if self._tried else 1.0
+        return rate * sum(self._in_flight.values())

@@ -1,0 +1,92 @@
+"""The executor seam: what runs row groups, and what it hands back.
+
+    executor = LocalExecutor()
+    async for result in executor.run(job, groups, events):
+        committer.apply(result)
+
+An `Executor` is given a `Job` (the plan, its generators, the seed reader, the run's settings) and an
+iterator of row groups, and yields one `GroupResult` per group as each finishes, in any order. It pulls
+the next group from the iterator only when it has room for it, so the caller can stop the supply
+(a run that generates until N rows are kept). It never writes the run directory: the one committer does.
+The asyncio executor in `local_executor.py` is the default; a distributed executor is another
+implementation of the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
+
+from synthloom.engine.failures import Failure, FilteredRow
+from synthloom.engine.generators.base import ColumnGenerator
+from synthloom.engine.row_executor import CellEvents, CellPolicy
+from synthloom.plan import Plan
+from synthloom.row_groups import RowGroupSlice
+
+if TYPE_CHECKING:
+    from synthloom.config.dataset import DatasetConfig
+    from synthloom.seeds.reader import SeedReader
+
+__all__ = ["Executor", "GroupResult", "Job"]
+
+
+@dataclass
+class Job:
+    """Everything an executor needs to generate row groups of one dataset config."""
+
+    config: DatasetConfig
+    plan: Plan
+    generators: Mapping[str, ColumnGenerator[Any]]
+    seed: SeedReader | None = None
+
+    @property
+    def output_columns(self) -> list[str]:
+        return self.plan.output_columns
+
+    @property
+    def policy(self) -> CellPolicy:
+        run = self.config.run
+        return CellPolicy(cell_retries=run.cell_retries, endpoint_deadline=run.endpoint_deadline)
+
+    @property
+    def model_aliases(self) -> set[str]:
+        return self.plan.model_aliases
+
+
+@dataclass
+class GroupResult:
+    """One finished row group, ready to commit."""
+
+    group: RowGroupSlice
+    #: The kept rows, as the output's columns.
+    table: pa.Table
+    failures: list[Failure] = field(default_factory=list)
+    filtered: list[FilteredRow] = field(default_factory=list)
+    #: What the group's requests cost, per model alias (requests, tokens, cost, 429s, retries).
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> int:
+        return int(self.table.num_rows)
+
+
+class Executor(Protocol):
+    """Runs row groups of a job and yields their results as they finish."""
+
+    def run(
+        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents
+    ) -> AsyncIterator[GroupResult]:
+        """Yield one result per group taken from `groups`. Taking a group is a promise to yield its
+        result (or raise). Exceptions that must stop the run (early shutdown) propagate."""
+        ...
+
+    def model_stats(self) -> dict[str, dict[str, Any]]:
+        """Per model alias, for a live display: concurrency, 429s, requests, tokens."""
+        ...
+
+    def usage_summary(self) -> dict[str, Any]:
+        """This session's detailed usage (per model and per column, with latency percentiles)."""
+        ...

@@ -1,0 +1,237 @@
+"""A run's control flow: build the job, choose the row groups, hand them to an executor, commit results.
+
+job = build_job(config, plan, seed)                     # generators built once, before any write
+await generate_dataset(job, directory=..., num_records=N, resume="if-possible", show_progress=True)
+await generate_in_memory(job, num_records=5)            # a preview: same engine, nothing written
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from synthloom.config.dataset import DatasetConfig
+from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter
+from synthloom.engine.contexts import GeneratorSetup
+from synthloom.engine.executor import Executor, Job
+from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
+from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
+from synthloom.engine.local_executor import LocalExecutor
+from synthloom.engine.progress import ProgressDisplay, ProgressTracker
+from synthloom.engine.row_executor import CellStatus
+from synthloom.errors import ConfigError, GenerationError
+from synthloom.plan import Plan
+from synthloom.config.registry import get_column_type
+from synthloom.row_groups import RowGroupSlice, row_group_slices
+from synthloom.seeds.reader import SeedReader
+from synthloom.store.metadata import RunMetadata
+from synthloom.store.resume import ResumeMode, remaining_work
+from synthloom.store.run_directory import RunDirectory
+
+__all__ = ["RunOutcome", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
+
+
+@dataclass
+class RunOutcome:
+    records: int
+    failures: list[Failure]
+    filtered: list[FilteredRow]
+    usage: dict[str, Any]
+    tables: list[pa.Table] = field(default_factory=list)
+
+
+def make_generators(plan: Plan, setup: GeneratorSetup) -> dict[str, ColumnGenerator[Any]]:
+    """One generator per column. Raises `ConfigError` (naming the column) for what only a generator
+    can check, so that `validate` catches it before anything is written."""
+    out: dict[str, ColumnGenerator[Any]] = {}
+    for col in plan.columns:
+        cls = get_column_type(col.config.type).generator_class()
+        try:
+            out[col.name] = cls(col.config, setup)
+        except ConfigError as exc:
+            if exc.column is None:
+                exc.column = col.name
+                exc.args = (exc._render(),)
+            raise exc.with_source(setup.config.source) from None
+    return out
+
+
+def build_job(config: DatasetConfig, plan: Plan, seed: SeedReader | None) -> Job:
+    """The job for a checked plan: its generators are built here, once."""
+    generators = make_generators(plan, GeneratorSetup(config=config, run_seed=config.run.seed))
+    return Job(config=config, plan=plan, generators=generators, seed=seed)
+
+
+class RunEvents:
+    """What the engine is told about cells: counted for the display and usage.json, and watched for early
+    shutdown. Successes of model-free columns are not counted toward the failure rate (they would hide a
+    failing model behind cheap samplers); filtered rows never are."""
+
+    def __init__(self, job: Job, progress: ProgressTracker) -> None:
+        run = job.config.run
+        self.progress = progress
+        self.monitor = FailureMonitor(max_rate=run.max_failure_rate, window=run.failure_window)
+        self._watched = {name for name, gen in job.generators.items() if isinstance(gen, CellGenerator)}
+        #: Every failure of this session, committed or not (those of groups that never commit are written
+        #: for diagnosis when the run ends early).
+        self.failures: list[Failure] = []
+
+    def cells_finished(self, column: str, status: CellStatus, count: int = 1) -> None:
+        self.progress.cells_finished(column, status, count)
+        if status == "done" and column in self._watched:
+            for _ in range(count):
+                self.monitor.record(False)
+
+    def row_removed(self, record: Failure | FilteredRow) -> None:
+        if isinstance(record, Failure):
+            self.failures.append(record)
+            self.monitor.record(True, f"column '{record.column}': {record.error_type}: {record.error[:300]}")
+
+
+async def _refresh_loop(display: ProgressDisplay) -> None:
+    while True:
+        await asyncio.sleep(0.25)
+        display.refresh()
+
+
+async def generate_dataset(
+    job: Job,
+    *,
+    directory: RunDirectory,
+    num_records: int,
+    resume: ResumeMode,
+    show_progress: bool,
+    executor: Executor | None = None,
+) -> RunOutcome:
+    """Generate into `directory` (locked by the caller), committing row group by row group."""
+    config = job.config
+    executor = executor or LocalExecutor()
+    planned = config.run.planned_records(num_records)
+    work = remaining_work(directory, config, num_records=planned, mode=resume)
+    kept_mode = config.run.target == "kept"
+    todo = list(work.todo)
+    if kept_mode:
+        todo = _kept_mode_todo(work.kept, work.trimmed, todo, num_records, config)
+    directory.clear_temporaries()
+    directory.drop_records_for(g.index for g in todo)
+    metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
+    directory.write_config(config)
+    directory.append_failures([])  # failures.jsonl and filtered.jsonl exist from the start
+    directory.append_filtered([])
+    progress = ProgressTracker()
+    progress.start(
+        [c.name for c in job.plan.columns],
+        records_to_generate=min(sum(g.size for g in todo), num_records)
+        if kept_mode
+        else sum(g.size for g in todo),
+        target=num_records,
+        committed=metadata.committed_records,
+    )
+    events = RunEvents(job, progress)
+    committer = Committer(directory, metadata, progress)
+    target = KeptTarget(
+        todo, target=num_records, committed_kept=sum(v for k, v in metadata.kept_by_group().items())
+    )
+    groups: Iterator[RowGroupSlice] = target.groups() if kept_mode else iter(todo)
+    failures: list[Failure] = []
+    filtered: list[FilteredRow] = []
+    display = ProgressDisplay(progress, model_stats=executor.model_stats, enabled=show_progress)
+    status = "failed"
+    refresher = asyncio.create_task(_refresh_loop(display))
+    try:
+        with display:
+            async for result in executor.run(job, groups, events):
+                await committer.apply(result)
+                target.record(result)
+                failures.extend(result.failures)
+                filtered.extend(result.filtered)
+        if kept_mode and not committer.cut_at(num_records):
+            raise GenerationError(
+                f"only {metadata.committed_records} of {num_records} rows were kept after trying "
+                f"{planned} records (run.max_extra_records); the kept rows are committed. Raise "
+                "max_extra_records, or loosen the filters (filtered.jsonl has every reason)"
+            )
+        events.monitor.check_final()
+        status = "completed"
+    except asyncio.CancelledError:
+        status = "interrupted"
+        raise
+    finally:
+        refresher.cancel()
+        if status != "completed":
+            # Rows of groups that never committed: recorded for diagnosis (a resume regenerates those
+            # groups and drops these lines first).
+            directory.append_failures(
+                f.to_json() for f in events.failures if not metadata.is_committed(f.row_group)
+            )
+        usage = _usage(executor.usage_summary(), progress)
+        directory.write_usage(usage)
+        metadata.finish(status, usage)
+    return RunOutcome(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
+
+
+def _kept_mode_todo(
+    kept: dict[int, int],
+    trimmed: frozenset[int],
+    todo: list[RowGroupSlice],
+    target: int,
+    config: DatasetConfig,
+) -> list[RowGroupSlice]:
+    """Row groups to generate when the target counts kept rows. A group trimmed by an earlier session is
+    regenerated whole when more rows are wanted than the run holds."""
+    if sum(kept.values()) >= target:
+        return []
+    regenerate = sorted(trimmed)
+    for index in regenerate:
+        kept.pop(index, None)
+    by_index = {
+        s.index: s
+        for s in row_group_slices(config.run.planned_records(target), config.run.buffer_size, config.run.seed)
+    }
+    again = [by_index[i] for i in regenerate if i in by_index]
+    return sorted([*again, *todo], key=lambda s: s.index)
+
+
+async def generate_in_memory(job: Job, *, num_records: int, executor: Executor | None = None) -> RunOutcome:
+    """The preview: the same engine, nothing written."""
+    config = job.config
+    executor = executor or LocalExecutor()
+    progress = ProgressTracker()
+    progress.start(
+        [c.name for c in job.plan.columns], records_to_generate=num_records, target=num_records, committed=0
+    )
+    events = RunEvents(job, progress)
+    sink = MemoryCommitter()
+    failures: list[Failure] = []
+    filtered: list[FilteredRow] = []
+    groups = iter(row_group_slices(num_records, config.run.buffer_size, config.run.seed))
+    async for result in executor.run(job, groups, events):
+        await sink.apply(result)
+        failures.extend(result.failures)
+        filtered.extend(result.filtered)
+    tables = sink.ordered()
+    return RunOutcome(
+        records=sum(t.num_rows for t in tables),
+        failures=failures,
+        filtered=filtered,
+        usage=_usage(executor.usage_summary(), progress),
+        tables=tables,
+    )
+
+
+def _usage(summary: dict[str, Any], progress: ProgressTracker) -> dict[str, Any]:
+    usage: dict[str, Any] = {"models": {}, "columns": {}, **summary}
+    for name, col in progress.columns.items():
+        entry = usage["columns"].setdefault(name, {})
+        entry.update(
+            cells_done=col.done,
+            cells_failed=col.failed,
+            cells_skipped=col.skipped,
+            cells_filtered=col.filtered,
+        )
+    usage["elapsed_seconds"] = round(progress.elapsed(), 3)
+    return usage

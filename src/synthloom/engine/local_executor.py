@@ -1,0 +1,127 @@
+"""The default executor: row groups as asyncio tasks in this process, sharing one model pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from synthloom.engine.executor import GroupResult, Job
+from synthloom.engine.row_executor import CellEvents
+from synthloom.engine.row_group import RowGroupRunner
+from synthloom.models.usage import usage_scope
+from synthloom.row_groups import RowGroupSlice
+
+if TYPE_CHECKING:
+    from synthloom.models import ModelPool
+
+__all__ = ["LocalExecutor"]
+
+
+@contextlib.asynccontextmanager
+async def open_models(job: Job) -> AsyncIterator[ModelPool | None]:
+    """The model pool of the aliases the plan uses (None when no column calls a model)."""
+    if not job.model_aliases:
+        yield None
+        return
+    from synthloom.models import ModelPool
+
+    used = [m for m in job.config.models if m.alias in job.model_aliases]
+    async with ModelPool(used) as pool:
+        yield pool
+
+
+class LocalExecutor:
+    """Runs up to `run.max_row_groups_in_flight` row groups at once on this event loop. Cells of every
+    group in flight share the model pool's limiters, so later models work while earlier ones produce."""
+
+    def __init__(self) -> None:
+        self._pool: ModelPool | None = None
+        self._final_usage: dict[str, Any] | None = None
+
+    def model_stats(self) -> dict[str, dict[str, Any]]:
+        pool = self._pool
+        if pool is None:
+            return {}
+        usage = pool.usage.summary()["models"]
+        out: dict[str, dict[str, Any]] = {}
+        for alias, limiter in pool.limiter_stats().items():
+            u = usage.get(alias, {})
+            out[alias] = {
+                "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
+                "rate_limited": limiter["rate_limited"],
+                "requests": u.get("requests", 0),
+                "input_tokens": u.get("input_tokens", 0),
+                "output_tokens": u.get("output_tokens", 0),
+            }
+        return out
+
+    def usage_summary(self) -> dict[str, Any]:
+        if self._final_usage is not None:
+            return self._final_usage
+        return _pool_usage(self._pool)
+
+    async def run(
+        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents
+    ) -> AsyncIterator[GroupResult]:
+        self._final_usage = None
+        async with open_models(job) as pool:
+            self._pool = pool
+            try:
+                async for result in self._run_groups(job, groups, events, pool):
+                    yield result
+            finally:
+                self._final_usage = _pool_usage(pool)
+                self._pool = None
+
+    async def _run_groups(
+        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents, pool: ModelPool | None
+    ) -> AsyncIterator[GroupResult]:
+        runner = RowGroupRunner(
+            job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
+        )
+        columns = job.output_columns
+        limit = job.config.run.max_row_groups_in_flight
+
+        async def one(group: RowGroupSlice) -> GroupResult:
+            usage_scope.set(group.index)  # this task's context only: its requests count for this group
+            outcome = await runner.run(group, models=pool, events=events)
+            usage = pool.usage.take_scope(group.index) if pool is not None else {}
+            return GroupResult(
+                group=group,
+                table=outcome.table(columns),
+                failures=[outcome.failures[i] for i in sorted(outcome.failures)],
+                filtered=[outcome.filtered[i] for i in sorted(outcome.filtered)],
+                usage=usage,
+            )
+
+        pending: dict[asyncio.Task[GroupResult], RowGroupSlice] = {}
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < limit:
+                    group = next(groups, None)
+                    if group is None:
+                        exhausted = True
+                        break
+                    pending[asyncio.create_task(one(group), name=f"row-group-{group.index}")] = group
+                if not pending:
+                    return
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: pending[t].index):
+                    pending.pop(task)
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _pool_usage(pool: ModelPool | None) -> dict[str, Any]:
+    if pool is None:
+        return {"models": {}, "columns": {}}
+    usage: dict[str, Any] = dict(pool.usage.summary())
+    usage["limiters"] = pool.limiter_stats()
+    return usage
