@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -115,7 +116,7 @@ def test_reply_becomes_the_assistant_turn() -> None:
     ],
 )
 def test_unreadable_messages_say_what_is_wrong(data: dict[str, Any], error: str) -> None:
-    with pytest.raises(ValueError, match=error.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(error)):
         as_messages([data])
 
 

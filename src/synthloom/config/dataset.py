@@ -21,7 +21,9 @@ from synthloom.config.columns import (
     SamplerColumn,
     ValidationColumn,
 )
+from synthloom.config.filter_column import FilterColumn
 from synthloom.config.model_config import ModelConfig
+from synthloom.config.output_config import OutputConfig
 from synthloom.config.run_config import RunConfig
 from synthloom.config.seed_config import SeedConfig
 
@@ -38,6 +40,7 @@ _BUILTINS: list[tuple[str, type[ColumnConfig], str]] = [
     ("embedding", EmbeddingColumn, f"{_GENERATORS}.llm:EmbeddingGenerator"),
     ("validation", ValidationColumn, f"{_GENERATORS}.validation:ValidationGenerator"),
     ("custom", CustomColumn, f"{_GENERATORS}.custom:CustomGenerator"),
+    ("filter", FilterColumn, f"{_GENERATORS}.filter:FilterGenerator"),
 ]
 for _name, _config, _generator in _BUILTINS:
     registry.register_column_type(registry.ColumnType(_name, _config, _generator))
@@ -51,6 +54,8 @@ class DatasetConfig(StrictModel):
     seed: SeedConfig | None = None
     columns: Annotated[list[ColumnSpec], Field(min_length=1)]  # type: ignore[name-defined]  # noqa: F821 - set by `_rebuild`
     run: RunConfig = Field(default_factory=RunConfig)
+    #: How each row becomes the final record: mapping, training format, schema (see output_config).
+    output: OutputConfig | None = None
 
     #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.
     _base_dir: Path | None = PrivateAttr(default=None)

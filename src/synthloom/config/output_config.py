@@ -190,9 +190,12 @@ class OASSTFormat(_ChatFormat):
 
     type: Literal["oasst"] = "oasst"
     #: One source, or several: sibling replies to the prompt, ranked in the order given.
-    assistant: Annotated[  # type: ignore[assignment]
-        list[Source], BeforeValidator(_shorthand_list, json_schema_input_type=Source | list[Source])
-    ] | None = None
+    assistant: (
+        Annotated[  # type: ignore[assignment]
+            list[Source], BeforeValidator(_shorthand_list, json_schema_input_type=Source | list[Source])
+        ]
+        | None
+    ) = None
     #: Language code written on every message.
     lang: Annotated[str, Field(min_length=2, max_length=16)] = "en"
     #: Written as `model_name` on assistant messages.

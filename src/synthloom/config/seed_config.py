@@ -168,7 +168,11 @@ class SeedConfig(StrictModel):
             raise ValueError(f"a seed needs exactly one of {', '.join(_SOURCE_KEYS)}; {what}")
         kind = given[0]
         for option, owner in _OPTION_OWNER.items():
-            if owner != kind and option in self.model_fields_set and getattr(self, option) not in (None, False):
+            if (
+                owner != kind
+                and option in self.model_fields_set
+                and getattr(self, option) not in (None, False)
+            ):
                 raise ValueError(f"'{option}' applies only to a '{owner}' seed, not to a '{kind}' seed")
         if kind == "sources":
             self._check_sources()

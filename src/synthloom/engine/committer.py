@@ -10,7 +10,6 @@ rows in record order, whichever groups happened to finish first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -104,12 +103,13 @@ class KeptTarget:
         self._accepted = 0
         self._in_flight: dict[int, int] = {}
 
-    def groups(self) -> Iterator[RowGroupSlice]:
-        for group in self._todo:
-            if self.kept + self._expected_in_flight() >= self.target:
-                return
-            self._in_flight[group.index] = group.size
-            yield group
+    def next_group(self) -> RowGroupSlice | None:
+        """The next group to run, or None while the target looks reached (a `GroupSupply`)."""
+        if not self._todo or self.kept + self._expected_in_flight() >= self.target:
+            return None
+        group = self._todo.pop(0)
+        self._in_flight[group.index] = group.size
+        return group
 
     def record(self, result: GroupResult) -> None:
         self._in_flight.pop(result.group.index, None)

@@ -4,17 +4,18 @@
     async for result in executor.run(job, groups, events):
         committer.apply(result)
 
-An `Executor` is given a `Job` (the plan, its generators, the seed reader, the run's settings) and an
-iterator of row groups, and yields one `GroupResult` per group as each finishes, in any order. It pulls
-the next group from the iterator only when it has room for it, so the caller can stop the supply
-(a run that generates until N rows are kept). It never writes the run directory: the one committer does.
+An `Executor` is given a `Job` (the plan, its generators, the seed reader, the run's settings) and a
+`GroupSupply`, and yields one `GroupResult` per group as each finishes, in any order. It asks the supply
+for a group whenever it has room for one, and again after every result; the supply answers None when it
+has nothing to hand out *now* (a run that generates until N rows are kept waits to see what the groups in
+flight keep). The run ends when nothing is in flight and the supply answers None. It never writes the run directory: the one committer does.
 The asyncio executor in `local_executor.py` is the default; a distributed executor is another
 implementation of the same protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
     from synthloom.seeds.reader import SeedReader
 
-__all__ = ["Executor", "GroupResult", "Job"]
+__all__ = ["Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
+
+#: Called for the next row group to run; None when there is none to hand out now.
+GroupSupply = Callable[[], RowGroupSlice | None]
+
+
+def supply_of(groups: Iterable[RowGroupSlice]) -> GroupSupply:
+    """A supply handing out `groups` in order."""
+    iterator = iter(groups)
+    return lambda: next(iterator, None)
 
 
 @dataclass
@@ -76,10 +86,8 @@ class GroupResult:
 class Executor(Protocol):
     """Runs row groups of a job and yields their results as they finish."""
 
-    def run(
-        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents
-    ) -> AsyncIterator[GroupResult]:
-        """Yield one result per group taken from `groups`. Taking a group is a promise to yield its
+    def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
+        """Yield one result per group taken from `supply`. Taking a group is a promise to yield its
         result (or raise). Exceptions that must stop the run (early shutdown) propagate."""
         ...
 

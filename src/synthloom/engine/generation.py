@@ -8,7 +8,6 @@ await generate_in_memory(job, num_records=5)            # a preview: same engine
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import pyarrow as pa
 from synthloom.config.dataset import DatasetConfig
 from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.engine.executor import Executor, Job
+from synthloom.engine.executor import Executor, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
 from synthloom.engine.local_executor import LocalExecutor
@@ -136,7 +135,7 @@ async def generate_dataset(
     target = KeptTarget(
         todo, target=num_records, committed_kept=sum(v for k, v in metadata.kept_by_group().items())
     )
-    groups: Iterator[RowGroupSlice] = target.groups() if kept_mode else iter(todo)
+    supply: GroupSupply = target.next_group if kept_mode else supply_of(todo)
     failures: list[Failure] = []
     filtered: list[FilteredRow] = []
     display = ProgressDisplay(progress, model_stats=executor.model_stats, enabled=show_progress)
@@ -144,7 +143,7 @@ async def generate_dataset(
     refresher = asyncio.create_task(_refresh_loop(display))
     try:
         with display:
-            async for result in executor.run(job, groups, events):
+            async for result in executor.run(job, supply, events):
                 await committer.apply(result)
                 target.record(result)
                 failures.extend(result.failures)
@@ -208,7 +207,7 @@ async def generate_in_memory(job: Job, *, num_records: int, executor: Executor |
     sink = MemoryCommitter()
     failures: list[Failure] = []
     filtered: list[FilteredRow] = []
-    groups = iter(row_group_slices(num_records, config.run.buffer_size, config.run.seed))
+    groups = supply_of(row_group_slices(num_records, config.run.buffer_size, config.run.seed))
     async for result in executor.run(job, groups, events):
         await sink.apply(result)
         failures.extend(result.failures)

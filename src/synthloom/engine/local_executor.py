@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from synthloom.engine.executor import GroupResult, Job
+from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
 from synthloom.models.usage import usage_scope
@@ -62,21 +62,19 @@ class LocalExecutor:
             return self._final_usage
         return _pool_usage(self._pool)
 
-    async def run(
-        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents
-    ) -> AsyncIterator[GroupResult]:
+    async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         self._final_usage = None
         async with open_models(job) as pool:
             self._pool = pool
             try:
-                async for result in self._run_groups(job, groups, events, pool):
+                async for result in self._run_groups(job, supply, events, pool):
                     yield result
             finally:
                 self._final_usage = _pool_usage(pool)
                 self._pool = None
 
     async def _run_groups(
-        self, job: Job, groups: Iterator[RowGroupSlice], events: CellEvents, pool: ModelPool | None
+        self, job: Job, supply: GroupSupply, events: CellEvents, pool: ModelPool | None
     ) -> AsyncIterator[GroupResult]:
         runner = RowGroupRunner(
             job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
@@ -97,13 +95,11 @@ class LocalExecutor:
             )
 
         pending: dict[asyncio.Task[GroupResult], RowGroupSlice] = {}
-        exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < limit:
-                    group = next(groups, None)
+                while len(pending) < limit:
+                    group = supply()
                     if group is None:
-                        exhausted = True
                         break
                     pending[asyncio.create_task(one(group), name=f"row-group-{group.index}")] = group
                 if not pending:

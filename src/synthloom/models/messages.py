@@ -206,7 +206,9 @@ def as_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message
     """Typed messages from `Message` objects and/or OpenAI-style dicts, in order."""
     out: list[Message] = []
     for message in messages:
-        if isinstance(message, Message):
+        if type(message) is dict:  # the common case first: an ABC check costs more than the rest
+            out.append(Message.from_openai(message))
+        elif isinstance(message, Message):
             out.append(message)
         elif isinstance(message, Mapping):
             out.append(Message.from_openai(message))

@@ -21,7 +21,7 @@ from synthloom.errors import ModelError, ParseError, RateLimitError, RequestReje
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.http_session import HttpSession
-from synthloom.models.messages import Message, TextPart, ToolSpec, as_messages, to_openai_messages
+from synthloom.models.messages import Message, TextPart, ToolSpec, as_messages
 from synthloom.models.providers.base import ChatRequest, Provider
 from synthloom.models.providers.registry import resolve_provider
 from synthloom.models.reply import Reply
@@ -236,11 +236,7 @@ class ModelClient:
                 if found.ok:
                     return found, chat, total, attempts
                 last_text, last_error = chat.text, found.error
-                conversation = [
-                    *conversation,
-                    chat.reply.to_message(),
-                    Message("user", correction_message(found.error, what)),
-                ]
+                conversation = [*chat.conversation, Message("user", correction_message(found.error, what))]
         raise ParseError(
             f"model '{self.alias}': no usable reply after {attempts} attempts: {last_error}",
             reply=last_text,
@@ -282,9 +278,7 @@ class ModelClient:
         reply, usage = await self._exchange(
             endpoint, provider.chat_url(endpoint.base_url), payload, provider.headers(self.config), tag, parse
         )
-        trace = to_openai_messages(messages)
-        trace.append(reply.to_message().to_openai())
-        return ChatResult(reply=reply, messages=trace, usage=usage)
+        return ChatResult(reply=reply, sent=messages, usage=usage)
 
     async def _exchange(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthloom.models.messages import ToolCall
+from synthloom.models.messages import Message, ToolCall, to_openai_messages
 from synthloom.models.reply import Reply
 
 __all__ = ["CallUsage", "ChatResult", "CodeResult", "EmbeddingResult", "StructuredResult"]
@@ -47,12 +47,24 @@ class CallUsage:
 
 @dataclass(slots=True)
 class ChatResult:
-    """One chat exchange: the parsed `reply`, the whole conversation in OpenAI's messages form (the
-    assistant turn last, with its tool calls), and what the exchange cost."""
+    """One chat exchange: the parsed `reply`, the messages `sent`, and what the exchange cost.
+
+    `messages` is the whole conversation in OpenAI's messages form, the assistant turn last with its
+    tool calls (the form traces are stored in); it is built when asked for, not per request.
+    """
 
     reply: Reply
-    messages: list[dict[str, Any]]
+    sent: list[Message]
     usage: CallUsage
+
+    @property
+    def conversation(self) -> list[Message]:
+        """The messages sent, then the assistant's turn."""
+        return [*self.sent, self.reply.to_message()]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return to_openai_messages(self.conversation)
 
     @property
     def text(self) -> str:

@@ -124,7 +124,9 @@ def content_text(content: Any, where: str) -> str:
                 texts.append(str(part.get("text", "")))
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise RecordFiltered(where, f"a message holds a non-text part ({kind}); this format holds text")
+                raise RecordFiltered(
+                    where, f"a message holds a non-text part ({kind}); this format holds text"
+                )
         return "\n".join(texts)
     return as_text(content, where) or ""
 

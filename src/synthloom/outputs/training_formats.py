@@ -80,7 +80,9 @@ def _column(name: str) -> ValueSource:
     return ValueSource.model_validate({"from": name})
 
 
-def resolve_parts(fmt: FormatConfig, columns: Collection[str], where: str = "output.format") -> list[FormatPart]:
+def resolve_parts(
+    fmt: FormatConfig, columns: Collection[str], where: str = "output.format"
+) -> list[FormatPart]:
     """Every source `fmt` reads, with conventional columns filled in for the parts it does not name."""
     parts: list[FormatPart] = []
 
@@ -134,11 +136,15 @@ def format_keys(fmt: FormatConfig, parts: Collection[FormatPart]) -> tuple[str, 
     if isinstance(fmt, OASSTFormat):
         return ("message_tree_id", "tree_state", "prompt")
     if isinstance(fmt, DPOFormat):
-        return ("prompt", "chosen", "rejected") + (("system",) if has_system and not fmt.conversational else ())
+        return ("prompt", "chosen", "rejected") + (
+            ("system",) if has_system and not fmt.conversational else ()
+        )
     return ("instruction", "input", "output") + (("system",) if has_system else ())
 
 
-def compile_format(fmt: FormatConfig, columns: Collection[str], where: str = "output.format") -> CompiledFormat:
+def compile_format(
+    fmt: FormatConfig, columns: Collection[str], where: str = "output.format"
+) -> CompiledFormat:
     """`fmt` with its sources resolved against `columns` and compiled."""
     parts = resolve_parts(fmt, columns, where)
     fns = {p.role: (compile_source(p.source, p.where), p.where) for p in parts}
@@ -191,7 +197,9 @@ def _oasst(fmt: OASSTFormat, fns: Fns, where: str) -> Callable[[Mapping[str, Any
     siblings = sorted((r for r in fns if r.startswith("assistant.")), key=lambda r: int(r.split(".")[1]))
     linear = _conversation(fns) if not siblings else None
 
-    def node(tree: str, path: str, role: str, text: str, parent: str | None, rank: int | None) -> dict[str, Any]:
+    def node(
+        tree: str, path: str, role: str, text: str, parent: str | None, rank: int | None
+    ) -> dict[str, Any]:
         return {
             "message_id": str(uuid.uuid5(_NAMESPACE, f"{tree}/{path}")),
             "parent_id": parent,
@@ -224,7 +232,14 @@ def _oasst(fmt: OASSTFormat, fns: Fns, where: str) -> Callable[[Mapping[str, Any
             root["system"] = system
         parent = root
         for depth, (role, text) in enumerate(turns[1:], start=1):
-            child = node(tree, f"0{'.0' * depth}", "prompter" if role == "user" else "assistant", text, parent["message_id"], None)
+            child = node(
+                tree,
+                f"0{'.0' * depth}",
+                "prompter" if role == "user" else "assistant",
+                text,
+                parent["message_id"],
+                None,
+            )
             parent["replies"].append(child)
             parent = child
         for rank, text in enumerate(replies):
@@ -260,7 +275,9 @@ def _dpo(fmt: DPOFormat, fns: Fns) -> Callable[[Mapping[str, Any]], dict[str, An
         chosen = _text(fns, "chosen", row)
         rejected = _text(fns, "rejected", row)
         if chosen == rejected:
-            raise RecordFiltered(fns["chosen"][1], "chosen and rejected are the same text: not a preference pair")
+            raise RecordFiltered(
+                fns["chosen"][1], "chosen and rejected are the same text: not a preference pair"
+            )
         system = _text(fns, "system", row, required=False)
         if fmt.conversational:
             messages = [{"role": "system", "content": system}] if system else []

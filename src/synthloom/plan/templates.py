@@ -56,7 +56,9 @@ def _finalize(value: object) -> object:
 
 
 #: The random source of templates rendered in this task: set per cell by the engine (`template_seed`).
-_template_rng: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("template_rng", default=None)
+_template_rng: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar(
+    "template_rng", default=None
+)
 #: Used when nothing set a seed (a template rendered outside a run): fixed, so still reproducible.
 _UNSEEDED = 0x5EED
 

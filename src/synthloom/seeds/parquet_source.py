@@ -81,7 +81,9 @@ class ParquetSource(IndexedSource):
             try:
                 handle = pq.ParquetFile(self.files[index], memory_map=False, buffer_size=1 << 20)
             except (pa.ArrowException, OSError) as exc:
-                raise SeedDataError(f"cannot read parquet data: {exc}", source=str(self.files[index])) from None
+                raise SeedDataError(
+                    f"cannot read parquet data: {exc}", source=str(self.files[index])
+                ) from None
             self._open[index] = handle
             if len(self._open) > _OPEN_FILES:
                 _, old = self._open.popitem(last=False)

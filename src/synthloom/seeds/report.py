@@ -1,0 +1,52 @@
+"""What reading the seed left out: files that could not be read, with the reason.
+
+A corrupt PDF or a binary file among a thousand documents is not a reason to stop a run: it is
+skipped, logged, and listed here. `SeedReader.report` holds one for the whole seed; the run writes it
+next to its data (`seed_report.json`) so that nothing is left out silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SeedIssue", "SeedReport"]
+
+logger = logging.getLogger("synthloom.seeds")
+
+
+@dataclass(frozen=True)
+class SeedIssue:
+    """One file left out of the seed, and why."""
+
+    source: str
+    path: str
+    error: str
+
+
+@dataclass
+class SeedReport:
+    """Files read and left out while loading a seed."""
+
+    files_read: int = 0
+    records: int = 0
+    issues: list[SeedIssue] = field(default_factory=list)
+
+    def skip(self, source: str, path: str, error: str) -> None:
+        """Record (and log) that `path` was left out."""
+        self.issues.append(SeedIssue(source, path, error))
+        logger.warning("seed %s: skipped %s: %s", source, path, error)
+
+    def merge(self, other: SeedReport) -> None:
+        self.files_read += other.files_read
+        self.records += other.records
+        self.issues.extend(other.issues)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files_read": self.files_read,
+            "files_skipped": len(self.issues),
+            "records": self.records,
+            "skipped": [{"source": i.source, "path": i.path, "error": i.error} for i in self.issues],
+        }
