@@ -193,9 +193,8 @@ def test_unknown_provider_is_a_config_error_with_a_suggestion() -> None:
         check_models([ModelConfig(alias="w", provider="azure")])
     assert (info.value.model, info.value.field) == ("w", "provider")
     assert "unknown provider 'azure' (known: " in str(info.value)
-    assert {"anthropic", "local", "openai"} <= set(
-        str(info.value).split("known: ")[1].rstrip(")").split(", ")
-    )
+    known = str(info.value).split("known: ")[1].rstrip(")").split(", ")
+    assert {"'anthropic'", "'local'", "'openai'"} <= set(known)
 
 
 def test_a_pool_refuses_an_unknown_provider() -> None:

@@ -232,6 +232,12 @@ class CustomColumn(ColumnConfig):
     mode: Literal["cell", "batch"] = "cell"
     inputs: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Model aliases a cell function calls through its `context` (`context.client(alias)`): the run
+    #: opens them, and their requests go through the run's limiters and usage accounting.
+    models: list[str] = Field(default_factory=list)
 
     def referenced_columns(self) -> dict[str, list[str]]:
         return {"inputs": list(self.inputs)}
+
+    def model_aliases(self) -> dict[str, str]:
+        return {f"models[{i}]": alias for i, alias in enumerate(self.models)}

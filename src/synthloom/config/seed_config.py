@@ -195,6 +195,11 @@ class SeedConfig(StrictModel):
                 raise ValueError(
                     "with 'combine: sample' each source is sampled on its own: set 'sampling' in the sources"
                 )
+            if self.transforms or self.columns is not None:
+                raise ValueError(
+                    "with 'combine: sample' there is no combined record list to transform: put "
+                    "'transforms' and 'columns' in the sources"
+                )
         else:
             for i, source in enumerate(self.sources or []):
                 if "sampling" in source.model_fields_set:

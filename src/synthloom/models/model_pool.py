@@ -93,8 +93,8 @@ class ModelPool:
         return client
 
     def provider(self, alias: str) -> Provider:
-        self.config(alias)  # an unknown alias is a ConfigError naming the known ones
-        return self._providers[alias]
+        """The provider `alias` is reached through."""
+        return self._providers[self.config(alias).alias]
 
     def limiter(self, alias: str) -> AdaptiveLimiter:
         return self._limiters[self._limiter_key(self.config(alias))]

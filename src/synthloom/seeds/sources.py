@@ -105,7 +105,7 @@ class StreamSource(RecordSource):
     def __init__(
         self,
         schema: pa.Schema,
-        open_batches: Callable[[int], Iterator[pa.Table]],
+        open_batches: Callable[[int, int], Iterator[pa.Table]],
         *,
         on_close: Callable[[], None] | None = None,
     ) -> None:
@@ -113,8 +113,9 @@ class StreamSource(RecordSource):
         self._open = open_batches
         self._on_close = on_close
 
-    def batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
-        return self._open(batch_rows)
+    def batches(self, batch_rows: int = BATCH_ROWS, *, epoch: int = 0) -> Iterator[pa.Table]:
+        """A pass over the stream; `epoch` counts the passes (a shuffled stream reshuffles per pass)."""
+        return self._open(batch_rows, epoch)
 
     def close(self) -> None:
         if self._on_close is not None:

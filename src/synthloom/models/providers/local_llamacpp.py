@@ -31,7 +31,7 @@ class LocalProvider(OpenAIProvider):
         return config.model or "local"
 
     def limiter_key(self, config: ModelConfig) -> tuple[str, str]:
-        # One server per model file, whatever the aliases call it.
+        # The pool starts one server per first part: aliases serving the same file share it.
         return (f"local:{config.model_path or 'bundled'}", self.model_id(config))
 
     def local_server(self, config: ModelConfig) -> LocalModelServer:

@@ -66,7 +66,10 @@ class ProviderRegistry:
         if provider is None:
             known = self.names()
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
+            if close:
+                hint = f"did you mean '{close[0]}'?"
+            else:
+                hint = "known: " + (", ".join(f"'{known_name}'" for known_name in known) or "none")
             raise ConfigError(f"unknown provider '{name}' ({hint})", model=model, field="provider")
         return provider
 
