@@ -1,6 +1,7 @@
 """The layers of DESIGN.md: each imports only those to its left.
 
     config -> plan -> models / store / seeds -> engine -> interface
+                      store -> outputs -> engine, interface
 
 `errors`, `_version` and `row_groups` are shared by all; `testing` (the simulated endpoint) may use the
 model layer.
@@ -20,10 +21,11 @@ ALLOWED: dict[str, set[str]] = {
     "plan": {"config", "plan"},
     "models": {"config", "models"},
     "store": {"config", "store"},
-    "seeds": {"config", "seeds"},
-    "engine": {"config", "plan", "models", "store", "seeds", "engine"},
+    "seeds": {"config", "plan", "store", "seeds"},
+    "outputs": {"config", "plan", "store", "outputs"},
+    "engine": {"config", "plan", "models", "store", "seeds", "outputs", "engine"},
     "testing": {"config", "models", "testing"},
-    "interface": {"config", "plan", "models", "store", "seeds", "engine", "interface", "testing"},
+    "interface": {"config", "plan", "models", "store", "seeds", "outputs", "engine", "interface", "testing"},
 }
 SHARED = {"errors", "_version", "row_groups"}
 

@@ -67,9 +67,15 @@ class DatasetConfig(StrictModel):
     def line_of(self, column: str | None, field: str | None = None) -> int | None:
         """The line where `column` (and its `field`, like `params.category`) is written, when known."""
         index = next((i for i, c in enumerate(self.columns) if c.name == column), None)
-        if index is None:
-            return None
-        path: tuple[str | int, ...] = ("columns", index, *(field.split(".") if field else ()))
+        return None if index is None else self._line_at(("columns", index), field)
+
+    def line_of_model(self, alias: str | None, field: str | None = None) -> int | None:
+        """The line where model `alias` (and its `field`) is written, when known."""
+        index = next((i for i, m in enumerate(self.models) if m.alias == alias), None)
+        return None if index is None else self._line_at(("models", index), field)
+
+    def _line_at(self, prefix: tuple[str | int, ...], field: str | None) -> int | None:
+        path: tuple[str | int, ...] = (*prefix, *(field.split(".") if field else ()))
         for end in range(len(path), 1, -1):
             line = self._lines.get(path[:end])
             if line is not None:

@@ -19,13 +19,15 @@
 Training formats (`format:`), each naming where its parts come from with the same `from` / `value` /
 `template` sources as `fields` (a plain string is a column):
 
-| type | record | sources |
-|---|---|---|
-| `messages` | `{messages: [{role, content}, ...]}` (OpenAI chat) | `system`, `user`, `assistant`; or `messages` (a conversation column) |
-| `sharegpt` | `{conversations: [{from: system\\|human\\|gpt, value}, ...]}` | as `messages` |
-| `oasst` | `{message_tree_id, tree_state, prompt: {message_id, parent_id, role, text, lang, replies: [...]}}` | as `messages`; `assistant` may be a list (ranked sibling replies); `lang`, `model_name`, `tree_id` |
-| `dpo` | `{prompt, chosen, rejected}` | `prompt`, `chosen`, `rejected`, `system`; `conversational: true` for message lists |
-| `alpaca` | `{instruction, input, output}` | `instruction`, `input`, `output`, `system` |
+- `messages`: `{messages: [{role, content}, ...]}` (OpenAI chat), from `system`, `user`, `assistant`,
+  or `messages` (a column holding a conversation);
+- `sharegpt`: `{conversations: [{from: system|human|gpt, value}, ...]}`, from the same parts;
+- `oasst`: an OpenAssistant message tree `{message_tree_id, tree_state, prompt: {message_id,
+  parent_id, role, text, lang, replies: [...]}}`, from the same parts; `assistant` may be a list
+  (ranked sibling replies); `lang`, `model_name`, `tree_id`;
+- `dpo`: `{prompt, chosen, rejected}`, from `prompt`, `chosen`, `rejected`, `system`;
+  `conversational: true` writes message lists;
+- `alpaca`: `{instruction, input, output}`, from `instruction`, `input`, `output`, `system`.
 
 A format's sources default to conventional column names (see `synthloom.outputs.training_formats`).
 """
@@ -116,6 +118,10 @@ def _shorthand_list(value: Any) -> Any:
 
 #: A source as written: a plain string is a column (`answer` is `{from: answer}`).
 Source = Annotated[ValueSource, BeforeValidator(_shorthand, json_schema_input_type=str | ValueSource)]
+#: One source or a list of them, always read as a list.
+SourceList = Annotated[
+    list[Source], BeforeValidator(_shorthand_list, json_schema_input_type=Source | list[Source])
+]
 
 
 class OutputField(ValueSource):
@@ -190,12 +196,7 @@ class OASSTFormat(_ChatFormat):
 
     type: Literal["oasst"] = "oasst"
     #: One source, or several: sibling replies to the prompt, ranked in the order given.
-    assistant: (
-        Annotated[  # type: ignore[assignment]
-            list[Source], BeforeValidator(_shorthand_list, json_schema_input_type=Source | list[Source])
-        ]
-        | None
-    ) = None
+    assistant: SourceList | None = None  # type: ignore[assignment]
     #: Language code written on every message.
     lang: Annotated[str, Field(min_length=2, max_length=16)] = "en"
     #: Written as `model_name` on assistant messages.

@@ -11,6 +11,7 @@ from synthloom.engine.executor import Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
+from synthloom.models import check_models
 from synthloom.plan import Plan, build_plan
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
@@ -25,8 +26,20 @@ def _config(config: ConfigLike) -> DatasetConfig:
     return config if isinstance(config, DatasetConfig) else load_config(config)
 
 
+def check_model_configs(config: DatasetConfig) -> None:
+    """Every model's provider exists and accepts the model's fields; a mistake names file, line, model
+    and field (exit 2)."""
+    try:
+        check_models(config.models)
+    except ConfigError as exc:
+        if exc.line is None:
+            exc.line = config.line_of_model(exc.model, exc.field)
+        raise exc.with_source(config.source) from None
+
+
 def _prepare(config: DatasetConfig) -> Job:
-    """Everything checked and built before anything is written: seed data, plan, generators."""
+    """Everything checked and built before anything is written: models, seed data, plan, generators."""
+    check_model_configs(config)
     seed = None
     if config.seed is not None:
         try:

@@ -234,6 +234,9 @@ def _attach_model_commands() -> None:
         return
     cli.add_command(models_group)
     cli.add_command(mock_server_command)
+    from synthloom.interface.cli_export import export_command
+
+    cli.add_command(export_command)
 
 
 _attach_model_commands()

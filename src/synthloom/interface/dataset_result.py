@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synthloom.config.output_config import OutputConfig
 from synthloom.errors import OutputError, RunStateError
+from synthloom.outputs import (
+    ExportReport,
+    ExportSource,
+    PushResult,
+    export_records,
+    hf_dataset,
+    prepare_source,
+    push_to_hub,
+    save_hf_dataset,
+)
 from synthloom.store.table_codec import decode_rows, is_json_field
 
 if TYPE_CHECKING:
+    import datasets
     import pandas as pd
 
 __all__ = ["DatasetResult"]
 
-ExportFormat = Literal["jsonl", "csv", "parquet"]
+#: jsonl, csv, parquet, hf, or a training format: messages, sharegpt, oasst, dpo, alpaca.
+ExportFormat = str
 
 
 class DatasetResult:
@@ -117,28 +129,113 @@ class DatasetResult:
             return sum(t.num_rows for t in self._tables)
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self._parts())
 
-    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
-        """Write every row to one file: jsonl, csv or parquet (from the suffix when `format` is None)."""
-        path = Path(path)
-        fmt = format or path.suffix.lstrip(".").lower()
-        if fmt not in ("jsonl", "csv", "parquet"):
-            raise OutputError(f"cannot export to '{fmt}': use jsonl, csv or parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            pq.write_table(self.to_arrow(), path, compression="zstd")
-        elif fmt == "jsonl":
-            with open(path, "wb") as fh:
-                for row in self:
-                    fh.write(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n")
-        else:
-            table = self.to_arrow()
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(table.column_names)
-                for batch in table.to_batches(max_chunksize=4096):
-                    for row in batch.to_pylist():
-                        writer.writerow(["" if v is None else v for v in row.values()])
-        return path
+    # ---- exports ----------------------------------------------------------------------------------
+    def export_source(self) -> ExportSource:
+        """The records as an export reads them: committed parts one at a time (or the preview's tables)."""
+        if self._tables is not None:
+            return ExportSource(self._tables, name="preview", metadata=self.metadata, usage=self.usage)
+        assert self.path is not None
+        return ExportSource.from_run(self.path)
+
+    def export(
+        self,
+        path: str | Path,
+        format: ExportFormat | None = None,
+        *,
+        sources: Mapping[str, Any] | None = None,
+        output: OutputConfig | Mapping[str, Any] | None = None,
+        license: str | None = None,
+    ) -> Path:
+        """Write every record to `path` as `format` (from the suffix when None): jsonl, csv, parquet,
+        hf (a `save_to_disk` folder), or a training format (messages, sharegpt, oasst, dpo, alpaca:
+        JSON Lines). A training format reads its parts from `sources` (`{"user": "question",
+        "assistant": "answer.text"}`) or conventional columns; `output` applies a whole `output:`
+        block instead. Streams part by part."""
+        self.export_report(path, format, sources=sources, output=output, license=license)
+        return Path(path)
+
+    def export_report(
+        self,
+        path: str | Path,
+        format: ExportFormat | None = None,
+        *,
+        sources: Mapping[str, Any] | None = None,
+        output: OutputConfig | Mapping[str, Any] | None = None,
+        license: str | None = None,
+    ) -> ExportReport:
+        """`export`, returning what was written and what an export-time reshaping removed."""
+        return export_records(
+            self.export_source(), path, format, sources=sources, output=output, license=license
+        )
+
+    def to_jsonl(self, path: str | Path) -> Path:
+        """Every record as one JSON line."""
+        return self.export(path, "jsonl")
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Every record as a CSV row; nested values as JSON text."""
+        return self.export(path, "csv")
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Every record in one Parquet file (nested values as JSON text, as stored)."""
+        return self.export(path, "parquet")
+
+    def save_to_disk(
+        self,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        sources: Mapping[str, Any] | None = None,
+        output: OutputConfig | Mapping[str, Any] | None = None,
+        license: str | None = None,
+    ) -> Path:
+        """A folder `datasets.load_from_disk` reads, with a dataset card (needs `synthloom[hf]`).
+        `format` (a training format), `sources` and `output` reshape the records as for `export`."""
+        source = prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
+        save_hf_dataset(source, Path(path), license=license)
+        return Path(path)
+
+    def to_hf_dataset(
+        self,
+        *,
+        format: str | None = None,
+        sources: Mapping[str, Any] | None = None,
+        output: OutputConfig | Mapping[str, Any] | None = None,
+    ) -> datasets.Dataset:
+        """The records as a `datasets.Dataset`, nested values as lists and structs (needs
+        `synthloom[hf]`)."""
+        return hf_dataset(
+            prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
+        )
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        revision: str | None = None,
+        license: str | None = None,
+        format: str | None = None,
+        sources: Mapping[str, Any] | None = None,
+        output: OutputConfig | Mapping[str, Any] | None = None,
+        endpoint: str | None = None,
+        commit_message: str | None = None,
+    ) -> PushResult:
+        """Upload the records (Parquet shards) and a generated dataset card to the Hub dataset repo
+        `repo_id` in one commit (needs `synthloom[hf]`). The token is `token`, else `HF_TOKEN` or the
+        saved login; the endpoint `endpoint`, else `HF_ENDPOINT`."""
+        source = prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
+        return push_to_hub(
+            source,
+            repo_id,
+            token=token,
+            private=private,
+            revision=revision,
+            endpoint=endpoint,
+            license=license,
+            commit_message=commit_message,
+        )
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"

@@ -43,7 +43,9 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
     if all(t == first for t in concrete):
         return first
     try:
-        schema = pa.unify_schemas([pa.schema([pa.field("x", t)]) for t in concrete], promote_options="permissive")
+        schema = pa.unify_schemas(
+            [pa.schema([pa.field("x", t)]) for t in concrete], promote_options="permissive"
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
         return None
     return schema.field("x").type
@@ -85,7 +87,10 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _encode_json(values: list[Any]) -> pa.Array:
     return pa.array(
-        [None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode() for v in values],
+        [
+            None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+            for v in values
+        ],
         type=pa.string(),
     )
 

@@ -13,6 +13,7 @@ ShareGPT is written with `human`, `gpt`, `system`, `observation` (a tool result)
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -153,9 +154,7 @@ def _calls_json(calls: list[Any]) -> str:
         function = call.get("function", call) if isinstance(call, dict) else {}
         arguments = function.get("arguments")
         if isinstance(arguments, str):
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 arguments = orjson.loads(arguments)
-            except orjson.JSONDecodeError:
-                pass
         simple.append({"name": function.get("name"), "arguments": arguments})
     return orjson.dumps(simple[0] if len(simple) == 1 else simple).decode()

@@ -150,19 +150,22 @@ def render_card(facts: CardFacts) -> str:
     if facts.license:
         front["license"] = facts.license
     front["pretty_name"] = facts.card.pretty_name or facts.name
-    front["tags"] = ["synthetic", "synthloom", *[t for t in facts.card.tags if t not in ("synthetic", "synthloom")]]
+    front["tags"] = [
+        "synthetic",
+        "synthloom",
+        *[t for t in facts.card.tags if t not in ("synthetic", "synthloom")],
+    ]
     front["size_categories"] = [size_category(facts.records)]
-    front["configs"] = [{"config_name": "default", "data_files": [{"split": "train", "path": facts.data_files}]}]
+    front["configs"] = [
+        {"config_name": "default", "data_files": [{"split": "train", "path": facts.data_files}]}
+    ]
     lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
     lines += [f"# {facts.card.pretty_name or facts.name}", ""]
     if facts.card.description:
         lines += [facts.card.description.strip(), ""]
     counts = facts.counts()
-    lines += [
-        f"A synthetic dataset of {counts['records']:,} records generated with "
-        f"[synthloom](https://github.com/synthloom/synthloom) {facts.metadata.get('synthloom_version') or __version__}.",
-        "",
-    ]
+    version = facts.metadata.get("synthloom_version") or __version__
+    lines += [f"A synthetic dataset of {counts['records']:,} records generated with synthloom {version}.", ""]
     lines += _columns_section(facts)
     lines += _models_section(facts)
     lines += _run_section(facts, counts)
@@ -198,7 +201,12 @@ def _columns_section(facts: CardFacts) -> list[str]:
 def _models_section(facts: CardFacts) -> list[str]:
     models = facts.models()
     if not models:
-        return ["## Models", "", "No model: every column is model-free (samplers, expressions, seed data).", ""]
+        return [
+            "## Models",
+            "",
+            "No model: every column is model-free (samplers, expressions, seed data).",
+            "",
+        ]
     lines = ["## Models", "", "| alias | provider | model |", "|---|---|---|"]
     lines += [f"| `{_cell(a)}` | {_cell(p)} | {_cell(m)} |" for a, p, m in models]
     return [*lines, ""]
@@ -213,8 +221,8 @@ def _run_section(facts: CardFacts, counts: Mapping[str, Any]) -> list[str]:
     for key, label in (
         ("target_records", "target records"),
         ("committed_records", "records committed"),
-        ("failed_records", "records failed (removed, with the reason, in failures.jsonl)"),
-        ("filtered_records", "records filtered by quality gates"),
+        ("failed_records", "records that failed to generate (removed)"),
+        ("filtered_records", "records filtered out by quality gates"),
     ):
         if counts.get(key) is not None:
             lines.append(f"- {label}: {counts[key]:,}")
@@ -229,7 +237,12 @@ def _usage_section(facts: CardFacts) -> list[str]:
     usage = facts.usage_by_model()
     if not usage:
         return []
-    lines = ["## Usage", "", "| model | requests | input tokens | output tokens | cost |", "|---|---|---|---|---|"]
+    lines = [
+        "## Usage",
+        "",
+        "| model | requests | input tokens | output tokens | cost |",
+        "|---|---|---|---|---|",
+    ]
     for alias, u in sorted(usage.items()):
         cost = f"{u['cost']:.4f}" if u["cost"] else "-"
         lines.append(
@@ -255,4 +268,3 @@ def _describe_source(spec: Any) -> str:
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-

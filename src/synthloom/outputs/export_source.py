@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import pyarrow as pa
@@ -28,7 +28,7 @@ from synthloom.store.table_codec import decode_rows
 
 __all__ = ["ExportSource", "ShapingTally"]
 
-Part = Path | pa.Table
+Part: TypeAlias = Path | pa.Table
 
 #: How many removal reasons an export keeps to show.
 _EXAMPLES = 5
@@ -64,9 +64,12 @@ class ExportSource:
         usage: Mapping[str, Any] | None = None,
         shaper: OutputShaper | None = None,
         tally: ShapingTally | None = None,
+        origin: str | None = None,
     ) -> None:
         self.parts = list(parts)
         self.name = name
+        #: Where the records come from (the run directory), for messages.
+        self.origin = origin or name
         #: The run's resolved config as plain data (config.yaml); secrets were never written there.
         self.config: dict[str, Any] = dict(config or {})
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -82,7 +85,9 @@ class ExportSource:
             raise RunStateError(f"{root} is not a synthloom run directory (no such folder)")
         store = RunDirectory(root)
         if not store.exists():
-            raise RunStateError(f"{root} is not a synthloom run directory (no metadata.json, no data/part-*.parquet)")
+            raise RunStateError(
+                f"{root} is not a synthloom run directory (no metadata.json, no data/part-*.parquet)"
+            )
         committed = store.committed()
         config: dict[str, Any] = {}
         if store.config_path.exists():
@@ -103,6 +108,7 @@ class ExportSource:
             config=config,
             metadata=metadata,
             usage=usage,
+            origin=str(root),
         )
 
     # ---- what is there --------------------------------------------------------------------------
@@ -122,7 +128,9 @@ class ExportSource:
         return self.shaper.names if self.shaper is not None else self.stored_columns()
 
     def stored_rows(self) -> int:
-        return sum(p.num_rows if isinstance(p, pa.Table) else pq.ParquetFile(p).metadata.num_rows for p in self.parts)
+        return sum(
+            p.num_rows if isinstance(p, pa.Table) else pq.ParquetFile(p).metadata.num_rows for p in self.parts
+        )
 
     def output_config(self) -> OutputConfig | None:
         """The `output:` block the run was generated with (its records already have that shape)."""
@@ -171,6 +179,7 @@ class ExportSource:
             metadata=self.metadata,
             usage=self.usage,
             shaper=OutputShaper(output, columns, known=columns),
+            origin=self.origin,
         )
 
     def spooled(self, folder: Path) -> ExportSource:
@@ -185,5 +194,10 @@ class ExportSource:
             pq.write_table(table, path, compression="zstd")
             paths.append(path)
         return ExportSource(
-            paths, name=self.name, config=self.config, metadata=self.metadata, usage=self.usage, tally=self.tally
+            paths,
+            name=self.name,
+            config=self.config,
+            metadata=self.metadata,
+            usage=self.usage,
+            tally=self.tally,
         )

@@ -99,11 +99,10 @@ def write_parquet(source: ExportSource, path: Path) -> int:
         source = source.spooled(spool)
         schema = unify_stored(source.raw_schemas())
         count = 0
-        with atomic_file(path) as fh:
-            with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
-                for table in source.tables():
-                    writer.write_table(conform(table, schema))
-                    count += table.num_rows
+        with atomic_file(path) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+            for table in source.tables():
+                writer.write_table(conform(table, schema))
+                count += table.num_rows
         return count
     finally:
         _remove_spool(spool)

@@ -81,7 +81,13 @@ def _spool_arrow(source: ExportSource, scratch: Path) -> tuple[Path, pa.Schema, 
 
 
 def _card(
-    source: ExportSource, schema: pa.Schema, records: int, *, license: str | None, repo_id: str | None, data_files: str
+    source: ExportSource,
+    schema: pa.Schema,
+    records: int,
+    *,
+    license: str | None,
+    repo_id: str | None,
+    data_files: str,
 ) -> str:
     output = source.output_config()
     facts = CardFacts(
@@ -126,7 +132,9 @@ def _prepare_folder(folder: Path) -> None:
         raise OutputError(f"{folder} is a file; an `hf` export writes a folder")
     if folder.is_dir() and any(folder.iterdir()):
         if not all((folder / name).exists() for name in _SAVED):
-            raise OutputError(f"{folder} is not empty and is not an earlier `hf` export; choose another folder")
+            raise OutputError(
+                f"{folder} is not empty and is not an earlier `hf` export; choose another folder"
+            )
         for child in folder.iterdir():
             if child.is_file() and (child.suffix == ".arrow" or child.name in (*_SAVED, "README.md")):
                 child.unlink()
@@ -190,7 +198,9 @@ def push_to_hub(
             existing = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
             stale = [f for f in existing if f.startswith("data/train-") and f not in files]
             operations: list[Any] = [CommitOperationDelete(path_in_repo=f) for f in stale]
-            operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(p)) for name, p in files.items()]
+            operations += [
+                CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(p)) for name, p in files.items()
+            ]
             info = api.create_commit(
                 repo_id,
                 operations,
@@ -218,7 +228,9 @@ def _hub_message(repo_id: str, exc: Any) -> str:
     return f"pushing to '{repo_id}' failed: {first_line}"
 
 
-def _write_shards(source: ExportSource, schema: pa.Schema, folder: Path, shard_bytes: int) -> tuple[list[Path], int]:
+def _write_shards(
+    source: ExportSource, schema: pa.Schema, folder: Path, shard_bytes: int
+) -> tuple[list[Path], int]:
     """Parquet shards of about `shard_bytes` (uncompressed) each, named `train-NNNNN-of-NNNNN.parquet`."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

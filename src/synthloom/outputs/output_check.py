@@ -69,15 +69,18 @@ def check_output_block(output: OutputConfig, known: set[str], kept: list[str], w
             raise PlanError("no record can pass: " + "; ".join(problems), field=f"{where}.schema")
 
 
-def check_format_sources(fmt: FormatConfig, known: set[str], where: str = "output.format") -> None:
-    """Every source `fmt` reads (conventional columns included) exists."""
+def check_format_sources(
+    fmt: FormatConfig, known: set[str], where: str = "output.format", advice: str = "name one with {where}"
+) -> None:
+    """Every source `fmt` reads (conventional columns included) exists. `advice` (formatted with the
+    part's `where` and `role`) says how to name a source when a default column is missing."""
     for part in resolve_parts(fmt, known, where):
         if part.default and part.source.from_ not in known:
             column = part.source.from_
             hint = _unknown(column or "", known).removeprefix("unknown column ")
             raise PlanError(
                 f"format '{fmt.type}' needs a source for '{part.role}' and none is named; the default, "
-                f"column {hint}, does not exist: name one with {part.where}",
+                f"column {hint}, does not exist: " + advice.format(where=part.where, role=part.role),
                 field=part.where,
             )
         _check_source(part.source, part.where, known)

@@ -86,12 +86,14 @@ class RecordSchema:
         if kinds and "object" not in kinds:
             problems.append(f"the schema is for a {' or '.join(kinds)}, but a record is an object")
             return problems
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        found = schema.get("properties")
+        properties: dict[str, Any] = found if isinstance(found, dict) else {}
         if keys is not None:
             missing = [k for k in schema.get("required", []) if k not in keys]
             if missing:
                 problems.append(
-                    f"the schema requires {_names(missing)}, which no record has (records have {_names(keys)})"
+                    f"the schema requires {_names(missing)}, which no record has "
+                    f"(records have {_names(keys)})"
                 )
             if schema.get("additionalProperties") is False and not schema.get("patternProperties"):
                 extra = [k for k in keys if k not in properties]

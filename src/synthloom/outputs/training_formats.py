@@ -1,12 +1,15 @@
 """Built-in training formats: each builds the final record of one row in a trainer's shape.
 
-| format | record |
-|---|---|
-| `messages` | `{"messages": [{"role": "system"\\|"user"\\|"assistant"\\|"tool", "content": ...}, ...]}` (OpenAI chat) |
-| `sharegpt` | `{"conversations": [{"from": "system"\\|"human"\\|"gpt", "value": ...}, ...]}` |
-| `oasst` | `{"message_tree_id", "tree_state": "ready_for_export", "prompt": node}`, where a node is `{"message_id", "parent_id", "role": "prompter"\\|"assistant", "text", "lang", "rank", "synthetic": true, "model_name", "replies": [node, ...]}` (OpenAssistant's tree export); a system prompt is kept as `"system"` on the root node |
-| `dpo` | `{"prompt", "chosen", "rejected"}` (text), or with `conversational: true` message lists (`prompt: [system?, user]`, `chosen`/`rejected`: `[assistant]`), as TRL reads them |
-| `alpaca` | `{"instruction", "input", "output"}` (`input` is "" when not given) |
+- `messages`: `{"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": ...}, ...]}`
+  (OpenAI chat).
+- `sharegpt`: `{"conversations": [{"from": "system"|"human"|"gpt", "value": ...}, ...]}`.
+- `oasst`: `{"message_tree_id", "tree_state": "ready_for_export", "prompt": node}`, a node being
+  `{"message_id", "parent_id", "role": "prompter"|"assistant", "text", "lang", "rank",
+  "synthetic": true, "model_name", "replies": [node, ...]}` (OpenAssistant's tree export); a system
+  prompt is kept as `"system"` on the root node.
+- `dpo`: `{"prompt", "chosen", "rejected"}` as text, or with `conversational: true` as message lists
+  (`prompt: [system?, user]`, `chosen`/`rejected`: `[assistant]`), as TRL reads them.
+- `alpaca`: `{"instruction", "input", "output"}` (`input` is "" when not given).
 
 `dpo` and `alpaca` add `"system"` when a system source is given.
 
@@ -280,7 +283,7 @@ def _dpo(fmt: DPOFormat, fns: Fns) -> Callable[[Mapping[str, Any]], dict[str, An
             )
         system = _text(fns, "system", row, required=False)
         if fmt.conversational:
-            messages = [{"role": "system", "content": system}] if system else []
+            messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": prompt})
             return {
                 "prompt": messages,

@@ -1,9 +1,9 @@
 """Cutting a document's text into chunks of at most `size` units, each next one starting `overlap`
-units before the previous one ends.
+units before the previous one ends (moved forward to the next word start, when there is one).
 
-A chunk ends at the best place within its last half: a heading or page break first, then a blank
-line (paragraph), a line break, the end of a sentence, a space, and only when there is none of those
-(a very long word), mid-text. Overlap snaps forward to a word start, and never reaches back across a
+A chunk ends at the best place within its last half: a heading or page break first (from a quarter
+full), then a blank line (paragraph), a line break, the end of a sentence, a space, and only when
+there is none of those (a very long word), mid-text. Overlap snaps forward to a word start, and never reaches back across a
 heading or page break: a new section starts clean.
 
 Units are `chars`, or `tokens`: words and single punctuation marks (`\\w+|[^\\w\\s]`), an offline
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Chunk", "TOKEN_PATTERN", "chunk_text", "count_tokens"]
+__all__ = ["TOKEN_PATTERN", "Chunk", "chunk_text", "count_tokens"]
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 #: Places a chunk may end, best first: the position is where the next chunk would start.
@@ -84,7 +84,9 @@ def chunk_text(
         if limit >= len(text):
             end = len(text)
         else:
-            end = _best_end(found, units.forward(pos, max(1, size // 2)), limit) or limit
+            # A section may close a chunk from a quarter full; anything else from half full.
+            lows = [units.forward(pos, max(1, size // 4))] + [units.forward(pos, max(1, size // 2))] * 4
+            end = _best_end(found, lows, limit) or limit
         piece = text[pos:end]
         stripped = piece.strip()
         if stripped:
@@ -95,7 +97,7 @@ def chunk_text(
         if overlap:
             back = units.back(end, overlap)
             k = bisect.bisect_left(words, back)
-            following = words[k] if k < len(words) and words[k] < end else end
+            following = words[k] if k < len(words) and words[k] < end else back
             # Never carry text from before a heading or page break into the next section.
             h = bisect.bisect_right(found[0], end) - 1
             if h >= 0 and found[0][h] > following:
@@ -104,9 +106,9 @@ def chunk_text(
     return chunks
 
 
-def _best_end(found: list[list[int]], low: int, high: int) -> int | None:
-    """The latest boundary in `[low, high]` of the best kind there is."""
-    for positions in found:
+def _best_end(found: list[list[int]], lows: list[int], high: int) -> int | None:
+    """The latest boundary of the best kind there is, in `[low, high]` (a low per kind)."""
+    for positions, low in zip(found, lows, strict=True):
         k = bisect.bisect_right(positions, high) - 1
         if k >= 0 and positions[k] >= low and positions[k] > 0:
             return positions[k]

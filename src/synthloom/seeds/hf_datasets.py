@@ -132,7 +132,9 @@ def _pick_split(datasets: ModuleType, loaded: Any, seed: SeedConfig, name: str, 
         return loaded[default_split(splits, name)]
     if seed.split not in loaded:
         raise SeedDataError(
-            f"no split '{seed.split}' in the dataset; splits: {', '.join(splits)}", source=name, field=f"{prefix}.split"
+            f"no split '{seed.split}' in the dataset; splits: {', '.join(splits)}",
+            source=name,
+            field=f"{prefix}.split",
         )
     return loaded[seed.split]
 
@@ -157,14 +159,18 @@ def _as_table(dataset: Any) -> pa.Table:
 def _stream(
     dataset: Any, seed: SeedConfig, *, run_seed: int, salt: str, name: str, prefix: str
 ) -> StreamSource:
-    if seed.sampling == "shuffle":
-        shuffle_seed = int(np.random.SeedSequence([run_seed, stable_hash(salt)]).generate_state(1)[0])
-        dataset = dataset.shuffle(seed=shuffle_seed, buffer_size=seed.shuffle_buffer or DEFAULT_SHUFFLE_BUFFER)
+    buffer = seed.shuffle_buffer or DEFAULT_SHUFFLE_BUFFER
 
     def open_batches(batch_rows: int, epoch: int) -> Iterator[pa.Table]:
-        dataset.set_epoch(epoch)
+        stream = dataset
+        if seed.sampling == "shuffle":
+            # A new seed per pass, not `set_epoch`: the library's Arrow iteration ignores the epoch.
+            entropy = [run_seed, stable_hash(salt), epoch]
+            stream = dataset.shuffle(
+                seed=int(np.random.SeedSequence(entropy).generate_state(1)[0]), buffer_size=buffer
+            )
         try:
-            yield from dataset.with_format("arrow").iter(batch_size=batch_rows)
+            yield from stream.with_format("arrow").iter(batch_size=batch_rows)
         except Exception as exc:  # a stream fails as it is read
             raise _translate(exc, seed, name, prefix) from None
 
@@ -208,7 +214,13 @@ def _translate(exc: BaseException, seed: SeedConfig, name: str, prefix: str) -> 
             f"no split '{seed.split}' in the dataset; splits: {splits}", source=name, field=f"{prefix}.split"
         )
     if "BuilderConfig" in text and "not found" in text:
-        return SeedDataError(f"no config '{seed.config}' in the dataset: {text}", source=name, field=f"{prefix}.config")
+        return SeedDataError(
+            f"no config '{seed.config}' in the dataset: {text}", source=name, field=f"{prefix}.config"
+        )
     if kind == "RevisionNotFoundError" or ("Revision" in text and "not" in text):
-        return SeedDataError(f"no revision '{seed.revision}' of the dataset: {text}", source=name, field=f"{prefix}.revision")
-    return SeedDataError(f"cannot load Hugging Face dataset: {kind}: {text}", source=name, field=f"{prefix}.hf")
+        return SeedDataError(
+            f"no revision '{seed.revision}' of the dataset: {text}", source=name, field=f"{prefix}.revision"
+        )
+    return SeedDataError(
+        f"cannot load Hugging Face dataset: {kind}: {text}", source=name, field=f"{prefix}.hf"
+    )

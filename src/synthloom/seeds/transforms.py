@@ -21,6 +21,7 @@ lists as JSON) or, with no separator given, becomes the list of its values.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -264,13 +265,13 @@ def _window(spec: WindowSpec, schema: pa.Schema, name: str, source: str | None) 
             if f.name in joins:
                 vals = values[f.name]
                 sep = joins[f.name]
-                text = [_join(vals[a:b], sep) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+                text = [_join(vals[a:b], sep) for a, b in itertools.pairwise(offsets.tolist())]
                 arrays.append(pa.array(text, type=pa.string()))
             elif is_json_field(f):
                 vals = values[f.name]
                 text = [
                     orjson.dumps(vals[a:b], default=str).decode()
-                    for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+                    for a, b in itertools.pairwise(offsets.tolist())
                 ]
                 arrays.append(pa.array(text, type=pa.string()))
             else:

@@ -1,0 +1,258 @@
+"""Kept, filtered and failed rows through `create`: the filter column, early shutdown (which filtered rows
+never trip) and `run.target: kept` (generate until N rows are kept, in record order)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import synthloom
+from synthloom import DatasetConfig
+from synthloom.errors import EarlyShutdownError, GenerationError
+from synthloom.interface.cli import cli
+
+HELPERS = "tests.engine._row_helpers"
+SHARP = {"max_failure_rate": 0.1, "failure_window": 5}
+
+
+def config_of(
+    filter_column: dict[str, Any] | None = None, *, name: str = "outcomes", **run: Any
+) -> dict[str, Any]:
+    """`n` uniform in 0..99, a uuid, a cell column, and a filter keeping about 40 % of rows (`n < 40`)."""
+    keep = (
+        filter_column
+        if filter_column is not None
+        else {"name": "keep", "type": "filter", "condition": "{{ n < 40 }}"}
+    )
+    return {
+        "name": name,
+        "columns": [
+            {"name": "id", "type": "sampler", "sampler": "uuid"},
+            {
+                "name": "n",
+                "type": "sampler",
+                "sampler": "uniform",
+                "params": {"low": 0, "high": 99, "dtype": "int"},
+            },
+            keep,
+            {"name": "doubled", "type": "custom", "function": f"{HELPERS}:double", "inputs": ["n"]},
+        ],
+        "run": {"buffer_size": 10, "seed": 5, **run},
+    }
+
+
+def create(config: dict[str, Any], num_records: int, output: Path, **kwargs: Any) -> synthloom.DatasetResult:
+    return synthloom.create(DatasetConfig.model_validate(config), num_records, output, **kwargs)
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def part_stats(run: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in sorted((run / "data").glob("part-*"))}
+
+
+# ---- the filter column ----------------------------------------------------------------------------
+
+
+def test_filtered_rows_never_trip_early_shutdown(tmp_path: Path) -> None:
+    result = create(config_of(**SHARP), 200, tmp_path)
+    meta = result.metadata
+    assert meta["status"] == "completed"
+    rows = list(result)
+    assert 40 <= len(rows) <= 120  # about 40 % kept: the filter removed most rows
+    assert meta["committed_records"] == len(rows)
+    assert meta["filtered_records"] == 200 - len(rows)
+    assert meta["failed_records"] == 0
+
+
+def test_failing_cells_at_the_same_rate_do_stop_early(tmp_path: Path) -> None:
+    """The control for the test above: the same settings stop a run whose rows fail."""
+    failing = {"name": "keep", "type": "custom", "function": f"{HELPERS}:fail_if_big", "inputs": ["n"]}
+    with pytest.raises(EarlyShutdownError):
+        create(config_of(failing, **SHARP), 200, tmp_path)
+
+
+def test_filter_records_every_removed_row_with_its_rendered_reason(tmp_path: Path) -> None:
+    keep = {"name": "keep", "type": "filter", "condition": "{{ n < 40 }}", "reason": "n={{ n }} too big"}
+    result = create(config_of(keep, max_row_groups_in_flight=2), 120, tmp_path)
+    assert result.path is not None
+    rows = list(result)
+    assert rows and all(r["n"] < 40 for r in rows)
+    assert all(r["doubled"] == 2 * r["n"] for r in rows)
+    assert list(rows[0]) == ["id", "n", "doubled"]  # the filter column is dropped by default
+
+    filtered = jsonl(result.path / "filtered.jsonl")
+    assert len(filtered) == 120 - len(rows)
+    assert len({f["record"] for f in filtered}) == len(filtered)  # one line per filtered record
+    for f in filtered:
+        assert f["column"] == "keep"
+        assert f["row_group"] == f["record"] // 10
+        n = int(f["reason"].removeprefix("n=").removesuffix(" too big"))
+        assert f["reason"] == f"n={n} too big" and n >= 40
+
+    meta = result.metadata
+    assert meta["filtered_records"] == len(filtered)
+    by_group: dict[int, int] = {}
+    for f in filtered:
+        by_group[f["row_group"]] = by_group.get(f["row_group"], 0) + 1
+    for index, entry in meta["row_groups"].items():
+        assert entry["filtered"] == by_group.get(int(index), 0)
+        assert entry["records"] + entry["filtered"] == entry["size"]
+
+    usage = json.loads((result.path / "usage.json").read_text())
+    assert usage["columns"]["keep"]["cells_filtered"] == len(filtered)
+    assert usage["columns"]["keep"]["cells_done"] == len(rows)
+    assert usage["columns"]["doubled"]["cells_done"] == len(rows)  # filtered rows never reach it
+    assert usage["columns"]["doubled"]["cells_filtered"] == 0
+
+
+def test_output_rows_are_the_unfiltered_run_minus_the_filtered_records(tmp_path: Path) -> None:
+    everything = {"name": "keep", "type": "expression", "expr": "x"}
+    unfiltered = list(create(config_of(everything), 60, tmp_path / "all"))
+    result = create(config_of(), 60, tmp_path / "some")
+    removed = {f["record"] for f in result.filtered}
+    expected = [
+        {k: v for k, v in r.items() if k != "keep"} for i, r in enumerate(unfiltered) if i not in removed
+    ]
+    assert list(result) == expected
+    assert removed == {i for i, r in enumerate(unfiltered) if r["n"] >= 40}
+
+
+def test_a_filter_kept_with_drop_false_shows_true_in_the_output(tmp_path: Path) -> None:
+    keep = {"name": "keep", "type": "filter", "condition": "{{ n < 40 }}", "drop": False}
+    rows = list(create(config_of(keep), 40, tmp_path))
+    assert rows and list(rows[0]) == ["id", "n", "keep", "doubled"]
+    assert all(r["keep"] is True and r["n"] < 40 for r in rows)
+
+
+def test_filter_function_returning_false_and_a_reason(tmp_path: Path) -> None:
+    keep = {"name": "keep", "type": "filter", "function": f"{HELPERS}:keep_small", "inputs": ["n"]}
+    result = create(config_of(keep), 50, tmp_path)
+    rows = list(result)
+    assert rows and all(r["n"] < 40 for r in rows)
+    assert len(result.filtered) == 50 - len(rows) > 0
+    for f in result.filtered:
+        assert f["column"] == "keep"
+        assert f["reason"].startswith("n=") and f["reason"].endswith(" is 40 or more")
+
+
+def test_filter_function_returning_a_bare_false_uses_the_default_reason(tmp_path: Path) -> None:
+    keep = {"name": "keep", "type": "filter", "function": f"{HELPERS}:is_small", "inputs": ["n"]}
+    result = create(config_of(keep), 30, tmp_path)
+    assert result.filtered
+    assert {f["reason"] for f in result.filtered} == {f"filter 'keep': {HELPERS}:is_small returned false"}
+
+
+def test_a_filter_downstream_of_a_cell_filters_row_by_row(tmp_path: Path) -> None:
+    """A filter reading a cell column runs in the row phase (per row), with the same outcome."""
+    config = config_of({"name": "keep", "type": "expression", "expr": "x", "drop": True})
+    config["columns"].append({"name": "late", "type": "filter", "condition": "{{ doubled < 80 }}"})
+    result = create(config, 60, tmp_path)
+    rows = list(result)
+    assert rows and all(r["doubled"] < 80 for r in rows)
+    assert {f["column"] for f in result.filtered} == {"late"}
+    assert len(result.filtered) == 60 - len(rows) > 0
+    assert result.metadata["filtered_records"] == len(result.filtered)
+
+
+# ---- run.target: kept -----------------------------------------------------------------------------
+
+
+def kept_config(target: str = "kept") -> dict[str, Any]:
+    config = config_of(target=target, max_row_groups_in_flight=4)
+    # Row group 0 finishes after later groups in flight: results reach the committer out of order.
+    config["columns"].append(
+        {"name": "v", "type": "custom", "function": f"{HELPERS}:slow_first_group", "inputs": ["n"]}
+    )
+    return config
+
+
+def test_target_kept_gives_exactly_the_first_n_kept_records_in_order(tmp_path: Path) -> None:
+    kept = create(kept_config(), 30, tmp_path / "kept")
+    assert len(kept) == 30
+    meta = kept.metadata
+    assert (meta["status"], meta["committed_records"], meta["target_records"]) == ("completed", 30, 30)
+    records = create(kept_config(target="records"), 150, tmp_path / "all")
+    assert len(records) > 30
+    assert list(kept) == list(records)[:30]
+
+
+def test_target_kept_is_reproducible(tmp_path: Path) -> None:
+    first = create(kept_config(), 25, tmp_path / "a")
+    second = create(kept_config(), 25, tmp_path / "b")
+    assert first.to_arrow().equals(second.to_arrow())
+    assert first.filtered == second.filtered
+
+
+def test_target_kept_extends_to_the_same_rows_as_a_fresh_run(tmp_path: Path) -> None:
+    create(kept_config(), 40, tmp_path / "grown")
+    grown = create(kept_config(), 70, tmp_path / "grown", resume="always")
+    fresh = create(kept_config(), 70, tmp_path / "fresh")
+    assert len(grown) == 70
+    assert grown.to_arrow().equals(fresh.to_arrow())
+    meta = grown.metadata
+    assert (meta["status"], meta["committed_records"], meta["target_records"]) == ("completed", 70, 70)
+    assert [s["status"] for s in meta["sessions"]] == ["completed", "completed"]
+    # filtered.jsonl holds each filtered record once, as a fresh run's does.
+    assert sorted(map(json.dumps, grown.filtered)) == sorted(map(json.dumps, fresh.filtered))
+    assert meta["filtered_records"] == len(grown.filtered)
+
+
+def test_target_kept_asked_again_for_the_same_n_does_no_work(tmp_path: Path) -> None:
+    first = create(kept_config(), 30, tmp_path)
+    assert first.path is not None
+    before = part_stats(first.path)
+    groups_before = first.metadata["row_groups"]
+    again = create(kept_config(), 30, tmp_path, resume="always")
+    assert part_stats(first.path) == before  # no row group file written
+    meta = again.metadata
+    assert meta["row_groups"] == groups_before
+    assert meta["status"] == "completed"
+    assert [s["records_committed"] for s in meta["sessions"]] == [30, 0]
+    assert again.to_arrow().equals(first.to_arrow())
+
+
+def test_target_kept_short_of_n_after_max_extra_records_fails_keeping_the_kept_rows(tmp_path: Path) -> None:
+    rare = {"name": "keep", "type": "filter", "condition": "{{ n < 8 }}"}  # about 8 % kept
+    config = config_of(rare, target="kept", max_extra_records=50)
+    with pytest.raises(GenerationError, match="max_extra_records"):
+        create(config, 20, tmp_path / "kept")
+    run = synthloom.open_run(tmp_path / "kept" / "outcomes")
+    meta = run.metadata
+    assert meta["status"] == "failed"
+    assert meta["sessions"][-1]["status"] == "failed"
+    tried = create(config_of(rare), 70, tmp_path / "tried")  # the 20 + 50 records the run could try
+    assert 0 < len(tried) < 20
+    assert list(run) == list(tried)
+    assert meta["committed_records"] == len(tried)
+    assert meta["filtered_records"] == 70 - len(tried) == len(run.filtered)
+
+
+def test_target_kept_with_a_filter_rejecting_everything_fails(tmp_path: Path) -> None:
+    never = {"name": "keep", "type": "filter", "condition": "{{ false }}"}
+    with pytest.raises(GenerationError, match="only 0 of 10 rows were kept"):
+        create(config_of(never, target="kept", max_extra_records=50), 10, tmp_path)
+    run = synthloom.open_run(tmp_path / "outcomes")
+    assert len(run) == 0
+    assert run.metadata["status"] == "failed"
+    assert run.metadata["filtered_records"] == 60
+
+
+def test_cli_exits_1_when_target_kept_is_not_reached(tmp_path: Path) -> None:
+    never = {"name": "keep", "type": "filter", "condition": "{{ false }}"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_of(never, target="kept", max_extra_records=50)))
+    result = CliRunner().invoke(
+        cli, ["create", str(path), "-n", "10", "-o", str(tmp_path / "out"), "--no-progress"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error:")
+    assert "max_extra_records" in result.stderr
+    assert "Traceback" not in result.output
