@@ -68,5 +68,15 @@ __all__ = [
     "validate",
 ]
 
-# Plugins last: a plugin may import anything above from `synthloom` itself.
-_registry.load_plugins()
+
+def _builtin_column_types(registry: _registry.ColumnTypeRegistry) -> None:
+    # Imported when the registry first loads, not with the package: it pulls in every generator.
+    from synthloom.engine.generators.builtin_types import register
+
+    register(registry)
+
+
+# Plugins (and built-ins) load when a config is first validated, not here. This only tells the default
+# registry where the built-ins are when the installed metadata lacks their `builtin` entry point; the
+# package root is the one module that joins the layers, so the config layer never names the engine.
+_registry.default_registry.add_fallback("builtin", _builtin_column_types)

@@ -1,7 +1,7 @@
 """Every exception synthloom raises, in one place.
 
     SynthloomError
-    ├── ConfigError                 the user's declaration is wrong (names file, column and field)
+    ├── ConfigError                 the user's declaration is wrong (names file, column, node and field)
     │   ├── PlanError               the columns do not form a valid plan (cycle, unknown reference, ...)
     │   └── SeedDataError           seed data is missing, unreadable or empty
     ├── ModelError                  talking to a model failed at run time
@@ -16,12 +16,17 @@
     │   └── LocalModelError         the embedded llama.cpp model could not be started
     ├── GenerationError             the engine could not produce the dataset
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
-    │   └── EarlyShutdownError      the failure rate over a window passed the configured threshold
+    │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
+    │   ├── ValidatorError          a validator gave no verdict (unreachable, garbage answer): fails its cell
+    │   └── ToolError               a tool's machinery failed (an MCP server that will not start or died
+    │                               mid-call): fails its cell; a tool's own errors go back to the model
     ├── RunStateError               an output directory cannot be used as asked (resume refused, ...)
     └── OutputError                 the dataset could not be written (unwritable directory, disk full)
 
 `ConfigError` and its subclasses are the user's to fix: the CLI prints their message and exits 2, with
-no traceback. Messages never contain secrets: API keys are only ever read from the environment.
+no traceback. `ModelError` is only for model endpoints (the engine waits out an unreachable one);
+anything else that talks HTTP (a remote validator) translates its failures into its own error.
+Messages never contain secrets: API keys are only ever read from the environment.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ __all__ = [
     "SeedDataError",
     "ServerError",
     "SynthloomError",
+    "ToolError",
+    "ValidatorError",
 ]
 
 
@@ -59,8 +66,9 @@ class SynthloomError(Exception):
 class ConfigError(SynthloomError):
     """Something the user declared is wrong.
 
-    The message is built from where the problem is (`source` file, `column`, `field`) and what it is,
-    so that it reads: ``config.yaml: column 'answer', field 'prompt': unknown column 'qestion'``.
+    The message is built from where the problem is (`source` file, `column`, `node` of a flow, `field`)
+    and what it is, so that it reads: ``config.yaml: column 'answer', field 'prompt': unknown column
+    'qestion'`` (or ``..., column 'solution', node 'draft', field 'prompt': ...`` inside a flow).
     """
 
     def __init__(
@@ -72,11 +80,13 @@ class ConfigError(SynthloomError):
         field: str | None = None,
         line: int | None = None,
         model: str | None = None,
+        node: str | None = None,
     ) -> None:
         self.reason = message
         self.source = source
         self.model = model
         self.column = column
+        self.node = node
         self.field = field
         self.line = line
         super().__init__(self._render())
@@ -89,6 +99,8 @@ class ConfigError(SynthloomError):
             where.append(f"model '{self.model}'")
         if self.column:
             where.append(f"column '{self.column}'")
+        if self.node:
+            where.append(f"node '{self.node}'")
         if self.field:
             where.append(f"field '{self.field}'")
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
@@ -206,6 +218,18 @@ class EarlyShutdownError(GenerationError):
         self.failure_rate = failure_rate
         self.window = window
         super().__init__(message)
+
+
+class ValidatorError(GenerationError):
+    """A validation column could not reach a verdict: its remote validator is unreachable, timed out or
+    answered something that is not a verdict, or its callable returned neither a bool nor a dict with
+    `is_valid`. The cell fails at once (it is not a model endpoint: no waiting out an outage)."""
+
+
+class ToolError(GenerationError):
+    """A tool could not be run at all: its MCP server cannot be started, or died during the call (it is
+    restarted for later cells). The cell fails at once. What a tool itself gets wrong (it raises, times
+    out, is given bad arguments) is not an error: it goes back to the model as the call's result."""
 
 
 class RunStateError(SynthloomError):

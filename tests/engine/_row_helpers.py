@@ -52,6 +52,7 @@ class Probe:
     slow_started: asyncio.Event = field(default_factory=asyncio.Event)
     slow_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     never: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 probe: Probe | None = None
@@ -126,3 +127,10 @@ async def ask_model(row: dict[str, Any], context: CellContext) -> str:
         [{"role": "user", "content": f"hi {row['n']}"}], tag=context.tag
     )
     return result.text
+
+
+async def record_held_first_group(row: dict[str, Any], context: CellContext) -> int:
+    """The record's index; row group 0 (records 0-9) waits until the test releases it."""
+    if context.record < 10:
+        await _probe().release.wait()
+    return context.record

@@ -13,16 +13,19 @@ from click.testing import CliRunner
 
 import synthloom
 from synthloom import DatasetConfig
+from synthloom.engine.committer import Committer, KeptTarget
+from synthloom.engine.executor import GroupResult
 from synthloom.errors import EarlyShutdownError, GenerationError
 from synthloom.interface.cli import cli
+from synthloom.row_groups import RowGroupSlice
+
+from . import _row_helpers
 
 HELPERS = "tests.engine._row_helpers"
-SHARP = {"max_failure_rate": 0.1, "failure_window": 5}
+SHARP: dict[str, Any] = {"max_failure_rate": 0.1, "failure_window": 5}
 
 
-def config_of(
-    filter_column: dict[str, Any] | None = None, *, name: str = "outcomes", **run: Any
-) -> dict[str, Any]:
+def config_of(filter_column: dict[str, Any] | None = None, **run: Any) -> dict[str, Any]:
     """`n` uniform in 0..99, a uuid, a cell column, and a filter keeping about 40 % of rows (`n < 40`)."""
     keep = (
         filter_column
@@ -30,7 +33,7 @@ def config_of(
         else {"name": "keep", "type": "filter", "condition": "{{ n < 40 }}"}
     )
     return {
-        "name": name,
+        "name": "outcomes",
         "columns": [
             {"name": "id", "type": "sampler", "sampler": "uuid"},
             {
@@ -52,6 +55,10 @@ def create(config: dict[str, Any], num_records: int, output: Path, **kwargs: Any
 
 def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def by_record(line: dict[str, Any]) -> int:
+    return int(line["record"])
 
 
 def part_stats(run: Path) -> dict[str, tuple[int, int]]:
@@ -188,7 +195,8 @@ def test_target_kept_is_reproducible(tmp_path: Path) -> None:
     first = create(kept_config(), 25, tmp_path / "a")
     second = create(kept_config(), 25, tmp_path / "b")
     assert first.to_arrow().equals(second.to_arrow())
-    assert first.filtered == second.filtered
+    # filtered.jsonl is written in commit order, which varies; its records do not.
+    assert sorted(first.filtered, key=by_record) == sorted(second.filtered, key=by_record)
 
 
 def test_target_kept_extends_to_the_same_rows_as_a_fresh_run(tmp_path: Path) -> None:
@@ -201,7 +209,7 @@ def test_target_kept_extends_to_the_same_rows_as_a_fresh_run(tmp_path: Path) -> 
     assert (meta["status"], meta["committed_records"], meta["target_records"]) == ("completed", 70, 70)
     assert [s["status"] for s in meta["sessions"]] == ["completed", "completed"]
     # filtered.jsonl holds each filtered record once, as a fresh run's does.
-    assert sorted(map(json.dumps, grown.filtered)) == sorted(map(json.dumps, fresh.filtered))
+    assert sorted(grown.filtered, key=by_record) == sorted(fresh.filtered, key=by_record)
     assert meta["filtered_records"] == len(grown.filtered)
 
 
@@ -217,6 +225,79 @@ def test_target_kept_asked_again_for_the_same_n_does_no_work(tmp_path: Path) -> 
     assert meta["status"] == "completed"
     assert [s["records_committed"] for s in meta["sessions"]] == [30, 0]
     assert again.to_arrow().equals(first.to_arrow())
+
+
+class SimulatedKill(RuntimeError):
+    """Raised in place of committing a result: the run stops as if killed before that commit."""
+
+
+def held_first_group_config() -> dict[str, Any]:
+    """Records 0-9 and 40 onwards are kept; row group 0 is held back while later groups commit."""
+    return {
+        "name": "held",
+        "columns": [
+            {"name": "rec", "type": "custom", "function": f"{HELPERS}:record_held_first_group"},
+            {"name": "keep", "type": "filter", "condition": "{{ rec < 10 or rec >= 40 }}"},
+        ],
+        "run": {"buffer_size": 10, "target": "kept", "max_row_groups_in_flight": 4},
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="generation._kept_mode_todo returns no work once the committed groups hold N kept rows, even "
+    "when a lower row group was never committed; the resumed run skips records 0-9",
+)
+def test_target_kept_resumed_after_a_kill_before_an_earlier_group_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = _row_helpers.Probe()
+    monkeypatch.setattr(_row_helpers, "probe", probe)
+    apply, next_group = Committer.apply, KeptTarget.next_group
+    running: set[int] = set()
+
+    async def killed_at_group_0(self: Committer, result: GroupResult) -> None:
+        if result.group.index == 0:
+            raise SimulatedKill
+        await apply(self, result)
+        running.discard(result.group.index)
+        if self.metadata.committed_records >= 30:
+            probe.release.set()  # later groups hold the target: now let group 0 finish
+
+    def releasing_when_done(self: KeptTarget) -> RowGroupSlice | None:
+        group = next_group(self)
+        if group is not None:
+            running.add(group.index)
+        elif running == {0}:
+            probe.release.set()  # nothing else left to run: never leave group 0 waiting
+        return group
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Committer, "apply", killed_at_group_0)
+        patch.setattr(KeptTarget, "next_group", releasing_when_done)
+        with pytest.raises(SimulatedKill):
+            create(held_first_group_config(), 30, tmp_path)
+    at_kill = synthloom.open_run(tmp_path / "held")
+    assert "0" not in at_kill.metadata["row_groups"]
+    assert len(at_kill) >= 30  # the state this test is about
+
+    resumed = create(held_first_group_config(), 30, tmp_path, resume="always")
+    assert [r["rec"] for r in resumed] == [*range(10), *range(40, 60)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RunMetadata.groups_dropped subtracts the records of dropped groups from the current session "
+    "even when an earlier session committed them: the session's records_committed goes negative",
+)
+def test_target_kept_shrunk_to_fewer_rows_counts_no_negative_commits(tmp_path: Path) -> None:
+    create(kept_config(), 40, tmp_path)
+    shrunk = create(kept_config(), 30, tmp_path, resume="always")
+    fresh = create(kept_config(), 30, tmp_path / "fresh")
+    assert shrunk.to_arrow().equals(fresh.to_arrow())
+    sessions = shrunk.metadata["sessions"]
+    assert [s["status"] for s in sessions] == ["completed", "completed"]
+    assert all(s["records_committed"] >= 0 for s in sessions), sessions
 
 
 def test_target_kept_short_of_n_after_max_extra_records_fails_keeping_the_kept_rows(tmp_path: Path) -> None:

@@ -131,7 +131,15 @@ def test_usage_of_a_killed_session_stays_in_the_account(tmp_path: Path, slow_ser
     # A kill between a group's file and its metadata line leaves the group committed without its spend.
     unaccounted = parts - listed
 
-    resumed = synthloom.create(config, RECORDS, out, resume="always")
+    # Resumed by the same command line as the killed run (both read the source from disk).
+    finished = subprocess.run(
+        [*command, "-o", str(out), "--no-progress", "--resume", "always"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    resumed = synthloom.open_run(run)
     assert len(resumed) == RECORDS
     meta = resumed.metadata
     killed, final = meta["sessions"]

@@ -8,6 +8,8 @@ the config file's name.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -574,7 +576,7 @@ BAD_CONFIGS = [
         "{file}:2",
         "column 'a'",
         "field 'function'",
-        "pattern",
+        "not an import path: expected 'package.module:name'",
     ),
     case(
         "custom-function-module-missing",
@@ -593,6 +595,153 @@ BAD_CONFIGS = [
         "field 'function'",
         "cannot import 'os.path:nope_fn'",
         "nope_fn",
+    ),
+    # Helper modules next to the config (written by the `config_dir` fixture) import without PYTHONPATH;
+    # an import path that resolves to the wrong kind of object is the user's mistake, found by the plan.
+    case(
+        "structured-schema-import-path-not-a-model",
+        MODELS + "columns:\n  - {name: a, type: llm-structured, model: writer, prompt: hi, "
+        "schema: 'badcfg_helpers:NOT_A_MODEL'}\n",
+        "{file}:4",
+        "column 'a'",
+        "field 'schema'",
+        "'badcfg_helpers:NOT_A_MODEL' is an int, not a Pydantic model class",
+    ),
+    case(
+        "structured-schema-import-path-plain-class",
+        MODELS + "columns:\n  - {name: a, type: llm-structured, model: writer, prompt: hi, "
+        "schema: 'badcfg_helpers:Plain'}\n",
+        "{file}:4",
+        "column 'a'",
+        "field 'schema'",
+        "is the class Plain, not a Pydantic model class",
+    ),
+    case(
+        "custom-function-not-callable",
+        "columns:\n  - {name: a, type: custom, function: 'badcfg_helpers:not_callable'}\n",
+        "{file}:2",
+        "column 'a'",
+        "field 'function'",
+        "'badcfg_helpers:not_callable' is a str, not a callable",
+    ),
+    case(
+        "callable-validator-not-callable",
+        "columns:\n" + UUID + "  - {name: v, type: validation, validator: callable, targets: [a], "
+        "function: 'badcfg_helpers:NOT_A_MODEL'}\n",
+        "{file}:3",
+        "column 'v'",
+        "field 'function'",
+        "is an int, not a callable",
+    ),
+    case(
+        "import-path-module-raises-on-import",
+        "columns:\n  - {name: a, type: custom, function: 'badcfg_broken:fn'}\n",
+        "{file}:2",
+        "column 'a'",
+        "field 'function'",
+        "importing it raised RuntimeError: half-written helper",
+    ),
+    case(
+        "field-of-another-validator",
+        "columns:\n" + UUID + "  - {name: v, type: validation, validator: regex, targets: [a], "
+        "pattern: x, url: 'http://127.0.0.1:1/'}\n",
+        "{file}:3",
+        "column 'v'",
+        "'url' is only used by validator 'http'",
+    ),
+    # ---- templates that parse but cannot render --------------------------------------------------
+    case(
+        "structured-schema-json-text-instead-of-a-mapping",
+        MODELS + "columns:\n  - {name: a, type: llm-structured, model: w, prompt: hi, "
+        'schema: \'{"type": "object"}\'}\n',
+        "{file}:4",
+        "column 'a'",
+        "field 'schema'",
+        "write the schema as a YAML mapping",
+    ),
+    case(
+        "when-without-braces-is-never-evaluated",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: '{{ a }}', when: 'a == 1'}\n",
+        "{file}:3",
+        "column 'b'",
+        "field 'when'",
+        "'when' is plain text ('a == 1')",
+        "'{{ a == 1 }}'",
+    ),
+    case(
+        "expression-without-braces-cannot-cast",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: 'a + 1', dtype: int}\n",
+        "{file}",
+        "column 'b'",
+        "field 'expr'",
+        "'expr' is plain text ('a + 1'): it is not evaluated",
+        "not a whole number",
+        "'{{ a + 1 }}'",
+    ),
+    case(
+        "template-unknown-filter",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: '{{ a | uper }}'}\n",
+        "{file}:3",
+        "column 'b'",
+        "field 'expr'",
+        "unknown filter 'uper'",
+        "did you mean 'upper'?",
+    ),
+    case(
+        "template-unknown-test",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: '{% if a is frobbed %}1{% endif %}'}\n",
+        "{file}:3",
+        "column 'b'",
+        "field 'expr'",
+        "unknown test 'frobbed'",
+    ),
+    case(
+        "template-unknown-test-with-suggestion",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: '{{ a is definde }}'}\n",
+        "{file}:3",
+        "unknown test 'definde'",
+        "did you mean 'defined'?",
+    ),
+    case(
+        "template-unknown-filter-in-prompt",
+        MODELS + "columns:\n" + UUID + "  - name: q\n    type: llm-text\n    model: writer\n"
+        "    prompt: |\n      Line one\n      {{ a | lenght }}\n",
+        "{file}:8",
+        "column 'q'",
+        "field 'prompt'",
+        "unknown filter 'lenght' on line 2 of the template",
+        "did you mean 'length'?",
+    ),
+    case(
+        "template-unknown-filter-in-when",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: '1', when: '{{ a | trimm }}'}\n",
+        "{file}:3",
+        "column 'b'",
+        "field 'when'",
+        "unknown filter 'trimm'",
+    ),
+    case(
+        "template-includes-a-file",
+        "columns:\n" + UUID + "  - {name: b, type: expression, expr: \"{% include 'x.j2' %}\"}\n",
+        "{file}:3",
+        "column 'b'",
+        "field 'expr'",
+        "cannot load other template files",
+    ),
+    case(
+        "judge-score-name-with-a-quote",
+        MODELS + "columns:\n  - name: g\n    type: llm-judge\n    model: writer\n    prompt: hi\n"
+        "    scores:\n      - {name: 'say \"hi\"', description: d, options: {1: a, 2: b}}\n",
+        "{file}:9",
+        "column 'g'",
+        "field 'scores.0.name'",
+        "cannot contain",
+    ),
+    case(
+        "yaml-two-merge-keys-in-one-mapping",
+        "x-a: &a {type: sampler}\nx-b: &b {sampler: uuid}\ncolumns:\n  - name: a\n    <<: *a\n    <<: *b\n",
+        "{file}:6",
+        "duplicate merge key",
     ),
     # ---- run -------------------------------------------------------------------------------------
     case(
@@ -728,13 +877,31 @@ BAD_CONFIGS = [
 ]
 
 
+HELPERS = """\
+NOT_A_MODEL = 42
+not_callable = "hello"
+
+
+class Plain:
+    pass
+"""
+
+
 @pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    # Import paths resolve next to the config: keep this test's folder off every other test's path.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in ("badcfg_helpers", "badcfg_broken"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    (tmp_path / "badcfg_helpers.py").write_text(HELPERS)
+    (tmp_path / "badcfg_broken.py").write_text("raise RuntimeError('half-written helper')\n")
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "seed.jsonl").write_text('{"topic": "physics"}\n{"topic": "chemistry"}\n')
     (tmp_path / "seed.txt").write_text("topic\nphysics\n")
     (tmp_path / "header.csv").write_text("topic,level\n")
-    return tmp_path
+    yield tmp_path
+    for name in ("badcfg_helpers", "badcfg_broken"):
+        sys.modules.pop(name, None)
 
 
 def write_config(directory: Path, text: str) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -192,6 +194,138 @@ def test_cli_schema_prints_the_json_schema(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["title"] == "DatasetConfig"
 
 
+# ---- YAML anchors and merge keys ------------------------------------------------------------------
+
+MERGED_YAML = """\
+x-llm: &llm
+  type: llm-text
+  model: writer
+  system_prompt: You are terse.
+models:
+  - {alias: writer, provider: local}
+columns:
+  - name: topic
+    type: sampler
+    sampler: category
+    params: &topics {values: [a, b]}
+  - <<: *llm
+    name: question
+    prompt: "Ask about {{ topic }}."
+  - <<: *llm
+    name: answer
+    system_prompt: You are thorough.
+    prompt: "Answer: {{ question }}"
+  - name: other_topic
+    type: sampler
+    sampler: category
+    params: *topics
+"""
+
+
+def test_yaml_merge_keys_and_aliases_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "merged.yaml", MERGED_YAML))
+    question, answer = config.column("question"), config.column("answer")
+    assert isinstance(question, LLMTextColumn) and isinstance(answer, LLMTextColumn)
+    assert (question.model, question.system_prompt) == ("writer", "You are terse.")
+    assert answer.system_prompt == "You are thorough."  # written in the mapping: overrides the merge
+    assert config.column("other_topic").params == {"values": ["a", "b"]}  # type: ignore[attr-defined]
+    assert "x-llm" not in config.to_dict()
+
+
+def test_a_key_written_twice_next_to_a_merge_is_still_refused(tmp_path: Path) -> None:
+    text = MERGED_YAML.replace("    name: answer\n", "    name: answer\n    name: answer2\n")
+    with pytest.raises(ConfigError, match=r"merged\.yaml:17: invalid YAML: duplicate key 'name'"):
+        load_config(write(tmp_path / "merged.yaml", text))
+
+
+def test_errors_in_a_merged_column_name_the_right_line(tmp_path: Path) -> None:
+    text = MERGED_YAML.replace('    prompt: "Answer: {{ question }}"', '    promt: "Answer: {{ question }}"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path / "merged.yaml", text))
+    assert "merged.yaml:18, column 'answer', field 'promt': unknown field (did you mean 'prompt'?)" in str(
+        info.value
+    )
+
+
+def test_yes_and_no_are_text_not_booleans(tmp_path: Path) -> None:
+    text = (
+        "columns:\n  - {name: answer, type: sampler, sampler: category, params: {values: [yes, no, on]}}\n"
+        "  - {name: b, type: expression, expr: '{{ answer }}', drop: yes}\n"
+    )
+    config = load_config(write(tmp_path / "yes.yaml", text))
+    assert config.column("answer").params == {"values": ["yes", "no", "on"]}  # type: ignore[attr-defined]
+    assert config.column("b").drop is True  # a bool field still reads "yes"
+    assert parse_config("columns: [{name: a, type: sampler, sampler: uuid, drop: true}]").column("a").drop
+
+
+def test_only_top_level_x_keys_are_ignored(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="field 'x-note': unknown field"):
+        text = MERGED_YAML.replace("    name: answer\n", "    name: answer\n    x-note: 1\n")
+        load_config(write(tmp_path / "x.yaml", text))
+
+
+# ---- judge scores -----------------------------------------------------------------------------------
+
+JUDGE_YAML = """\
+models:
+  - {alias: judge, provider: local}
+columns:
+  - {name: sql, type: sampler, sampler: category, params: {values: ["SELECT 1"]}}
+  - name: grade
+    type: llm-judge
+    model: judge
+    prompt: "{{ sql }}"
+    scores:
+      - name: SQL Correctness
+        description: Does it run?
+        options: {0: no, 1: yes}
+      - {name: style, description: "Is it tidy?", options: {1: messy, 2: tidy}}
+  - name: correct
+    type: expression
+    dtype: int
+    expr: "{{ grade['SQL Correctness'].score }}"
+"""
+
+
+def test_judge_score_names_may_be_any_short_label(tmp_path: Path) -> None:
+    from synthloom.engine.generators.llm import judge_schema
+
+    config = load_config(write(tmp_path / "judge.yaml", JUDGE_YAML))
+    plan = synthloom.validate(config)
+    assert plan.column("correct").depends_on == {"grade"}
+    schema = judge_schema(config.column("grade"))  # type: ignore[arg-type]
+    assert schema["required"] == ["SQL Correctness", "style"]
+    import jsonschema
+
+    jsonschema.validate(
+        {"SQL Correctness": {"reasoning": "ok", "score": 1}, "style": {"reasoning": "ok", "score": 2}}, schema
+    )
+
+
+async def test_a_judge_score_with_spaces_runs_and_templates_read_it(tmp_path: Path) -> None:
+    from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
+
+    async with SimulatedEndpoint(SimulatedEndpointConfig(latency=0.0, jitter=0.0)) as endpoint:
+        text = JUDGE_YAML.replace(
+            "{alias: judge, provider: local}",
+            f"{{alias: judge, provider: openai, base_url: '{endpoint.base_url}', model: sim}}",
+        )
+        result = await synthloom.apreview(load_config(write(tmp_path / "judge.yaml", text)), num_records=2)
+    rows = list(result)
+    assert len(rows) == 2, result.failures
+    for row in rows:
+        assert row["correct"] in (0, 1)
+        assert row["correct"] == row["grade"]["SQL Correctness"]["score"]
+
+
+@pytest.mark.parametrize("name", ["", " padded", "line\nbreak", 'say "hi"', "x" * 101])
+def test_judge_score_names_refuse_blank_padded_quoted_or_long_labels(name: str) -> None:
+    data = yaml.safe_load(JUDGE_YAML)
+    data["columns"][1]["scores"][0]["name"] = name
+    with pytest.raises(ConfigError, match=r"column 'grade', field 'scores\.0\.name'"):
+        parse_config(json.dumps(data), fmt="json")
+
+
 # ---- registry -------------------------------------------------------------------------------------
 
 
@@ -229,14 +363,12 @@ columns:
 @contextlib.contextmanager
 def registered(column_type: ColumnType) -> Iterator[None]:
     """Register `column_type` for the block, then remove it and rebuild the dataset model."""
-    assert column_type.name not in registry._REGISTRY
+    assert column_type.name not in registry.column_types()
     register_column_type(column_type)
     try:
         yield
     finally:
-        registry._REGISTRY.pop(column_type.name, None)
-        for listener in registry._listeners:
-            listener()
+        registry.default_registry.unregister(column_type.name)
 
 
 def test_registered_column_type_loads_from_yaml_and_runs(tmp_path: Path) -> None:
@@ -292,39 +424,115 @@ def test_get_column_type_names_an_unknown_type() -> None:
         registry.get_column_type("nope")
 
 
+class EntryPoint:
+    """Stands in for an `importlib.metadata.EntryPoint`."""
+
+    def __init__(self, name: str, value: str, loaded: object) -> None:
+        self.name = name
+        self.value = value
+        self._loaded = loaded
+
+    def load(self) -> object:
+        if isinstance(self._loaded, Exception):
+            raise self._loaded
+        return self._loaded
+
+
+def fake_entry_points(monkeypatch: pytest.MonkeyPatch, points: list[EntryPoint]) -> list[str]:
+    """Serve `points` for the test group; returns the list of groups asked for."""
+    asked: list[str] = []
+
+    def entry_points(group: str) -> list[EntryPoint]:
+        asked.append(group)
+        return points if group == "test.columns" else []
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+    return asked
+
+
 def test_plugins_are_discovered_through_entry_points(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     shout = ColumnType("holler", ShoutColumn, ShoutGenerator)
-
-    class EntryPoint:
-        def __init__(self, value: str, loaded: object) -> None:
-            self.value = value
-            self._loaded = loaded
-
-        def load(self) -> object:
-            if isinstance(self._loaded, Exception):
-                raise self._loaded
-            return self._loaded
-
-    points = [
-        EntryPoint("broken:column_type", ImportError("boom")),
-        EntryPoint("wrong:column_type", object()),
-        EntryPoint("good:column_type", shout),
-    ]
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
-    monkeypatch.setattr(
-        registry, "entry_points", lambda group: points if group == "synthloom.columns" else []
+    fake_entry_points(
+        monkeypatch,
+        [
+            EntryPoint("broken", "broken:column_type", ImportError("boom")),
+            EntryPoint("wrong", "wrong:column_type", object()),
+            EntryPoint("good", "good:column_type", shout),
+        ],
     )
-    try:
-        registry.load_plugins()
-        assert registry.get_column_type("holler") == shout
-    finally:
-        registry._REGISTRY.pop("holler", None)
-        for listener in registry._listeners:
-            listener()
+    types = registry.ColumnTypeRegistry(group="test.columns")
+    assert types.get("holler") == shout
     assert "broken:column_type" in caplog.text
     assert "wrong:column_type" in caplog.text
+
+
+def test_an_entry_point_may_publish_a_list_or_a_register_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    shout = ColumnType("holler", ShoutColumn, ShoutGenerator)
+    sampler = registry.get_column_type("sampler")
+
+    def hook(target: registry.ColumnTypeRegistry) -> None:
+        target.register(shout)
+
+    fake_entry_points(
+        monkeypatch, [EntryPoint("many", "many:TYPES", [sampler]), EntryPoint("hook", "hook:register", hook)]
+    )
+    types = registry.ColumnTypeRegistry(group="test.columns")
+    assert set(types.types()) == {"sampler", "holler"}
+
+
+def test_entry_points_load_on_first_need_not_on_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = fake_entry_points(monkeypatch, [])
+    types = registry.ColumnTypeRegistry(group="test.columns")
+    types.register(ColumnType("holler", ShoutColumn, ShoutGenerator))  # registering does not load
+    assert asked == []
+    assert "holler" in types
+    assert asked == ["test.columns"]
+    types.types()
+    assert asked == ["test.columns"]  # once
+
+
+def test_a_fallback_stands_in_only_for_a_missing_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    shout = ColumnType("holler", ShoutColumn, ShoutGenerator)
+    sampler = registry.get_column_type("sampler")
+    fake_entry_points(monkeypatch, [EntryPoint("builtin", "pkg:BUILTINS", [sampler])])
+    with_entry_point = registry.ColumnTypeRegistry(group="test.columns")
+    with_entry_point.add_fallback("builtin", [shout])
+    assert set(with_entry_point.types()) == {"sampler"}
+    without = registry.ColumnTypeRegistry(group="test.columns")
+    without.add_fallback("other", [shout])
+    assert set(without.types()) == {"sampler", "holler"}
+
+
+def test_a_generator_given_by_import_path_still_resolves() -> None:
+    legacy = ColumnType("holler", ShoutColumn, f"{__name__}:ShoutGenerator")
+    assert legacy.generator_class() is ShoutGenerator
+
+
+def test_importing_synthloom_loads_no_plugin_and_no_generator() -> None:
+    code = (
+        "import sys, synthloom\n"
+        "from synthloom.config import registry\n"
+        "assert not registry.default_registry._loaded, 'plugins loaded on import'\n"
+        "assert 'synthloom.engine.generators.builtin_types' not in sys.modules\n"
+        "assert not synthloom.DatasetConfig.__pydantic_complete__\n"
+        "columns = [{'name': 'a', 'type': 'sampler', 'sampler': 'uuid'}]\n"
+        "synthloom.DatasetConfig.model_validate({'columns': columns})\n"
+        "assert registry.default_registry._loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_builtin_types_are_registered_with_their_generator_classes() -> None:
+    from synthloom.engine.generators.builtin_types import BUILTIN_COLUMN_TYPES
+    from synthloom.engine.generators.samplers import SamplerGenerator
+
+    assert registry.get_column_type("sampler").generator_class() is SamplerGenerator
+    for column_type in BUILTIN_COLUMN_TYPES:
+        assert not isinstance(column_type.generator, str), column_type.name
+        assert registry.get_column_type(column_type.name) == column_type
 
 
 # ---- secrets --------------------------------------------------------------------------------------

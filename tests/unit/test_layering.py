@@ -10,6 +10,9 @@ model layer.
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,37 @@ def test_layer_imports_only_layers_to_its_left(layer: str) -> None:
         if bad:
             offenders.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
     assert not offenders, "\n".join(offenders)
+
+
+def _module_paths_named(path: Path) -> set[str]:
+    """Every string constant in a module that is a synthloom module path (`synthloom.x.y` or
+    `synthloom.x.y:Name`): an import by name that the import statements above would not show."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        value = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(value, str) and re.fullmatch(r"synthloom(\.\w+)+(:[\w.]+)?", value):
+            found.add(value.split(".")[1].split(":")[0])
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_no_layer_names_a_layer_to_its_right_even_as_a_string(layer: str) -> None:
+    offenders = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        bad = (_module_paths_named(path) & set(ALLOWED)) - ALLOWED[layer]
+        if bad:
+            offenders.append(f"{path.relative_to(PACKAGE)} names {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_importing_the_config_layer_imports_no_engine_module() -> None:
+    code = (
+        "import sys\n"
+        "import synthloom.config.loader, synthloom.config.builder, synthloom.config.registry\n"
+        "from synthloom.config.loader import parse_config\n"
+        "parse_config('columns: [{name: a, type: sampler, sampler: uuid}]')\n"
+        "import synthloom\n"
+        "assert 'synthloom.engine.generators.builtin_types' in sys.modules  # loaded on first need\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -239,3 +239,28 @@ def test_check_output_refuses_a_field_that_clashes_with_the_format(tmp_path: Pat
 
 def test_check_output_passes_without_an_output_block() -> None:
     check_output(parse_config(BASE), {"topic"})
+
+
+def test_the_sft_messages_example_checks_and_shapes_a_row() -> None:
+    import synthloom
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "sft-messages" / "config.yaml"
+    config = synthloom.load_config(path)
+    plan = synthloom.validate(config)
+    known = {c.name for c in config.columns} | {s for c in config.columns for s in c.side_columns()}
+    check_output(config, known)
+    shaper = OutputShaper(config.output, plan.output_columns, known=known)
+    row = {"id": "u1", "topic": "cycling", "angle": "x", "system": "Sys", "question": "Q?", "answer": "A."}
+    shaped = shaper.apply([row, {**row, "answer": ""}])
+    assert shaped.records == [
+        {
+            "id": "u1",
+            "meta": {"topic": "cycling", "source": "synthloom-example"},
+            "messages": [
+                {"role": "system", "content": "Sys"},
+                {"role": "user", "content": "Q?"},
+                {"role": "assistant", "content": "A."},
+            ],
+        }
+    ]
+    assert shaped.filtered == [RowProblem(1, "output.schema", "messages.2.content: '' should be non-empty")]

@@ -102,7 +102,8 @@ def test_an_unreadable_schema_import_path_is_a_plan_error(tmp_path: Path) -> Non
         ("{type: array}", "no record can pass: the schema is for a array, but a record is an object"),
         (
             "{type: object, required: [prompt, answer]}",
-            "no record can pass: the schema requires 'answer', which no record has (records have 'prompt', 'score')",
+            "no record can pass: the schema requires 'answer', which no record has "
+            "(records have 'prompt', 'score')",
         ),
         (
             "{type: object, properties: {prompt: {}}, additionalProperties: false}",

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from synthloom.config.dataset import SeedConfig
-from synthloom.engine.generators.base import RowGroupSlice
 from synthloom.errors import SeedDataError
+from synthloom.row_groups import RowGroupSlice
 from synthloom.seeds.reader import SeedReader
 
 RECORDS = [{"id": i, "text": f"record {i}"} for i in range(10)]
@@ -32,7 +32,9 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def write_hf_dataset(directory: Path, table: pa.Table, shards: int = 1) -> Path:
     """The layout `datasets.Dataset.save_to_disk` writes: Arrow IPC *stream* shards, state.json
-    listing them, and dataset_info.json."""
+    listing them, and dataset_info.json. Built by hand (with no features in dataset_info.json, which
+    `datasets.load_from_disk` refuses), so these tests pin the no-dependency Arrow reader; the
+    library's own folders are tested in test_seeds_hf.py."""
     directory.mkdir(parents=True)
     per_shard = -(-table.num_rows // shards)
     names = []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ from synthloom.row_groups import RowGroupSlice
 from synthloom.seeds.chunking import chunk_text, count_tokens
 from synthloom.seeds.html_text import html_to_text
 from synthloom.seeds.reader import SeedReader
+
+needs_pypdf = pytest.mark.skipif(importlib.util.find_spec("pypdf") is None, reason="the pdf extra (pypdf)")
 
 
 def make_pdf(pages: list[str], title: str | None = None) -> bytes:
@@ -74,6 +79,7 @@ Intro paragraph.
 # -- one record per file ----------------------------------------------------------------------------
 
 
+@needs_pypdf
 def test_folder_of_documents_gives_one_record_per_file_with_metadata(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     (docs / "guide").mkdir(parents=True)
@@ -126,7 +132,7 @@ def test_chunks_respect_size_and_overlap_in_characters(tmp_path: Path) -> None:
     assert len(texts) == 6
     assert [r["chunk_index"] for r in rows] == list(range(6))
     assert {r["chunk_count"] for r in rows} == {6}
-    for before, after in zip(texts, texts[1:], strict=False):
+    for before, after in itertools.pairwise(texts):
         first_word = after.split()[0]
         assert first_word in before  # each chunk starts inside the previous one's last 100 characters
         assert len(before) - before.index(first_word) <= 100
@@ -154,6 +160,7 @@ def test_token_chunks_count_words_and_punctuation(tmp_path: Path) -> None:
     assert sum(counts) == pytest.approx(300 + 12 * (len(rows) - 1), abs=len(rows) * 6)
 
 
+@needs_pypdf
 def test_pdf_chunks_know_their_page(tmp_path: Path) -> None:
     pages = ["\n".join(f"Page {p} sentence {i} is here." for i in range(12)) for p in (1, 2, 3)]
     (tmp_path / "book.pdf").write_bytes(make_pdf(pages))
@@ -201,6 +208,7 @@ def test_html_without_title_uses_first_h1() -> None:
 # -- bad files --------------------------------------------------------------------------------------
 
 
+@needs_pypdf
 def test_corrupt_pdf_and_binary_file_are_reported_not_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -226,6 +234,7 @@ def test_corrupt_pdf_and_binary_file_are_reported_not_fatal(
     assert "skipped broken.pdf" in caplog.text
 
 
+@needs_pypdf
 def test_all_documents_unreadable_is_a_seed_error(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.pdf").write_bytes(b"%PDF-1.4 garbage")
@@ -251,7 +260,22 @@ def test_documents_seed_with_a_transform(tmp_path: Path) -> None:
     reader = read(
         tmp_path,
         "*.md",
-        transforms=[{"filter": "{{ 'beta' in text }}"}, {"rename": {"text": "passage"}}, {"select": ["passage"]}],
+        transforms=[
+            {"filter": "{{ 'beta' in text }}"},
+            {"rename": {"text": "passage"}},
+            {"select": ["passage"]},
+        ],
     )
     assert reader.column_names == ["passage"]
     assert all_rows(reader) == [{"passage": "# B\n\nbeta"}]
+
+
+def test_pdf_without_the_pdf_extra_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.pdf").write_bytes(make_pdf(["text"]))
+    monkeypatch.setitem(sys.modules, "pypdf", None)  # `import pypdf` raises ImportError
+    with pytest.raises(
+        SeedDataError, match=r"a\.pdf: reading PDF documents needs pypdf: pip install 'synthloom\[pdf\]'"
+    ):
+        read(tmp_path, "a.pdf")

@@ -9,6 +9,7 @@ temporary folder.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,9 @@ def test_path_dataset_dict_uses_train_and_hf_names_another_split(tmp_path: Path)
 def test_unknown_split_of_a_saved_dataset_dict_lists_the_splits(tmp_path: Path) -> None:
     full = datasets.Dataset.from_dict(RECORDS)
     datasets.DatasetDict({"train": full, "test": full}).save_to_disk(str(tmp_path / "dd"))
-    with pytest.raises(SeedDataError, match=r"no split 'validation' in the dataset; splits: train, test") as info:
+    with pytest.raises(
+        SeedDataError, match=r"no split 'validation' in the dataset; splits: train, test"
+    ) as info:
         reader(tmp_path, hf="dd", split="validation")
     assert info.value.field == "seed.split"
 
@@ -202,7 +205,9 @@ def test_hub_not_found_or_gated_mentions_the_token(tmp_path: Path, monkeypatch: 
         )
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    with pytest.raises(SeedDataError, match="does not exist, or it is private or gated.*set HF_TOKEN") as info:
+    with pytest.raises(
+        SeedDataError, match=r"does not exist, or it is private or gated.*set HF_TOKEN"
+    ) as info:
         reader(tmp_path, hf="owner/private")
     assert info.value.field == "seed.hf"
 
@@ -221,5 +226,28 @@ def test_hub_arguments_are_passed_through_and_no_token_is_in_the_config(
     seed = SeedConfig(hf="owner/name", config="en", split="train", revision="v1.0")
     r = SeedReader(seed, base_dir=tmp_path, run_seed=0)
     assert len(r) == 10
-    assert seen == {"path": "owner/name", "name": "en", "split": "train", "revision": "v1.0", "streaming": False}
+    assert seen == {
+        "path": "owner/name",
+        "name": "en",
+        "split": "train",
+        "revision": "v1.0",
+        "streaming": False,
+    }
     assert "hf_secret_value" not in json.dumps(seed.model_dump())
+
+
+def test_unreachable_hub_fails_at_once_without_the_librarys_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")
+
+    def no_dns(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    calls: list[Any] = []
+    monkeypatch.setattr(hf_datasets.socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append(a))
+    with pytest.raises(SeedDataError, match=r"the Hub \(hub\.invalid\) cannot be reached.*HF_HUB_OFFLINE=1"):
+        reader(tmp_path, hf="owner/name")
+    assert calls == []

@@ -46,7 +46,11 @@ def test_rename_select_and_drop(tmp_path: Path, seed_file: str) -> None:
     r = reader(
         tmp_path,
         path=seed_file,
-        transforms=[{"rename": {"text": "body", "id": "key"}}, {"drop": ["group"]}, {"select": ["body", "key"]}],
+        transforms=[
+            {"rename": {"text": "body", "id": "key"}},
+            {"drop": ["group"]},
+            {"select": ["body", "key"]},
+        ],
     )
     assert r.column_names == ["body", "key"]
     assert rows(r)[:2] == [{"body": "t0", "key": 0}, {"body": "t1", "key": 1}]
@@ -64,7 +68,9 @@ def test_filter_reads_false_like_text_as_false(tmp_path: Path) -> None:
     assert [x["flag"] for x in rows(r)] == ["yes", "1", "x"]
 
 
-def test_skip_first_and_last_across_chunks(tmp_path: Path, seed_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_skip_first_and_last_across_chunks(
+    tmp_path: Path, seed_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(source_builder.TableSource, "batches", _tiny_batches)
     r = reader(tmp_path, path=seed_file, transforms=[{"skip": {"first": 2, "last": 3}}])
     assert [x["id"] for x in rows(r)] == [2, 3, 4, 5, 6]
@@ -130,7 +136,11 @@ def test_steps_apply_in_order(tmp_path: Path, seed_file: str) -> None:
         ([{"filter": "{{ score > 1 }}"}], "seed.transforms[0].filter", "reads 'score', not a field"),
         ([{"filter": "{{ id > }}"}], "seed.transforms[0].filter", "template syntax error on line 1"),
         ([{"dedup": ["id", "missing"]}], "seed.transforms[0].dedup", "no field 'missing'"),
-        ([{"window": {"size": 2, "join": {"txt": "\n"}}}], "seed.transforms[0].window.join", "no field 'txt'"),
+        (
+            [{"window": {"size": 2, "join": {"txt": "\n"}}}],
+            "seed.transforms[0].window.join",
+            "no field 'txt'",
+        ),
         ([{"drop": ["id", "text", "group"]}], "seed.transforms[0].drop", "drops every field"),
         ([{"rename": {"id": "a", "text": "a"}}], "seed.transforms[0].rename", "two fields renamed to 'a'"),
     ],
@@ -146,7 +156,9 @@ def test_bad_references_name_the_step(
 
 
 def test_filter_leaving_nothing_names_the_step(tmp_path: Path, seed_file: str) -> None:
-    with pytest.raises(SeedDataError, match=r"no seed record is left after this step \(10 in, 0 out\)") as info:
+    with pytest.raises(
+        SeedDataError, match=r"no seed record is left after this step \(10 in, 0 out\)"
+    ) as info:
         reader(tmp_path, path=seed_file, transforms=[{"rename": {"id": "n"}}, {"filter": "{{ n > 100 }}"}])
     assert info.value.field == "seed.transforms[1].filter"
 
@@ -183,7 +195,9 @@ def test_join_on_a_key_keeps_the_first_sources_order(two_sources: Path) -> None:
 
 
 def test_left_join_keeps_unmatched_records(two_sources: Path) -> None:
-    r = reader(two_sources, combine="left_join", key="doc", sources=[{"path": "q.jsonl"}, {"path": "d.parquet"}])
+    r = reader(
+        two_sources, combine="left_join", key="doc", sources=[{"path": "q.jsonl"}, {"path": "d.parquet"}]
+    )
     assert [(x["q"], x["body"]) for x in rows(r)] == [("q0", "A"), ("q1", "B"), ("q2", "A"), ("q3", None)]
 
 
@@ -221,7 +235,9 @@ def test_cross_gives_every_combination(two_sources: Path) -> None:
 
 
 def test_clashing_fields_are_refused_with_a_rename_hint(two_sources: Path) -> None:
-    with pytest.raises(SeedDataError, match=r"field 'doc' is in both seed\.sources\[0\] and seed\.sources\[1\]"):
+    with pytest.raises(
+        SeedDataError, match=r"field 'doc' is in both seed\.sources\[0\] and seed\.sources\[1\]"
+    ):
         reader(two_sources, combine="zip", sources=[{"path": "q.jsonl"}, {"path": "d.parquet"}])
 
 
@@ -260,9 +276,15 @@ def test_sample_draws_each_source_on_its_own(two_sources: Path) -> None:
             {"sources": [{"path": "a", "sampling": "shuffle"}, {"path": "b"}], "combine": "zip"},
             r"sources\[0\]: 'sampling' applies to the combined seed",
         ),
-        ({"path": "a", "hf": "b"}, "a seed needs exactly one of path, hf, documents, run, sources; got path, hf"),
+        (
+            {"path": "a", "hf": "b"},
+            "a seed needs exactly one of path, hf, documents, run, sources; got path, hf",
+        ),
         ({"path": "a", "chunk": {"size": 10}}, "'chunk' applies only to a 'documents' seed"),
-        ({"hf": "a", "streaming": True, "sampling": "with_replacement"}, "a streamed dataset has no known length"),
+        (
+            {"hf": "a", "streaming": True, "sampling": "with_replacement"},
+            "a streamed dataset has no known length",
+        ),
     ],
 )
 def test_seed_config_shapes_are_checked(seed: dict[str, Any], message: str) -> None:

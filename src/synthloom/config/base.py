@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["COLUMN_NAME_PATTERN", "ColumnConfig", "StrictModel"]
+__all__ = ["COLUMN_NAME_PATTERN", "ColumnConfig", "ImportPath", "StrictModel"]
 
 #: Column names must be usable as Jinja2 identifiers: `{{ name }}` and `{{ name.field }}`.
 COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ImportPath(NamedTuple):
+    """A Python object a column names by import path (`package.module:name`), and what it must be."""
+
+    path: str
+    kind: Literal["callable", "pydantic-model"]
 
 
 class StrictModel(BaseModel):
@@ -43,6 +50,11 @@ class ColumnConfig(StrictModel):
         """Field name -> column names referenced outside templates (a validator's targets, ...)."""
         return {}
 
+    def import_paths(self) -> dict[str, ImportPath]:
+        """Field name (as the user writes it) -> an object named by import path. The planner imports
+        each one (from the config file's folder first) and checks it is the right kind of object."""
+        return {}
+
     def model_aliases(self) -> dict[str, str]:
         """Field name -> model alias this column calls."""
         return {}
@@ -50,3 +62,20 @@ class ColumnConfig(StrictModel):
     def side_columns(self) -> list[str]:
         """Extra output columns this column writes next to its own (`<name>__trace`, ...)."""
         return []
+
+    # ---- columns with an inside (flows) -----------------------------------------------------------
+    def nested_columns(self) -> dict[str, ColumnConfig]:
+        """Columns run inside this one, by name (a flow's nodes). The planner checks each one's templates,
+        references, model aliases and import paths as it checks a column's, and names it as the `node`
+        in its errors. `templates()` and `referenced_columns()` leave out what these hold."""
+        return {}
+
+    def internal_names(self) -> set[str]:
+        """Names bound inside this column that its own and its nested columns' templates may read (a
+        flow's state keys): the planner does not take them for column references."""
+        return set()
+
+    def check_structure(self) -> None:
+        """Checks of this column alone that field validation cannot make (a flow's graph). Raises
+        `PlanError` naming the field (and the node)."""
+        return None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from synthloom.config.base import ColumnConfig, StrictModel
+from synthloom.config.base import ColumnConfig, ImportPath, StrictModel
 from synthloom.config.model_config import InferenceParams
 from synthloom.config.sampler_params import SAMPLER_PARAMS, SamplerName
+from synthloom.config.tools_config import ToolMode, ToolsConfig, TrajectoryPlace
 
 __all__ = [
     "CustomColumn",
@@ -26,6 +28,18 @@ __all__ = [
 ]
 
 IMPORT_PATH_PATTERN = r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$"
+
+
+def _import_path(value: str) -> str:
+    if not re.fullmatch(IMPORT_PATH_PATTERN, value):
+        raise ValueError(f"{value!r} is not an import path: expected 'package.module:name'")
+    return value
+
+
+#: `package.module:name`, checked with a message a user can act on (the planner imports it).
+ImportPathText = Annotated[
+    str, AfterValidator(_import_path), Field(json_schema_extra={"pattern": IMPORT_PATH_PATTERN})
+]
 
 
 class SamplerColumn(ColumnConfig):
@@ -93,9 +107,54 @@ class LLMColumn(ColumnConfig):
     with_trace: bool = False
     #: Also write `<name>__reasoning`: the model's reasoning text, when it sends one.
     with_reasoning: bool = False
+    #: Images sent with the prompt (before its text), one template per entry: a lone
+    #: `"{{ photo }}"` sends the value of `photo` as it is (bytes, a file path relative to the config,
+    #: an image URL, a data URI, a Hugging Face Image feature, or a list of these); any other template
+    #: is rendered as a path or URL (`"photos/{{ id }}.png"`). Null sends nothing.
+    images: list[str] = Field(default_factory=list)
+    #: Audio sent with the prompt, the same way (bytes, a file path, a data URI, an Audio feature).
+    audio: list[str] = Field(default_factory=list)
+    #: The largest image or audio item sent, in bytes; a larger one fails its row.
+    max_media_bytes: Annotated[int, Field(gt=0)] = 20 * 1024 * 1024
+    #: OpenAI's image resolution hint; other providers ignore it.
+    image_detail: Literal["low", "high", "auto"] | None = None
+    #: Tools the model may call (see `tools_config.py`): the tool loop runs inside the cell.
+    tools: ToolsConfig | None = None
+    #: At most this many tool calls per cell; then the model is asked for its final answer.
+    max_tool_calls: Annotated[int, Field(ge=1, le=1000)] = 10
+    #: Seconds one tool call may take (an entry's `timeout` wins); past it the model is told so.
+    tool_timeout: Annotated[float, Field(gt=0)] = 30.0
+    #: `native` tool calls, a ReAct prompt (`react`), or `auto`: native where the provider has tools.
+    tool_mode: ToolMode = "auto"
+    #: With tools, the conversation in OpenAI messages form (tool calls and results included) goes to
+    #: `<name>__trajectory` (`side`), or is the value itself (`value`, llm-text only).
+    trajectory: TrajectoryPlace = "side"
+
+    @model_validator(mode="after")
+    def _check_tool_options(self) -> LLMColumn:
+        if self.tools is None:
+            for name in ("max_tool_calls", "tool_timeout", "tool_mode", "trajectory"):
+                if name in self.model_fields_set:
+                    raise ValueError(f"'{name}' is only used with 'tools'")
+        elif self.trajectory == "value" and self.type != "llm-text":
+            raise ValueError("'trajectory: value' is only for llm-text columns (use the side column)")
+        return self
 
     def model_aliases(self) -> dict[str, str]:
         return {"model": self.model}
+
+    def templates(self) -> dict[str, str]:
+        out = super().templates()
+        out.update({f"images[{i}]": source for i, source in enumerate(self.images)})
+        out.update({f"audio[{i}]": source for i, source in enumerate(self.audio)})
+        return out
+
+    def import_paths(self) -> dict[str, ImportPath]:
+        return {
+            f"tools[{i}].function": ImportPath(source.function, "callable")
+            for i, source in enumerate(self.tools or ())
+            if source.function is not None
+        }
 
     def side_columns(self) -> list[str]:
         out = []
@@ -103,6 +162,8 @@ class LLMColumn(ColumnConfig):
             out.append(f"{self.name}__trace")
         if self.with_reasoning:
             out.append(f"{self.name}__reasoning")
+        if self.tools is not None and self.trajectory == "side":
+            out.append(f"{self.name}__trajectory")
         return out
 
 
@@ -123,7 +184,22 @@ class LLMStructuredColumn(LLMColumn):
     """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
 
     type: Literal["llm-structured"] = "llm-structured"
-    output_schema: dict[str, Any] | Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)] = Field(alias="schema")
+    output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
+
+    @field_validator("output_schema", mode="before")
+    @classmethod
+    def _schema_or_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(IMPORT_PATH_PATTERN, value):
+            hint = (
+                " (this looks like JSON: write the schema as a YAML mapping)"
+                if value.lstrip()[:1] == "{"
+                else ""
+            )
+            raise ValueError(
+                "expected a JSON Schema (a mapping) or the import path of a Pydantic model "
+                f"('package.module:Model'){hint}"
+            )
+        return value
 
     @field_validator("output_schema")
     @classmethod
@@ -137,13 +213,32 @@ class LLMStructuredColumn(LLMColumn):
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return value
 
+    def import_paths(self) -> dict[str, ImportPath]:
+        paths = super().import_paths()
+        if isinstance(self.output_schema, str):
+            paths["schema"] = ImportPath(self.output_schema, "pydantic-model")
+        return paths
+
 
 class JudgeScore(StrictModel):
     """One named score of a judge's rubric."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    #: Any short label ("accuracy", "SQL Correctness"); a template reads
+    #: `{{ grade['SQL Correctness'].score }}`.
+    name: Annotated[str, Field(min_length=1, max_length=100)]
     description: str
     options: Annotated[dict[int | str, str], Field(min_length=2)]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("a score name must not start or end with spaces")
+        bad = sorted({c for c in value if c in '"\\' or not c.isprintable()})
+        if bad:
+            shown = ", ".join(repr(c) for c in bad)
+            raise ValueError(f"a score name cannot contain {shown} (it is a key in the judge's JSON reply)")
+        return value
 
 
 class LLMJudgeColumn(LLMColumn):
@@ -177,6 +272,17 @@ class EmbeddingColumn(ColumnConfig):
         return {"source": [self.source]}
 
 
+#: Fields of a validation column that only one validator reads.
+_VALIDATOR_FIELDS = {
+    "dialect": "sql",
+    "json_schema": "json-schema",
+    "pattern": "regex",
+    "function": "callable",
+    "url": "http",
+    "timeout": "http",
+}
+
+
 class ValidationColumn(ColumnConfig):
     """Checks other columns; the value is `{is_valid, ...details}`."""
 
@@ -190,7 +296,7 @@ class ValidationColumn(ColumnConfig):
     #: regex: the pattern each target must fully match.
     pattern: str | None = None
     #: callable: `package.module:function` taking the target values, returning bool or a dict with is_valid.
-    function: Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)] | None = None
+    function: ImportPathText | None = None
     #: http: a URL that receives `{"values": {...}}` by POST and answers `{"is_valid": ..., ...}`.
     url: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 30.0
@@ -217,10 +323,21 @@ class ValidationColumn(ColumnConfig):
                 raise ValueError(f"'json_schema' is not a valid JSON Schema: {exc.message}") from None
         if self.validator == "http" and self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("'url' must start with http:// or https://")
+        for name, owner in _VALIDATOR_FIELDS.items():
+            if owner != self.validator and name in self.model_fields_set:
+                raise ValueError(
+                    f"'{name}' is only used by validator '{owner}' (this column's validator is "
+                    f"'{self.validator}'): remove it or change the validator"
+                )
         return self
 
     def referenced_columns(self) -> dict[str, list[str]]:
         return {"targets": list(self.targets)}
+
+    def import_paths(self) -> dict[str, ImportPath]:
+        if self.validator == "callable" and self.function:
+            return {"function": ImportPath(self.function, "callable")}
+        return {}
 
 
 class CustomColumn(ColumnConfig):
@@ -228,13 +345,16 @@ class CustomColumn(ColumnConfig):
     (`rows -> values`). `inputs` names the columns it reads."""
 
     type: Literal["custom"] = "custom"
-    function: Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)]
+    function: ImportPathText
     mode: Literal["cell", "batch"] = "cell"
     inputs: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     #: Model aliases a cell function calls through its `context` (`context.client(alias)`): the run
     #: opens them, and their requests go through the run's limiters and usage accounting.
     models: list[str] = Field(default_factory=list)
+
+    def import_paths(self) -> dict[str, ImportPath]:
+        return {"function": ImportPath(self.function, "callable")}
 
     def referenced_columns(self) -> dict[str, list[str]]:
         return {"inputs": list(self.inputs)}

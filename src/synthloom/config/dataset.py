@@ -5,54 +5,53 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import Field, PrivateAttr, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, PrivateAttr, model_validator
+from pydantic_core import CoreSchema
 
-from synthloom.config import registry
 from synthloom.config.base import ColumnConfig, StrictModel
-from synthloom.config.columns import (
-    CustomColumn,
-    EmbeddingColumn,
-    ExpressionColumn,
-    LLMCodeColumn,
-    LLMJudgeColumn,
-    LLMStructuredColumn,
-    LLMTextColumn,
-    SamplerColumn,
-    ValidationColumn,
-)
-from synthloom.config.filter_column import FilterColumn
 from synthloom.config.model_config import ModelConfig
 from synthloom.config.output_config import OutputConfig
+from synthloom.config.registry import ColumnTypeRegistry, default_registry
 from synthloom.config.run_config import RunConfig
 from synthloom.config.seed_config import SeedConfig
+from synthloom.errors import ConfigError
 
-__all__ = ["DatasetConfig", "RunConfig", "SeedConfig"]
+__all__ = ["ColumnSpec", "DatasetConfig", "RegisteredColumnTypes", "RunConfig", "SeedConfig"]
 
-_GENERATORS = "synthloom.engine.generators"
-_BUILTINS: list[tuple[str, type[ColumnConfig], str]] = [
-    ("sampler", SamplerColumn, f"{_GENERATORS}.samplers:SamplerGenerator"),
-    ("expression", ExpressionColumn, f"{_GENERATORS}.expression:ExpressionGenerator"),
-    ("llm-text", LLMTextColumn, f"{_GENERATORS}.llm:LLMTextGenerator"),
-    ("llm-code", LLMCodeColumn, f"{_GENERATORS}.llm:LLMCodeGenerator"),
-    ("llm-structured", LLMStructuredColumn, f"{_GENERATORS}.llm:LLMStructuredGenerator"),
-    ("llm-judge", LLMJudgeColumn, f"{_GENERATORS}.llm:LLMJudgeGenerator"),
-    ("embedding", EmbeddingColumn, f"{_GENERATORS}.llm:EmbeddingGenerator"),
-    ("validation", ValidationColumn, f"{_GENERATORS}.validation:ValidationGenerator"),
-    ("custom", CustomColumn, f"{_GENERATORS}.custom:CustomGenerator"),
-    ("filter", FilterColumn, f"{_GENERATORS}.filter:FilterGenerator"),
-]
-for _name, _config, _generator in _BUILTINS:
-    registry.register_column_type(registry.ColumnType(_name, _config, _generator))
+
+class RegisteredColumnTypes:
+    """Pydantic metadata for one entry of `columns`: the union of every column type registered in
+    `registry`, told apart by `type`. The schema is made when `DatasetConfig` is first used
+    (validation, JSON Schema), which is when the registry loads its plugins; a change to the registry
+    after that rebuilds `DatasetConfig`."""
+
+    def __init__(self, registry: ColumnTypeRegistry) -> None:
+        self.registry = registry
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        configs = [t.config for t in self.registry.types().values()]
+        if not configs:
+            raise ConfigError("no column type is registered (is synthloom installed correctly?)")
+        if len(configs) == 1:
+            return handler.generate_schema(configs[0])
+        union: Any = Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
+        return handler.generate_schema(union)
+
+
+#: One entry of `DatasetConfig.columns`: any registered column type.
+ColumnSpec = Annotated[ColumnConfig, RegisteredColumnTypes(default_registry)]
 
 
 class DatasetConfig(StrictModel):
     """A declarative description of a dataset."""
 
+    # Built on first use, not on import: the column union needs the registry's plugins.
+    model_config = ConfigDict(defer_build=True)
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=128)] = "dataset"
     models: list[ModelConfig] = Field(default_factory=list)
     seed: SeedConfig | None = None
-    columns: Annotated[list[ColumnSpec], Field(min_length=1)]  # type: ignore[name-defined]  # noqa: F821 - set by `_rebuild`
+    columns: Annotated[list[ColumnSpec], Field(min_length=1)]
     run: RunConfig = Field(default_factory=RunConfig)
     #: How each row becomes the final record: mapping, training format, schema (see output_config).
     output: OutputConfig | None = None
@@ -85,6 +84,12 @@ class DatasetConfig(StrictModel):
     @property
     def base_dir(self) -> Path:
         return self._base_dir or Path.cwd()
+
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder of the file the config was loaded from (None for a config built in Python):
+        import paths in the config (custom functions, schemas, validators) resolve there first."""
+        return self._base_dir
 
     @property
     def source(self) -> str:
@@ -126,16 +131,10 @@ class DatasetConfig(StrictModel):
         return data
 
 
-def _rebuild() -> None:
-    configs = [t.config for t in registry.column_types().values()]
-    union: Any = Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
-    # `ColumnSpec` is the forward reference in `DatasetConfig.columns`: the union of every registered type.
-    globals()["ColumnSpec"] = union
-    # Once built, a field is not re-resolved by `model_rebuild`: give it a fresh annotation.
-    annotation = Annotated[list[union], Field(min_length=1)]  # type: ignore[valid-type]
-    DatasetConfig.__pydantic_fields__["columns"] = FieldInfo.from_annotation(annotation)
-    DatasetConfig.model_rebuild(force=True)
+def _rebuild_if_built() -> None:
+    # Before its first use the model has no schema yet, and will read the registry when it builds.
+    if DatasetConfig.__pydantic_complete__:
+        DatasetConfig.model_rebuild(force=True)
 
 
-_rebuild()
-registry.on_change(_rebuild)
+default_registry.on_change(_rebuild_if_built)

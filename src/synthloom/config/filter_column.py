@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from synthloom.config.base import ColumnConfig
-from synthloom.config.columns import IMPORT_PATH_PATTERN
+from synthloom.config.base import ColumnConfig, ImportPath
+from synthloom.config.columns import ImportPathText
 
 __all__ = ["FilterColumn"]
 
@@ -26,7 +26,7 @@ class FilterColumn(ColumnConfig):
 
     type: Literal["filter"] = "filter"
     condition: str | None = None
-    function: Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)] | None = None
+    function: ImportPathText | None = None
     #: The columns a `function` reads (a `condition` names its own through the template).
     inputs: list[str] = Field(default_factory=list)
     #: Why a row was removed, written to filtered.jsonl; a template over the row (default: the condition).
@@ -39,7 +39,15 @@ class FilterColumn(ColumnConfig):
             raise ValueError(
                 "give exactly one of 'condition' (a Jinja template) or 'function' (an import path)"
             )
+        if self.condition is not None and "{{" not in self.condition and "{%" not in self.condition:
+            raise ValueError(
+                f"'condition' is plain text ({self.condition!r}), so it is not evaluated: write a Jinja "
+                f"condition such as '{{{{ {self.condition.strip() or 'x > 5'} }}}}'"
+            )
         return self
+
+    def import_paths(self) -> dict[str, ImportPath]:
+        return {"function": ImportPath(self.function, "callable")} if self.function else {}
 
     def referenced_columns(self) -> dict[str, list[str]]:
         return {"inputs": list(self.inputs)}

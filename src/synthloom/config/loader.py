@@ -4,6 +4,7 @@ the file, the line, the column and the field."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
@@ -14,9 +15,12 @@ from pydantic import BaseModel, ValidationError
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import ConfigError
 
-__all__ = ["config_error_from_validation", "load_config", "parse_config"]
+__all__ = ["EXTENSION_PREFIX", "config_error_from_validation", "load_config", "parse_config"]
 
 Loc = tuple[str | int, ...]
+
+#: Top-level keys with this prefix are ignored: `x-defaults: &defaults {...}` holds anchors to merge.
+EXTENSION_PREFIX = "x-"
 
 
 def load_config(path: str | Path) -> DatasetConfig:
@@ -58,6 +62,8 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
             _index_lines(node, (), lines)
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be a mapping with at least a 'columns' list", source=source)
+    # Top-level `x-...` keys are the user's own (a place for YAML anchors, as in docker-compose files).
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
     try:
         config = DatasetConfig.model_validate(data)
     except ValidationError as exc:
@@ -67,12 +73,28 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
     return config
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent overwrite."""
+    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent overwrite.
+
+    Anchors, aliases and merge keys (`<<: *defaults`) work as in any YAML: keys written in the
+    mapping override the merged ones; only a key written twice in the same mapping is refused."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
+        merges = [key_node for key_node, _ in node.value if key_node.tag == _MERGE_TAG]
+        if len(merges) > 1:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "duplicate merge key '<<' (merge several mappings with `<<: [*a, *b]`)",
+                merges[1].start_mark,
+            )
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -83,6 +105,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads `yes`, `no`, `on`, `off` as booleans (`options: {1: no, 2: yes}` would be two
+# booleans, not labels); as in YAML 1.2 only true/false are. A bool field still accepts "yes" and "on".
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def config_error_from_validation(

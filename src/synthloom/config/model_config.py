@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Distribution",
+    "EndpointConfig",
     "InferenceParams",
     "ModelConfig",
     "Pricing",
@@ -88,6 +89,16 @@ class StructuredOutputParams(_Strict):
     restarts: Annotated[int, Field(ge=0)] = 1
 
 
+class EndpointConfig(_Strict):
+    """One server (replica) of a model served by several: requests go to the least-loaded healthy one.
+
+    `api_key_env` and `max_parallel_requests` default to the model's own."""
+
+    url: Annotated[str, Field(min_length=1, pattern=r"^https?://")]
+    api_key_env: str | None = None
+    max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] | None = None
+
+
 class ModelConfig(_Strict):
     """One model alias. The API key is read from the environment variable `api_key_env` at run time;
     it never appears in a config, an artifact or a log."""
@@ -98,6 +109,10 @@ class ModelConfig(_Strict):
         str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", examples=list(_BUILTIN_PROVIDERS))
     ] = "openai"
     base_url: str | None = None
+    #: Several servers of the same model behind this alias, instead of one `base_url`. Each has its
+    #: own adaptive limiter and health; they are not part of the run's fingerprint, so replicas can be
+    #: added or removed when a run is resumed.
+    endpoints: Annotated[list[EndpointConfig], Field(min_length=1)] | None = None
     model: str | None = None
     api_key_env: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -115,14 +130,42 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelConfig:
+        if self.endpoints is not None:
+            if self.base_url:
+                raise ValueError("give either 'base_url' (one server) or 'endpoints' (several), not both")
+            if self.provider == "local":
+                raise ValueError("'endpoints' is for remote servers, not provider 'local'")
+            urls = [endpoint.url.rstrip("/") for endpoint in self.endpoints]
+            dupes = sorted({url for url in urls if urls.count(url) > 1})
+            if dupes:
+                raise ValueError(f"'endpoints' lists {', '.join(dupes)} more than once")
         # Built-in providers only; a plugin provider checks its own fields (`Provider.check_config`).
-        if self.provider == "openai" and not self.base_url:
-            raise ValueError("provider 'openai' needs 'base_url' (e.g. http://127.0.0.1:8000/v1)")
+        if self.provider == "openai" and not (self.base_url or self.endpoints):
+            raise ValueError(
+                "provider 'openai' needs 'base_url' (e.g. http://127.0.0.1:8000/v1) or 'endpoints'"
+            )
         if self.provider in ("openai", "anthropic") and not self.model:
             raise ValueError(f"provider '{self.provider}' needs 'model' (the model id the server serves)")
         if self.provider in ("openai", "anthropic") and self.model_path:
             raise ValueError("'model_path' is only for provider 'local'")
         return self
+
+    def replicas(self) -> list[ModelConfig]:
+        """One config per server: this one when it has a `base_url`; with `endpoints`, a copy per
+        endpoint with its URL, key and ceiling in place of the model's."""
+        if not self.endpoints:
+            return [self]
+        return [
+            self.model_copy(
+                update={
+                    "base_url": endpoint.url,
+                    "endpoints": None,
+                    "api_key_env": endpoint.api_key_env or self.api_key_env,
+                    "max_parallel_requests": endpoint.max_parallel_requests or self.max_parallel_requests,
+                }
+            )
+            for endpoint in self.endpoints
+        ]
 
     def api_key(self) -> str | None:
         """The key from the environment, or None when no `api_key_env` is set or it is empty."""

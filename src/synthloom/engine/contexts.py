@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthloom.errors import GenerationError
 
@@ -11,7 +15,46 @@ if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
     from synthloom.models import ModelClient, ModelPool
 
-__all__ = ["CellContext", "GeneratorSetup"]
+__all__ = ["CellContext", "GeneratorSetup", "RunResources", "current_resources"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RunResources:
+    """What a run opens once and closes at its end (the MCP servers of its tools), created by the first
+    cell that asks. `get(key, create)` returns the resource under `key`, creating it once; leaving the
+    `async with` closes, most recent first and each within its own deadline, every resource that has an
+    `aclose()`. An executor opens one per run and sets `current_resources` for the tasks it runs."""
+
+    def __init__(self) -> None:
+        self._items: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, create: Callable[[], T]) -> T:
+        if key not in self._items:
+            self._items[key] = create()
+        return self._items[key]  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        items, self._items = list(self._items.values()), {}
+        for item in reversed(items):
+            close = getattr(item, "aclose", None)
+            if close is None:
+                continue
+            try:
+                await asyncio.wait_for(close(), 30.0)
+            except Exception:  # closing must not turn a finished run into a failed one
+                logger.warning("could not close %r", item, exc_info=True)
+
+    async def __aenter__(self) -> RunResources:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+#: The resources of the run the current task belongs to (None outside a run: a cell then opens its own).
+current_resources: ContextVar[RunResources | None] = ContextVar("current_resources", default=None)
 
 
 @dataclass
@@ -32,6 +75,10 @@ class CellContext:
     limiter and retry policy and are accounted under this column (`tag`). `seed` is fixed by the run
     seed, the column and the record, so a generator that draws from it is reproducible. `trace` collects
     what the generator wants kept about how the cell was made (lineage for reports and viewers).
+
+    Inside a flow the cell is a node's: `tag_prefix` is `"<column>."` (so usage is accounted per node as
+    `<column>.<node>`) and `history` holds the chat turns a node sharing a history sees, already labelled
+    from its point of view, to send between its system prompt and its own prompt.
     """
 
     column: str
@@ -40,11 +87,16 @@ class CellContext:
     seed: int
     models: ModelPool | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] | None = None
+    tag_prefix: str = ""
+    #: The run's resources (MCP servers, started once per run); None outside a run.
+    resources: RunResources | None = field(default_factory=current_resources.get)
 
     @property
     def tag(self) -> str:
-        """The usage tag requests of this cell are accounted under: the column name."""
-        return self.column
+        """The usage tag requests of this cell are accounted under: the column name (`<column>.<node>`
+        for a flow's node)."""
+        return self.tag_prefix + self.column
 
     def client(self, alias: str) -> ModelClient:
         if self.models is None:

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from synthloom.config.dataset import DatasetConfig
+from synthloom.config.registry import get_column_type
 from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter
 from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.executor import Executor, GroupSupply, Job, supply_of
@@ -24,7 +25,6 @@ from synthloom.engine.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_executor import CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.plan import Plan
-from synthloom.config.registry import get_column_type
 from synthloom.row_groups import RowGroupSlice, row_group_slices
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.metadata import RunMetadata

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from synthloom.engine.contexts import RunResources, current_resources
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
@@ -64,17 +65,23 @@ class LocalExecutor:
 
     async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         self._final_usage = None
-        async with open_models(job) as pool:
+        # Resources (MCP servers) close before the models: a tool loop never outlives its model pool.
+        async with open_models(job) as pool, RunResources() as resources:
             self._pool = pool
             try:
-                async for result in self._run_groups(job, supply, events, pool):
+                async for result in self._run_groups(job, supply, events, pool, resources):
                     yield result
             finally:
                 self._final_usage = _pool_usage(pool)
                 self._pool = None
 
     async def _run_groups(
-        self, job: Job, supply: GroupSupply, events: CellEvents, pool: ModelPool | None
+        self,
+        job: Job,
+        supply: GroupSupply,
+        events: CellEvents,
+        pool: ModelPool | None,
+        resources: RunResources,
     ) -> AsyncIterator[GroupResult]:
         runner = RowGroupRunner(
             job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
@@ -84,6 +91,7 @@ class LocalExecutor:
 
         async def one(group: RowGroupSlice) -> GroupResult:
             usage_scope.set(group.index)  # this task's context only: its requests count for this group
+            current_resources.set(resources)
             outcome = await runner.run(group, models=pool, events=events)
             usage = pool.usage.take_scope(group.index) if pool is not None else {}
             return GroupResult(

@@ -129,6 +129,9 @@ class _Row:
     models: ModelPool | None
     events: CellEvents
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Inside a flow: the chat turns each node sees, and the usage tag prefix (`"<column>."`).
+    history: Mapping[str, list[dict[str, Any]]] | None = None
+    tag_prefix: str = ""
 
     def set(self, column: str, value: Any, side: Mapping[str, Any] | None = None) -> None:
         self.values[column] = self.outputs[column] = value
@@ -169,11 +172,16 @@ class RowExecutor:
         group: RowGroupSlice,
         models: ModelPool | None = None,
         events: CellEvents | None = None,
+        history: Mapping[str, list[dict[str, Any]]] | None = None,
+        tag_prefix: str = "",
     ) -> RowResult:
         """Compute the columns for one row. `inputs` holds every value they read that is already final
         (seed fields, columns computed earlier); `record` is the record's index in the run and `group`
-        its row group (for seeds and failure records)."""
-        row = _Row(record, group, dict(inputs), models, events or NoEvents())
+        its row group (for seeds and failure records). A flow running its nodes passes, per column, the
+        chat `history` it sees and the `tag_prefix` its usage is accounted under (`CellContext`)."""
+        row = _Row(
+            record, group, dict(inputs), models, events or NoEvents(), history=history, tag_prefix=tag_prefix
+        )
         for col in self.columns:
             row.values[col.name] = None
             for side in self._sides[col.name]:
@@ -275,7 +283,13 @@ class RowExecutor:
         while True:
             attempts += 1
             ctx = CellContext(
-                column=col.name, record=row.record, attempt=attempts, seed=seed, models=row.models
+                column=col.name,
+                record=row.record,
+                attempt=attempts,
+                seed=seed,
+                models=row.models,
+                history=row.history.get(col.name) if row.history else None,
+                tag_prefix=row.tag_prefix,
             )
             try:
                 with template_seed(seed):

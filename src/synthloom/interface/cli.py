@@ -216,6 +216,7 @@ def create(config: Path, num_records: int, output: Path, resume: str, progress: 
 
 @cli.command()
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@user_errors
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of the dataset config (for editors)."""
     from synthloom.config.dataset import DatasetConfig

@@ -54,6 +54,11 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Training formats: read PART (user, assistant, system, messages, prompt, chosen, ...) from "
     "COLUMN, a dotted path into a column working too (answer.text). Repeatable.",
 )
+@click.option(
+    "--records-as",
+    type=click.Choice(TRAINING_FORMATS),
+    help="Reshape the records into this training format before writing --format (e.g. -f hf or parquet).",
+)
 @click.option("--license", help="License written in the dataset card (hf, --push-to-hub).")
 @click.option(
     "--push-to-hub",
@@ -68,6 +73,7 @@ def export_command(
     fmt: str | None,
     output: Path | None,
     mapping: tuple[str, ...],
+    records_as: str | None,
     license: str | None,
     repo_id: str | None,
     private: bool | None,
@@ -79,6 +85,7 @@ def export_command(
       synthloom export output/qa -o qa.jsonl
       synthloom export output/qa -f messages --map user=question --map assistant=answer.text -o sft.jsonl
       synthloom export output/qa -f hf -o qa-hf/            # datasets.load_from_disk("qa-hf")
+      synthloom export output/qa -f hf --records-as alpaca --map instruction=question -o alpaca-hf/
       synthloom export output/qa -f messages --push-to-hub me/qa-sft --license apache-2.0
     """
     from synthloom.errors import ConfigError, RunStateError, SynthloomError
@@ -100,9 +107,12 @@ def export_command(
         source = ExportSource.from_run(run)
         if output is not None:
             assert fmt is not None
-            reports.append(export_records(source, output, fmt, sources=sources, license=license).to_json())
+            written = export_records(
+                source, output, fmt, records_as=records_as, sources=sources, license=license
+            )
+            reports.append(written.to_json())
         if repo_id is not None:
-            shaped = prepare_source(ExportSource.from_run(run), fmt or "hf", sources=sources)
+            shaped = prepare_source(ExportSource.from_run(run), records_as or fmt, sources=sources)
             pushed = push_to_hub(shaped, repo_id, private=private or None, license=license)
             reports.append(
                 {

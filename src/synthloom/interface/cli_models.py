@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-__all__ = ["mock_server_command", "models_group"]
+__all__ = ["UserError", "mock_server_command", "models_group"]
+
+
+class UserError(click.ClickException):
+    """Something the user must fix (a `ConfigError`): one message, exit 2, like every command."""
+
+    exit_code = 2
 
 
 @click.group("models")
@@ -62,9 +68,9 @@ def check_command(config_path: str, as_json: bool) -> None:
     try:
         dataset = load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot read {config_path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {config_path}: {exc.strerror or exc}") from None
     rows = asyncio.run(_check_all(list(dataset.models)))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

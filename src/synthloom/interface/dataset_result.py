@@ -142,16 +142,20 @@ class DatasetResult:
         path: str | Path,
         format: ExportFormat | None = None,
         *,
+        records_as: str | None = None,
         sources: Mapping[str, Any] | None = None,
         output: OutputConfig | Mapping[str, Any] | None = None,
         license: str | None = None,
     ) -> Path:
         """Write every record to `path` as `format` (from the suffix when None): jsonl, csv, parquet,
         hf (a `save_to_disk` folder), or a training format (messages, sharegpt, oasst, dpo, alpaca:
-        JSON Lines). A training format reads its parts from `sources` (`{"user": "question",
-        "assistant": "answer.text"}`) or conventional columns; `output` applies a whole `output:`
-        block instead. Streams part by part."""
-        self.export_report(path, format, sources=sources, output=output, license=license)
+        JSON Lines). `records_as` (a training format) reshapes the records for a file format
+        (`format="parquet", records_as="dpo"`). A training format reads its parts from `sources`
+        (`{"user": "question", "assistant": "answer.text"}`) or conventional columns; `output`
+        applies a whole `output:` block instead. Streams part by part."""
+        self.export_report(
+            path, format, records_as=records_as, sources=sources, output=output, license=license
+        )
         return Path(path)
 
     def export_report(
@@ -159,13 +163,20 @@ class DatasetResult:
         path: str | Path,
         format: ExportFormat | None = None,
         *,
+        records_as: str | None = None,
         sources: Mapping[str, Any] | None = None,
         output: OutputConfig | Mapping[str, Any] | None = None,
         license: str | None = None,
     ) -> ExportReport:
         """`export`, returning what was written and what an export-time reshaping removed."""
         return export_records(
-            self.export_source(), path, format, sources=sources, output=output, license=license
+            self.export_source(),
+            path,
+            format,
+            records_as=records_as,
+            sources=sources,
+            output=output,
+            license=license,
         )
 
     def to_jsonl(self, path: str | Path) -> Path:
@@ -191,7 +202,7 @@ class DatasetResult:
     ) -> Path:
         """A folder `datasets.load_from_disk` reads, with a dataset card (needs `synthloom[hf]`).
         `format` (a training format), `sources` and `output` reshape the records as for `export`."""
-        source = prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
+        source = prepare_source(self.export_source(), format, sources=sources, output=output)
         save_hf_dataset(source, Path(path), license=license)
         return Path(path)
 
@@ -204,9 +215,7 @@ class DatasetResult:
     ) -> datasets.Dataset:
         """The records as a `datasets.Dataset`, nested values as lists and structs (needs
         `synthloom[hf]`)."""
-        return hf_dataset(
-            prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
-        )
+        return hf_dataset(prepare_source(self.export_source(), format, sources=sources, output=output))
 
     def push_to_hub(
         self,
@@ -225,7 +234,7 @@ class DatasetResult:
         """Upload the records (Parquet shards) and a generated dataset card to the Hub dataset repo
         `repo_id` in one commit (needs `synthloom[hf]`). The token is `token`, else `HF_TOKEN` or the
         saved login; the endpoint `endpoint`, else `HF_ENDPOINT`."""
-        source = prepare_source(self.export_source(), format or "hf", sources=sources, output=output)
+        source = prepare_source(self.export_source(), format, sources=sources, output=output)
         return push_to_hub(
             source,
             repo_id,

@@ -18,6 +18,10 @@ the best by more than `latency_tolerance`, the level is scaled by best/current â
 server can actually serve â€” and growth resumes additively.
 
 The level never exceeds `ceiling` (the configured `max_parallel_requests`) and never drops below 1.
+
+A router spreading requests over several limiters (`EndpointSet`, one limiter per replica) does not
+queue inside any one of them: it asks `try_acquire()` of the replica it picks and is told through
+`add_listener` whenever a slot may have come free.
 """
 
 from __future__ import annotations
@@ -31,16 +35,19 @@ import math
 import statistics
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from synthloom.errors import RateLimitError
 
-__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "request_priority"]
+__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue", "request_priority"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Outcome(enum.Enum):
@@ -82,20 +89,24 @@ class LimiterStats:
 request_priority: ContextVar[int] = ContextVar("request_priority", default=0)
 
 
-class _WaitQueue:
-    """Waiting requests ordered by (priority, arrival)."""
+class WaitQueue(Generic[T]):
+    """Waiting requests (futures) ordered by (priority, arrival)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, asyncio.Future[Permit]]] = []
+        self._heap: list[tuple[int, int, asyncio.Future[T]]] = []
         self._arrivals = itertools.count()
 
-    def push(self, priority: int, future: asyncio.Future[Permit]) -> None:
+    def push(self, priority: int, future: asyncio.Future[T]) -> None:
         heapq.heappush(self._heap, (priority, next(self._arrivals), future))
 
-    def pop(self) -> asyncio.Future[Permit]:
+    def pop(self) -> asyncio.Future[T]:
         return heapq.heappop(self._heap)[2]
 
-    def remove(self, future: asyncio.Future[Permit]) -> None:
+    def peek(self) -> asyncio.Future[T]:
+        """The next waiter, left in the queue."""
+        return self._heap[0][2]
+
+    def remove(self, future: asyncio.Future[T]) -> None:
         self._heap = [entry for entry in self._heap if entry[2] is not future]
         heapq.heapify(self._heap)
 
@@ -127,7 +138,7 @@ class AdaptiveLimiter:
         self.max_probe_windows = max_probe_windows
         self._limit = max(1, min(initial if initial is not None else 8, ceiling))
         self._in_flight = 0
-        self._waiters = _WaitQueue()
+        self._waiters: WaitQueue[Permit] = WaitQueue()
         self._paused_until = 0.0
         self._wake_handle: asyncio.TimerHandle | None = None
         self._epoch = 0
@@ -145,6 +156,7 @@ class AdaptiveLimiter:
         self._increases = 0
         self._decreases = 0
         self._latency_decreases = 0
+        self._listeners: list[Callable[[], None]] = []
 
     # -- public state ------------------------------------------------------------------------------
 
@@ -156,6 +168,10 @@ class AdaptiveLimiter:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def has_room(self) -> bool:
+        """Whether `try_acquire` would grant a slot now."""
+        return not self._waiters and self._can_grant()
 
     def paused_for(self) -> float:
         """Seconds left of a Retry-After pause (0 when not paused)."""
@@ -193,6 +209,17 @@ class AdaptiveLimiter:
             else:
                 self._waiters.remove(future)
             raise
+
+    def try_acquire(self) -> Permit | None:
+        """A slot now, or None (no room, paused, or requests already waiting here). Never waits."""
+        if self._waiters or not self._can_grant():
+            return None
+        return self._grant()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every release (once this limiter's own waiters are served): a router
+        that uses `try_acquire` learns that a slot may be free."""
+        self._listeners.append(listener)
 
     def release(
         self,
@@ -319,6 +346,8 @@ class AdaptiveLimiter:
             if not future.done():
                 future.set_result(self._grant())
         self._schedule_wake()
+        for listener in self._listeners:
+            listener()
 
     def _schedule_wake(self) -> None:
         # A Retry-After pause ends with no release to trigger a wake-up: set a timer for it.

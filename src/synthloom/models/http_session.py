@@ -86,12 +86,37 @@ class HttpSession:
         timeout: float,
     ) -> dict[str, Any]:
         """POST `payload`; return the JSON object answered, or raise the matching `ModelError`."""
+        return await self._post(
+            url, orjson.dumps(payload), {"Content-Type": "application/json", **headers}, timeout
+        )
+
+    async def post_form(
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        files: Mapping[str, tuple[str, bytes, str]],
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """POST a multipart form (`files`: field -> (file name, bytes, media type)), as OpenAI's image
+        edits endpoint takes it; return the JSON object answered, or raise the matching `ModelError`."""
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        for name, (filename, data, media_type) in files.items():
+            form.add_field(name, data, filename=filename, content_type=media_type)
+        return await self._post(url, form, dict(headers), timeout)
+
+    async def _post(
+        self, url: str, data: bytes | aiohttp.FormData, headers: Mapping[str, str], timeout: float
+    ) -> dict[str, Any]:
         session = self._open()
         try:
             async with session.post(
                 url,
-                data=orjson.dumps(payload),
-                headers={"Content-Type": "application/json", **headers},
+                data=data,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 status = response.status

@@ -2,7 +2,9 @@
 
 `chat` is the one primitive: typed messages (or OpenAI-style dicts) and optional tools in, a
 `ChatResult` out. `generate_text`, `generate_structured` and `generate_code` are built on it; what a
-request looks like on the wire is the provider's business (`providers/`).
+request looks like on the wire is the provider's business (`providers/`). `embed` and `generate_image`
+use the provider's other endpoints. Every request goes through the alias's `EndpointSet`: the
+replica with the most room, its limiter, and its health.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from synthloom.config.model_config import InferenceParams, ModelConfig
 from synthloom.errors import ModelError, ParseError, RateLimitError, RequestRejectedError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
 from synthloom.models.code_extraction import extract_code
+from synthloom.models.endpoint_set import Endpoint, EndpointSet, Lease
 from synthloom.models.http_session import HttpSession
+from synthloom.models.image_generation import (
+    ImageRequest,
+    ImageResult,
+    edit_form,
+    generation_body,
+    parse_images_reply,
+)
 from synthloom.models.messages import Message, TextPart, ToolSpec, as_messages
 from synthloom.models.providers.base import ChatRequest, Provider
+from synthloom.models.providers.openai_chat import OpenAIProvider
 from synthloom.models.providers.registry import resolve_provider
 from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
@@ -36,7 +46,7 @@ from synthloom.models.structured_output import (
 )
 from synthloom.models.usage import UsageTracker
 
-__all__ = ["Endpoint", "ModelClient"]
+__all__ = ["Endpoint", "ModelClient"]  # `Endpoint` lives in endpoint_set; kept here for its importers
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +55,8 @@ T = TypeVar("T")
 #: What the public calls accept as messages: typed ones, OpenAI-style dicts, or a mix.
 MessagesIn = Iterable[Message | Mapping[str, Any]]
 
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where one alias's requests go, resolved on first use (a local model starts then)."""
-
-    base_url: str
-    session: HttpSession
+#: Sends one request on a lease: the JSON answered.
+_Send = Callable[[HttpSession, str, Mapping[str, str]], Awaitable[dict[str, Any]]]
 
 
 class _Extraction(Protocol):
@@ -65,14 +70,13 @@ E = TypeVar("E", bound=_Extraction)
 
 
 class ModelClient:
-    """Sends one alias's requests through its endpoint's session, limiter and retry policy."""
+    """Sends one alias's requests through its endpoints (sessions, limiters) and retry policy."""
 
     def __init__(
         self,
         config: ModelConfig,
         *,
-        endpoint: Callable[[], Awaitable[Endpoint]],
-        limiter: AdaptiveLimiter,
+        endpoints: EndpointSet,
         usage: UsageTracker,
         provider: Provider | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -80,8 +84,9 @@ class ModelClient:
     ) -> None:
         self.config = config
         self.provider = provider or resolve_provider(config.provider, model=config.alias)
-        self.limiter = limiter
-        self._endpoint = endpoint
+        self.endpoints = endpoints
+        #: The limiter of the first (usually the only) endpoint.
+        self.limiter: AdaptiveLimiter = endpoints.limiter
         self._usage = usage
         self._retry = retry_policy or RetryPolicy()
         self._rng = rng or random.Random()
@@ -192,18 +197,62 @@ class ModelClient:
         provider = self.provider
         if not provider.capabilities.embeddings:
             raise ModelError(f"model '{self.alias}': provider '{provider.name}' has no embeddings endpoint")
-        endpoint = await self._endpoint()
         payload = provider.build_embeddings_request(self.model, texts)
 
         def parse(body: dict[str, Any]) -> tuple[list[list[float]], int, int]:
             vectors, tokens = provider.parse_embeddings_reply(body, len(texts))
             return vectors, tokens, 0
 
-        url = provider.embeddings_url(endpoint.base_url)
-        vectors, usage = await self._exchange(
-            endpoint, url, payload, provider.headers(self.config), tag, parse
-        )
+        vectors, usage = await self._exchange(self._post_json(provider.embeddings_url, payload), tag, parse)
         return EmbeddingResult(vectors=vectors, usage=usage)
+
+    async def generate_image(
+        self,
+        prompt: str,
+        *,
+        size: str | None = None,
+        image: bytes | None = None,
+        image_media_type: str = "image/png",
+        n: int = 1,
+        extra_body: Mapping[str, Any] | None = None,
+        tag: str | None = None,
+    ) -> ImageResult:
+        """`n` images from an OpenAI-compatible images endpoint: generated from `prompt`, or, when
+        `image` is given, an edit of it (`/images/edits`, a multipart upload)."""
+        provider = self.provider
+        if not isinstance(provider, OpenAIProvider) or provider.starts_locally:
+            raise ModelError(
+                f"model '{self.alias}': provider '{provider.name}' has no images endpoint "
+                "(an image column needs an OpenAI-compatible server with /images/generations)"
+            )
+        request = ImageRequest(
+            model=self.model,
+            prompt=prompt,
+            size=size,
+            n=n,
+            image=image,
+            image_media_type=image_media_type,
+            extra_body=extra_body or {},
+        )
+
+        def parse(body: dict[str, Any]) -> tuple[tuple[list[bytes], str | None], int, int]:
+            images, revised, tokens_in, tokens_out = parse_images_reply(body, n)
+            return (images, revised), tokens_in, tokens_out
+
+        send: _Send
+        if request.is_edit:
+            fields, files = edit_form(request)
+
+            async def send(session: HttpSession, base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+                return await session.post_form(
+                    f"{base_url}/images/edits", fields, files, headers=headers, timeout=self.config.timeout
+                )
+        else:
+            send = self._post_json(
+                lambda base_url: f"{base_url}/images/generations", generation_body(request)
+            )
+        (images, revised), usage = await self._exchange(send, tag, parse)
+        return ImageResult(images=images, usage=usage, revised_prompt=revised)
 
     # -- the correction loop -----------------------------------------------------------------------
 
@@ -269,27 +318,33 @@ class ModelClient:
         if problem is not None:
             raise ModelError(f"model '{self.alias}': {problem}")
         payload = provider.build_chat_request(request)
-        endpoint = await self._endpoint()
 
         def parse(body: dict[str, Any]) -> tuple[Reply, int, int]:
             reply = provider.parse_chat_reply(body)
             return reply, reply.input_tokens, reply.output_tokens
 
-        reply, usage = await self._exchange(
-            endpoint, provider.chat_url(endpoint.base_url), payload, provider.headers(self.config), tag, parse
-        )
+        reply, usage = await self._exchange(self._post_json(provider.chat_url, payload), tag, parse)
         return ChatResult(reply=reply, sent=messages, usage=usage)
+
+    def _post_json(self, url_for: Callable[[str], str], payload: dict[str, Any]) -> _Send:
+        """A sender POSTing `payload` as JSON to `url_for(base_url)` of whichever endpoint is chosen."""
+        timeout = self.config.timeout
+
+        def send(
+            session: HttpSession, base_url: str, headers: Mapping[str, str]
+        ) -> Awaitable[dict[str, Any]]:
+            return session.post_json(url_for(base_url), payload, headers=headers, timeout=timeout)
+
+        return send
 
     async def _exchange(
         self,
-        endpoint: Endpoint,
-        url: str,
-        payload: dict[str, Any],
-        headers: dict[str, str],
+        send: _Send,
         tag: str | None,
         parse: Callable[[dict[str, Any]], tuple[T, int, int]],
     ) -> tuple[T, CallUsage]:
-        """POST through the limiter with retries; record the exchange in the usage tracker.
+        """Send through the alias's endpoints (one chosen per attempt, its limiter held) with retries;
+        record the exchange in the usage tracker.
 
         `latency_s` sums the time spent waiting on the server, not time queued in the limiter or
         sleeping between attempts.
@@ -300,12 +355,11 @@ class ModelClient:
             usage.attempts += 1
             started = time.monotonic()
             try:
-                async with self.limiter.slot() as permit:
-                    started = permit.started
-                    body = await endpoint.session.post_json(
-                        url, payload, headers=headers, timeout=self.config.timeout
-                    )
+                async with self.endpoints.slot() as lease:
+                    started = lease.started
+                    body = await send(_session(lease), lease.base_url, lease.headers)
                     result, usage.input_tokens, usage.output_tokens = parse(body)
+                    lease.input_tokens, lease.output_tokens = usage.input_tokens, usage.output_tokens
             except ModelError as exc:
                 usage.latency_s += time.monotonic() - started
                 usage.status_codes.append(getattr(exc, "status_code", None))
@@ -329,6 +383,11 @@ class ModelClient:
             usage.status_codes.append(200)
             self._usage.record(self.alias, tag, usage, ok=True)
             return result, usage
+
+
+def _session(lease: Lease) -> HttpSession:
+    assert lease.session is not None  # set by the endpoint set before the lease is handed out
+    return lease.session
 
 
 async def _sleep(seconds: float) -> None:

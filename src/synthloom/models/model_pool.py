@@ -1,16 +1,19 @@
-"""`ModelPool`: every model of a run, with shared sessions, limiters, usage and the embedded model."""
+"""`ModelPool`: every model of a run, with shared sessions, limiters, endpoints, usage and the
+embedded model."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
+from synthloom.models.endpoint_set import Endpoint, EndpointSet, HealthPolicy, Replica
 from synthloom.models.http_session import HttpSession
-from synthloom.models.model_client import Endpoint, ModelClient
+from synthloom.models.model_client import ModelClient
 from synthloom.models.providers.base import LocalServer, Provider
 from synthloom.models.providers.registry import ProviderRegistry, check_models
 from synthloom.models.retry_policy import RetryPolicy
@@ -25,10 +28,12 @@ class ModelPool:
     """`async with ModelPool(configs) as pool: client = pool.client("judge")`.
 
     One pooled HTTP session per endpoint and one adaptive limiter per limiter key (by default the
-    same model on the same server; the provider decides). A provider that `starts_locally` (the
-    embedded model) has its server started on the first request (once, however many ask at once)
-    and stopped when the pool closes. Providers come from `providers` (the default registry unless
-    given); an unknown provider or a config its provider refuses is a `ConfigError` here.
+    same model on the same server; the provider decides). A model with `endpoints:` gets one limiter
+    per endpoint, and its client spreads requests over them (`EndpointSet`: least-loaded healthy
+    endpoint; per-endpoint figures in `usage.summary()["endpoints"]`). A provider that
+    `starts_locally` (the embedded model) has its server started on the first request (once, however
+    many ask at once) and stopped when the pool closes. Providers come from `providers` (the default
+    registry unless given); an unknown provider or a config its provider refuses is a `ConfigError`.
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class ModelPool:
         retry_policy: RetryPolicy | None = None,
         limiter_options: dict[str, Any] | None = None,
         providers: ProviderRegistry | None = None,
+        health: HealthPolicy | None = None,
     ) -> None:
         self._configs: dict[str, ModelConfig] = {}
         for config in configs:
@@ -47,14 +53,18 @@ class ModelPool:
         self._providers: dict[str, Provider] = check_models(configs, registry=providers)
         self._retry = retry_policy or RetryPolicy()
         self.usage = UsageTracker({c.alias: c.pricing for c in configs})
+        self._health = health
         ceilings: dict[tuple[str, str], int] = {}
         for config in configs:
-            key = self._limiter_key(config)
-            ceilings[key] = min(ceilings.get(key, config.max_parallel_requests), config.max_parallel_requests)
+            for replica in config.replicas():
+                key = self._limiter_key(replica)
+                limit = replica.max_parallel_requests
+                ceilings[key] = min(ceilings.get(key, limit), limit)
         self._limiters = {
             key: AdaptiveLimiter(ceiling, name=f"{key[1]}@{key[0]}", **(limiter_options or {}))
             for key, ceiling in ceilings.items()
         }
+        self._endpoint_sets: dict[str, EndpointSet] = {}
         self._sessions: dict[str, HttpSession] = {}
         self._local: dict[str, LocalServer] = {}
         self._local_lock = asyncio.Lock()
@@ -77,31 +87,53 @@ class ModelPool:
         client = self._clients.get(alias)
         if client is None:
             config = self.config(alias)
-
-            async def endpoint() -> Endpoint:
-                return await self._endpoint(config)
-
             client = ModelClient(
                 config,
-                endpoint=endpoint,
+                endpoints=self.endpoint_set(alias),
                 provider=self._providers[alias],
-                limiter=self._limiters[self._limiter_key(config)],
                 usage=self.usage,
                 retry_policy=self._retry,
             )
             self._clients[alias] = client
         return client
 
+    def endpoint_set(self, alias: str) -> EndpointSet:
+        """The endpoints `alias`'s requests are spread over (one, unless it declares `endpoints`)."""
+        endpoints = self._endpoint_sets.get(alias)
+        if endpoints is None:
+            config = self.config(alias)
+            replicas = [
+                Replica(
+                    replica.base_url or alias,
+                    self._limiters[self._limiter_key(replica)],
+                    self._resolver(replica),
+                )
+                for replica in config.replicas()
+            ]
+            endpoints = EndpointSet(alias, replicas, health=self._health)
+            self._endpoint_sets[alias] = endpoints
+            if config.endpoints:
+                self.usage.add_report("endpoints", alias, endpoints.report)
+        return endpoints
+
+    def _resolver(self, config: ModelConfig) -> Callable[[], Awaitable[Endpoint]]:
+        async def resolve() -> Endpoint:
+            return await self._endpoint(config)
+
+        return resolve
+
     def provider(self, alias: str) -> Provider:
         """The provider `alias` is reached through."""
         return self._providers[self.config(alias).alias]
 
     def limiter(self, alias: str) -> AdaptiveLimiter:
-        return self._limiters[self._limiter_key(self.config(alias))]
+        """The limiter of `alias`'s (first) endpoint."""
+        return self.endpoint_set(alias).limiter
 
     def limiter_stats(self) -> dict[str, dict[str, int]]:
-        """Per alias: current limit, ceiling, in flight, 429s, level changes."""
-        return {alias: self.limiter(alias).stats().as_dict() for alias in self._configs}
+        """Per alias: current limit, ceiling, in flight, 429s, level changes (added up over the
+        endpoints of an alias with several)."""
+        return {alias: self.endpoint_set(alias).limiter_stats().as_dict() for alias in self._configs}
 
     def _limiter_key(self, config: ModelConfig) -> tuple[str, str]:
         return self._providers[config.alias].limiter_key(config)
@@ -118,7 +150,7 @@ class ModelPool:
         if session is None:
             session = self._sessions[base_url] = HttpSession()
         session.add_secret(config.api_key())
-        return Endpoint(base_url=base_url, session=session)
+        return Endpoint(base_url=base_url, session=session, headers=provider.headers(config))
 
     async def _local_base_url(self, config: ModelConfig, provider: Provider) -> str:
         # Aliases with the same limiter endpoint share one server.

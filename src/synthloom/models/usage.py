@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,12 @@ class UsageTracker:
         self._models: dict[str, UsageTotals] = {}
         self._columns: dict[str, UsageTotals] = {}
         self._scopes: dict[int, dict[str, UsageTotals]] = {}
+        self._reports: dict[str, dict[str, Callable[[], dict[str, Any]]]] = {}
+
+    def add_report(self, section: str, key: str, report: Callable[[], dict[str, Any]]) -> None:
+        """Include `report()` in `summary()` as `[section][key]`, read when the summary is made (the
+        per-endpoint figures of an alias served by several endpoints: section "endpoints")."""
+        self._reports.setdefault(section, {})[key] = report
 
     def set_pricing(self, alias: str, pricing: Pricing | None) -> None:
         self._pricing[alias] = pricing
@@ -131,11 +138,15 @@ class UsageTracker:
         return self._models.setdefault(alias, UsageTotals())
 
     def summary(self) -> dict[str, Any]:
-        """`{"models": {alias: {...}}, "columns": {tag: {...}}}`, JSON-serialisable."""
-        return {
+        """`{"models": {alias: {...}}, "columns": {tag: {...}}}` and any added report sections
+        (`"endpoints": {alias: {url: {...}}}`), JSON-serialisable."""
+        out: dict[str, Any] = {
             "models": {alias: totals.as_dict() for alias, totals in sorted(self._models.items())},
             "columns": {tag: totals.as_dict() for tag, totals in sorted(self._columns.items())},
         }
+        for section, reports in self._reports.items():
+            out[section] = {key: report() for key, report in sorted(reports.items())}
+        return out
 
 
 _COUNT_KEYS = ("requests", "failures", "rate_limited", "retries", "input_tokens", "output_tokens", "cost")

@@ -145,7 +145,7 @@ class ExportSource:
     # ---- reading --------------------------------------------------------------------------------
     def _raw_tables(self) -> Iterator[pa.Table]:
         for part in self.parts:
-            yield part if isinstance(part, pa.Table) else pq.read_table(part)
+            yield part if isinstance(part, pa.Table) else pq.ParquetFile(part).read()
 
     def rows(self) -> Iterator[list[dict[str, Any]]]:
         """The records, one list per part, nested values decoded."""

@@ -32,7 +32,7 @@ from synthloom.config.output_config import (
     OutputConfig,
     ShareGPTFormat,
 )
-from synthloom.errors import ConfigError, OutputError, PlanError
+from synthloom.errors import ConfigError, OutputError
 from synthloom.outputs.export_source import ExportSource
 from synthloom.outputs.file_exporters import write_csv, write_jsonl, write_parquet
 from synthloom.outputs.hf_exporter import save_hf_dataset
@@ -124,16 +124,23 @@ def export_records(
     path: str | Path,
     format: str | None = None,
     *,
+    records_as: str | None = None,
     output: OutputConfig | Mapping[str, Any] | None = None,
     sources: Mapping[str, Any] | None = None,
     license: str | None = None,
 ) -> ExportReport:
-    """Write `source` to `path` as `format` (from the suffix when None)."""
+    """Write `source` to `path` as `format` (from the suffix when None). `records_as` (a training
+    format) reshapes the records before a file format writes them: `format="hf", records_as="messages"`
+    is a `save_to_disk` folder of chat records; a training format as `format` writes JSON Lines."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in export_formats():
         raise OutputError(f"cannot export to '{fmt}': use one of {', '.join(export_formats())}")
-    shaped = prepare_source(source, fmt, output=output, sources=sources)
+    if records_as is not None and fmt in TRAINING_FORMATS and records_as != fmt:
+        raise ConfigError(
+            f"format '{fmt}' is a training format already; records_as='{records_as}' contradicts it"
+        )
+    shaped = prepare_source(source, records_as or fmt, output=output, sources=sources)
     writer = _EXPORTERS["jsonl" if fmt in TRAINING_FORMATS and fmt not in _EXPORTERS else fmt]
     records = writer(shaped, path, license=license)
     tally = shaped.tally
@@ -142,35 +149,46 @@ def export_records(
 
 def prepare_source(
     source: ExportSource,
-    format: str,
+    format: str | None,
     *,
     output: OutputConfig | Mapping[str, Any] | None = None,
     sources: Mapping[str, Any] | None = None,
 ) -> ExportSource:
-    """`source` reshaped as `format` asks: by `output` (a whole `output:` block), by a training format
-    (parts from `sources` or conventional columns), or not at all."""
+    """`source` reshaped: by `output` (a whole `output:` block), by `format` when it is a training
+    format (parts from `sources` or conventional columns), or not at all. Mistakes are `ConfigError`s
+    attributed to the source (the run directory)."""
+    try:
+        return _prepare(source, format, output, sources)
+    except ConfigError as exc:
+        raise exc.with_source(source.origin) from None
+
+
+def _prepare(
+    source: ExportSource,
+    format: str | None,
+    output: OutputConfig | Mapping[str, Any] | None,
+    sources: Mapping[str, Any] | None,
+) -> ExportSource:
+    columns = source.stored_columns()
     if output is not None:
-        if sources:
-            raise ConfigError(
-                "give either an output mapping or training-format sources, not both", field="sources"
-            )
+        if sources or format in TRAINING_FORMATS:
+            raise ConfigError("give either an output mapping or a training format, not both", field="output")
         config = _output_config(output)
-        _checked(
-            lambda: check_output_block(config, set(source.stored_columns()), source.stored_columns()), source
-        )
+        check_output_block(config, set(columns), columns)
         return source.reshaped(config)
     if format not in TRAINING_FORMATS:
         if sources:
             raise ConfigError(
-                f"format '{format}' takes no sources (only training formats do)", field="sources"
+                f"'{format}' is not a training format: sources name the parts of one "
+                f"({', '.join(TRAINING_FORMATS)})",
+                field="sources",
             )
         return source
     stored = source.output_config()
     if not sources and stored is not None and stored.format is not None and stored.format.type == format:
         return source  # the run's records already are in this format
     fmt = format_from_sources(format, sources or {})
-    known = set(source.stored_columns())
-    _checked(lambda: check_format_sources(fmt, known, "format", _SOURCES_ADVICE), source)
+    check_format_sources(fmt, set(columns), "format", _SOURCES_ADVICE)
     return source.reshaped(OutputConfig(format=fmt))
 
 
@@ -204,10 +222,3 @@ def _output_config(output: OutputConfig | Mapping[str, Any]) -> OutputConfig:
         err = exc.errors(include_url=False)[0]
         where = "output." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "output"
         raise ConfigError(err["msg"].removeprefix("Value error, "), field=where) from None
-
-
-def _checked(check: Callable[[], None], source: ExportSource) -> None:
-    try:
-        check()
-    except PlanError as exc:
-        raise exc.with_source(source.origin) from None

@@ -114,10 +114,13 @@ def save_hf_dataset(source: ExportSource, folder: Path, *, license: str | None =
     _prepare_folder(folder)
     with tempfile.TemporaryDirectory(prefix=".synthloom-hf-", dir=folder.parent) as tmp:
         path, schema, rows = _spool_arrow(source, Path(tmp))
+        if not schema.names:
+            raise OutputError(f"{source.origin} has no committed records: there is no dataset to write")
         dataset = datasets.Dataset.from_file(str(path))
         try:
             with _quiet(datasets):
-                dataset.save_to_disk(str(folder))
+                # With no rows `datasets` would write no shard at all, and could not load the folder.
+                dataset.save_to_disk(str(folder), num_shards=1 if rows == 0 else None)
         except OSError as exc:
             raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
         finally:

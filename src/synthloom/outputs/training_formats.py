@@ -31,7 +31,7 @@ derive from the tree id and the message's place in the tree.
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +52,11 @@ from synthloom.outputs.value_sources import RecordFiltered, ValueFn, compile_sou
 
 __all__ = ["CompiledFormat", "FormatPart", "compile_format", "format_keys", "resolve_parts"]
 
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/synthloom/oasst")
+
+def _stable_id(text: str) -> str:
+    """A UUID-shaped id derived from `text` (a hash: the same text, the same id)."""
+    h = hashlib.blake2b(text.encode(), digest_size=16, person=b"synthloom-oasst").hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def _oasst(fmt: OASSTFormat, fns: Fns, where: str) -> Callable[[Mapping[str, Any
         tree: str, path: str, role: str, text: str, parent: str | None, rank: int | None
     ) -> dict[str, Any]:
         return {
-            "message_id": str(uuid.uuid5(_NAMESPACE, f"{tree}/{path}")),
+            "message_id": _stable_id(f"{tree}/{path}"),
             "parent_id": parent,
             "role": role,
             "text": text,
@@ -268,8 +272,7 @@ def _tree_id(
 ) -> str:
     if "tree_id" in fns:
         return _text(fns, "tree_id", row) or ""
-    digest = orjson.dumps([system, turns, replies])
-    return str(uuid.uuid5(_NAMESPACE, digest.decode()))
+    return _stable_id(orjson.dumps([system, turns, replies]).decode())
 
 
 def _dpo(fmt: DPOFormat, fns: Fns) -> Callable[[Mapping[str, Any]], dict[str, Any]]:

@@ -2,23 +2,26 @@
 
 Everything that can be known before a request is sent is checked here, and reported as a `PlanError`
 naming the file, the column and the field: template syntax, unknown references (with the closest
-name), unknown model aliases, cycles (with the columns on the cycle), unresolvable import paths.
+name), unknown model aliases, cycles (with the columns on the cycle), import paths that cannot be
+imported or name the wrong kind of object.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from synthloom.config.base import ColumnConfig
+from synthloom.config.base import ColumnConfig, ImportPath
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import PlanError
 
-from .templates import template_references
+from .templates import is_plain_text, template_references
 
-__all__ = ["ColumnPlan", "Plan", "build_plan", "import_object"]
+__all__ = ["ColumnPlan", "Plan", "add_import_dir", "build_plan", "import_object", "import_problem"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def build_plan(config: DatasetConfig, *, seed_columns: Sequence[str] = ()) -> Pl
         return _build(config, seed_columns)
     except PlanError as exc:
         if exc.line is None:
-            exc.line = config.line_of(exc.column, exc.field)
+            # Inside a flow, the line of the flow's `nodes` (a node's own fields are not indexed by name).
+            exc.line = config.line_of(exc.column, "nodes" if exc.node else exc.field)
         raise exc.with_source(config.source) from None
 
 
@@ -89,25 +93,7 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
 
     planned: dict[str, ColumnPlan] = {}
     for col in config.columns:
-        refs: set[str] = set()
-        for field_name, source in col.templates().items():
-            found = template_references(source, column=col.name, field=field_name)
-            for ref in sorted(found):
-                if ref not in known and ref not in side_owner:
-                    raise PlanError(_unknown("column", ref, known), column=col.name, field=field_name)
-            refs |= found
-        for field_name, targets in col.referenced_columns().items():
-            for ref in targets:
-                if ref not in known and ref not in side_owner:
-                    raise PlanError(_unknown("column", ref, known), column=col.name, field=field_name)
-            refs |= set(targets)
-        for field_name, alias in col.model_aliases().items():
-            if alias not in aliases:
-                hint = _unknown("model alias", alias, aliases)
-                if not aliases:
-                    hint += "; the config declares no models (add a 'models' list)"
-                raise PlanError(hint, column=col.name, field=field_name)
-        _check_import_paths(col)
+        refs = _reads(col, _Scope(col.name, known, set(side_owner), aliases, base_dir=config.source_dir))
         refs = {side_owner.get(r, r) for r in refs}
         planned[col.name] = ColumnPlan(
             config=col,
@@ -115,11 +101,11 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
             reads_seed=frozenset(refs & seed),
         )
 
-    order = _topological_order(planned)
+    order = _topological_order(planned, known | set(side_owner))
     dependants: dict[str, set[str]] = {name: set() for name in planned}
-    for col in planned.values():
-        for dep in col.depends_on:
-            dependants[dep].add(col.name)
+    for column_plan in planned.values():
+        for dep in column_plan.depends_on:
+            dependants[dep].add(column_plan.name)
     return Plan(
         columns=tuple(planned[n] for n in order),
         seed_columns=tuple(seed_columns),
@@ -127,7 +113,81 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
     )
 
 
-def _topological_order(planned: dict[str, ColumnPlan]) -> list[str]:
+@dataclass(frozen=True)
+class _Scope:
+    """Where a column (or a node nested in one) is checked: the names it may read from outside."""
+
+    column: str
+    known: set[str]  # columns and seed fields
+    sides: set[str]  # side columns
+    aliases: set[str]
+    #: Names bound by the columns it is nested in (a flow's state keys), and its node path.
+    inside: frozenset[str] = frozenset()
+    node: str | None = None
+    #: The config file's folder: import paths resolve there first.
+    base_dir: Path | None = None
+
+    def error(self, message: str, field: str | None) -> PlanError:
+        return PlanError(message, column=self.column, node=self.node, field=field)
+
+    def unknown(self, name: str, field: str, bound: frozenset[str]) -> PlanError:
+        if not bound:
+            return self.error(_unknown("column", name, self.known), field)
+        hint = _unknown("name", name, self.known | bound)
+        return self.error(f"{hint}: not a column, a seed field or a state key of the flow", field)
+
+
+def _reads(col: ColumnConfig, scope: _Scope) -> set[str]:
+    """Check `col` (a column, or a node nested in `scope.column`) and return the columns, side columns
+    and seed fields it reads, its nested columns' included."""
+    try:
+        col.check_structure()
+    except PlanError as exc:
+        node = f"{scope.node}.{exc.node}" if scope.node and exc.node else scope.node or exc.node
+        raise PlanError(exc.reason, column=scope.column, node=node, field=exc.field) from None
+    bound = scope.inside | frozenset(col.internal_names())
+    reads: set[str] = set()
+    # Nested columns first: their errors name the node, and a flow's model aliases include theirs.
+    for name, nested in col.nested_columns().items():
+        node = f"{scope.node}.{name}" if scope.node else name
+        reads |= _reads(nested, replace(scope, inside=bound, node=node))
+
+    def read(ref: str, field_name: str) -> None:
+        if ref in bound:
+            if ref in scope.known:
+                raise scope.error(
+                    f"'{ref}' is both a state key of the flow and a column or seed field; rename one",
+                    field_name,
+                )
+            return
+        if ref not in scope.known and ref not in scope.sides:
+            raise scope.unknown(ref, field_name, bound)
+        reads.add(ref)
+
+    for field_name, source in col.templates().items():
+        try:
+            found = template_references(
+                source, column=scope.column, field=field_name, columns=scope.known | scope.sides | bound
+            )
+        except PlanError as exc:
+            raise scope.error(exc.reason, field_name) from None
+        for ref in sorted(found):
+            read(ref, field_name)
+    for field_name, targets in col.referenced_columns().items():
+        for ref in targets:
+            read(ref, field_name)
+    for field_name, alias in col.model_aliases().items():
+        if alias not in scope.aliases:
+            hint = _unknown("model alias", alias, scope.aliases)
+            if not scope.aliases:
+                hint += "; the config declares no models (add a 'models' list)"
+            raise scope.error(hint, field_name)
+    _check_when(col, scope)
+    _check_import_paths(col, scope)
+    return reads
+
+
+def _topological_order(planned: dict[str, ColumnPlan], readable: set[str]) -> list[str]:
     """Declaration order where possible (stable), dependencies first. Raises on a cycle."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -142,7 +202,7 @@ def _topological_order(planned: dict[str, ColumnPlan]) -> list[str]:
             raise PlanError(
                 "dependency cycle: " + " -> ".join(cycle),
                 column=where.name,
-                field=_field_reading(where.config, cycle[1]) if len(cycle) > 1 else None,
+                field=_field_reading(where.config, cycle[1], readable) if len(cycle) > 1 else None,
             )
         state[name] = 1
         path.append(name)
@@ -157,9 +217,9 @@ def _topological_order(planned: dict[str, ColumnPlan]) -> list[str]:
     return order
 
 
-def _field_reading(col: ColumnConfig, ref: str) -> str | None:
+def _field_reading(col: ColumnConfig, ref: str, readable: set[str]) -> str | None:
     for field_name, source in col.templates().items():
-        if ref in template_references(source, column=col.name, field=field_name):
+        if ref in template_references(source, column=col.name, field=field_name, columns=readable):
             return field_name
     for field_name, targets in col.referenced_columns().items():
         if ref in targets:
@@ -173,27 +233,92 @@ def _unknown(kind: str, name: str, candidates: Iterable[str]) -> str:
     return f"unknown {kind} '{name}'{hint}"
 
 
-def _check_import_paths(col: ColumnConfig) -> None:
-    for field_name in ("function", "output_schema"):
-        value = getattr(col, field_name, None)
-        if isinstance(value, str):
-            try:
-                import_object(value)
-            except (ImportError, AttributeError, ValueError) as exc:
-                alias = "schema" if field_name == "output_schema" else field_name
-                raise PlanError(f"cannot import '{value}': {exc}", column=col.name, field=alias) from None
+#: A `when` written as a constant is allowed only as an explicit on/off switch.
+_CONSTANT_WHEN = frozenset({"true", "false"})
 
 
-def import_object(path: str) -> object:
-    """Import `package.module:name` (or `package.module.name`)."""
+def _check_when(col: ColumnConfig, scope: _Scope) -> None:
+    when = col.when
+    if when is not None and is_plain_text(when) and when.strip().lower() not in _CONSTANT_WHEN:
+        raise scope.error(
+            f"'when' is plain text ({when!r}), so it is not evaluated: write a Jinja condition such as "
+            f"'{{{{ {when.strip() or 'x > 5'} }}}}'",
+            "when",
+        )
+
+
+_KIND_NAMES = {"callable": "a callable (a function or a class)", "pydantic-model": "a Pydantic model class"}
+
+
+def _check_import_paths(col: ColumnConfig, scope: _Scope) -> None:
+    for field_name, ref in col.import_paths().items():
+        problem = import_problem(ref, base_dir=scope.base_dir)
+        if problem:
+            raise scope.error(problem, field_name)
+
+
+def import_problem(ref: ImportPath, *, base_dir: Path | None = None) -> str | None:
+    """Why `ref` cannot be used (it does not import, or names the wrong kind of object), or None."""
+    try:
+        obj = import_object(ref.path, base_dir=base_dir)
+    except ModuleNotFoundError as exc:
+        module = ref.path.partition(":")[0] if ":" in ref.path else ref.path.rpartition(".")[0]
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            where = "next to the config file, " if base_dir else ""
+            return (
+                f"cannot import '{ref.path}': No module named '{exc.name}' "
+                f"(put it {where}in an installed package or on PYTHONPATH)"
+            )
+        return f"cannot import '{ref.path}': importing it raised ModuleNotFoundError: {exc}"
+    except AttributeError as exc:
+        return f"cannot import '{ref.path}': {exc}"
+    except ValueError as exc:
+        return f"cannot import '{ref.path}': {exc}"
+    except Exception as exc:  # the user's module raised while importing: that is theirs to fix
+        return f"cannot import '{ref.path}': importing it raised {type(exc).__name__}: {exc}"
+    if not _is_kind(obj, ref.kind):
+        what = type(obj).__name__ if not isinstance(obj, type) else f"the class {obj.__name__}"
+        return f"'{ref.path}' is {_article(what)}, not {_KIND_NAMES[ref.kind]}"
+    return None
+
+
+def _is_kind(obj: object, kind: str) -> bool:
+    if kind == "callable":
+        return callable(obj)
+    from pydantic import BaseModel
+
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def _article(what: str) -> str:
+    return what if what.startswith("the ") else ("an " if what[:1] in "aeiouAEIOU" else "a ") + what
+
+
+def import_object(path: str, *, base_dir: str | Path | None = None) -> object:
+    """Import `package.module:name` (or `package.module.name`).
+
+    `base_dir` (the folder of the config file the path comes from) goes first on `sys.path`, once,
+    and stays there, as a script's folder does for `python script.py`: a helper module next to the
+    config imports without PYTHONPATH, the module is imported once per process, and its functions
+    pickle by reference (a process or Ray worker needs the same folder on its path)."""
     if ":" in path:
         module_name, _, attr = path.partition(":")
     else:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise ValueError("expected 'package.module:name'")
+    if base_dir is not None:
+        add_import_dir(base_dir)
     module = importlib.import_module(module_name)
     obj = module
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def add_import_dir(folder: str | Path) -> None:
+    """Put `folder` first on `sys.path` unless it is already there."""
+    entry = str(Path(folder).resolve())
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+        importlib.invalidate_caches()

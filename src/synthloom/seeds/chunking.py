@@ -3,8 +3,8 @@ units before the previous one ends (moved forward to the next word start, when t
 
 A chunk ends at the best place within its last half: a heading or page break first (from a quarter
 full), then a blank line (paragraph), a line break, the end of a sentence, a space, and only when
-there is none of those (a very long word), mid-text. Overlap snaps forward to a word start, and never reaches back across a
-heading or page break: a new section starts clean.
+there is none of those (a very long word), mid-text. Overlap snaps forward to a word start, and
+never reaches back across a heading or page break: a new section starts clean.
 
 Units are `chars`, or `tokens`: words and single punctuation marks (`\\w+|[^\\w\\s]`), an offline
 approximation of a model tokenizer (BPE tokenizers count about 1.1-1.4 of these per English word).

@@ -20,7 +20,17 @@ import pyarrow.json as pa_json
 
 from synthloom.errors import SeedDataError
 
-__all__ = ["format_of", "is_hf_dir", "read_arrow_dataset_dir", "read_csv", "read_json_array", "read_jsonl"]
+__all__ = [
+    "NOT_A_DATASET",
+    "check_data_files",
+    "default_split",
+    "format_of",
+    "is_hf_dir",
+    "read_arrow_dataset_dir",
+    "read_csv",
+    "read_json_array",
+    "read_jsonl",
+]
 
 _EXTENSIONS = {
     ".jsonl": "jsonl",

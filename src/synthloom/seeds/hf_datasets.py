@@ -26,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -101,6 +103,8 @@ def open_hf(seed: SeedConfig, *, base_dir: Path, run_seed: int, salt: str, prefi
     local = Path(seed.hf).expanduser()
     local = local if local.is_absolute() else base_dir / local
     name = str(local) if local.exists() else seed.hf
+    if not local.exists():
+        _check_hub_reachable(datasets, seed, prefix)
     try:
         with _quiet(datasets):
             if local.exists() and is_hf_dir(local):
@@ -122,6 +126,26 @@ def open_hf(seed: SeedConfig, *, base_dir: Path, run_seed: int, salt: str, prefi
     if isinstance(dataset, datasets.IterableDataset):
         return _stream(dataset, seed, run_seed=run_seed, salt=salt, name=name, prefix=prefix)
     return TableSource(_as_table(dataset))
+
+
+def _check_hub_reachable(datasets: ModuleType, seed: SeedConfig, prefix: str) -> None:
+    """Fail at once when the Hub's host does not even resolve: the library would otherwise retry
+    for half a minute before saying the same thing. Offline mode needs no network: nothing to check."""
+    if datasets.config.HF_HUB_OFFLINE:
+        return
+    from huggingface_hub import constants
+
+    host = urlsplit(constants.ENDPOINT).hostname
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        raise SeedDataError(
+            f"cannot load Hugging Face dataset '{seed.hf}': the Hub ({host}) cannot be reached ({exc}). "
+            "Check the network, or set HF_HUB_OFFLINE=1 to use datasets already in the cache (HF_HOME)",
+            field=f"{prefix}.hf",
+        ) from None
 
 
 def _pick_split(datasets: ModuleType, loaded: Any, seed: SeedConfig, name: str, prefix: str) -> Any:
@@ -194,6 +218,13 @@ def _translate(exc: BaseException, seed: SeedConfig, name: str, prefix: str) -> 
             f"cannot load Hugging Face dataset '{seed.hf}': it is not in the local cache and offline mode is "
             "on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE). Load it once with network access, point HF_HOME "
             "at a cache that has it, or give a local folder",
+            source=name,
+            field=f"{prefix}.hf",
+        )
+    if "Couldn't reach" in text:
+        return SeedDataError(
+            f"cannot load Hugging Face dataset '{seed.hf}': the Hub cannot be reached ({text}). Check the "
+            "network, or set HF_HUB_OFFLINE=1 to use datasets already in the cache (HF_HOME)",
             source=name,
             field=f"{prefix}.hf",
         )

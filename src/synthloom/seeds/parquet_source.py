@@ -30,7 +30,7 @@ LAZY_BYTES = 512 << 20
 #: Files kept open at once (a run directory may hold thousands of parts).
 _OPEN_FILES = 32
 #: Rows decoded at a time inside one row group.
-_READ_BATCH = 65_536
+_READ_BATCH = 16_384
 
 
 class ParquetSource(IndexedSource):
@@ -79,7 +79,9 @@ class ParquetSource(IndexedSource):
         handle = self._open.get(index)
         if handle is None:
             try:
-                handle = pq.ParquetFile(self.files[index], memory_map=False, buffer_size=1 << 20)
+                handle = pq.ParquetFile(
+                    self.files[index], memory_map=False, buffer_size=1 << 20, pre_buffer=False
+                )
             except (pa.ArrowException, OSError) as exc:
                 raise SeedDataError(
                     f"cannot read parquet data: {exc}", source=str(self.files[index])

@@ -27,7 +27,7 @@ from synthloom.seeds.sources import BATCH_ROWS, IndexedSource, StreamSource
 __all__ = ["WINDOW_BYTES", "IndexedSampler", "StreamSampler"]
 
 #: About how much one read-ahead window of a lazy source holds.
-WINDOW_BYTES = 48 << 20
+WINDOW_BYTES = 32 << 20
 _MIN_WINDOW = 4096
 _WINDOWS_KEPT = 2
 #: A stream keeps this many records before the latest asked for (row groups still in flight).

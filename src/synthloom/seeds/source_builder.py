@@ -23,6 +23,7 @@ from synthloom.errors import SeedDataError
 from synthloom.seeds.combine import CrossSource, ZipSource, check_distinct_fields, join_sources
 from synthloom.seeds.documents import read_documents
 from synthloom.seeds.file_formats import (
+    NOT_A_DATASET,
     format_of,
     is_hf_dir,
     read_csv,
@@ -182,11 +183,7 @@ def _read_one(path: Path, fmt: str) -> pa.Table:
         if fmt == "hf":
             return read_saved_dataset(path)
         if path.is_dir():
-            raise SeedDataError(
-                "is a directory, but not a Hugging Face dataset saved with save_to_disk "
-                "(no state.json or dataset_dict.json)",
-                source=str(path),
-            )
+            raise SeedDataError(NOT_A_DATASET, source=str(path))
         if fmt == "parquet":
             return pq.read_table(path, memory_map=True)
         if fmt == "csv":

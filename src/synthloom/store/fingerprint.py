@@ -14,7 +14,9 @@ __all__ = ["config_fingerprint", "describe_changes", "fingerprint_view"]
 
 def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
     """The parts of a config that decide what is generated. Concurrency, timeouts, pricing and the
-    record count are left out: changing them must not refuse a resume."""
+    record count are left out: changing them must not refuse a resume. So are a model's `endpoints`
+    (replicas of one model): a run can be resumed with servers added or removed. (Switching a model
+    between `base_url` and `endpoints` does count as a change: its `base_url` is part of the view.)"""
     data = config.model_dump(mode="json", by_alias=True)
     models = []
     for m in data.get("models", []):

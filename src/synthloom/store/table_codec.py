@@ -1,9 +1,12 @@
 """Python values <-> Arrow tables.
 
-Scalars, datetimes and numeric vectors (embeddings) are stored natively. Dicts and lists of any other
-shape (structured replies, judge results, persons, traces) are stored as JSON text and the field is
-marked with `synthloom.json` metadata: their shape may differ from row group to row group, and a
-parquet dataset whose files disagree on a struct's fields cannot be read as one table.
+Scalars, datetimes and numeric vectors (embeddings) are stored natively. So are binary values
+(images, audio): `bytes` as Arrow binary, lists of them as a list of binary, and Hugging Face
+Image/Audio feature dicts (`{"bytes": ..., "path": ...}`) as `struct<bytes: binary, path: string>`,
+the type `datasets` itself uses, so they read back as the same Python values. Dicts and lists of any
+other shape (structured replies, judge results, persons, traces) are stored as JSON text and the
+field is marked with `synthloom.json` metadata: their shape may differ from row group to row group,
+and a parquet dataset whose files disagree on a struct's fields cannot be read as one table.
 """
 
 from __future__ import annotations
@@ -28,11 +31,52 @@ def _is_vector(value: Any) -> bool:
     )
 
 
+_BYTES = (bytes, bytearray, memoryview)
+#: How `datasets` stores an Image or Audio feature.
+MEDIA_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def _is_media_dict(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and value.keys() <= {"bytes", "path"}
+        and isinstance(value.get("bytes"), (*_BYTES, type(None)))
+        and isinstance(value.get("path"), str | None)
+    )
+
+
+def _binary_array(values: Sequence[Any]) -> pa.Array | None:
+    """Binary values as Arrow binary (or list of binary, or the media struct); None for other data."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if all(isinstance(v, _BYTES) for v in present):
+        return pa.array([None if v is None else bytes(v) for v in values], type=pa.binary())
+    if all(isinstance(v, list | tuple) and v and all(isinstance(x, _BYTES) for x in v) for v in present):
+        return pa.array(
+            [None if v is None else [bytes(x) for x in v] for v in values], type=pa.list_(pa.binary())
+        )
+    if all(_is_media_dict(v) for v in present):
+        rows = [
+            None
+            if v is None
+            else {"bytes": None if v.get("bytes") is None else bytes(v["bytes"]), "path": v.get("path")}
+            for v in values
+        ]
+        return pa.array(rows, type=MEDIA_STRUCT)
+    return None
+
+
 def _column_array(values: Sequence[Any]) -> tuple[pa.Array, bool]:
     """The Arrow array for one column, and whether it holds JSON text."""
     present = [v for v in values if v is not None]
     if present and all(_is_vector(v) for v in present):
         return pa.array(values, type=pa.list_(pa.float32())), False
+    if present and isinstance(present[0], (*_BYTES, list, tuple, dict)):
+        binary = _binary_array(values)
+        if binary is not None:
+            return binary, False
     if any(isinstance(v, dict | list | tuple) for v in present):
         return _json_array(values), True
     try:

@@ -51,6 +51,13 @@ class SimulatedEndpointConfig(BaseModel):
     hang_seconds: Annotated[float, Field(gt=0)] = 3600.0
     embedding_dim: Annotated[int, Field(gt=0)] = 16
     seed: int = 0
+    #: Scripted verdicts for flows, decided per request from its messages and `seed` (so a rerun of the
+    #: same conversation gets the same answers). `accept_rate`: how often a structured reply picks the
+    #: last option of every `enum` in its schema (a judge's last score option: "accept"); otherwise
+    #: each picks one of the others. None leaves enums to the simulation. `final_answer_rate`: how often
+    #: a text reply ends with "FINAL ANSWER".
+    accept_rate: Rate | None = None
+    final_answer_rate: Rate = 0.0
 
 
 class ScriptedResponse(BaseModel):
@@ -406,8 +413,12 @@ class SimulatedEndpoint:
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
         else:
             schema = _schema_in_prompt(messages)
+        verdict = random.Random(_digest(messages, self.config.seed) ^ _VERDICT_SALT)
         if schema is not None:
-            value = value_for_schema(schema, random.Random(_digest(messages, self.config.seed)))
+            rng = random.Random(_digest(messages, self.config.seed))
+            value = value_for_schema(schema, rng)
+            if self.config.accept_rate is not None:
+                value = _steer_enums(schema, value, verdict.random() < self.config.accept_rate, rng)
             return orjson.dumps(value).decode()
         last_user = next(
             (
@@ -417,7 +428,10 @@ class SimulatedEndpoint:
             ),
             "",
         )
-        return f"Simulated reply to: {last_user[:200]}"
+        text = f"Simulated reply to: {last_user[:200]}"
+        if self.config.final_answer_rate and verdict.random() < self.config.final_answer_rate:
+            text += " FINAL ANSWER"
+        return text
 
     def _embeddings_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
         texts = payload.get("input") or []
@@ -440,6 +454,26 @@ class SimulatedEndpoint:
             "data": data,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+#: Keeps the verdict roll of a request apart from the draws of its simulated value.
+_VERDICT_SALT = 0x5A1D
+
+
+def _steer_enums(schema: Any, value: Any, accept: bool, rng: random.Random) -> Any:
+    """`value` with every enum answered by its last option (`accept`) or one of the others."""
+    if not isinstance(schema, dict):
+        return value
+    options = schema.get("enum")
+    if isinstance(options, list) and options:
+        return options[-1] if accept or len(options) == 1 else rng.choice(options[:-1])
+    properties = schema.get("properties")
+    if isinstance(value, dict) and isinstance(properties, dict):
+        return {k: _steer_enums(properties.get(k), v, accept, rng) for k, v in value.items()}
+    items = schema.get("items")
+    if isinstance(value, list) and isinstance(items, dict):
+        return [_steer_enums(items, v, accept, rng) for v in value]
+    return value
 
 
 def _digest(value: Any, seed: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from synthloom.config.columns import CustomColumn
@@ -25,17 +26,42 @@ from synthloom.engine.generators.base import (
     CellOutput,
     RowGroupSlice,
 )
-from synthloom.errors import GenerationError
+from synthloom.errors import ConfigError, GenerationError
 from synthloom.plan.planner import import_object
 
 __all__ = ["BatchFunctionGenerator", "CellFunctionGenerator", "CustomGenerator"]
 
 
-def _load(config: CustomColumn) -> Callable[..., Any]:
-    function = import_object(config.function)
-    if not callable(function):
-        raise GenerationError(f"column '{config.name}': '{config.function}' is not callable")
+def _load(config: CustomColumn, base_dir: Path | None) -> Callable[..., Any]:
+    function = import_object(config.function, base_dir=base_dir)
+    if not callable(function):  # the planner refuses this first; kept for generators built without a plan
+        raise ConfigError(f"'{config.function}' is not callable", column=config.name, field="function")
     return function
+
+
+class MissingInputError(KeyError):
+    """A custom function read a column its row does not hold (it is not in the column's `inputs`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class _Row(dict[str, Any]):
+    """The row a custom function receives: reading a column that is not in `inputs` says how to fix
+    it instead of failing with a bare `KeyError: 'word'`."""
+
+    __slots__ = ("_column",)
+
+    def __init__(self, values: Mapping[str, Any], column: str) -> None:
+        super().__init__(values)
+        self._column = column
+
+    def __missing__(self, key: str) -> Any:
+        held = ", ".join(sorted(self)) or "nothing"
+        raise MissingInputError(
+            f"the row has no '{key}': list the columns the function reads in the `inputs` of custom "
+            f"column '{self._column}' (the row holds: {held})"
+        )
 
 
 def _accepts(function: Callable[..., Any], name: str) -> bool:
@@ -51,13 +77,13 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
 class CellFunctionGenerator(CellGenerator[CustomColumn]):
     def __init__(self, config: CustomColumn, setup: GeneratorSetup) -> None:
         super().__init__(config, setup)
-        self.function = _load(config)
+        self.function = _load(config, setup.config.source_dir)
         self._is_async = inspect.iscoroutinefunction(self.function)
         self._wants_context = _accepts(self.function, "context")
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput | CellFiltered:
         extra = {"context": ctx} if self._wants_context else {}
-        result = self.function(dict(row), **self.config.params, **extra)
+        result = self.function(_Row(row, self.config.name), **self.config.params, **extra)
         if self._is_async:
             result = await result
         return result if isinstance(result, CellFiltered) else CellOutput(result)
@@ -69,14 +95,14 @@ class BatchFunctionGenerator(BatchGenerator[CustomColumn]):
 
     def __init__(self, config: CustomColumn, setup: GeneratorSetup) -> None:
         super().__init__(config, setup)
-        self.function = _load(config)
+        self.function = _load(config, setup.config.source_dir)
         self._keys = list(config.inputs)
 
     def generate(
         self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
     ) -> list[Any]:
         keys = [k for k in table if k in self._keys] or list(table)
-        rows = [{k: table[k][i] for k in keys} for i in range(group.size)]
+        rows = [_Row({k: table[k][i] for k in keys}, self.config.name) for i in range(group.size)]
         indices = [i for i in range(group.size) if active is None or active[i]]
         out = self.function([rows[i] for i in indices], **self.config.params)
         out = list(out)

@@ -18,7 +18,11 @@ from synthloom.config.columns import (
 )
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
-from synthloom.errors import ModelError
+from synthloom.engine.media import prompt_media
+from synthloom.engine.tools.column_tools import ColumnTools
+from synthloom.engine.tools.tool_loop import Answer, Finish, text_answer
+from synthloom.models.code_extraction import extract_code
+from synthloom.models.structured_output import extract_json, json_prompt_instruction
 from synthloom.plan.planner import import_object
 from synthloom.plan.templates import compile_template
 
@@ -44,15 +48,30 @@ class _ChatColumn(CellGenerator[Any]):
         super().__init__(config, setup)
         self._prompt = compile_template(config.prompt)
         self._system = compile_template(config.system_prompt) if config.system_prompt else None
+        #: With `tools:`, the cell runs the tool loop (`engine/tools/`) instead of one exchange.
+        self.tools = ColumnTools(config, setup.config) if config.tools else None
 
     def client(self, ctx: CellContext) -> ModelClient:
         return ctx.client(self.config.model)
 
-    def messages(self, row: Mapping[str, Any], suffix: str = "") -> list[dict[str, Any]]:
+    def messages(self, row: Mapping[str, Any], ctx: CellContext, suffix: str = "") -> list[dict[str, Any]]:
+        """System prompt, then (a flow node sharing a chat history) the history's turns as this node
+        sees them, then the prompt as a user turn. With a history, an empty prompt adds no turn. The
+        column's `images` and `audio` go before the prompt's text in that turn (`engine/media.py`)."""
         messages: list[dict[str, Any]] = []
         if self._system is not None:
             messages.append({"role": "system", "content": self._system.render(row)})
-        messages.append({"role": "user", "content": self._prompt.render(row) + suffix})
+        prompt = self._prompt.render(row) + suffix
+        if ctx.history is not None:
+            messages.extend(ctx.history)
+            if not prompt.strip():
+                return messages
+        media = prompt_media(self.config, self.setup).parts(row)
+        if media:
+            content = [*(part.to_openai() for part in media), {"type": "text", "text": prompt}]
+            messages.append({"role": "user", "content": content})
+        else:
+            messages.append({"role": "user", "content": prompt})
         return messages
 
     def output(self, value: Any, chat: ChatResult) -> CellOutput:
@@ -63,13 +82,28 @@ class _ChatColumn(CellGenerator[Any]):
             side[f"{self.config.name}__reasoning"] = chat.reasoning
         return CellOutput(value, side)
 
+    async def with_tools(
+        self, ctx: CellContext, messages: list[dict[str, Any]], finish: Finish, what: str
+    ) -> CellOutput:
+        """The tool loop's answer, with the trajectory as a side column (or as the value)."""
+        assert self.tools is not None
+        run = await self.tools.run(ctx, messages, finish=finish, what=what)
+        out = self.output(run.value, run.last)
+        if self.config.trajectory == "value":
+            out.value = run.trajectory_messages
+        else:
+            out.side[f"{self.config.name}__trajectory"] = run.trajectory_messages
+        return out
+
 
 class LLMTextGenerator(_ChatColumn):
     config: LLMTextColumn
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        if self.tools is not None:
+            return await self.with_tools(ctx, self.messages(row, ctx), text_answer, "your final answer")
         chat = await self.client(ctx).generate_text(
-            self.messages(row), inference=self.config.inference, tag=self.config.name
+            self.messages(row, ctx), inference=self.config.inference, tag=ctx.tag
         )
         return self.output(chat.text.strip(), chat)
 
@@ -78,21 +112,34 @@ class LLMCodeGenerator(_ChatColumn):
     config: LLMCodeColumn
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        if self.tools is not None:
+            language = self.config.language
+
+            def code(text: str) -> Answer:
+                found = extract_code(text, language)
+                return Answer(found.ok, found.code, found.error)
+
+            what = f"the {language} code in one fenced block (```{language} ... ```)"
+            return await self.with_tools(ctx, self.messages(row, ctx), code, what)
         result = await self.client(ctx).generate_code(
-            self.messages(row), self.config.language, inference=self.config.inference, tag=self.config.name
+            self.messages(row, ctx), self.config.language, inference=self.config.inference, tag=ctx.tag
         )
         return self.output(result.code, result.chat)
 
 
 def resolve_schema(schema: dict[str, Any] | str) -> dict[str, Any]:
-    """A JSON Schema as given, or the schema of a Pydantic model named by import path."""
+    """A JSON Schema as given, or the schema of a Pydantic model named by import path (the planner
+    has already imported it, from the config file's folder first, and checked what it is)."""
     if isinstance(schema, dict):
         return schema
+    from pydantic import BaseModel
+
+    from synthloom.errors import ConfigError
+
     model = import_object(schema)
-    json_schema = getattr(model, "model_json_schema", None)
-    if json_schema is None:
-        raise ModelError(f"'{schema}' is not a Pydantic model")
-    return json_schema()  # type: ignore[no-any-return]
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ConfigError(f"'{schema}' is not a Pydantic model class", field="schema")
+    return model.model_json_schema()
 
 
 class LLMStructuredGenerator(_ChatColumn):
@@ -103,10 +150,26 @@ class LLMStructuredGenerator(_ChatColumn):
         self.schema = resolve_schema(config.output_schema)
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        if self.tools is not None:
+            messages = self.messages(row, ctx, json_prompt_instruction(self.schema))
+            return await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
         result = await self.client(ctx).generate_structured(
-            self.messages(row), self.schema, inference=self.config.inference, tag=self.config.name
+            self.messages(row, ctx), self.schema, inference=self.config.inference, tag=ctx.tag
         )
         return self.output(result.value, result.chat)
+
+
+_JSON_WHAT = "a JSON value matching the schema"
+
+
+def json_answer(schema: dict[str, Any]) -> Finish:
+    """A tool loop's final answer read as a JSON value valid against `schema`."""
+
+    def finish(text: str) -> Answer:
+        found = extract_json(text, schema)
+        return Answer(found.ok, found.value, found.error)
+
+    return finish
 
 
 def judge_schema(config: LLMJudgeColumn) -> dict[str, Any]:
@@ -154,11 +217,16 @@ class LLMJudgeGenerator(_ChatColumn):
         self._instructions = judge_instructions(config)
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        if self.tools is not None:
+            messages = self.messages(row, ctx, self._instructions)
+            out = await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
+            out.value = {k: {"score": v["score"], "reasoning": v["reasoning"]} for k, v in out.value.items()}
+            return out
         result = await self.client(ctx).generate_structured(
-            self.messages(row, self._instructions),
+            self.messages(row, ctx, self._instructions),
             self.schema,
             inference=self.config.inference,
-            tag=self.config.name,
+            tag=ctx.tag,
         )
         value = {name: {"score": v["score"], "reasoning": v["reasoning"]} for name, v in result.value.items()}
         return self.output(value, result.chat)

@@ -20,7 +20,7 @@ import aiohttp
 from synthloom.config.columns import ValidationColumn
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
-from synthloom.errors import ModelConnectionError, ModelError, ModelTimeoutError
+from synthloom.errors import MalformedResponseError, ValidatorError
 from synthloom.models.http_session import read_bounded
 from synthloom.plan.planner import import_object
 
@@ -85,7 +85,7 @@ def check_sql(code: str, dialect: str | None) -> dict[str, Any]:
         import sqlglot
         from sqlglot.errors import ParseError
     except ImportError:  # pragma: no cover - an optional extra
-        raise ModelError("the sql validator needs sqlglot: pip install 'synthloom[validators]'") from None
+        raise ValidatorError("the sql validator needs sqlglot: pip install 'synthloom[validators]'") from None
     try:
         statements = [s for s in sqlglot.parse(code, read=dialect) if s is not None]
     except ParseError as exc:
@@ -118,7 +118,9 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
         # Two ruff processes at a time (one per core); a generator lives for one run, so one event loop.
         self._ruff_slots = asyncio.Semaphore(2)
         self._function: Callable[..., Any] | None = (
-            import_object(config.function) if config.function else None  # type: ignore[assignment]
+            import_object(config.function, base_dir=setup.config.source_dir)  # type: ignore[assignment]
+            if config.function and config.validator == "callable"
+            else None
         )
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
@@ -160,6 +162,8 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
         return _as_verdict(result)
 
     async def _remote(self, values: dict[str, Any]) -> dict[str, Any]:
+        """POST the values; every transport failure becomes a `ValidatorError` here, at the validator's
+        boundary. The model layer's errors would make the engine wait out an "endpoint outage"."""
         assert self.config.url is not None
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         try:
@@ -168,18 +172,20 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
                 session.post(self.config.url, json={"values": values}) as response,
             ):
                 body = await read_bounded(response, limit=MAX_REMOTE_BODY, what="remote validator")
-                if response.status >= 400:
-                    raise ModelError(f"remote validator answered HTTP {response.status}")
+                status = response.status
         except TimeoutError:
-            raise ModelTimeoutError(
-                f"remote validator did not answer within {self.config.timeout}s"
-            ) from None
+            raise ValidatorError(f"remote validator did not answer within {self.config.timeout:g}s") from None
+        except MalformedResponseError as exc:  # the shared bounded reader refused the body
+            raise ValidatorError(str(exc)) from None
         except aiohttp.ClientError as exc:
-            raise ModelConnectionError(f"remote validator unreachable: {type(exc).__name__}") from None
+            raise ValidatorError(f"remote validator unreachable: {type(exc).__name__}: {exc}") from None
+        if status >= 400:
+            raise ValidatorError(f"remote validator answered HTTP {status}")
         try:
-            return _as_verdict(json.loads(body))
+            verdict = json.loads(body)
         except ValueError:
-            raise ModelError("remote validator did not answer JSON") from None
+            raise ValidatorError("remote validator did not answer JSON") from None
+        return _as_verdict(verdict)
 
 
 def _as_verdict(result: Any) -> dict[str, Any]:
@@ -187,4 +193,6 @@ def _as_verdict(result: Any) -> dict[str, Any]:
         return {"is_valid": result}
     if isinstance(result, Mapping) and "is_valid" in result:
         return {**result, "is_valid": bool(result["is_valid"])}
-    raise ModelError(f"a validator must return a bool or a dict with 'is_valid', not {type(result).__name__}")
+    raise ValidatorError(
+        f"a validator must return a bool or a dict with 'is_valid', not {type(result).__name__}"
+    )

@@ -96,7 +96,7 @@ class Provider(ABC):
 
     def check_config(self, config: ModelConfig) -> None:
         """Raise `ConfigError(..., model=alias, field=...)` for what this provider cannot work with."""
-        if not self.starts_locally and not (config.base_url or self.default_base_url):
+        if not self.starts_locally and not (config.base_url or config.endpoints or self.default_base_url):
             raise ConfigError(
                 f"provider '{self.name}' needs 'base_url'", model=config.alias, field="base_url"
             )
@@ -105,6 +105,12 @@ class Provider(ABC):
                 f"provider '{self.name}' needs 'model' (the model id the server serves)",
                 model=config.alias,
                 field="model",
+            )
+        if config.endpoints and self.starts_locally:
+            raise ConfigError(
+                f"provider '{self.name}' serves a local model: 'endpoints' does not apply",
+                model=config.alias,
+                field="endpoints",
             )
         if config.model_path and not self.starts_locally:
             raise ConfigError(

@@ -1,0 +1,36 @@
+"""Flows: per-record graphs of nodes inside one cell (`flow`), and the presets built on them
+(`conversation`, `refine`).
+
+| module | holds |
+|---|---|
+| `flow_generator.py` | `FlowGenerator`: one record's walk from START to END; the value, side columns |
+| `graph.py` | `FlowGraph`: the compiled edges (plain, conditions, routers): the next node from the state |
+| `nodes.py` | `FlowNodes`: the nodes as a small plan, each run by a `RowExecutor` over the state |
+| `history.py` | `ChatHistory`: a shared chat history, labelled from each speaker's side |
+| `presets.py` | `ConversationGenerator`, `RefineGenerator` |
+
+The configs are in `synthloom.config.flow_config` and `synthloom.config.flow_presets`.
+"""
+
+from synthloom.config.flow_config import FlowColumn
+from synthloom.config.flow_presets import ConversationColumn, RefineColumn
+from synthloom.config.registry import ColumnType
+from synthloom.engine.flows.flow_generator import FlowGenerator
+from synthloom.engine.flows.presets import ConversationGenerator, RefineGenerator
+
+__all__ = [
+    "FLOW_COLUMN_TYPES",
+    "ConversationColumn",
+    "ConversationGenerator",
+    "FlowColumn",
+    "FlowGenerator",
+    "RefineColumn",
+    "RefineGenerator",
+]
+
+#: The column types of this package, registered with the built-ins.
+FLOW_COLUMN_TYPES: tuple[ColumnType, ...] = (
+    ColumnType("flow", FlowColumn, FlowGenerator),
+    ColumnType("conversation", ConversationColumn, ConversationGenerator),
+    ColumnType("refine", RefineColumn, RefineGenerator),
+)
