@@ -199,6 +199,7 @@ def test_router_takes_the_path_its_function_names() -> None:
 def test_a_router_answering_outside_its_paths_fails_the_row() -> None:
     config = model_free(
         {
+            "inputs": ["n"],
             "nodes": [{"name": "even", "type": "expression", "expr": "x"}],
             "edges": [
                 {"from": "START", "router": "tests.engine.test_flows:parity", "paths": {"even": "even"}},
@@ -578,7 +579,8 @@ def test_sigkill_mid_flow_then_resume_gives_exactly_the_requested_records(tmp_pa
         data = critique_loop(base_url)
         data["name"] = "killed"
         data["columns"][0] = {"name": "id", "type": "sampler", "sampler": "uuid"}
-        data["columns"][1]["nodes"][0]["prompt"] = "Solve: {{ id }}{% if critique %} again{% endif %}"
+        draft = data["columns"][1]["nodes"][0]
+        draft["prompt"] = draft["prompt"].replace("problem", "id")
         data["run"] = {"buffer_size": 10, "max_row_groups_in_flight": 2}
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(data))

@@ -264,3 +264,23 @@ def test_the_sft_messages_example_checks_and_shapes_a_row() -> None:
         }
     ]
     assert shaped.filtered == [RowProblem(1, "output.schema", "messages.2.content: '' should be non-empty")]
+
+
+def test_the_editor_schema_accepts_the_output_block_and_its_shorthands() -> None:
+    import jsonschema
+    import yaml
+
+    from synthloom.config.dataset import DatasetConfig
+
+    schema = DatasetConfig.model_json_schema(by_alias=True)
+    data = yaml.safe_load(BASE)
+    for output in (
+        {
+            "format": "messages",
+            "fields": {"id": "question", "c": {"value": None}, "m": {"fields": {"t": "topic"}}},
+        },
+        {"format": {"type": "oasst", "user": "question", "assistant": ["topic", {"template": "x"}]}},
+    ):
+        jsonschema.validate({**data, "output": output}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**data, "output": {"format": "chatml"}}, schema)

@@ -29,7 +29,8 @@ flow writes (initial state and node outputs).
 
 **Edges.** `START` and `END` are implicit. Each node (and START) has one outgoing edge: plain (`to`),
 conditional (`when`: the first `if` that renders true, else `else`; with no `else` and no true `if` the
-flow ends), or a router (`router`: a Python callable given the state, returning a key of `paths`).
+flow ends), or a router (`router`: a Python callable given the state, returning a key of `paths`; list
+the columns it reads that no template names in the flow's `inputs`).
 Without `edges`, the nodes run in the order written. Cycles are allowed; a graph with a cycle needs
 `max_steps` (the most node runs per record), and every cycle needs a conditional way out.
 
@@ -227,6 +228,9 @@ class FlowColumn(ColumnConfig):
     output: str | None = None
     outputs: Annotated[dict[str, str], Field(min_length=1)] | None = None
     trajectory: bool = False
+    #: Columns (or, in a nested flow, outer state keys) the flow reads besides those its templates name:
+    #: what a router or a custom node needs from outside.
+    inputs: list[str] = Field(default_factory=list)
 
     @field_validator("state", "histories")
     @classmethod
@@ -286,6 +290,9 @@ class FlowColumn(ColumnConfig):
             for i, injection in enumerate(history.inject):
                 out[f"histories.{name}.inject.{i}.content"] = injection.content
         return out
+
+    def referenced_columns(self) -> dict[str, list[str]]:
+        return {"inputs": list(self.inputs)} if self.inputs else {}
 
     def nested_columns(self) -> dict[str, ColumnConfig]:
         return {node.name: node for node in self.nodes}

@@ -250,11 +250,17 @@ class CardConfig(StrictModel):
     tags: list[str] = Field(default_factory=list)
 
 
+def _format_names_schema(schema: dict[str, Any]) -> None:
+    """The editor schema accepts a format's name alone, as the validator does."""
+    schema.setdefault("anyOf", []).insert(0, {"type": "string", "enum": list(FORMAT_NAMES)})
+
+
 class OutputConfig(StrictModel):
     """How each generated row becomes the final record (see the module docstring)."""
 
     fields: dict[str, FieldSpec] | None = None
-    format: FormatConfig | None = None
+    #: A training format, or its name alone (`format: messages`) for its conventional columns.
+    format: FormatConfig | None = Field(default=None, json_schema_extra=_format_names_schema)
     #: Also keep the run's output columns (all of them, or those listed) after the declared fields.
     include_columns: bool | list[str] = False
     #: The final record must satisfy this JSON Schema or Pydantic model (`pkg.module:Model`); a record

@@ -80,7 +80,9 @@ class McpServerConfig(StrictModel):
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerConfig:
         if (self.command is None) == (self.url is None):
-            raise ValueError("an MCP server needs exactly one of 'command' (stdio) or 'url' (streamable HTTP)")
+            raise ValueError(
+                "an MCP server needs exactly one of 'command' (stdio) or 'url' (streamable HTTP)"
+            )
         if self.url is not None:
             if not self.url.startswith(("http://", "https://")):
                 raise ValueError("'url' must start with http:// or https://")

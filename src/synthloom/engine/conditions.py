@@ -9,17 +9,9 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from synthloom.plan.planner import Plan
-from synthloom.plan.templates import compile_template
+from synthloom.plan.templates import compile_template, is_truthy
 
-__all__ = ["ColumnInputs", "is_truthy"]
-
-_FALSE_TEXT = frozenset({"", "false", "0", "none", "no", "null"})
-
-
-def is_truthy(rendered: str) -> bool:
-    """How a rendered condition reads: 'False', '0', 'none', '' and the like are false."""
-    return rendered.strip().lower() not in _FALSE_TEXT
-
+__all__ = ["ColumnInputs"]
 
 class ColumnInputs:
     """Per column of a plan: the names its templates may read (its inputs, their side columns, its seed

@@ -52,6 +52,11 @@ class Job:
     generators: Mapping[str, ColumnGenerator[Any]]
     seed: SeedReader | None = None
 
+    def close(self) -> None:
+        """Release what the job holds (a large transformed seed's temporary file)."""
+        if self.seed is not None:
+            self.seed.close()
+
     @property
     def output_columns(self) -> list[str]:
         return self.plan.output_columns

@@ -119,6 +119,8 @@ async def generate_dataset(
     directory.drop_records_for(g.index for g in todo)
     metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
     directory.write_config(config)
+    if job.seed is not None and job.seed.report.issues:
+        directory.write_seed_report(job.seed.report.to_dict())
     directory.append_failures([])  # failures.jsonl and filtered.jsonl exist from the start
     directory.append_filtered([])
     progress = ProgressTracker()

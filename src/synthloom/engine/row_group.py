@@ -97,7 +97,7 @@ class RowGroupRunner:
     ) -> RowGroupOutcome:
         values: dict[str, list[Any]] = {}
         if self.seed_rows is not None:
-            values.update(self.seed_rows(group))
+            values.update(await asyncio.to_thread(self.seed_rows, group))
         for col in self.plan.columns:
             values[col.name] = [None] * group.size
             for side in col.config.side_columns():

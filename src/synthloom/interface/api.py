@@ -46,7 +46,9 @@ def _prepare(config: DatasetConfig) -> Job:
             seed = SeedReader(config.seed, base_dir=config.base_dir, run_seed=config.run.seed)
         except SeedDataError as exc:
             where = f"{exc.source}: " if exc.source else ""
-            raise SeedDataError(f"{where}{exc.reason}", source=config.source, field="seed.path") from None
+            raise SeedDataError(
+                f"{where}{exc.reason}", source=config.source, field=exc.field or "seed.path"
+            ) from None
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
     # the job builds every generator, once.
@@ -55,7 +57,9 @@ def _prepare(config: DatasetConfig) -> Job:
 
 def validate(config: ConfigLike) -> Plan:
     """Load and check a config (seed data included) without generating anything. Returns the plan."""
-    return _prepare(_config(config)).plan
+    job = _prepare(_config(config))
+    job.close()
+    return job.plan
 
 
 def _check_records(num_records: int) -> None:
@@ -69,7 +73,10 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     """`preview` for code already running an event loop."""
     _check_records(num_records)
     job = _prepare(_config(config))
-    outcome = await generate_in_memory(job, num_records=num_records)
+    try:
+        outcome = await generate_in_memory(job, num_records=num_records)
+    finally:
+        job.close()
     return DatasetResult(
         tables=outcome.tables,
         usage=outcome.usage,
@@ -97,10 +104,13 @@ async def acreate(
         raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
     job = _prepare(_config(config))
     directory = RunDirectory(Path(output) / job.config.name)
-    with directory:
-        await generate_dataset(
-            job, directory=directory, num_records=num_records, resume=resume, show_progress=progress
-        )
+    try:
+        with directory:
+            await generate_dataset(
+                job, directory=directory, num_records=num_records, resume=resume, show_progress=progress
+            )
+    finally:
+        job.close()
     return DatasetResult(directory.root)
 
 

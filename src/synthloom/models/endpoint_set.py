@@ -6,7 +6,8 @@
 
 **Routing.** Each replica has its own `AdaptiveLimiter` (429s and queueing on one server say nothing
 about another). A request goes to the usable replica with the most room: the lowest share of its
-limiter's current level in flight, then the higher level, then in turn. When every usable replica is
+limiter's current level in flight, then the higher level, then in turn (a replica due for a probe,
+below, goes first). When every usable replica is
 full, requests wait here (earlier records first, as in a limiter) and are handed to the first replica
 that frees a slot; no request ever queues inside one replica's limiter, so none waits on a slow or
 dying server while another has room.
@@ -279,7 +280,7 @@ class EndpointSet:
             replica.latency.add(now - lease.started)
         elif outcome is Outcome.RATE_LIMITED:
             replica.rate_limited += 1
-        elif error is not None:
+        elif isinstance(error, Exception):  # not a cancellation: the request's work was abandoned
             replica.failures += 1
         if self._single is None:
             self._update_health(lease, outcome, error, now)
@@ -335,7 +336,7 @@ class EndpointSet:
         """A slot on the usable replica with the most room, or None when all are full. Raises
         `ModelConnectionError` when every replica is out of rotation."""
         best: Replica | None = None
-        best_key: tuple[float, int, int] | None = None
+        best_key: tuple[bool, float, int, int] | None = None
         usable = False
         count = len(self.replicas)
         for index, replica in enumerate(self.replicas):
@@ -345,7 +346,13 @@ class EndpointSet:
             limiter = replica.limiter
             if not limiter.has_room():
                 continue
-            key = (limiter.in_flight / limiter.limit, -limiter.limit, (index - self._turn) % count)
+            # A replica due for its probe goes first: one request tells whether it is back.
+            key = (
+                replica.state == "healthy",
+                limiter.in_flight / limiter.limit,
+                -limiter.limit,
+                (index - self._turn) % count,
+            )
             if best_key is None or key < best_key:
                 best, best_key = replica, key
         if best is None:

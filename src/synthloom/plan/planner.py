@@ -154,7 +154,8 @@ def _reads(col: ColumnConfig, scope: _Scope) -> set[str]:
 
     def read(ref: str, field_name: str) -> None:
         if ref in bound:
-            if ref in scope.known:
+            # A flow's state key may take the flow's own name: the flow cannot read its own column.
+            if ref in scope.known and ref != scope.column:
                 raise scope.error(
                     f"'{ref}' is both a state key of the flow and a column or seed field; rename one",
                     field_name,

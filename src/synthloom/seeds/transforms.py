@@ -35,13 +35,12 @@ from jinja2.exceptions import SecurityError
 
 from synthloom.config.seed_config import SeedTransform, WindowSpec
 from synthloom.errors import PlanError, SeedDataError
-from synthloom.plan.templates import compile_template, template_references
+from synthloom.plan.templates import compile_template, is_truthy, template_references
 from synthloom.seeds.sources import decoded_columns, decoded_rows
 from synthloom.store.table_codec import JSON_FIELD_KEY, is_json_field
 
 __all__ = ["Step", "build_steps", "filter_step", "run_steps"]
 
-_FALSE_TEXT = frozenset({"", "false", "0", "none", "no", "null"})
 Chunks = Iterator[pa.Table]
 
 
@@ -173,7 +172,7 @@ def _filter(condition: str, schema: pa.Schema, name: str, source: str | None) ->
                     text = template.render(row)
                 except (jinja2.TemplateError, SecurityError, TypeError, ValueError, ArithmeticError) as exc:
                     raise _error(f"seed record {seen + i}: {exc}", name, source) from None
-                keep[i] = text.strip().lower() not in _FALSE_TEXT
+                keep[i] = is_truthy(text)
             seen += chunk.num_rows
             yield chunk.filter(pa.array(keep))
 

@@ -37,7 +37,7 @@ def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
     run = data.get("run", {})
     return {
         "models": models,
-        "seed": data.get("seed"),
+        "seed": _seed_view(config),
         "columns": data.get("columns"),
         "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
     }
@@ -80,3 +80,17 @@ def describe_changes(old: Any, new: Any, path: str = "") -> list[str]:
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: The seed fields round-1 configs had: always in the view, so their runs keep their fingerprints.
+_SEED_FIELDS_ALWAYS_SHOWN = ("path", "sampling", "columns", "format")
+
+
+def _seed_view(config: DatasetConfig) -> dict[str, Any] | None:
+    """The seed as it decides the data: every field set away from its default (and the original four),
+    so that adding a seed option to synthloom does not change the fingerprint of existing runs."""
+    if config.seed is None:
+        return None
+    full = config.seed.model_dump(mode="json", by_alias=True)
+    explicit = config.seed.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return {k: v for k, v in full.items() if k in _SEED_FIELDS_ALWAYS_SHOWN or k in explicit}

@@ -246,6 +246,10 @@ class RunDirectory:
             self.metadata_path, orjson.dumps(metadata, option=orjson.OPT_INDENT_2, default=str)
         )
 
+    def write_seed_report(self, report: Mapping[str, Any]) -> None:
+        """seed_report.json: the seed files read and those left out (unreadable, corrupt), with why."""
+        self._atomic_write(self.root / "seed_report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
     def write_usage(self, usage: Mapping[str, Any]) -> None:
         self._atomic_write(self.usage_path, orjson.dumps(usage, option=orjson.OPT_INDENT_2, default=str))
 

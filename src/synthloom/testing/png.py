@@ -102,9 +102,9 @@ def decode_png(data: bytes) -> tuple[int, int, Sequence[bytes]]:
     rows: list[bytes] = []
     previous = bytearray(stride)
     for y in range(height):
-        kind = raw[y * (stride + 1)]
+        filter_type = raw[y * (stride + 1)]
         line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        _unfilter(kind, line, previous, channels)
+        _unfilter(filter_type, line, previous, channels)
         rows.append(bytes(line) if channels == 3 else bytes(b for i, b in enumerate(line) if i % 4 != 3))
         previous = line
     return width, height, rows

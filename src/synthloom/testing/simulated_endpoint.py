@@ -4,13 +4,21 @@
         endpoint.base_url  # http://127.0.0.1:PORT/v1
 
 Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/messages` (Anthropic-shaped),
-`GET /v1/models`, `GET /health`, `GET /stats` (`DELETE /stats` resets it), `POST /admin/config`
-(change the config of a server running in another process). Replies are cheap: JSON and a timer.
+`POST /v1/images/generations` and `POST /v1/images/edits` (multipart; both answer a real PNG, at most
+256 pixels a side, as `b64_json`), `GET /v1/models`, `GET /health`, `GET /stats` (`DELETE /stats`
+resets it), `POST /admin/config` (change the config of a server running in another process). Replies
+are cheap: JSON and a timer.
+
+Image and audio content parts (OpenAI `image_url` / `input_audio`, Anthropic `image` blocks) are
+checked as a server would (a data URL must hold valid base64; 400 otherwise) and described in the
+simulated reply: `Simulated reply to: [image image/png 32x32] What is this?`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import random
@@ -23,7 +31,9 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthloom.testing.png import png_size, solid_png
 from synthloom.testing.schema_values import value_for_schema
+from synthloom.testing.simulated_tools import plan_tool_turn
 
 __all__ = ["RecordedRequest", "ScriptedResponse", "SimulatedEndpoint", "SimulatedEndpointConfig"]
 
@@ -58,6 +68,13 @@ class SimulatedEndpointConfig(BaseModel):
     #: a text reply ends with "FINAL ANSWER".
     accept_rate: Rate | None = None
     final_answer_rate: Rate = 0.0
+    #: When a request offers tools (natively, or in synthloom's ReAct prompt): assistant turns that call
+    #: tools before the final answer, calls per turn (one per ReAct reply), and the shares of calls sent
+    #: with malformed JSON arguments or naming a tool that does not exist (`simulated_tools.py`).
+    tool_turns: Annotated[int, Field(ge=0)] = 1
+    tool_calls_per_turn: Annotated[int, Field(ge=1)] = 1
+    tool_malformed_rate: Rate = 0.0
+    tool_unknown_rate: Rate = 0.0
 
 
 class ScriptedResponse(BaseModel):
@@ -180,6 +197,8 @@ class SimulatedEndpoint:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/images/edits", self._image_edits)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._get_stats)
@@ -273,14 +292,44 @@ class SimulatedEndpoint:
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._embeddings_body)
 
-    async def _serve(self, request: web.Request, make_body: Any) -> web.StreamResponse:
-        raw = await request.read()
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._images_body)
+
+    async def _image_edits(self, request: web.Request) -> web.StreamResponse:
+        """A multipart edit: the form's fields, and its `image` file as bytes."""
         try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return _json({"error": {"message": "request body is not JSON"}}, status=400)
+            form = await request.post()
+        except Exception:  # a body that is not a form is answered like a real server would
+            return _json({"error": {"message": "expected a multipart form"}}, status=400)
+        payload: dict[str, Any] = {}
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                payload[key] = {
+                    "filename": value.filename,
+                    "content_type": value.content_type,
+                    "data": value.file.read(),
+                }
+            else:
+                payload[key] = value
+        image = payload.get("image")
+        if not isinstance(image, dict) or not image["data"]:
+            return _json({"error": {"message": "an edit needs an 'image' file"}}, status=400)
+        return await self._serve(request, self._images_body, payload)
+
+    async def _serve(
+        self, request: web.Request, make_body: Any, payload: dict[str, Any] | None = None
+    ) -> web.StreamResponse:
+        if payload is None:
+            raw = await request.read()
+            try:
+                payload = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return _json({"error": {"message": "request body is not JSON"}}, status=400)
+            problem = _media_problem(payload)
+            if problem is not None:
+                return _json({"error": {"message": problem, "type": "invalid_request_error"}}, status=400)
         self.requests.append(
-            RecordedRequest(path=request.path, headers=dict(request.headers), json_body=payload)
+            RecordedRequest(path=request.path, headers=dict(request.headers), json_body=_recorded(payload))
         )
         self._stats.requests += 1
         if self._script:
@@ -364,21 +413,30 @@ class SimulatedEndpoint:
 
     def _chat_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
         messages = payload.get("messages") or []
-        prompt_chars = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+        prompt_chars = sum(len(_content_text(m.get("content"))) for m in messages if isinstance(m, dict))
         reasoning = step.reasoning if step else None
+        turn = plan_tool_turn(payload, self.config)
+        native_calls = turn is not None and bool(turn.calls) and not turn.react
         if step is not None and step.text is not None:
             text = step.text
+        elif turn is not None and turn.calls:
+            text = turn.react_text
         else:
             text = self._simulated_text(payload, messages)
+            if turn is not None:
+                text = turn.final(text)
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if native_calls and turn is not None and (step is None or step.text is None):
+            message = {"role": "assistant", "content": None, "tool_calls": [c.openai() for c in turn.calls]}
         if reasoning is not None:
             message["reasoning_content"] = reasoning
+        finish = "tool_calls" if "tool_calls" in message else "stop"
         return {
             "id": "chatcmpl-simulated",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": payload.get("model", "simulated"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": prompt_chars // 4 + 1,
                 "completion_tokens": len(text) // 4 + 1,
@@ -392,14 +450,19 @@ class SimulatedEndpoint:
         content: list[dict[str, Any]] = []
         if step is not None and step.reasoning is not None:
             content.append({"type": "thinking", "thinking": step.reasoning, "signature": "simulated"})
-        content.append({"type": "text", "text": chat["choices"][0]["message"]["content"]})
+        message = chat["choices"][0]["message"]
+        if message.get("tool_calls"):
+            turn = plan_tool_turn(payload, self.config)
+            content.extend(call.anthropic() for call in (turn.calls if turn is not None else []))
+        else:
+            content.append({"type": "text", "text": message["content"]})
         return {
             "id": "msg_simulated",
             "type": "message",
             "role": "assistant",
             "model": payload.get("model", "simulated"),
             "content": content,
-            "stop_reason": "end_turn",
+            "stop_reason": "tool_use" if message.get("tool_calls") else "end_turn",
             "usage": {
                 "input_tokens": chat["usage"]["prompt_tokens"],
                 "output_tokens": chat["usage"]["completion_tokens"],
@@ -422,7 +485,7 @@ class SimulatedEndpoint:
             return orjson.dumps(value).decode()
         last_user = next(
             (
-                str(m.get("content", ""))
+                _content_text(m.get("content"))
                 for m in reversed(messages)
                 if isinstance(m, dict) and m.get("role") == "user"
             ),
@@ -432,6 +495,32 @@ class SimulatedEndpoint:
         if self.config.final_answer_rate and verdict.random() < self.config.final_answer_rate:
             text += " FINAL ANSWER"
         return text
+
+    def _images_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
+        """Real PNGs: the requested size (at most 256 a side; an edit keeps its source's), coloured
+        from the prompt so that different prompts give different images."""
+        prompt = str(payload.get("prompt", ""))
+        width, height = _image_size(payload.get("size"))
+        source = payload.get("image")
+        if isinstance(source, dict):
+            width, height = png_size(source["data"]) or (width, height)
+            width, height = min(width, 256), min(height, 256)
+        digest = hashlib.blake2b(f"{self.config.seed}:{prompt}".encode(), digest_size=6).digest()
+        data = solid_png(width, height, (digest[0], digest[1], digest[2]), (digest[3], digest[4], digest[5]))
+        try:
+            n = max(1, min(int(payload.get("n") or 1), 10))
+        except (TypeError, ValueError):
+            n = 1
+        encoded = base64.b64encode(data).decode("ascii")
+        return {
+            "created": int(time.time()),
+            "data": [{"b64_json": encoded, "revised_prompt": prompt} for _ in range(n)],
+            "usage": {
+                "input_tokens": len(prompt) // 4 + 1,
+                "output_tokens": n * 64,
+                "total_tokens": len(prompt) // 4 + 1 + n * 64,
+            },
+        }
 
     def _embeddings_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
         texts = payload.get("input") or []
@@ -502,9 +591,7 @@ def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
     for message in messages:
         if not isinstance(message, dict) or message.get("role") != "user":
             continue
-        content = message.get("content")
-        if not isinstance(content, str):
-            continue
+        content = _content_text(message.get("content"))
         match = _FENCED_JSON.search(content)
         if match:
             try:
@@ -514,3 +601,117 @@ def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
             if isinstance(schema, dict):
                 return schema
     return None
+
+
+# -- images and audio in requests -------------------------------------------------------------------
+
+
+def _image_size(size: Any) -> tuple[int, int]:
+    if isinstance(size, str):
+        match = re.fullmatch(r"(\d+)x(\d+)", size)
+        if match:
+            return max(1, min(int(match.group(1)), 256)), max(1, min(int(match.group(2)), 256))
+    return 64, 64
+
+
+def _decoded(data: str) -> bytes | None:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _describe_image(url: str) -> str:
+    if not url.startswith("data:"):
+        return f"[image {url[:80]}]"
+    header, _, data = url[5:].partition(",")
+    media_type = header.partition(";")[0]
+    raw = _decoded(data) or b""
+    size = png_size(raw)
+    return f"[image {media_type} {size[0]}x{size[1]}]" if size else f"[image {media_type} {len(raw)} bytes]"
+
+
+def _part_text(part: Any) -> str:
+    """A content part (OpenAI's or an Anthropic block) as the simulated model reads it."""
+    if not isinstance(part, dict):
+        return str(part)
+    kind = part.get("type")
+    if kind == "text":
+        return str(part.get("text", ""))
+    if kind == "image_url":
+        image = part.get("image_url") or {}
+        return _describe_image(str(image.get("url", "") if isinstance(image, dict) else image))
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        raw = _decoded(str(audio.get("data", ""))) or b""
+        return f"[audio {audio.get('format')} {len(raw)} bytes]"
+    if kind == "image":
+        source = part.get("source") or {}
+        if source.get("type") == "base64":
+            return _describe_image(f"data:{source.get('media_type')};base64,{source.get('data', '')}")
+        return f"[image {str(source.get('url', ''))[:80]}]"
+    if kind == "tool_result":
+        return _content_text(part.get("content"))
+    return ""
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string as it is, parts joined (media described in brackets)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(text for text in (_part_text(part) for part in content) if text)
+    return str(content)
+
+
+def _media_problem(payload: Any) -> str | None:
+    """Why a real server would refuse the media in a chat request (bad base64, no URL), or None."""
+    messages = payload.get("messages") if isinstance(payload, dict) else None
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            problem = _part_problem(part) if isinstance(part, dict) else None
+            if problem is not None:
+                return problem
+    return None
+
+
+def _part_problem(part: dict[str, Any]) -> str | None:
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str) or not url:
+            return "image_url part without a url"
+        if url.startswith("data:") and _decoded(url.partition(",")[2]) is None:
+            return "image_url data URL does not hold valid base64 image data"
+    elif kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, dict) or audio.get("format") not in ("wav", "mp3", "flac", "ogg"):
+            return "input_audio part needs a format (wav or mp3)"
+        if _decoded(str(audio.get("data", ""))) is None:
+            return "input_audio data is not valid base64"
+    elif kind == "image":
+        source = part.get("source")
+        base64_data = (
+            source.get("data", "") if isinstance(source, dict) and source.get("type") == "base64" else None
+        )
+        if base64_data is not None and _decoded(str(base64_data)) is None:
+            return "image block data is not valid base64"
+    return None
+
+
+def _recorded(payload: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a request: uploaded files by name, type and size, not their bytes."""
+
+    def is_file(value: Any) -> bool:
+        return isinstance(value, dict) and isinstance(value.get("data"), bytes)
+
+    if not any(is_file(value) for value in payload.values()):
+        return payload
+    return {
+        key: {**value, "data": len(value["data"])} if is_file(value) else value
+        for key, value in payload.items()
+    }

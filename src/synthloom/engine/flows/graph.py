@@ -22,10 +22,9 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from synthloom.config.flow_config import END, START, FlowColumn, FlowEdge
-from synthloom.engine.conditions import is_truthy
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.plan.planner import import_object
-from synthloom.plan.templates import compile_template
+from synthloom.plan.templates import compile_template, is_truthy
 
 __all__ = ["END", "START", "FlowGraph"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthloom.config.columns import ExpressionColumn
 from synthloom.config.filter_column import FilterColumn
-from synthloom.engine.conditions import is_truthy
+from synthloom.plan.templates import is_truthy
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellFiltered, RowGroupSlice
 from synthloom.engine.generators.expression import ExpressionGenerator
 from synthloom.plan.planner import import_object

@@ -75,7 +75,8 @@ def check_mcp_server(config: McpServerConfig, *, field: str, base_dir: Path | No
         for ref in ENV_REFERENCE.findall(value):
             if ref not in os.environ:
                 raise ConfigError(
-                    f"references the environment variable '{ref}', which is not set", field=f"{field}.env.{name}"
+                    f"references the environment variable '{ref}', which is not set",
+                    field=f"{field}.env.{name}",
                 )
 
 
@@ -227,7 +228,8 @@ class _Connection:
         connection = cls(config.label(), secrets)
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if config.command is not None:
-            connection._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+            # Closed with the connection (`_close_stderr`): it outlives this function.
+            connection._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
             transport = _stdio_transport(config, env, _cwd(config, base_dir), connection._stderr)
         else:
             transport = _http_transport(config)
@@ -249,7 +251,9 @@ class _Connection:
         return connection
 
     async def _own(
-        self, transport: Callable[[], contextlib.AbstractAsyncContextManager[Any]], ready: asyncio.Future[None]
+        self,
+        transport: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
+        ready: asyncio.Future[None],
     ) -> None:
         from mcp import ClientSession
 
@@ -310,7 +314,7 @@ class _Connection:
 
 
 def _stdio_transport(
-    config: McpServerConfig, env: dict[str, str], cwd: Path, stderr: IO[str]
+    config: McpServerConfig, env: dict[str, str], cwd: Path, stderr: Any
 ) -> Callable[[], contextlib.AbstractAsyncContextManager[Any]]:
     from mcp import StdioServerParameters, stdio_client
 
@@ -345,7 +349,9 @@ async def _list_tools(session: Any) -> list[tuple[str, ToolSpec]]:
         listed = await (session.list_tools(cursor=cursor) if cursor else session.list_tools())
         for tool in listed.tools:
             schema = getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {}
-            spec = ToolSpec(tool.name, tool.description or "", dict(schema) or {"type": "object", "properties": {}})
+            spec = ToolSpec(
+                tool.name, tool.description or "", dict(schema) or {"type": "object", "properties": {}}
+            )
             tools.append((tool.name, spec))
         cursor = getattr(listed, "next_cursor", None) or getattr(listed, "nextCursor", None)
         if not cursor:

@@ -9,6 +9,7 @@ blocks the event loop and a hung one, abandoned at its timeout, never keeps the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import threading
@@ -118,10 +119,8 @@ async def _in_thread(function: Callable[..., Any], kwargs: dict[str, Any]) -> An
             outcome: tuple[bool, Any] = (True, function(**kwargs))
         except BaseException as exc:
             outcome = (False, exc)
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed while the tool ran
             loop.call_soon_threadsafe(settle, outcome)
-        except RuntimeError:  # the loop closed while the tool ran
-            pass
 
     threading.Thread(target=run, name=f"tool-{getattr(function, '__name__', 'call')}", daemon=True).start()
     return await future
@@ -143,26 +142,28 @@ def python_tools(
         if inspect.isclass(obj):
             owner = _Instance(obj)
             _check_constructor(obj, where)
-            members = _public_methods(obj)
+            members, on_instance = _public_methods(obj)
         elif callable(obj):
-            owner = None
+            owner, on_instance = None, set()
             if source.include is not None or source.exclude:
-                raise ConfigError("'include' and 'exclude' choose among a class's or module's tools", field=field)
+                raise ConfigError(
+                    "'include' and 'exclude' choose among a class's or module's tools", field=field
+                )
             members = {getattr(obj, "__name__", "tool"): obj}
         else:
             raise ConfigError(f"'{source.function}' is not callable (a function or a class)", field=where)
     else:
         assert source.module is not None
         where = f"{field}.module"
-        owner = None
+        owner, on_instance = None, set()
         members = _public_functions(_imported_module(source.module, where, base_dir))
     chosen = _chosen(members, source, field, where)
     tools: list[PythonTool] = []
     for name, function in chosen.items():
-        # An instance method (a plain function on a class) is called on the class's one instance.
-        on_instance = owner is not None and inspect.isfunction(function)
+        # An instance method is described without `self` and called on the class's one instance.
+        bound = name in on_instance
         try:
-            signature = function_signature(function, name=name, skip_first=on_instance)
+            signature = function_signature(function, name=name, skip_first=bound)
         except TypeError as exc:
             raise ConfigError(str(exc), field=where) from None
         spec = ToolSpec(prefix + name, signature.description, signature.parameters)
@@ -172,8 +173,8 @@ def python_tools(
                 function,
                 signature,
                 timeout=timeout,
-                owner=owner if on_instance else None,
-                method=name if on_instance else None,
+                owner=owner if bound else None,
+                method=name if bound else None,
             )
         )
     return tools
@@ -209,7 +210,9 @@ def _imported_module(name: str, where: str, base_dir: Path | None) -> ModuleType
     try:
         return importlib.import_module(name)
     except Exception as exc:
-        raise ConfigError(f"cannot import module '{name}': {type(exc).__name__}: {exc}", field=where) from None
+        raise ConfigError(
+            f"cannot import module '{name}': {type(exc).__name__}: {exc}", field=where
+        ) from None
 
 
 def _check_constructor(cls: type, where: str) -> None:
@@ -231,11 +234,11 @@ def _check_constructor(cls: type, where: str) -> None:
         )
 
 
-def _public_methods(cls: type) -> dict[str, Callable[..., Any]]:
-    """Public functions defined on the class or its bases (not `object`'s), by name. Static and class
-    methods are taken as they are; instance methods as plain functions (bound to the instance when
-    called, and described without `self`)."""
+def _public_methods(cls: type) -> tuple[dict[str, Callable[..., Any]], set[str]]:
+    """Public functions defined on the class or its bases (not `object`'s), by name, and which of them
+    are instance methods (the others are static or class methods, taken as they are)."""
     out: dict[str, Callable[..., Any]] = {}
+    on_instance: set[str] = set()
     for name in dir(cls):
         if name.startswith("_"):
             continue
@@ -244,7 +247,8 @@ def _public_methods(cls: type) -> dict[str, Callable[..., Any]]:
             out[name] = getattr(cls, name)
         elif inspect.isfunction(raw):
             out[name] = raw
-    return out
+            on_instance.add(name)
+    return out, on_instance
 
 
 def _public_functions(module: ModuleType) -> dict[str, Callable[..., Any]]:

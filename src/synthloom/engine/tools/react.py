@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from synthloom.models.messages import ToolCall, ToolSpec
 
@@ -138,7 +139,7 @@ def _json_tool_call(text: str, call_id: str) -> ToolCall | None:
     if not isinstance(value, dict) or not set(value) <= {*_NAME_KEYS, *_ARGS_KEYS}:
         return None
     name = next((value[k] for k in _NAME_KEYS if isinstance(value.get(k), str)), None)
-    arguments = next((value[k] for k in _ARGS_KEYS if k in value), {})
+    arguments: Any = next((value[k] for k in _ARGS_KEYS if k in value), {})
     if name is None:
         return None
     if isinstance(arguments, dict):

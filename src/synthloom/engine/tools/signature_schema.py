@@ -11,7 +11,7 @@ descriptions from its docstring.
 
     signature = function_signature(weather)
     signature.description          # "Today's weather in a city."
-    signature.parameters           # {"type": "object", "properties": {"city": {...}, ...}, "required": ["city"]}
+    signature.parameters           # {"type": "object", "properties": {"city": ...}, "required": ["city"]}
     signature.arguments.model_validate({"city": "Oslo"})  # checked and converted, as pydantic does
 
 The schema is pydantic's for a model built from the parameters (so Optional, unions, lists, Literal,
@@ -70,7 +70,9 @@ def function_signature(
             takes_extra = True
             continue
         if param.kind is inspect.Parameter.POSITIONAL_ONLY and param.default is inspect.Parameter.empty:
-            raise TypeError(f"'{name}': positional-only parameter '{param.name}' cannot take a named argument")
+            raise TypeError(
+                f"'{name}': positional-only parameter '{param.name}' cannot take a named argument"
+            )
         if param.name.startswith("_"):
             if param.default is inspect.Parameter.empty:
                 raise TypeError(f"'{name}': parameter '{param.name}' starts with '_' and has no default")

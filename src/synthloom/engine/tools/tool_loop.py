@@ -196,7 +196,9 @@ class _NativeRun(_Run):
         inference = self.loop.inference
         while True:
             budget = self.budget
-            chat = await self.chat(tools=specs, tool_choice=None if budget > 0 else "none", inference=inference)
+            chat = await self.chat(
+                tools=specs, tool_choice=None if budget > 0 else "none", inference=inference
+            )
             reply = chat.reply
             if reply.tool_calls and budget > 0:
                 calls = self.unique_ids(reply.tool_calls)
@@ -231,13 +233,22 @@ class _ReactRun(_Run):
                     if told_to_stop:
                         raise self.stuck(chat.text)
                     told_to_stop = True
-                    note = f"Error: no more tool calls (the limit is {self.loop.max_tool_calls}). Reply with your Final Answer now."
+                    limit = self.loop.max_tool_calls
+                    note = (
+                        f"Error: no more tool calls (the limit is {limit}). Reply with your Final Answer now."
+                    )
                     self.conversation += [Message("assistant", step.text), Message("user", observation(note))]
                     continue
                 [call] = self.unique_ids([step.action])
                 [outcome] = await self.run_calls([call])
-                self.conversation += [Message("assistant", step.text), Message("user", observation(outcome.content))]
-                self.trajectory += [Message("assistant", step.thought, tool_calls=[call]), outcome.to_message()]
+                self.conversation += [
+                    Message("assistant", step.text),
+                    Message("user", observation(outcome.content)),
+                ]
+                self.trajectory += [
+                    Message("assistant", step.thought, tool_calls=[call]),
+                    outcome.to_message(),
+                ]
                 continue
             final = step.final or ""
             answer = self.finish(final)

@@ -101,11 +101,14 @@ class Toolset:
         tool = self.tools.get(call.name)
         if tool is None:
             names = ", ".join(self.tools) or "none"
-            return ToolOutcome(call, f"Error: there is no tool named '{call.name}' (tools: {names})", "unknown_tool")
+            return ToolOutcome(
+                call, f"Error: there is no tool named '{call.name}' (tools: {names})", "unknown_tool"
+            )
         if call.raw_arguments is not None:
             shown = call.raw_arguments[:300]
             return ToolOutcome(
-                call, f"Error: the arguments are not a JSON object: {shown!r}. Send them as one JSON object.",
+                call,
+                f"Error: the arguments are not a JSON object: {shown!r}. Send them as one JSON object.",
                 "arguments",
             )
         started = time.monotonic()
