@@ -59,6 +59,13 @@ def greet(name: str) -> str:
 
 
 @server.tool()
+def server_pid() -> int:
+    """The server's process id (tells one server process from its restart)."""
+    _maybe_crash()
+    return os.getpid()
+
+
+@server.tool()
 async def slow(seconds: float) -> str:
     """Wait, then answer (for timeouts)."""
     await asyncio.sleep(seconds)

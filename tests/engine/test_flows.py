@@ -620,3 +620,32 @@ def test_sigkill_mid_flow_then_resume_gives_exactly_the_requested_records(tmp_pa
 
 def _parts(run: Path) -> list[Path]:
     return sorted((run / "data").glob("part-*.parquet")) if (run / "data").exists() else []
+
+
+# ---- the examples ---------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FLOW_EXAMPLES = ["critique-loop", "debate", "sft-chat", "self-refine"]
+
+
+@pytest.mark.parametrize("name", FLOW_EXAMPLES)
+async def test_flow_example_runs_against_the_simulated_endpoint(name: str, tmp_path: Path) -> None:
+    simulated = SimulatedEndpointConfig(accept_rate=0.5, final_answer_rate=0.3)
+    async with SimulatedEndpoint(simulated) as endpoint:
+        simulate = endpoint._simulated_text
+
+        def with_code(payload: dict[str, Any], messages: list[Any]) -> str:
+            # The simulator's plain text holds no code block: fence it for the code-writing node.
+            text = simulate(payload, messages)
+            return f"```python\n# {text[:60]}\npass\n```" if "programmer" in str(messages[0]) else text
+
+        endpoint._simulated_text = with_code  # type: ignore[method-assign]
+        data = yaml.safe_load((EXAMPLES / name / "config.yaml").read_text())
+        data["models"] = [model(m["alias"], endpoint.base_url) for m in data["models"]]
+        result = await synthloom.acreate(DatasetConfig.model_validate(data), 6, tmp_path, resume="never")
+    assert result.metadata["status"] == "completed"
+    rows = list(result)
+    assert len(rows) == 6 and not result.failures
+    flow_column = next(c for c in data["columns"] if c["type"] in ("flow", "conversation", "refine"))["name"]
+    assert all(row[flow_column] for row in rows)
+    assert any(tag.startswith(f"{flow_column}.") for tag in result.usage["columns"])

@@ -243,11 +243,6 @@ def held_first_group_config() -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generation._kept_mode_todo returns no work once the committed groups hold N kept rows, even "
-    "when a lower row group was never committed; the resumed run skips records 0-9",
-)
 def test_target_kept_resumed_after_a_kill_before_an_earlier_group_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,11 +280,6 @@ def test_target_kept_resumed_after_a_kill_before_an_earlier_group_committed(
     assert [r["rec"] for r in resumed] == [*range(10), *range(40, 60)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunMetadata.groups_dropped subtracts the records of dropped groups from the current session "
-    "even when an earlier session committed them: the session's records_committed goes negative",
-)
 def test_target_kept_shrunk_to_fewer_rows_counts_no_negative_commits(tmp_path: Path) -> None:
     create(kept_config(), 40, tmp_path)
     shrunk = create(kept_config(), 30, tmp_path, resume="always")

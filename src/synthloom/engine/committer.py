@@ -90,22 +90,28 @@ class MemoryCommitter:
 class KeptTarget:
     """The supply of row groups for a run that generates until `target` rows are kept.
 
-    Groups are handed out in record order, and only while the rows kept so far plus those the groups in
-    flight are expected to keep (at the accept rate seen so far) fall short of the target, so little is
-    generated past it.
+    The dataset is the first `target` kept rows in record order, so a group below one already committed
+    (a gap left by a killed session, whose later groups committed first) is always generated. Past the
+    committed groups, groups are handed out in record order only while the rows kept so far plus those
+    the groups in flight are expected to keep (at the accept rate seen so far) fall short of the target,
+    so little is generated past it.
     """
 
-    def __init__(self, todo: list[RowGroupSlice], *, target: int, committed_kept: int) -> None:
-        self._todo = list(todo)
+    def __init__(self, todo: list[RowGroupSlice], *, target: int, committed: dict[int, int]) -> None:
+        self._todo = sorted(todo, key=lambda g: g.index)
         self.target = target
-        self.kept = committed_kept
+        self.kept = sum(committed.values())
+        self._highest_committed = max(committed, default=-1)
         self._tried = 0
         self._accepted = 0
         self._in_flight: dict[int, int] = {}
 
     def next_group(self) -> RowGroupSlice | None:
         """The next group to run, or None while the target looks reached (a `GroupSupply`)."""
-        if not self._todo or self.kept + self._expected_in_flight() >= self.target:
+        if not self._todo:
+            return None
+        is_gap = self._todo[0].index < self._highest_committed
+        if not is_gap and self.kept + self._expected_in_flight() >= self.target:
             return None
         group = self._todo.pop(0)
         self._in_flight[group.index] = group.size
@@ -114,6 +120,7 @@ class KeptTarget:
     def record(self, result: GroupResult) -> None:
         self._in_flight.pop(result.group.index, None)
         self.kept += result.kept
+        self._highest_committed = max(self._highest_committed, result.group.index)
         self._tried += result.group.size
         self._accepted += result.kept
 

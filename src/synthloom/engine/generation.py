@@ -8,6 +8,7 @@ await generate_in_memory(job, num_records=5)            # a preview: same engine
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from synthloom.plan import Plan
 from synthloom.row_groups import RowGroupSlice, row_group_slices
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.metadata import RunMetadata
-from synthloom.store.resume import ResumeMode, remaining_work
+from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["RunOutcome", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
@@ -112,9 +113,9 @@ async def generate_dataset(
     planned = config.run.planned_records(num_records)
     work = remaining_work(directory, config, num_records=planned, mode=resume)
     kept_mode = config.run.target == "kept"
-    todo = list(work.todo)
     if kept_mode:
-        todo = _kept_mode_todo(work.kept, work.trimmed, todo, num_records, config)
+        work = _kept_mode_work(work, num_records, config)
+    todo = list(work.todo)
     directory.clear_temporaries()
     directory.drop_records_for(g.index for g in todo)
     metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
@@ -134,9 +135,7 @@ async def generate_dataset(
     )
     events = RunEvents(job, progress)
     committer = Committer(directory, metadata, progress)
-    target = KeptTarget(
-        todo, target=num_records, committed_kept=sum(v for k, v in metadata.kept_by_group().items())
-    )
+    target = KeptTarget(todo, target=num_records, committed=metadata.kept_by_group())
     supply: GroupSupply = target.next_group if kept_mode else supply_of(todo)
     failures: list[Failure] = []
     filtered: list[FilteredRow] = []
@@ -175,26 +174,18 @@ async def generate_dataset(
     return RunOutcome(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
 
 
-def _kept_mode_todo(
-    kept: dict[int, int],
-    trimmed: frozenset[int],
-    todo: list[RowGroupSlice],
-    target: int,
-    config: DatasetConfig,
-) -> list[RowGroupSlice]:
-    """Row groups to generate when the target counts kept rows. A group trimmed by an earlier session is
-    regenerated whole when more rows are wanted than the run holds."""
-    if sum(kept.values()) >= target:
-        return []
-    regenerate = sorted(trimmed)
-    for index in regenerate:
-        kept.pop(index, None)
-    by_index = {
-        s.index: s
-        for s in row_group_slices(config.run.planned_records(target), config.run.buffer_size, config.run.seed)
-    }
-    again = [by_index[i] for i in regenerate if i in by_index]
-    return sorted([*again, *todo], key=lambda s: s.index)
+def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> RemainingWork:
+    """The work of a run whose target counts kept rows (`KeptTarget` hands the groups out lazily). A
+    group trimmed by an earlier session is regenerated whole when more rows are wanted than the run
+    holds."""
+    if sum(work.kept.values()) >= target or not work.trimmed:
+        return work
+    slices = row_group_slices(config.run.planned_records(target), config.run.buffer_size, config.run.seed)
+    by_index = {s.index: s for s in slices}
+    again = [by_index[i] for i in sorted(work.trimmed) if i in by_index]
+    kept = {i: n for i, n in work.kept.items() if i not in work.trimmed}
+    todo = sorted([*again, *work.todo], key=lambda s: s.index)
+    return dataclasses.replace(work, todo=todo, kept=kept, trimmed=frozenset())
 
 
 async def generate_in_memory(job: Job, *, num_records: int, executor: Executor | None = None) -> RunOutcome:

@@ -235,7 +235,7 @@ def _unknown(kind: str, name: str, candidates: Iterable[str]) -> str:
 
 
 #: A `when` written as a constant is allowed only as an explicit on/off switch.
-_CONSTANT_WHEN = frozenset({"true", "false"})
+_CONSTANT_WHEN = frozenset({"true", "false", "yes", "no", "1", "0", "none", "null"})
 
 
 def _check_when(col: ColumnConfig, scope: _Scope) -> None:

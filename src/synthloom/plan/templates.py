@@ -30,6 +30,7 @@ __all__ = [
     "FALLBACK_TEMPLATE_SEED",
     "compile_template",
     "is_plain_text",
+    "is_truthy",
     "reset_template_seed",
     "set_template_seed",
     "template_environment",
@@ -189,6 +190,15 @@ def template_environment() -> ImmutableSandboxedEnvironment:
 def compile_template(source: str) -> jinja2.Template:
     """Compile once; callers render many times."""
     return template_environment().from_string(source)
+
+
+#: Rendered conditions that read as false (`when`, filters, flow edges, seed filters).
+_FALSE_TEXT = frozenset({"", "false", "0", "none", "no", "null"})
+
+
+def is_truthy(rendered: str) -> bool:
+    """How a rendered condition reads: 'False', '0', 'none', '' and the like are false."""
+    return rendered.strip().lower() not in _FALSE_TEXT
 
 
 def uses_randomness(source: str) -> bool:

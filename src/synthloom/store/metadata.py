@@ -112,6 +112,7 @@ class RunMetadata:
         usage: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         entry = _group_entry(self.directory, index, size, records, failed, filtered)
+        entry["session"] = len(self.data["sessions"]) - 1
         if usage:
             entry["usage"] = usage
         self.data["row_groups"][str(index)] = entry
@@ -124,7 +125,7 @@ class RunMetadata:
     def group_trimmed(self, index: int, records: int) -> None:
         """Group `index` now holds only its first `records` kept rows (a run that stops at N kept)."""
         entry = self.data["row_groups"][str(index)]
-        self.session["records_committed"] -= int(entry["records"]) - records
+        self._removed(entry, int(entry["records"]) - records)
         entry.update(records=records, trimmed=True)
         self._refresh_counts()
         self.directory.write_metadata(self.data)
@@ -134,9 +135,17 @@ class RunMetadata:
         for index in indices:
             entry = self.data["row_groups"].pop(str(index), None)
             if entry is not None:
-                self.session["records_committed"] -= int(entry["records"])
+                self._removed(entry, int(entry["records"]))
         self._refresh_counts()
         self.directory.write_metadata(self.data)
+
+    def _removed(self, entry: dict[str, Any], records: int) -> None:
+        """Records of a committed group taken back out: no longer counted for the session that
+        committed them (their spend stays: it was spent)."""
+        sessions = self.data["sessions"]
+        owner = entry.get("session")
+        if isinstance(owner, int) and 0 <= owner < len(sessions):
+            sessions[owner]["records_committed"] = max(0, sessions[owner]["records_committed"] - records)
 
     def finish(self, status: str, usage: dict[str, Any]) -> None:
         """Close the session: its status, and its detailed usage (`usage.json` holds this session's)."""
