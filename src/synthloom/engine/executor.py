@@ -29,6 +29,8 @@ from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
+    from synthloom.engine.row_group import RowGroupOutcome
+    from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
 
 __all__ = ["Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
@@ -51,6 +53,26 @@ class Job:
     plan: Plan
     generators: Mapping[str, ColumnGenerator[Any]]
     seed: SeedReader | None = None
+    #: The `output:` block, applied to each row group's kept rows (None: records are the output columns).
+    shaper: OutputShaper | None = None
+
+    def group_result(self, outcome: RowGroupOutcome, usage: dict[str, dict[str, Any]]) -> GroupResult:
+        """A finished row group as a result to commit: its kept rows shaped into final records (a record
+        the output mapping or its schema rejects is filtered, one it cannot build fails)."""
+        group = outcome.group
+        failures = [outcome.failures[i] for i in sorted(outcome.failures)]
+        filtered = [outcome.filtered[i] for i in sorted(outcome.filtered)]
+        if self.shaper is None:
+            return GroupResult(group, outcome.table(self.output_columns), failures, filtered, usage)
+        kept = outcome.kept_rows()
+        shaped = self.shaper.apply([{n: outcome.values[n][i] for n in outcome.values} for i in kept])
+        for problem in shaped.filtered:
+            record = group.start + kept[problem.position]
+            filtered.append(FilteredRow(group.index, record, problem.field, problem.reason))
+        for problem in shaped.failed:
+            record = group.start + kept[problem.position]
+            failures.append(Failure(group.index, record, problem.field, problem.reason, "OutputError", 1))
+        return GroupResult(group, self.shaper.to_table(shaped.records), failures, filtered, usage)
 
     def close(self) -> None:
         """Release what the job holds (a large transformed seed's temporary file)."""

@@ -25,6 +25,7 @@ from synthloom.engine.local_executor import LocalExecutor
 from synthloom.engine.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_executor import CellStatus
 from synthloom.errors import ConfigError, GenerationError
+from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import RowGroupSlice, row_group_slices
 from synthloom.seeds.reader import SeedReader
@@ -61,9 +62,12 @@ def make_generators(plan: Plan, setup: GeneratorSetup) -> dict[str, ColumnGenera
 
 
 def build_job(config: DatasetConfig, plan: Plan, seed: SeedReader | None) -> Job:
-    """The job for a checked plan: its generators are built here, once."""
+    """The job for a checked plan: its generators (and its output mapping) are built here, once."""
     generators = make_generators(plan, GeneratorSetup(config=config, run_seed=config.run.seed))
-    return Job(config=config, plan=plan, generators=generators, seed=seed)
+    shaper = None
+    if config.output is not None:
+        shaper = OutputShaper(config.output, plan.output_columns, known=plan.row_columns)
+    return Job(config=config, plan=plan, generators=generators, seed=seed, shaper=shaper)
 
 
 class RunEvents:

@@ -86,7 +86,6 @@ class LocalExecutor:
         runner = RowGroupRunner(
             job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
         )
-        columns = job.output_columns
         limit = job.config.run.max_row_groups_in_flight
 
         async def one(group: RowGroupSlice) -> GroupResult:
@@ -94,13 +93,7 @@ class LocalExecutor:
             current_resources.set(resources)
             outcome = await runner.run(group, models=pool, events=events)
             usage = pool.usage.take_scope(group.index) if pool is not None else {}
-            return GroupResult(
-                group=group,
-                table=outcome.table(columns),
-                failures=[outcome.failures[i] for i in sorted(outcome.failures)],
-                filtered=[outcome.filtered[i] for i in sorted(outcome.filtered)],
-                usage=usage,
-            )
+            return job.group_result(outcome, usage)
 
         pending: dict[asyncio.Task[GroupResult], RowGroupSlice] = {}
         try:

@@ -12,6 +12,7 @@ from synthloom.engine.generation import build_job, generate_dataset, generate_in
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.models import check_models
+from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
@@ -50,6 +51,7 @@ def _prepare(config: DatasetConfig) -> Job:
                 f"{where}{exc.reason}", source=config.source, field=exc.field or "seed.path"
             ) from None
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
+    check_output(config, plan.row_columns)
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
     # the job builds every generator, once.
     return build_job(config, plan, seed)

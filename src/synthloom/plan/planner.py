@@ -64,6 +64,16 @@ class Plan:
         return out
 
     @property
+    def row_columns(self) -> list[str]:
+        """Everything a generated row holds: seed fields, every column (dropped ones included) and
+        their side columns."""
+        out = list(self.seed_columns)
+        for col in self.columns:
+            out.append(col.name)
+            out.extend(col.config.side_columns())
+        return out
+
+    @property
     def model_aliases(self) -> set[str]:
         return {alias for col in self.columns for alias in col.config.model_aliases().values()}
 

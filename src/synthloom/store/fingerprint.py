@@ -35,12 +35,17 @@ def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
             }
         )
     run = data.get("run", {})
-    return {
+    view: dict[str, Any] = {
         "models": models,
         "seed": _seed_view(config),
         "columns": data.get("columns"),
         "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
     }
+    output = data.get("output")
+    if output:
+        # The record mapping decides the data; the dataset card (license, description) does not.
+        view["output"] = {k: v for k, v in output.items() if k != "card"}
+    return view
 
 
 def config_fingerprint(config: DatasetConfig) -> str:
