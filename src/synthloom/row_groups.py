@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RowGroupSlice", "row_group_slices", "stable_hash"]
+__all__ = ["SINGLE_RECORD_INDEX", "RowGroupSlice", "row_group_slices", "stable_hash"]
+
+#: Index space of the one-record slices a batch column downstream of a cell is computed with: apart from
+#: real row-group indices, so their sampler draws never repeat a row group's. A slice's `record_seed`
+#: does not depend on the index, so template randomness is the same in bulk and per record.
+SINGLE_RECORD_INDEX = 2**40
 
 
 def stable_hash(text: str) -> int:

@@ -40,7 +40,7 @@ from synthloom.errors import ModelConnectionError, ModelError, SynthloomError
 from synthloom.models.adaptive_limiter import request_priority
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import template_seed
-from synthloom.row_groups import RowGroupSlice
+from synthloom.row_groups import SINGLE_RECORD_INDEX, RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.models import ModelPool
@@ -256,7 +256,7 @@ class RowExecutor:
         one_row = {k: [row.values[k]] for k in self.inputs.keys[col.name] if k in row.values}
         # A per-record slice: its draws depend on the record, not on which rows shared its row group.
         single = RowGroupSlice(
-            index=row.record, start=row.record, size=1, run_seed=row.group.run_seed ^ 0x5EED
+            index=SINGLE_RECORD_INDEX + row.record, start=row.record, size=1, run_seed=row.group.run_seed
         )
         try:
             with template_seed(row.group.record_seed(col.name, row.record)):

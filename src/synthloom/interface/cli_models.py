@@ -65,8 +65,11 @@ def check_command(config_path: str, as_json: bool) -> None:
     from synthloom.config.loader import load_config
     from synthloom.errors import ConfigError
 
+    from synthloom.interface.api import check_model_configs
+
     try:
         dataset = load_config(config_path)
+        check_model_configs(dataset)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:

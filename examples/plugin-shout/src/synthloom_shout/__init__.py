@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-# Import from the submodules, not from the top-level `synthloom` package: synthloom loads its plugins
-# while `synthloom/__init__.py` is still running, so `from synthloom import ...` would be a circular import.
+# Plugins load when a config is first loaded, never while `import synthloom` runs, so importing from the
+# top-level package would work too; the submodules keep the plugin's own import light.
 from synthloom.config.base import ColumnConfig
-from synthloom.config.registry import ColumnType, register_column_type
+from synthloom.config.registry import ColumnType
 from synthloom.engine.generators.base import BatchGenerator, RowGroupSlice
 
 __all__ = ["ShoutColumn", "ShoutGenerator", "column_type", "shout"]
@@ -62,9 +62,3 @@ class ShoutGenerator(BatchGenerator[ShoutColumn]):
 
 
 column_type = ColumnType("shout", ShoutColumn, ShoutGenerator)
-
-# synthloom registers `column_type` through the entry point. If this module is imported before synthloom
-# (`import synthloom_shout` first), synthloom's entry-point loading runs while this module is half
-# initialised and cannot see `column_type` yet; registering here too covers that order. Registering the
-# same ColumnType twice is a no-op.
-register_column_type(column_type)

@@ -33,7 +33,7 @@ class FilterGenerator(BatchGenerator[FilterColumn]):
             )
             default_reason = f"filter '{config.name}': condition is false: {config.condition.strip()}"
         else:
-            function = import_object(config.function or "")
+            function = import_object(config.function or "", base_dir=setup.config.source_dir)
             assert callable(function)  # the planner checked the import path names a callable
             self._function = function
             default_reason = f"filter '{config.name}': {config.function} returned false"
