@@ -30,13 +30,13 @@ from typing import Any
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
+from synthloom.engine.run_context import RunContext
 
 from synthloom.config.columns import ExpressionColumn, SamplerColumn
 from synthloom.config.dataset import DatasetConfig, RunConfig
 from synthloom.engine.generators.base import CellFailure, RowGroupSlice
 from synthloom.engine.generators.expression import ExpressionGenerator
 from synthloom.engine.generators.samplers import SamplerGenerator
-from synthloom.engine.run_context import RunContext
 
 HERE = Path(__file__).resolve().parent
 

@@ -32,7 +32,7 @@ class RunConfig(StrictModel):
     #: removed from them). `kept`: generate until N rows pass every filter, in record order, trying at
     #: most N + `max_extra_records` records.
     target: Literal["records", "kept"] = "records"
-    #: With `target: kept`, how many records beyond N the run may try (default: 9 × N, i.e. an accept
+    #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None
 

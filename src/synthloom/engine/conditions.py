@@ -13,6 +13,7 @@ from synthloom.plan.templates import compile_template, is_truthy
 
 __all__ = ["ColumnInputs"]
 
+
 class ColumnInputs:
     """Per column of a plan: the names its templates may read (its inputs, their side columns, its seed
     fields) and its compiled `when` condition. Read-only once built; shared by every row."""

@@ -8,9 +8,9 @@ An `Executor` is given a `Job` (the plan, its generators, the seed reader, the r
 `GroupSupply`, and yields one `GroupResult` per group as each finishes, in any order. It asks the supply
 for a group whenever it has room for one, and again after every result; the supply answers None when it
 has nothing to hand out *now* (a run that generates until N rows are kept waits to see what the groups in
-flight keep). The run ends when nothing is in flight and the supply answers None. It never writes the run directory: the one committer does.
-The asyncio executor in `local_executor.py` is the default; a distributed executor is another
-implementation of the same protocol.
+flight keep). The run ends when nothing is in flight and the supply answers None. An executor never
+writes the run directory: the one committer does. The asyncio executor in `local_executor.py` is the
+default; a distributed executor is another implementation of the same protocol.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from synthloom.engine.row_executor import CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
-from synthloom.row_groups import RowGroupSlice, row_group_slices
+from synthloom.row_groups import row_group_slices
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.metadata import RunMetadata
 from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work

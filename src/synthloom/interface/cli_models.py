@@ -64,7 +64,6 @@ def check_command(config_path: str, as_json: bool) -> None:
     """Send one short request to every model in CONFIG and report latency or the error."""
     from synthloom.config.loader import load_config
     from synthloom.errors import ConfigError
-
     from synthloom.interface.api import check_model_configs
 
     try:

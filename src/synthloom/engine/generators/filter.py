@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from synthloom.config.columns import ExpressionColumn
 from synthloom.config.filter_column import FilterColumn
-from synthloom.plan.templates import is_truthy
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, CellFiltered, RowGroupSlice
 from synthloom.engine.generators.expression import ExpressionGenerator
 from synthloom.plan.planner import import_object
-from synthloom.plan.templates import compile_template
+from synthloom.plan.templates import compile_template, is_truthy
 
 if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
