@@ -12,13 +12,16 @@ from synthloom.config import ColumnConfig, DatasetConfig, InferenceParams, Model
 from synthloom.config import registry as _registry
 from synthloom.config.builder import DatasetBuilder
 from synthloom.config.registry import ColumnType, register_column_type
+from synthloom.engine.contexts import CellContext
 from synthloom.engine.generators.base import (
     BatchGenerator,
     CellFailure,
+    CellFiltered,
     CellGenerator,
     CellOutput,
     RowGroupSlice,
 )
+from synthloom.engine.row_executor import RowExecutor, RowResult
 from synthloom.errors import (
     ConfigError,
     EarlyShutdownError,
@@ -35,7 +38,9 @@ from synthloom.interface.dataset_result import DatasetResult
 
 __all__ = [
     "BatchGenerator",
+    "CellContext",
     "CellFailure",
+    "CellFiltered",
     "CellGenerator",
     "CellOutput",
     "ColumnConfig",
@@ -51,7 +56,9 @@ __all__ = [
     "ModelError",
     "OutputError",
     "PlanError",
+    "RowExecutor",
     "RowGroupSlice",
+    "RowResult",
     "RunConfig",
     "RunStateError",
     "SeedConfig",
