@@ -141,6 +141,17 @@ async def test_accepted_flows_are_not_flagged_exhausted() -> None:
     assert all(len(r["solution__trajectory"]) == 2 for r in rows)
 
 
+async def test_a_transient_error_in_a_node_is_retried_in_place_not_by_rerunning_the_flow(
+    endpoint: SimulatedEndpoint,
+) -> None:
+    endpoint.update(accept_rate=1.0)
+    endpoint.script({"status": 503})
+    config = DatasetConfig.model_validate(critique_loop(endpoint.base_url))
+    rows = list(await synthloom.apreview(config, 1))
+    assert [s["node"] for s in rows[0]["solution__trajectory"]] == ["draft", "critique"]
+    assert endpoint.stats()["requests"] == 3  # the draft twice (503, then its retry), the critique once
+
+
 # ---- model-free flows: routers, filters, failures, reproducibility ----------------------------------
 
 
@@ -567,6 +578,17 @@ async def test_usage_is_accounted_per_node_and_the_flow_column_counts_its_cells(
     assert usage["columns"]["solution.critique"]["requests"] == critiques
     assert usage["columns"]["solution"]["cells_done"] == 20
     assert usage["models"]["writer"]["requests"] == drafts
+    # The flow cell's lineage holds every node's exchanges, tagged by node.
+    cells = [
+        c
+        for part in sorted((tmp_path / "critique" / "lineage").glob("part-*.parquet"))
+        for c in pq.read_table(part).to_pylist()
+        if c["column"] == "solution"
+    ]
+    assert len(cells) == 20
+    tags = [call["tag"] for cell in cells for call in json.loads(cell["calls"])]
+    assert sorted(set(tags)) == ["solution.critique", "solution.draft"]
+    assert len(tags) == drafts + critiques
 
 
 # ---- kill and resume --------------------------------------------------------------------------------

@@ -81,8 +81,13 @@ async def test_visual_qa_over_seed_images_fails_only_the_row_whose_image_is_miss
     rows = list(result)
     assert [row["colour"] for row in rows] == ["red", "green", "blue"]
     for row in rows:
-        assert row["question"] == "Simulated reply to: [image image/png 32x32] Ask one question about this picture."
-        assert row["answer"].startswith("Simulated reply to: [image image/png 32x32] [audio wav 124 bytes] Simulated")
+        assert (
+            row["question"]
+            == "Simulated reply to: [image image/png 32x32] Ask one question about this picture."
+        )
+        assert row["answer"].startswith(
+            "Simulated reply to: [image image/png 32x32] [audio wav 124 bytes] Simulated"
+        )
     failures = (tmp_path / "out" / "visual-qa" / "failures.jsonl").read_text().splitlines()
     [failure] = [json.loads(line) for line in failures]
     assert failure["record"] == 1 and failure["column"] == "question"
@@ -122,7 +127,9 @@ async def test_seed_images_as_bytes_and_hugging_face_features_survive_into_the_o
     result = await synthloom.acreate(config, 4, tmp_path / "out")
     rows = list(result)
     assert [row["raw"] for row in rows] == images
-    assert [row["feature"] for row in rows] == [{"bytes": d, "path": f"img{i}.png"} for i, d in enumerate(images)]
+    assert [row["feature"] for row in rows] == [
+        {"bytes": d, "path": f"img{i}.png"} for i, d in enumerate(images)
+    ]
     assert all(row["caption"].count("[image image/png 8x8]") == 2 for row in rows)
     [part] = sorted((tmp_path / "out" / "dataset" / "data").glob("*.parquet"))
     schema = pq.read_schema(part)
@@ -138,7 +145,12 @@ def _painter_config(base_url: str, folder: Path, **extra: Any) -> DatasetConfig:
             "name": "pictures",
             "models": [model("painter", base_url, **extra)],
             "columns": [
-                {"name": "animal", "type": "sampler", "sampler": "category", "params": {"values": ["fox", "owl"]}},
+                {
+                    "name": "animal",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": ["fox", "owl"]},
+                },
                 {
                     "name": "picture",
                     "type": "image",
@@ -159,7 +171,9 @@ def _painter_config(base_url: str, folder: Path, **extra: Any) -> DatasetConfig:
     )
 
 
-async def test_image_column_output_decodes_as_png_with_its_prompt(endpoint: SimulatedEndpoint, tmp_path: Path) -> None:
+async def test_image_column_output_decodes_as_png_with_its_prompt(
+    endpoint: SimulatedEndpoint, tmp_path: Path
+) -> None:
     result = await synthloom.acreate(_painter_config(endpoint.base_url, tmp_path), 6, tmp_path / "out")
     rows = list(result)
     assert len(rows) == 6
@@ -190,7 +204,9 @@ def test_an_edit_without_a_source_is_a_config_error() -> None:
         DatasetConfig.model_validate(
             {
                 "models": [model("painter", "http://127.0.0.1:9/v1")],
-                "columns": [{"name": "p", "type": "image", "model": "painter", "prompt": "x", "mode": "edit"}],
+                "columns": [
+                    {"name": "p", "type": "image", "model": "painter", "prompt": "x", "mode": "edit"}
+                ],
             }
         )
 

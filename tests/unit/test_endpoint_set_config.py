@@ -69,7 +69,7 @@ def test_endpoint_mistakes_are_config_errors(model: dict[str, Any], message: str
 
 
 def test_openai_without_base_url_or_endpoints_says_both_are_possible() -> None:
-    with pytest.raises(ValidationError, match="'base_url' .* or 'endpoints'"):
+    with pytest.raises(ValidationError, match=r"'base_url' .* or 'endpoints'"):
         ModelConfig.model_validate({"alias": "m", "model": "sim", "provider": "openai"})
 
 
@@ -126,7 +126,10 @@ async def test_each_endpoint_is_sent_its_own_key_and_reported_apart(
         {
             "alias": "m",
             "model": "sim",
-            "endpoints": [{"url": a.base_url, "api_key_env": "KEY_A"}, {"url": b.base_url, "api_key_env": "KEY_B"}],
+            "endpoints": [
+                {"url": a.base_url, "api_key_env": "KEY_A"},
+                {"url": b.base_url, "api_key_env": "KEY_B"},
+            ],
         }
     )
     async with ModelPool([config]) as pool:
@@ -142,10 +145,12 @@ async def test_each_endpoint_is_sent_its_own_key_and_reported_apart(
 
 
 async def test_a_model_with_one_base_url_adds_no_endpoints_section() -> None:
-    async with SimulatedEndpoint() as server:
-        async with ModelPool([ModelConfig(alias="m", base_url=server.base_url, model="sim")]) as pool:
-            await pool.client("m").generate_text([{"role": "user", "content": "hi"}])
-            assert "endpoints" not in pool.usage.summary()
+    async with (
+        SimulatedEndpoint() as server,
+        ModelPool([ModelConfig(alias="m", base_url=server.base_url, model="sim")]) as pool,
+    ):
+        await pool.client("m").generate_text([{"role": "user", "content": "hi"}])
+        assert "endpoints" not in pool.usage.summary()
 
 
 def test_a_plugin_provider_that_starts_locally_refuses_endpoints() -> None:

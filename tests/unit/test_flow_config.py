@@ -214,6 +214,11 @@ BAD_FLOWS: list[Any] = [
         id="router-not-importable",
     ),
     pytest.param(
+        lambda f: f.update(inputs=["problme"]),
+        ("field 'inputs'", "unknown name 'problme'", "did you mean 'problem'?"),
+        id="unknown-flow-input",
+    ),
+    pytest.param(
         lambda f: _edges(f).__setitem__(2, {"from": "critique", "to": "count"}),
         ("node 'draft'", "field 'edges'", "the cycle draft -> critique -> count -> draft has no way out"),
         id="cycle-without-conditional-exit",
@@ -418,3 +423,12 @@ def test_bad_presets_are_refused_with_the_column_and_field(
     assert [e for e in expected if e not in str(info.value)] == [], str(info.value)
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize("example", ["critique-loop", "debate", "sft-chat", "self-refine"])
+def test_flow_configs_read_back_from_their_own_dump(example: str) -> None:
+    """The run directory keeps `to_dict()`: nested nodes keep the `type` that selects their kind."""
+    path = Path(__file__).resolve().parents[2] / "examples" / example / "config.yaml"
+    config = synthloom.load_config(path)
+    again = synthloom.DatasetConfig.model_validate(config.to_dict())
+    assert again.to_dict() == config.to_dict()

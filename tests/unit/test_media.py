@@ -133,7 +133,11 @@ def test_an_object_that_saves_itself_is_sent_as_png() -> None:
 def test_a_list_holds_several_media_and_null_holds_none(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(PNG)
     items = load(["a.png", PNG, None, ["https://example.org/b.png"]], base_dir=tmp_path)
-    assert [item.url or item.media_type for item in items] == ["image/png", "image/png", "https://example.org/b.png"]
+    assert [item.url or item.media_type for item in items] == [
+        "image/png",
+        "image/png",
+        "https://example.org/b.png",
+    ]
     assert load(None) == []
 
 

@@ -55,8 +55,18 @@ def _config(model: dict[str, Any], files: dict[str, str], **column: Any) -> Data
         {
             "models": [model],
             "columns": [
-                {"name": "photo", "type": "sampler", "sampler": "category", "params": {"values": [files["photo"]]}},
-                {"name": "clip", "type": "sampler", "sampler": "category", "params": {"values": [files["clip"]]}},
+                {
+                    "name": "photo",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": [files["photo"]]},
+                },
+                {
+                    "name": "clip",
+                    "type": "sampler",
+                    "sampler": "category",
+                    "params": {"values": [files["clip"]]},
+                },
                 {"name": "answer", "type": "llm-text", "model": "m", "prompt": "Describe.", **column},
             ],
         }
@@ -84,8 +94,14 @@ async def test_openai_request_carries_image_url_and_input_audio_parts_before_the
             {
                 "role": "user",
                 "content": [
-                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}", "detail": "high"}},
-                    {"type": "input_audio", "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"}},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:image/png;base64,{PNG_B64}", "detail": "high"},
+                    },
+                    {
+                        "type": "input_audio",
+                        "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"},
+                    },
                     {"type": "text", "text": "Describe."},
                 ],
             },
@@ -109,7 +125,9 @@ async def test_several_images_per_record_and_urls_passed_through(
     assert parts[3] == {"type": "text", "text": "Describe."}
 
 
-async def test_anthropic_request_carries_image_blocks(endpoint: SimulatedEndpoint, media_files: dict[str, str]) -> None:
+async def test_anthropic_request_carries_image_blocks(
+    endpoint: SimulatedEndpoint, media_files: dict[str, str]
+) -> None:
     base = endpoint.base_url.removesuffix("/v1")
     model = {"alias": "m", "provider": "anthropic", "base_url": base, "model": "claude"}
     config = _config(model, media_files, images=["{{ photo }}"])
@@ -122,7 +140,10 @@ async def test_anthropic_request_carries_image_blocks(endpoint: SimulatedEndpoin
             {
                 "role": "user",
                 "content": [
-                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+                    },
                     {"type": "text", "text": "Describe."},
                 ],
             }
@@ -142,7 +163,9 @@ async def test_a_provider_without_audio_input_fails_the_row_with_a_clear_error(
     assert endpoint.stats()["requests"] == 0
 
 
-async def test_image_generation_sends_the_images_request_and_decodes_the_reply(endpoint: SimulatedEndpoint) -> None:
+async def test_image_generation_sends_the_images_request_and_decodes_the_reply(
+    endpoint: SimulatedEndpoint,
+) -> None:
     config = ModelConfig(alias="p", base_url=endpoint.base_url, model="painter")
     async with ModelPool([config]) as pool:
         result = await pool.client("p").generate_image(
@@ -190,7 +213,10 @@ async def test_a_provider_without_an_images_endpoint_is_refused() -> None:
 
 async def test_a_bad_data_url_is_refused_by_the_simulated_server(endpoint: SimulatedEndpoint) -> None:
     config = ModelConfig(alias="m", base_url=endpoint.base_url, model="vision")
-    message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]}
+    message = {
+        "role": "user",
+        "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}],
+    }
     async with ModelPool([config]) as pool:
         with pytest.raises(ModelError, match="does not hold valid base64"):
             await pool.client("m").generate_text([message])

@@ -14,7 +14,7 @@ from synthloom.config.model_config import InferenceParams, ModelConfig
 from synthloom.config.tools_config import ToolSource
 from synthloom.engine.tools import Answer, ToolLoop, Toolset, python_tools
 from synthloom.errors import ParseError
-from synthloom.models import ModelClient, ModelPool, Message, ToolSpec
+from synthloom.models import Message, ModelClient, ModelPool, ToolSpec
 from synthloom.testing import SimulatedEndpoint
 
 HERE = "tests.unit.test_tools_loop"
@@ -353,7 +353,8 @@ async def test_react_loop_describes_tools_in_the_system_prompt_and_feeds_observa
 ) -> None:
     endpoint.script(
         text_reply(
-            'Thought: I need the weather.\nAction: weather\nAction Input: {"city": "Oslo"}\nObservation: made up'
+            'Thought: I need the weather.\nAction: weather\nAction Input: {"city": "Oslo"}'
+            "\nObservation: made up"
         ),
         text_reply("Thought: I know.\nFinal Answer: 21C in Oslo."),
     )
@@ -397,7 +398,8 @@ async def test_react_past_the_budget_is_told_to_answer_then_fails_if_it_will_not
         await ToolLoop(client, tools("add"), mode="react", max_tool_calls=1).run([Message("user", "go")])
     assert sent(endpoint, 2)["messages"][-1] == {
         "role": "user",
-        "content": "Observation: Error: no more tool calls (the limit is 1). Reply with your Final Answer now.",
+        "content": "Observation: Error: no more tool calls (the limit is 1). "
+        "Reply with your Final Answer now.",
     }
 
 

@@ -336,7 +336,8 @@ def test_validate_cli_exits_2_for_an_unknown_tool_import_path(tmp_path: Path) ->
     path.write_text(
         "models: [{alias: m, provider: local}]\n"
         "columns:\n"
-        "  - {name: answer, type: llm-text, model: m, prompt: Hi, tools: [{function: 'nowhere_pkg:search'}]}\n"
+        "  - {name: answer, type: llm-text, model: m, prompt: Hi,\n"
+        "     tools: [{function: 'nowhere_pkg:search'}]}\n"
     )
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2

@@ -33,11 +33,13 @@ async def endpoint() -> AsyncIterator[SimulatedEndpoint]:
 
 
 async def post(endpoint: SimulatedEndpoint, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(endpoint.base_url + path, data=orjson.dumps(body)) as response:
-            assert response.status == 200
-            result: dict[str, Any] = await response.json()
-            return result
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(endpoint.base_url + path, data=orjson.dumps(body)) as response,
+    ):
+        assert response.status == 200
+        result: dict[str, Any] = await response.json()
+        return result
 
 
 async def test_offered_tools_are_called_with_schema_valid_arguments_then_answered(
@@ -130,5 +132,6 @@ async def test_a_react_prompt_gets_action_text_then_a_final_answer(endpoint: Sim
     ]
     final = await post(endpoint, "/chat/completions", {"model": "m", "messages": conversation})
     assert final["choices"][0]["message"]["content"] == (
-        "Thought: I have what I need.\nFinal Answer: Simulated reply to: Weather in Oslo? (after 1 tool results)"
+        "Thought: I have what I need.\n"
+        "Final Answer: Simulated reply to: Weather in Oslo? (after 1 tool results)"
     )

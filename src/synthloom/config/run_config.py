@@ -32,6 +32,9 @@ class RunConfig(StrictModel):
     #: removed from them). `kept`: generate until N rows pass every filter, in record order, trying at
     #: most N + `max_extra_records` records.
     target: Literal["records", "kept"] = "records"
+    #: Keep each model-backed cell's lineage (the messages sent, the reply, reasoning, attempts, tokens,
+    #: latency) in `lineage/part-NNNNN.parquet` next to the data, for `synthloom view`.
+    lineage: bool = True
     #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None

@@ -10,17 +10,64 @@ rows in record order, whichever groups happened to finish first.
 from __future__ import annotations
 
 import asyncio
+import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pyarrow as pa
 
-from synthloom.engine.executor import GroupResult
+from synthloom.engine.executor import GroupResult, GroupSupply
 from synthloom.engine.progress import ProgressTracker
 from synthloom.row_groups import RowGroupSlice
 from synthloom.store.metadata import RunMetadata
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["Committer", "KeptTarget", "MemoryCommitter"]
+__all__ = ["CommitStage", "Committer", "KeptTarget", "MemoryCommitter", "RecordOrder"]
+
+
+class CommitStage(Protocol):
+    """A step that sees each row group's result in record order, just before it is committed, knowing
+    everything committed before it: what dedup across the whole run needs. It may move kept rows to
+    `filtered` (with a reason) and write its own per-group state into the run directory (before the
+    group's data, so a committed group always has it); `restore` rebuilds its state from the groups
+    already committed when a run resumes."""
+
+    name: str
+
+    def restore(self, directory: RunDirectory | None, committed: Sequence[int]) -> None: ...
+
+    def apply(self, result: GroupResult, directory: RunDirectory | None) -> GroupResult: ...
+
+
+class RecordOrder:
+    """Hands results on in row-group order when commit stages need it (results arrive in any order).
+
+    Wraps the supply to know which groups are out, holds finished results until every group before them
+    is done, and stops the supply while `max_held` results wait, so a slow group never makes the held
+    results grow without bound."""
+
+    def __init__(self, supply: GroupSupply, *, max_held: int) -> None:
+        self._supply = supply
+        self._out: list[int] = []
+        self._held: dict[int, GroupResult] = {}
+        self.max_held = max_held
+
+    def next_group(self) -> RowGroupSlice | None:
+        if len(self._held) >= self.max_held:
+            return None
+        group = self._supply()
+        if group is not None:
+            heapq.heappush(self._out, group.index)
+        return group
+
+    def ready(self, result: GroupResult) -> list[GroupResult]:
+        """`result` arrived: the results that can now be committed, in order."""
+        self._held[result.group.index] = result
+        ready: list[GroupResult] = []
+        while self._out and self._out[0] in self._held:
+            ready.append(self._held.pop(heapq.heappop(self._out)))
+        return ready
 
 
 class Committer:
@@ -33,6 +80,9 @@ class Committer:
 
     async def apply(self, result: GroupResult) -> None:
         index = result.group.index
+        if result.lineage:
+            # Before the data: a committed row group always has its lineage.
+            await asyncio.to_thread(self.directory.write_lineage, index, result.lineage)
         await asyncio.to_thread(self.directory.commit_row_group, index, result.table)
         self.directory.append_failures(f.to_json() for f in result.failures)
         self.directory.append_filtered(f.to_json() for f in result.filtered)

@@ -29,6 +29,7 @@ from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
+    from synthloom.engine.committer import CommitStage
     from synthloom.engine.row_group import RowGroupOutcome
     from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
@@ -55,6 +56,8 @@ class Job:
     seed: SeedReader | None = None
     #: The `output:` block, applied to each row group's kept rows (None: records are the output columns).
     shaper: OutputShaper | None = None
+    #: Steps that see every group in record order before it is committed (dedup across the run).
+    stages: list[CommitStage] = field(default_factory=list)
 
     def group_result(self, outcome: RowGroupOutcome, usage: dict[str, dict[str, Any]]) -> GroupResult:
         """A finished row group as a result to commit: its kept rows shaped into final records (a record
@@ -62,8 +65,9 @@ class Job:
         group = outcome.group
         failures = [outcome.failures[i] for i in sorted(outcome.failures)]
         filtered = [outcome.filtered[i] for i in sorted(outcome.filtered)]
+        lineage = outcome.lineage if self.config.run.lineage else []
         if self.shaper is None:
-            return GroupResult(group, outcome.table(self.output_columns), failures, filtered, usage)
+            return GroupResult(group, outcome.table(self.output_columns), failures, filtered, usage, lineage)
         kept = outcome.kept_rows()
         shaped = self.shaper.apply([{n: outcome.values[n][i] for n in outcome.values} for i in kept])
         for problem in shaped.filtered:
@@ -72,7 +76,7 @@ class Job:
         for problem in shaped.failed:
             record = group.start + kept[problem.position]
             failures.append(Failure(group.index, record, problem.field, problem.reason, "OutputError", 1))
-        return GroupResult(group, self.shaper.to_table(shaped.records), failures, filtered, usage)
+        return GroupResult(group, self.shaper.to_table(shaped.records), failures, filtered, usage, lineage)
 
     def close(self) -> None:
         """Release what the job holds (a large transformed seed's temporary file)."""
@@ -104,6 +108,9 @@ class GroupResult:
     filtered: list[FilteredRow] = field(default_factory=list)
     #: What the group's requests cost, per model alias (requests, tokens, cost, 429s, retries).
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How each model-backed cell was made (kept, filtered and failed rows alike); empty when
+    #: `run.lineage` is off.
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def kept(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,9 @@ import pyarrow as pa
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.registry import get_column_type
-from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter
+from synthloom.engine.committer import CommitStage, Committer, KeptTarget, MemoryCommitter, RecordOrder
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.engine.executor import Executor, GroupSupply, Job, supply_of
+from synthloom.engine.executor import Executor, GroupResult, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
 from synthloom.engine.local_executor import LocalExecutor
@@ -67,7 +68,14 @@ def build_job(config: DatasetConfig, plan: Plan, seed: SeedReader | None) -> Job
     shaper = None
     if config.output is not None:
         shaper = OutputShaper(config.output, plan.output_columns, known=plan.row_columns)
-    return Job(config=config, plan=plan, generators=generators, seed=seed, shaper=shaper)
+    # A column type whose generator has a `commit_stage()` also acts at commit time, in record order.
+    stages = [stage for gen in generators.values() if (stage := _commit_stage(gen)) is not None]
+    return Job(config=config, plan=plan, generators=generators, seed=seed, shaper=shaper, stages=stages)
+
+
+def _commit_stage(gen: ColumnGenerator[Any]) -> CommitStage | None:
+    factory = getattr(gen, "commit_stage", None)
+    return factory() if callable(factory) else None
 
 
 class RunEvents:
@@ -148,7 +156,8 @@ async def generate_dataset(
     refresher = asyncio.create_task(_refresh_loop(display))
     try:
         with display:
-            async for result in executor.run(job, supply, events):
+            committed = sorted(metadata.kept_by_group())
+            async for result in _results(job, executor, supply, events, directory, committed=committed):
                 await committer.apply(result)
                 target.record(result)
                 failures.extend(result.failures)
@@ -178,6 +187,31 @@ async def generate_dataset(
     return RunOutcome(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
 
 
+async def _results(
+    job: Job,
+    executor: Executor,
+    supply: GroupSupply,
+    events: RunEvents,
+    directory: RunDirectory | None,
+    *,
+    committed: list[int],
+) -> AsyncIterator[GroupResult]:
+    """The executor's results, ready to commit. With commit stages (dedup across the run) they come in
+    record order and each stage has seen them; otherwise as they finish."""
+    if not job.stages:
+        async for result in executor.run(job, supply, events):
+            yield result
+        return
+    for stage in job.stages:
+        stage.restore(directory, committed)
+    order = RecordOrder(supply, max_held=2 * job.config.run.max_row_groups_in_flight)
+    async for finished in executor.run(job, order.next_group, events):
+        for result in order.ready(finished):
+            for stage in job.stages:
+                result = stage.apply(result, directory)
+            yield result
+
+
 def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> RemainingWork:
     """The work of a run whose target counts kept rows (`KeptTarget` hands the groups out lazily). A
     group trimmed by an earlier session is regenerated whole when more rows are wanted than the run
@@ -205,7 +239,7 @@ async def generate_in_memory(job: Job, *, num_records: int, executor: Executor |
     failures: list[Failure] = []
     filtered: list[FilteredRow] = []
     groups = supply_of(row_group_slices(num_records, config.run.buffer_size, config.run.seed))
-    async for result in executor.run(job, groups, events):
+    async for result in _results(job, executor, groups, events, None, committed=[]):
         await sink.apply(result)
         failures.extend(result.failures)
         filtered.extend(result.filtered)

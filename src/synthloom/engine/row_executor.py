@@ -34,10 +34,12 @@ from synthloom.engine.generators.base import (
     CellFailure,
     CellFiltered,
     CellGenerator,
+    CellOutput,
     ColumnGenerator,
 )
-from synthloom.errors import ModelConnectionError, ModelError, SynthloomError
+from synthloom.errors import ModelConnectionError, ModelError
 from synthloom.models.adaptive_limiter import request_priority
+from synthloom.models.call_log import call_log
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import SINGLE_RECORD_INDEX, RowGroupSlice
@@ -89,6 +91,9 @@ class RowResult:
     values: dict[str, Any]
     failure: Failure | None = None
     filtered: FilteredRow | None = None
+    #: Per model-backed cell: column, record, status, attempts, seconds, and each model exchange (the
+    #: messages sent, the reply, reasoning, tokens, latency) — what a viewer shows as the cell's lineage.
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def outcome(self) -> Outcome:
@@ -132,6 +137,8 @@ class _Row:
     #: Inside a flow: the chat turns each node sees, and the usage tag prefix (`"<column>."`).
     history: Mapping[str, list[dict[str, Any]]] | None = None
     tag_prefix: str = ""
+    #: One entry per model-backed cell that finished: status, attempts, time and its model exchanges.
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     def set(self, column: str, value: Any, side: Mapping[str, Any] | None = None) -> None:
         self.values[column] = self.outputs[column] = value
@@ -189,8 +196,10 @@ class RowExecutor:
         try:
             await self._run_all(row)
         except _RowEnded as ended:
-            return RowResult(self._null_filled(row), failure=ended.failure, filtered=ended.filtered)
-        return RowResult(self._null_filled(row))
+            return RowResult(
+                self._null_filled(row), failure=ended.failure, filtered=ended.filtered, lineage=row.lineage
+            )
+        return RowResult(self._null_filled(row), lineage=row.lineage)
 
     def _null_filled(self, row: _Row) -> dict[str, Any]:
         out = {}
@@ -276,6 +285,36 @@ class RowExecutor:
         context = self.inputs.context(col.name, row.values)
         # Earlier records first at every model's limiter, so row groups complete (and commit) in order.
         request_priority.set(row.record)
+        calls: list[dict[str, Any]] = []
+        token = call_log.set(calls)  # every model exchange of this cell is logged here (lineage)
+        started = time.monotonic()
+        try:
+            attempt = await self._attempt_until_final(row, col, gen, context)
+        finally:
+            call_log.reset(token)
+        status = "failed" if attempt.error is not None else "filtered" if attempt.filtered else "done"
+        row.lineage.append(
+            {
+                "column": row.tag_prefix + col.name,
+                "record": row.record,
+                "status": status,
+                "attempts": attempt.attempts,
+                "seconds": round(time.monotonic() - started, 4),
+                "calls": calls,
+            }
+        )
+        if attempt.error is not None:
+            self._fail(row, col, attempt.error, attempt.attempts)
+        assert attempt.output is not None
+        if isinstance(attempt.output, CellFiltered):
+            self._filter(row, col, attempt.output)
+        row.set(col.name, attempt.output.value, attempt.output.side)
+        row.events.cells_finished(col.name, "done")
+
+    async def _attempt_until_final(
+        self, row: _Row, col: ColumnPlan, gen: CellGenerator[Any], context: dict[str, Any]
+    ) -> _Attempt:
+        """Try the cell until it has an output or has failed for good."""
         seed = row.group.record_seed(col.name, row.record)
         policy = self.policy
         attempts = 0
@@ -293,7 +332,7 @@ class RowExecutor:
             )
             try:
                 with template_seed(seed):
-                    output = await gen.generate(context, ctx)
+                    return _Attempt(attempts, output=await gen.generate(context, ctx))
             except asyncio.CancelledError:
                 raise
             except ModelConnectionError as exc:
@@ -303,27 +342,29 @@ class RowExecutor:
                 if now - outage_started < policy.endpoint_deadline:
                     await asyncio.sleep(min(policy.retry_delay * 2 ** min(attempts - 1, 6), 5.0))
                     continue
-                self._fail(
-                    row,
-                    col,
-                    ModelConnectionError(
-                        f"{exc} (endpoint unreachable for {now - outage_started:.0f}s, "
-                        f"past run.endpoint_deadline={policy.endpoint_deadline:g}s)"
-                    ),
-                    attempts,
+                error = ModelConnectionError(
+                    f"{exc} (endpoint unreachable for {now - outage_started:.0f}s, "
+                    f"past run.endpoint_deadline={policy.endpoint_deadline:g}s)"
                 )
+                return _Attempt(attempts, error=error)
             except ModelError as exc:
                 if exc.retryable and attempts <= policy.cell_retries:
                     # Transient: give the endpoint time, then try this cell again.
                     await asyncio.sleep(policy.retry_delay * 2 ** (attempts - 1) * (0.5 + random.random()))
                     continue
-                self._fail(row, col, exc, attempts * max(1, getattr(exc, "attempts", 1)))
-            except SynthloomError as exc:
-                self._fail(row, col, exc, attempts)
+                return _Attempt(attempts * max(1, getattr(exc, "attempts", 1)), error=exc)
             except Exception as exc:  # a bug in a plugin or custom function fails its row, not the run
-                self._fail(row, col, exc, attempts)
-            if isinstance(output, CellFiltered):
-                self._filter(row, col, output)
-            row.set(col.name, output.value, output.side)
-            row.events.cells_finished(col.name, "done")
-            return
+                return _Attempt(attempts, error=exc)
+
+
+@dataclass
+class _Attempt:
+    """How a cell ended: an output (a value or `CellFiltered`) or the error that failed it."""
+
+    attempts: int
+    output: CellOutput | CellFiltered | None = None
+    error: BaseException | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return isinstance(self.output, CellFiltered)

@@ -51,6 +51,8 @@ class RowGroupOutcome:
     values: dict[str, list[Any]]
     failures: dict[int, Failure] = field(default_factory=dict)
     filtered: dict[int, FilteredRow] = field(default_factory=dict)
+    #: Every model-backed cell's lineage (see `RowResult.lineage`).
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     def kept_rows(self) -> list[int]:
         return [i for i in range(self.group.size) if i not in self.failures and i not in self.filtered]
@@ -220,6 +222,7 @@ class RowGroupRunner:
             )
             for name, value in result.values.items():
                 outcome.values[name][i] = value
+            outcome.lineage.extend(result.lineage)
             if result.failure is not None:
                 outcome.failures[i] = result.failure
             elif result.filtered is not None:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from synthloom.config.model_config import InferenceParams, ModelConfig
 from synthloom.errors import ModelError, ParseError, RateLimitError, RequestRejectedError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
+from synthloom.models.call_log import call_log, log_exchange, log_failure
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.endpoint_set import Endpoint, EndpointSet, Lease
 from synthloom.models.http_session import HttpSession
@@ -323,8 +324,27 @@ class ModelClient:
             reply = provider.parse_chat_reply(body)
             return reply, reply.input_tokens, reply.output_tokens
 
-        reply, usage = await self._exchange(self._post_json(provider.chat_url, payload), tag, parse)
-        return ChatResult(reply=reply, sent=messages, usage=usage)
+        try:
+            reply, usage = await self._exchange(self._post_json(provider.chat_url, payload), tag, parse)
+        except ModelError as exc:
+            log_failure(self.alias, tag, exc)
+            raise
+        result = ChatResult(reply=reply, sent=messages, usage=usage)
+        if call_log.get() is not None:
+            log_exchange(
+                self.alias,
+                tag,
+                {
+                    "messages": result.messages,
+                    "reasoning": reply.reasoning,
+                    "finish_reason": reply.finish_reason,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "latency_s": round(usage.latency_s, 4),
+                    "http_attempts": usage.attempts,
+                },
+            )
+        return result
 
     def _post_json(self, url_for: Callable[[str], str], payload: dict[str, Any]) -> _Send:
         """A sender POSTing `payload` as JSON to `url_for(base_url)` of whichever endpoint is chosen."""

@@ -6,6 +6,7 @@
       data/part-00000.parquet  one file per committed row group
       failures.jsonl           rows that failed, with column, error and attempts
       filtered.jsonl           rows removed on purpose (filters, quality gates), with column and reason
+      lineage/part-00000.parquet  how each model-backed cell was made: messages sent, reply, attempts, tokens
       usage.json               per model and per column: requests, tokens, latency, retries, cost
 
 A row group is written to `data/.part-NNNNN.parquet.tmp`, flushed and fsynced, then renamed: a crash
@@ -224,10 +225,51 @@ class RunDirectory:
         """The committed table of row group `index`."""
         return pq.read_table(self.part_path(index))
 
+    def lineage_path(self, index: int) -> Path:
+        return self.root / "lineage" / f"part-{index:05d}.parquet"
+
+    def write_lineage(self, index: int, cells: list[dict[str, Any]]) -> None:
+        """Row group `index`'s cell lineage, atomically: one row per model-backed cell (column, record,
+        status, attempts, seconds, and its model exchanges as JSON text)."""
+        path = self.lineage_path(index)
+        path.parent.mkdir(exist_ok=True)
+        table = pa.table(
+            {
+                "record": pa.array([c["record"] for c in cells], pa.int64()),
+                "column": pa.array([c["column"] for c in cells], pa.string()),
+                "status": pa.array([c["status"] for c in cells], pa.string()),
+                "attempts": pa.array([c["attempts"] for c in cells], pa.int32()),
+                "seconds": pa.array([c["seconds"] for c in cells], pa.float64()),
+                "calls": pa.array(
+                    [orjson.dumps(c["calls"], default=str).decode() for c in cells], pa.string()
+                ),
+            }
+        )
+        tmp = path.parent / f".{path.name}.tmp"
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _output_error(f"cannot write {path}", exc) from None
+
+    def read_lineage(self, index: int) -> list[dict[str, Any]]:
+        """The lineage written for row group `index` (empty when there is none)."""
+        path = self.lineage_path(index)
+        if not path.exists():
+            return []
+        rows = pq.read_table(path).to_pylist()
+        for row in rows:
+            row["calls"] = orjson.loads(row["calls"])
+        return rows  # type: ignore[no-any-return]
+
     def remove_part(self, index: int) -> None:
         """Un-commit row group `index` (a run that stops at N kept rows drops the groups past N)."""
         with contextlib.suppress(FileNotFoundError):
             self.part_path(index).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.lineage_path(index).unlink()
 
     def _append_lines(self, path: Path, records: Iterable[Mapping[str, Any]]) -> None:
         lines = b"".join(orjson.dumps(r, default=str) + b"\n" for r in records)

@@ -27,6 +27,7 @@ from synthloom.engine.flows.nodes import FlowNodes, NodeCall
 from synthloom.engine.generators.base import CellFiltered, CellGenerator, CellOutput
 from synthloom.engine.row_executor import CellPolicy
 from synthloom.errors import CellFailedError, GenerationError
+from synthloom.models.call_log import call_log
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import RowGroupSlice, stable_hash
 
@@ -102,6 +103,7 @@ class FlowGenerator(CellGenerator[FlowColumn]):
                 group=RowGroupSlice(index=ctx.record, start=ctx.record, size=1, run_seed=seed),
                 models=ctx.models,
             )
+            _pass_on_lineage(result.lineage)
             if result.failure is not None:
                 failure = result.failure
                 raise CellFailedError(
@@ -178,6 +180,15 @@ class FlowGenerator(CellGenerator[FlowColumn]):
         if self.config.on_max_steps == "keep":
             side[f"{self.config.name}__exhausted"] = walk.exhausted
         return side
+
+
+def _pass_on_lineage(lineage: list[dict[str, Any]]) -> None:
+    """Hand a node's model exchanges (tagged `<column>.<node>`) to the flow cell's own log: the node's
+    cell logged them apart, and the flow's lineage is the sum of its nodes'."""
+    log = call_log.get()
+    if log is not None:
+        for cell in lineage:
+            log.extend(cell["calls"])
 
 
 def _step_seed(cell_seed: int, step: int) -> int:
