@@ -74,7 +74,8 @@ class DatasetConfig(StrictModel):
         return None if index is None else self._line_at(("models", index), field)
 
     def _line_at(self, prefix: tuple[str | int, ...], field: str | None) -> int | None:
-        path: tuple[str | int, ...] = (*prefix, *(field.split(".") if field else ()))
+        parts = field.split(".") if field else []
+        path: tuple[str | int, ...] = (*prefix, *(int(p) if p.isdigit() else p for p in parts))
         for end in range(len(path), 1, -1):
             line = self._lines.get(path[:end])
             if line is not None:

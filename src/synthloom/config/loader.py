@@ -150,11 +150,20 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
                 i = 3
         else:
             model = _name_of(item, "alias") or f"#{loc[1] + 1}"
+    current = _get(data, *data_path)
+    tag_skipped = i == 3  # the column's own tag, skipped above
     for part in loc[i:]:
         if _is_pydantic_internal(part):
             continue
+        # A nested discriminated union (a flow's nodes, an output format) puts the item's type tag in
+        # the location too, once, right after the item: it is not a field the user wrote.
+        if not tag_skipped and isinstance(current, Mapping) and part == current.get("type"):
+            tag_skipped = True
+            continue
+        tag_skipped = False
         field_parts.append(str(part))
         data_path.append(part)
+        current = _get(current, part)
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field" + _suggest_field(data, data_path)

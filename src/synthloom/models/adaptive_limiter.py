@@ -22,6 +22,11 @@ The level never exceeds `ceiling` (the configured `max_parallel_requests`) and n
 A router spreading requests over several limiters (`EndpointSet`, one limiter per replica) does not
 queue inside any one of them: it asks `try_acquire()` of the replica it picks and is told through
 `add_listener` whenever a slot may have come free.
+
+A budget shared by several processes (the Ray executor) splits the two halves: one limiter runs the
+policy on outcomes reported from everywhere (`observe`), and each process gates its own requests with a
+limiter whose level it is told (`set_limit`: its lease of the shared level) and which reports
+outcomes instead of adapting.
 """
 
 from __future__ import annotations
@@ -168,6 +173,37 @@ class AdaptiveLimiter:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def epoch(self) -> int:
+        """Bumped by every decrease: a 429 on a request started in an older epoch is not counted again."""
+        return self._epoch
+
+    def set_limit(self, value: int) -> None:
+        """Set the level from outside, between 0 (grant nothing) and the ceiling; for a limiter whose
+        level another process decides (its releases then report `Outcome.FAILURE`, which adapts
+        nothing)."""
+        self._limit = max(0, min(value, self.ceiling))
+        self._wake()
+
+    def observe(
+        self,
+        outcome: Outcome,
+        *,
+        epoch: int,
+        in_flight: int,
+        busy: bool,
+        latency: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Apply the outcome of a request whose slot was held elsewhere, as `release` would: `epoch` is
+        this limiter's epoch when the request started, `in_flight` the requests in flight (everywhere)
+        when it ended, `busy` whether the level was what held requests back."""
+        permit = Permit(epoch=epoch, level=in_flight, started=time.monotonic() - (latency or 0.0))
+        if outcome is Outcome.SUCCESS:
+            self._on_success(permit, latency or 0.0, busy)
+        elif outcome is Outcome.RATE_LIMITED:
+            self._on_rate_limited(permit, retry_after, in_flight)
 
     def has_room(self) -> bool:
         """Whether `try_acquire` would grant a slot now."""

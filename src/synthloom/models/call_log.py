@@ -8,6 +8,7 @@ Outside a cell (`call_log` unset) nothing is recorded and nothing is built.
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,10 +18,28 @@ call_log: ContextVar[list[dict[str, Any]] | None] = ContextVar("call_log", defau
 
 
 def log_exchange(model: str, tag: str | None, entry: dict[str, Any]) -> None:
-    """Record one finished exchange in the current cell's log, if there is one."""
+    """Record one finished exchange in the current cell's log, if there is one. Inline media (base64
+    images and audio) is replaced by a short description: lineage says what was sent, not the bytes."""
     log = call_log.get()
     if log is not None:
-        log.append({"model": model, "tag": tag, **entry})
+        log.append({"model": model, "tag": tag, **_without_media(entry)})
+
+
+_DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,")
+
+
+def _without_media(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("type") == "input_audio" and isinstance(value.get("input_audio"), dict):
+            audio = value["input_audio"]
+            size = len(audio.get("data") or "") * 3 // 4
+            return {"type": "input_audio", "input_audio": {"format": audio.get("format"), "bytes": size}}
+        return {k: _without_media(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_media(v) for v in value]
+    if isinstance(value, str) and len(value) > 256 and (match := _DATA_URI.match(value)):
+        return f"<{match.group(1)}, {(len(value) - match.end()) * 3 // 4} bytes>"
+    return value
 
 
 def log_failure(model: str, tag: str | None, error: BaseException) -> None:

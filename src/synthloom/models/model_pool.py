@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from synthloom.config.model_config import ModelConfig
@@ -19,9 +20,18 @@ from synthloom.models.providers.registry import ProviderRegistry, check_models
 from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.usage import UsageTracker
 
-__all__ = ["ModelPool"]
+__all__ = ["LimiterFactory", "ModelPool", "default_limiter_factory"]
 
 logger = logging.getLogger(__name__)
+
+#: Makes the limiter of one limiter key: `(key, ceiling, name) -> limiter`.
+LimiterFactory = Callable[[tuple[str, str], int, str], AdaptiveLimiter]
+
+#: The factory of pools made in this context without one (a run exporting metrics instruments its
+#: limiters this way); None: plain adaptive limiters.
+default_limiter_factory: ContextVar[LimiterFactory | None] = ContextVar(
+    "default_limiter_factory", default=None
+)
 
 
 class ModelPool:
@@ -44,6 +54,7 @@ class ModelPool:
         limiter_options: dict[str, Any] | None = None,
         providers: ProviderRegistry | None = None,
         health: HealthPolicy | None = None,
+        limiter_factory: LimiterFactory | None = None,
     ) -> None:
         self._configs: dict[str, ModelConfig] = {}
         for config in configs:
@@ -60,8 +71,13 @@ class ModelPool:
                 key = self._limiter_key(replica)
                 limit = replica.max_parallel_requests
                 ceilings[key] = min(ceilings.get(key, limit), limit)
+        # A supplied factory (a Ray worker's leased share of a budget held elsewhere) replaces
+        # `limiter_options`.
+        make = limiter_factory or default_limiter_factory.get()
         self._limiters = {
-            key: AdaptiveLimiter(ceiling, name=f"{key[1]}@{key[0]}", **(limiter_options or {}))
+            key: make(key, ceiling, f"{key[1]}@{key[0]}")
+            if make is not None
+            else AdaptiveLimiter(ceiling, name=f"{key[1]}@{key[0]}", **(limiter_options or {}))
             for key, ceiling in ceilings.items()
         }
         self._endpoint_sets: dict[str, EndpointSet] = {}

@@ -124,6 +124,9 @@ class UsageTracker:
         self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
         if tag is not None:
             self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost)
+            if "." in tag:  # a flow node's (`<column>.<node>`): also counted for the whole column
+                column = tag.split(".", 1)[0]
+                self._columns.setdefault(column, UsageTotals()).add(usage, ok=ok, cost=cost)
         scope = usage_scope.get()
         if scope is not None:
             self._scopes.setdefault(scope, {}).setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
