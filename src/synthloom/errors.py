@@ -18,6 +18,7 @@
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
     │   ├── ValidatorError          a validator gave no verdict (unreachable, garbage answer): fails its cell
+    │   ├── MediaError              an image or audio value cannot be sent (unreadable, too big): fails its row
     │   └── ToolError               a tool's machinery failed (an MCP server that will not start or died
     │                               mid-call): fails its cell; a tool's own errors go back to the model
     ├── RunStateError               an output directory cannot be used as asked (resume refused, ...)
@@ -41,6 +42,7 @@ __all__ = [
     "GenerationError",
     "LocalModelError",
     "MalformedResponseError",
+    "MediaError",
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",
@@ -224,6 +226,11 @@ class ValidatorError(GenerationError):
     """A validation column could not reach a verdict: its remote validator is unreachable, timed out or
     answered something that is not a verdict, or its callable returned neither a bool nor a dict with
     `is_valid`. The cell fails at once (it is not a model endpoint: no waiting out an outage)."""
+
+
+class MediaError(GenerationError):
+    """An image or audio value of one record cannot be sent (unreadable, unsupported, too large): its row
+    fails with this reason."""
 
 
 class ToolError(GenerationError):

@@ -96,6 +96,7 @@ def test_error_tree_matches_the_documented_hierarchy() -> None:
         e.EarlyShutdownError: e.GenerationError,
         e.ValidatorError: e.GenerationError,
         e.ToolError: e.GenerationError,
+        e.MediaError: e.GenerationError,
         e.RunStateError: e.SynthloomError,
         e.OutputError: e.SynthloomError,
     }

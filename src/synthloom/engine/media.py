@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.errors import GenerationError
+from synthloom.errors import MediaError
 from synthloom.models.messages import AudioPart, ContentPart, ImagePart
 from synthloom.plan.templates import template_environment
 
@@ -55,10 +55,6 @@ SUPPORTED: dict[MediaKind, dict[str, str]] = {
     "image": {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"},
     "audio": {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg"},
 }
-
-
-class MediaError(GenerationError):
-    """An image or audio value of one record cannot be sent: its row fails with this reason."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ export never leaves a truncated file under the name asked for.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import os
@@ -59,7 +60,8 @@ def write_jsonl(source: ExportSource, path: Path) -> int:
     dumps: Callable[..., bytes] = orjson.dumps
     with atomic_file(path) as fh:
         for rows in source.rows():
-            fh.write(b"".join(dumps(row, default=str, option=_JSON_OPTIONS) + b"\n" for row in rows))
+            lines = (dumps(row, default=_json_default, option=_JSON_OPTIONS) + b"\n" for row in rows)
+            fh.write(b"".join(lines))
             count += len(rows)
     return count
 
@@ -88,8 +90,17 @@ def _cell(value: Any, nested: bool) -> Any:
     if value is None:
         return ""
     if nested or isinstance(value, dict | list):
-        return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
+        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
+    if isinstance(value, bytes):
+        return _json_default(value)
     return value
+
+
+def _json_default(value: Any) -> Any:
+    """Bytes (images, audio) as base64 text — a text format cannot hold them raw; anything else as text."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)
 
 
 def write_parquet(source: ExportSource, path: Path) -> int:
