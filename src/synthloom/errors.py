@@ -18,7 +18,7 @@
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
     │   ├── ValidatorError          a validator gave no verdict (unreachable, garbage answer): fails its cell
-    │   ├── MediaError              an image or audio value cannot be sent (unreadable, too big): fails its row
+    │   ├── MediaError              an image or audio value cannot be sent (unreadable, too big): row fails
     │   └── ToolError               a tool's machinery failed (an MCP server that will not start or died
     │                               mid-call): fails its cell; a tool's own errors go back to the model
     ├── RunStateError               an output directory cannot be used as asked (resume refused, ...)
