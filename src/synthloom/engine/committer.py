@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import pyarrow as pa
 
@@ -23,21 +21,7 @@ from synthloom.row_groups import RowGroupSlice
 from synthloom.store.metadata import RunMetadata
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["CommitStage", "Committer", "KeptTarget", "MemoryCommitter", "RecordOrder"]
-
-
-class CommitStage(Protocol):
-    """A step that sees each row group's result in record order, just before it is committed, knowing
-    everything committed before it: what dedup across the whole run needs. It may move kept rows to
-    `filtered` (with a reason) and write its own per-group state into the run directory (before the
-    group's data, so a committed group always has it); `restore` rebuilds its state from the groups
-    already committed when a run resumes."""
-
-    name: str
-
-    def restore(self, directory: RunDirectory | None, committed: Sequence[int]) -> None: ...
-
-    def apply(self, result: GroupResult, directory: RunDirectory | None) -> GroupResult: ...
+__all__ = ["Committer", "KeptTarget", "MemoryCommitter", "RecordOrder"]
 
 
 class RecordOrder:

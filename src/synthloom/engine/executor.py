@@ -15,7 +15,7 @@ default; a distributed executor is another implementation of the same protocol.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,12 +29,12 @@ from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
-    from synthloom.engine.committer import CommitStage
     from synthloom.engine.row_group import RowGroupOutcome
     from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
+    from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
+__all__ = ["CommitStage", "Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
 
 #: Called for the next row group to run; None when there is none to hand out now.
 GroupSupply = Callable[[], RowGroupSlice | None]
@@ -115,6 +115,20 @@ class GroupResult:
     @property
     def kept(self) -> int:
         return int(self.table.num_rows)
+
+
+class CommitStage(Protocol):
+    """A step that sees each row group's result in record order, just before it is committed, knowing
+    everything committed before it: what dedup across the whole run needs. It may move kept rows to
+    `filtered` (with a reason) and write its own per-group state into the run directory (before the
+    group's data, so a committed group always has it); `restore` rebuilds its state from the groups
+    already committed when a run resumes."""
+
+    name: str
+
+    def restore(self, directory: RunDirectory | None, committed: Sequence[int]) -> None: ...
+
+    def apply(self, result: GroupResult, directory: RunDirectory | None) -> GroupResult: ...
 
 
 class Executor(Protocol):

@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.registry import get_column_type
-from synthloom.engine.committer import CommitStage, Committer, KeptTarget, MemoryCommitter, RecordOrder
+from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter, RecordOrder
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.engine.executor import Executor, GroupResult, GroupSupply, Job, supply_of
+from synthloom.engine.executor import CommitStage, Executor, GroupResult, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
 from synthloom.engine.local_executor import LocalExecutor
