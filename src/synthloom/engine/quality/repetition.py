@@ -1,0 +1,72 @@
+"""Repetition: repeated word n-grams, generation loops, and how well a text compresses.
+
+A *generation loop* is a model saying the same thing again and again: a run of words repeated at
+least three times in a row ("I hope this helps. I hope this helps. I hope this helps."). `loop_score`
+is the share of the text such a run covers. Finding it: the gaps between consecutive occurrences of
+the same word are counted, and only periods that occur often enough to make a loop are checked, so
+the cost stays near one pass over the words.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+__all__ = ["compression_ratio", "loop_score", "repeated_ngram_ratio"]
+
+#: Longest repeating unit looked for, in words.
+_MAX_PERIOD = 64
+
+
+def repeated_ngram_ratio(words: list[str], n: int) -> float | None:
+    """The share of word n-grams that repeat an earlier one; None when there are none."""
+    if len(words) < n:
+        return None
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False)) if n > 1 else words
+    total = len(grams)
+    return round((total - len(set(grams))) / total, 4)
+
+
+def loop_score(words: list[str]) -> float:
+    """The share of the words covered by the longest run of a unit repeated three or more times."""
+    n = len(words)
+    if n < 3:
+        return 0.0
+    index: dict[str, int] = {}
+    ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.int64, count=n)
+    if len(index) == n:
+        return 0.0
+    order = np.argsort(ids, kind="stable")
+    same = ids[order[1:]] == ids[order[:-1]]
+    gaps = (order[1:] - order[:-1])[same]
+    gaps = gaps[gaps <= min(_MAX_PERIOD, n // 3)]
+    if not gaps.size:
+        return 0.0
+    counts = np.bincount(gaps)
+    # A loop of period p repeated r >= 3 times shows at least 2p gaps of p.
+    periods = np.flatnonzero(counts >= 2 * np.arange(counts.size))
+    best = 0
+    for p in periods[periods > 0][:8]:
+        equal = ids[p:] == ids[:-p]
+        run = _longest_true_run(equal)
+        if run >= 2 * p:
+            best = max(best, run + int(p))
+    return round(best / n, 4)
+
+
+def _longest_true_run(mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def compression_ratio(text: str) -> float | None:
+    """Compressed over raw size (zlib, fast level): low for repetitive text. None under 64 bytes,
+    where the format's overhead says more than the text."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) < 64:
+        return None
+    return round(len(zlib.compress(raw, 1)) / len(raw), 4)
