@@ -189,15 +189,21 @@ def create(config: Path, num_records: int, output: Path, resume: str, progress: 
         "records": meta.get("committed_records"),
         "target_records": meta.get("target_records"),
         "failed_records": meta.get("failed_records", 0),
+        "filtered_records": meta.get("filtered_records", 0),
         "usage": result.usage.get("models", {}),
         "columns": result.usage.get("columns", {}),
     }
     if as_json:
         _emit_json(summary)
         return
+    removed = [
+        f"{summary['failed_records']} failed: see failures.jsonl" if summary["failed_records"] else "",
+        f"{summary['filtered_records']} filtered: see filtered.jsonl" if summary["filtered_records"] else "",
+    ]
+    notes = "; ".join(r for r in removed if r)
     click.echo(
         f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
-        + (f" ({summary['failed_records']} failed: see failures.jsonl)" if summary["failed_records"] else "")
+        + (f" ({notes})" if notes else "")
     )
     for name, c in summary["columns"].items():
         if c.get("requests"):

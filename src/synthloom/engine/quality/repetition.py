@@ -44,8 +44,8 @@ def loop_score(words: list[str]) -> float:
     if not gaps.size:
         return 0.0
     counts = np.bincount(gaps)
-    # A loop of period p repeated r >= 3 times shows at least 2p gaps of p.
-    periods = np.flatnonzero(counts >= 2 * np.arange(counts.size))
+    # A loop of period p repeated r >= 3 times shows 2p gaps of p (fewer when its unit repeats a word).
+    periods = np.flatnonzero(counts >= np.maximum(2, np.arange(counts.size)))
     best = 0
     for p in periods[periods > 0][:8]:
         equal = ids[p:] == ids[:-p]
