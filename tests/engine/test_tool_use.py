@@ -4,8 +4,10 @@ datasets in OpenAI messages form."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +19,10 @@ import pytest
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.models import Message
+from synthloom.config.tools_config import McpServerConfig
+from synthloom.engine.tools import McpServer, McpTool, Toolset
+from synthloom.errors import ToolError
+from synthloom.models import Message, ToolCall, ToolSpec
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
 
 from .conftest import model
@@ -288,8 +293,6 @@ def listening_socket() -> Iterator[socket.socket]:
 
 
 async def test_a_column_calls_an_mcp_server_over_streamable_http(endpoint: SimulatedEndpoint) -> None:
-    import asyncio
-
     uvicorn = pytest.importorskip("uvicorn")
     sys.path.insert(0, str(SERVER.parent))
     try:
@@ -313,3 +316,84 @@ async def test_a_column_calls_an_mcp_server_over_streamable_http(endpoint: Simul
         names = {c["function"]["name"] for m in trajectory for c in m.get("tool_calls") or []}
         assert names == {"calc_add"}
         assert all(text.lstrip("-").isdigit() for text in tool_results(trajectory))
+
+
+# -- the MCP session manager on its own -----------------------------------------------------------
+
+
+async def test_mcp_tool_errors_timeouts_and_unknown_names_come_back_as_results() -> None:
+    server = McpServer(McpServerConfig(command=[sys.executable, str(SERVER)]))
+    try:
+        specs = dict(await server.tools())
+        assert specs["weather"].description.startswith("Today's weather in a city.")
+        assert specs["weather"].parameters["required"] == ["city"]
+        toolset = Toolset(
+            [
+                McpTool(server, name, spec, timeout=0.3 if name == "slow" else 5)
+                for name, spec in specs.items()
+            ]
+            + [McpTool(server, "vanished", ToolSpec("vanished"), timeout=5)]
+        )
+        outcomes = await toolset.run(
+            [
+                ToolCall("1", "add", {"a": 2, "b": 3}),
+                ToolCall("2", "fail", {"message": "nope"}),
+                ToolCall("3", "slow", {"seconds": 30}),
+                ToolCall("4", "add", {"a": "two"}),
+                ToolCall("5", "vanished", {}),
+            ]
+        )
+        assert outcomes[0].content == "5" and outcomes[0].error is None
+        assert outcomes[1].content.startswith("Error: ")
+        assert (outcomes[2].content, outcomes[2].error) == (
+            "Error: tool 'slow' did not answer within 0.3s",
+            "timeout",
+        )
+        assert outcomes[3].content.startswith("Error: ") and "validation error" in outcomes[3].content
+        assert outcomes[4].content.startswith("Error: ") and "vanished" in outcomes[4].content
+        pid = int(await server.call("server_pid", {}))
+        assert server.starts == 1
+    finally:
+        await server.aclose()
+    with pytest.raises(ProcessLookupError):  # closing the run stopped (and reaped) the server
+        os.kill(pid, 0)
+
+
+async def test_a_server_that_will_not_start_is_tried_once_per_back_off_not_once_per_cell(
+    tmp_path: Path,
+) -> None:
+    launches = tmp_path / "launches"
+    script = f"import sys; open({str(launches)!r}, 'a').write('x'); sys.exit(3)"
+    server = McpServer(McpServerConfig(command=[sys.executable, "-c", script]))
+    try:
+        outcomes = await asyncio.gather(*(server.tools() for _ in range(6)), return_exceptions=True)
+    finally:
+        await server.aclose()
+    assert all(isinstance(o, ToolError) and "could not be started" in str(o) for o in outcomes)
+    assert launches.read_text() == "x"
+
+
+async def test_a_judge_can_look_things_up_before_it_scores(endpoint: SimulatedEndpoint) -> None:
+    run = DatasetConfig.model_validate(
+        {
+            "models": [model("m", endpoint.base_url)],
+            "columns": [
+                {"name": "claim", "type": "sampler", "sampler": "category", "params": {"values": ["a", "b"]}},
+                {
+                    "name": "grade",
+                    "type": "llm-judge",
+                    "model": "m",
+                    "prompt": "Claim: {{ claim }}",
+                    "scores": [
+                        {"name": "accuracy", "description": "Is it true?", "options": {1: "no", 2: "yes"}}
+                    ],
+                    "tools": [{"function": f"{HERE}:lookup"}],
+                },
+            ],
+        }
+    )
+    result = await synthloom.apreview(run, num_records=3)
+    assert len(result) == 3
+    for row in result:
+        assert row["grade"]["accuracy"]["score"] in (1, 2)
+        assert len(tool_results(row["grade__trajectory"])) == 4

@@ -2,6 +2,7 @@
 
     config -> plan -> models / store / seeds -> engine -> interface
                       store -> outputs -> engine, interface
+                      store, outputs -> report -> interface
 
 `errors`, `_version` and `row_groups` are shared by all; `testing` (the simulated endpoint) may use the
 model layer.
@@ -26,9 +27,21 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"config", "store"},
     "seeds": {"config", "plan", "store", "seeds"},
     "outputs": {"config", "plan", "store", "outputs"},
+    "report": {"config", "plan", "store", "outputs", "report"},
     "engine": {"config", "plan", "models", "store", "seeds", "outputs", "engine"},
     "testing": {"config", "models", "testing"},
-    "interface": {"config", "plan", "models", "store", "seeds", "outputs", "engine", "interface", "testing"},
+    "interface": {
+        "config",
+        "plan",
+        "models",
+        "store",
+        "seeds",
+        "outputs",
+        "engine",
+        "report",
+        "interface",
+        "testing",
+    },
 }
 SHARED = {"errors", "_version", "row_groups"}
 
@@ -89,6 +102,46 @@ def test_importing_the_config_layer_imports_no_engine_module() -> None:
         "parse_config('columns: [{name: a, type: sampler, sampler: uuid}]')\n"
         "import synthloom\n"
         "assert 'synthloom.engine.generators.builtin_types' in sys.modules  # loaded on first need\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+#: Optional dependencies and the only modules that may import them (lazily: the core runs without them).
+OPTIONAL_IMPORTS = {
+    "ray": ("engine/distributed/",),
+    "prometheus_client": ("engine/metrics.py",),
+    "opentelemetry": ("engine/metrics.py",),
+}
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def test_optional_dependencies_are_imported_only_where_they_are_used() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        for module in _third_party_imports(path) & set(OPTIONAL_IMPORTS):
+            if not relative.startswith(OPTIONAL_IMPORTS[module]):
+                offenders.append(f"{relative} imports {module}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_importing_synthloom_and_its_engine_imports_neither_ray_nor_metrics_libraries() -> None:
+    code = (
+        "import sys\n"
+        "import synthloom, synthloom.engine.generation, synthloom.engine.distributed\n"
+        "import synthloom.engine.distributed.ray_executor, synthloom.interface.cli\n"
+        "loaded = {'ray', 'prometheus_client', 'opentelemetry'} & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded, loaded\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

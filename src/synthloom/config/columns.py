@@ -129,6 +129,12 @@ class LLMColumn(ColumnConfig):
     #: With tools, the conversation in OpenAI messages form (tool calls and results included) goes to
     #: `<name>__trajectory` (`side`), or is the value itself (`value`, llm-text only).
     trajectory: TrajectoryPlace = "side"
+    #: `package.module:function` called with the row's inputs (a dict) before the prompt is rendered;
+    #: what it returns (or the dict it changed in place, when it returns None) is what templates read.
+    pre_hook: ImportPathText | None = None
+    #: `package.module:function` called with the parsed value (text, code, JSON, scores); what it
+    #: returns is the cell's value.
+    post_hook: ImportPathText | None = None
 
     @model_validator(mode="after")
     def _check_tool_options(self) -> LLMColumn:
@@ -150,11 +156,15 @@ class LLMColumn(ColumnConfig):
         return out
 
     def import_paths(self) -> dict[str, ImportPath]:
-        return {
+        paths = {
             f"tools[{i}].function": ImportPath(source.function, "callable")
             for i, source in enumerate(self.tools or ())
             if source.function is not None
         }
+        for hook in ("pre_hook", "post_hook"):
+            if getattr(self, hook) is not None:
+                paths[hook] = ImportPath(getattr(self, hook), "callable")
+        return paths
 
     def side_columns(self) -> list[str]:
         out = []

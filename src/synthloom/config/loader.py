@@ -13,9 +13,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from synthloom.config.dataset import DatasetConfig
+from synthloom.config.includes import expand_includes
 from synthloom.errors import ConfigError
 
-__all__ = ["EXTENSION_PREFIX", "config_error_from_validation", "load_config", "parse_config"]
+__all__ = ["EXTENSION_PREFIX", "config_error_from_validation", "load_config", "parse_config", "read_data"]
 
 Loc = tuple[str | int, ...]
 
@@ -33,37 +34,24 @@ def load_config(path: str | Path) -> DatasetConfig:
         raise ConfigError("config file not found", source=source) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", source=source) from None
-    config = parse_config(text, source=source, fmt="json" if path.suffix.lower() == ".json" else "yaml")
+    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    config = parse_config(text, source=source, fmt=fmt, base_dir=path.resolve().parent)
     config._base_dir = path.resolve().parent
     return config
 
 
-def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> DatasetConfig:
-    """Validate config text; `source` is used in error messages."""
-    lines: dict[Loc, int] = {}
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
-            ) from None
-    else:
-        try:
-            node = yaml.compose(text, Loader=_UniqueKeyLoader)
-            data = yaml.load(text, Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(
-                f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
-            ) from None
-        if node is not None:
-            _index_lines(node, (), lines)
+def parse_config(
+    text: str, *, source: str = "<config>", fmt: str = "yaml", base_dir: Path | None = None
+) -> DatasetConfig:
+    """Validate config text; `source` is used in error messages. `include:` entries are expanded first,
+    their paths relative to `base_dir` (the config file's folder; the working directory when None)."""
+    data, lines = read_data(text, source=source, fmt=fmt)
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be a mapping with at least a 'columns' list", source=source)
     # Top-level `x-...` keys are the user's own (a place for YAML anchors, as in docker-compose files).
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
+    # Included columns keep the lines of the file they come from, so errors point into that file.
+    data, lines = expand_includes(data, lines, source=source, base_dir=base_dir)
     try:
         config = DatasetConfig.model_validate(data)
     except ValidationError as exc:
@@ -71,6 +59,30 @@ def parse_config(text: str, *, source: str = "<config>", fmt: str = "yaml") -> D
     config._source = source
     config._lines = lines
     return config
+
+
+def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[Loc, int]]:
+    """Parse YAML or JSON text into plain data and the line of every key path (YAML only)."""
+    lines: dict[Loc, int] = {}
+    if fmt == "json":
+        try:
+            return json.loads(text), lines
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
+            ) from None
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
+        ) from None
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"

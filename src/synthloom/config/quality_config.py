@@ -89,6 +89,8 @@ RUBRIC_DIMENSIONS: tuple[str, ...] = (
 
 DEDUP_METHODS = ("exact", "minhash", "embedding")
 
+TagGroup = Literal["language", "length", "lexical", "repetition", "characteristics", "conversation"]
+
 
 def source_column(path: str) -> str:
     """The column a source path reads: `answer.text` reads `answer`."""
@@ -140,9 +142,14 @@ class QualityTagsColumn(_SourceColumn):
 
     type: Literal["quality-tags"] = "quality-tags"
     #: The tag groups to compute (default: all of them).
-    tags: list[Literal["language", "length", "lexical", "repetition", "characteristics", "conversation"]] = (
-        Field(default_factory=lambda: list(HEURISTIC_TAG_GROUPS), min_length=1)
-    )
+    tags: Annotated[list[TagGroup], Field(min_length=1)] = [
+        "language",
+        "length",
+        "lexical",
+        "repetition",
+        "characteristics",
+        "conversation",
+    ]
     #: Restrict language detection to these ISO 639-1 codes (faster, and more accurate on short texts).
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] | None = None
     #: Below this confidence the language is `unknown`.
@@ -198,7 +205,9 @@ class TokenCountColumn(ColumnConfig):
     @model_validator(mode="after")
     def _one_counter(self) -> TokenCountColumn:
         if (self.model is None) == (self.tokenizer is None):
-            raise ValueError("give exactly one of 'model' (a model alias) or 'tokenizer' (a tokenizer.json path)")
+            raise ValueError(
+                "give exactly one of 'model' (a model alias) or 'tokenizer' (a tokenizer.json path)"
+            )
         return self
 
     def referenced_columns(self) -> dict[str, list[str]]:

@@ -38,6 +38,21 @@ class RunConfig(StrictModel):
     #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None
+    #: Where row groups run: `local` (tasks on this process's event loop) or `ray` (tasks on a Ray
+    #: cluster, one concurrency budget per endpoint across its workers; the `ray` extra). Neither
+    #: changes the data: a run can be resumed with the other.
+    executor: Literal["local", "ray"] = "local"
+    #: The Ray cluster to join (`auto`, `host:6379`, `ray://host:10001`); None starts one here.
+    ray_address: str | None = None
+    #: Ray worker processes, each running up to `max_row_groups_in_flight` groups; None: one per CPU.
+    ray_workers: Annotated[int, Field(gt=0)] | None = None
+    #: Serve Prometheus metrics at http://`metrics_host`:`metrics_port`/metrics while the run lasts
+    #: (0: any free port, logged); None: no endpoint.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    metrics_host: str = "127.0.0.1"
+    #: Export the same metrics over OTLP/HTTP to this collector (`http://127.0.0.1:4318`); needs the
+    #: `metrics` extra (the OpenTelemetry SDK and exporter).
+    otlp_endpoint: str | None = None
 
     def planned_records(self, num_records: int) -> int:
         """The records the run's row groups span for a target of `num_records`."""

@@ -8,6 +8,7 @@ await generate_in_memory(job, num_records=5)            # a preview: same engine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from synthloom.engine.executor import CommitStage, Executor, GroupResult, GroupS
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
 from synthloom.engine.local_executor import LocalExecutor
+from synthloom.engine.metrics import RunMetrics
 from synthloom.engine.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_executor import CellStatus
 from synthloom.errors import ConfigError, GenerationError
@@ -83,9 +85,10 @@ class RunEvents:
     shutdown. Successes of model-free columns are not counted toward the failure rate (they would hide a
     failing model behind cheap samplers); filtered rows never are."""
 
-    def __init__(self, job: Job, progress: ProgressTracker) -> None:
+    def __init__(self, job: Job, progress: ProgressTracker, metrics: RunMetrics | None = None) -> None:
         run = job.config.run
         self.progress = progress
+        self.metrics = metrics
         self.monitor = FailureMonitor(max_rate=run.max_failure_rate, window=run.failure_window)
         self._watched = {name for name, gen in job.generators.items() if isinstance(gen, CellGenerator)}
         #: Every failure of this session, committed or not (those of groups that never commit are written
@@ -94,6 +97,8 @@ class RunEvents:
 
     def cells_finished(self, column: str, status: CellStatus, count: int = 1) -> None:
         self.progress.cells_finished(column, status, count)
+        if self.metrics is not None:
+            self.metrics.cells_finished(column, status, count)
         if status == "done" and column in self._watched:
             for _ in range(count):
                 self.monitor.record(False)
@@ -104,10 +109,12 @@ class RunEvents:
             self.monitor.record(True, f"column '{record.column}': {record.error_type}: {record.error[:300]}")
 
 
-async def _refresh_loop(display: ProgressDisplay) -> None:
+async def _refresh_loop(display: ProgressDisplay, metrics: RunMetrics | None = None) -> None:
     while True:
         await asyncio.sleep(0.25)
         display.refresh()
+        if metrics is not None:
+            metrics.refresh()
 
 
 async def generate_dataset(
@@ -118,8 +125,10 @@ async def generate_dataset(
     resume: ResumeMode,
     show_progress: bool,
     executor: Executor | None = None,
+    metrics: RunMetrics | None = None,
 ) -> RunOutcome:
-    """Generate into `directory` (locked by the caller), committing row group by row group."""
+    """Generate into `directory` (locked by the caller), committing row group by row group; `metrics`
+    (when given) is fed as the run goes, for its exporters."""
     config = job.config
     executor = executor or LocalExecutor()
     planned = config.run.planned_records(num_records)
@@ -145,7 +154,7 @@ async def generate_dataset(
         target=num_records,
         committed=metadata.committed_records,
     )
-    events = RunEvents(job, progress)
+    events = RunEvents(job, progress, metrics)
     committer = Committer(directory, metadata, progress)
     target = KeptTarget(todo, target=num_records, committed=metadata.kept_by_group())
     supply: GroupSupply = target.next_group if kept_mode else supply_of(todo)
@@ -153,12 +162,15 @@ async def generate_dataset(
     filtered: list[FilteredRow] = []
     display = ProgressDisplay(progress, model_stats=executor.model_stats, enabled=show_progress)
     status = "failed"
-    refresher = asyncio.create_task(_refresh_loop(display))
+    refresher = asyncio.create_task(_refresh_loop(display, metrics))
+    watching = metrics.watch(executor) if metrics is not None else contextlib.nullcontext()
     try:
-        with display:
+        with display, watching:
             committed = sorted(metadata.kept_by_group())
             async for result in _results(job, executor, supply, events, directory, committed=committed):
                 await committer.apply(result)
+                if metrics is not None:
+                    metrics.group_committed(result.kept)
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
 from pathlib import Path
+from typing import Literal
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
-from synthloom.engine.executor import Job
+from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
+from synthloom.engine.metrics import RunMetrics
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.models import check_models
@@ -92,6 +96,43 @@ def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     return asyncio.run(apreview(config, num_records))
 
 
+def _executor(
+    config: DatasetConfig, choice: Executor | str | None, ray_address: str | None, output: Path
+) -> Executor | None:
+    """The executor a run asks for (None: the default, local one)."""
+    if choice is not None and not isinstance(choice, str):
+        return choice
+    kind = choice or config.run.executor
+    if kind == "local":
+        return None
+    if kind != "ray":
+        raise ConfigError(f"the executor must be local or ray, not {kind!r}", field="run.executor")
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            "the ray executor needs Ray: pip install 'synthloom[ray]'",
+            source=config.source,
+            field="run.executor",
+        )
+    from synthloom.engine.distributed.ray_executor import RayExecutor
+
+    run = config.run
+    return RayExecutor(address=ray_address or run.ray_address, workers=run.ray_workers, exclude=[output])
+
+
+def _metrics(config: DatasetConfig, port: int | None, stack: contextlib.ExitStack) -> RunMetrics | None:
+    """The run's metrics and their exporters (entered on `stack`), when any is asked for."""
+    run = config.run
+    port = port if port is not None else run.metrics_port
+    if port is None and run.otlp_endpoint is None:
+        return None
+    metrics = RunMetrics()
+    if port is not None:
+        stack.enter_context(metrics.serving(port=port, host=run.metrics_host))
+    if run.otlp_endpoint is not None:
+        stack.enter_context(metrics.exporting(endpoint=run.otlp_endpoint))
+    return metrics
+
+
 async def acreate(
     config: ConfigLike,
     num_records: int,
@@ -99,6 +140,9 @@ async def acreate(
     *,
     resume: ResumeMode = "if-possible",
     progress: bool = False,
+    executor: Executor | Literal["local", "ray"] | None = None,
+    ray_address: str | None = None,
+    metrics_port: int | None = None,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
@@ -107,9 +151,17 @@ async def acreate(
     job = _prepare(_config(config))
     directory = RunDirectory(Path(output) / job.config.name)
     try:
-        with directory:
+        chosen = _executor(job.config, executor, ray_address, directory.root)
+        with directory, contextlib.ExitStack() as stack:
+            metrics = _metrics(job.config, metrics_port, stack)
             await generate_dataset(
-                job, directory=directory, num_records=num_records, resume=resume, show_progress=progress
+                job,
+                directory=directory,
+                num_records=num_records,
+                resume=resume,
+                show_progress=progress,
+                executor=chosen,
+                metrics=metrics,
             )
     finally:
         job.close()
@@ -123,13 +175,32 @@ def create(
     *,
     resume: ResumeMode = "if-possible",
     progress: bool = False,
+    executor: Executor | Literal["local", "ray"] | None = None,
+    ray_address: str | None = None,
+    metrics_port: int | None = None,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
     `resume`: `never` refuses a directory that already holds a run, `always` requires one,
     `if-possible` continues a run when there is one and starts fresh otherwise. A changed config is
-    always refused, with what changed."""
-    return asyncio.run(acreate(config, num_records, output, resume=resume, progress=progress))
+    always refused, with what changed.
+
+    `executor` (default: `run.executor`): `local`, `ray` (row groups on the Ray cluster at
+    `ray_address`, default `run.ray_address`, else one started here), or an `Executor`. Either gives
+    the same data, and a run started with one can be resumed with the other. `metrics_port` (default
+    `run.metrics_port`) serves Prometheus metrics while the run lasts."""
+    return asyncio.run(
+        acreate(
+            config,
+            num_records,
+            output,
+            resume=resume,
+            progress=progress,
+            executor=executor,
+            ray_address=ray_address,
+            metrics_port=metrics_port,
+        )
+    )
 
 
 def open_run(path: str | Path) -> DatasetResult:

@@ -176,12 +176,50 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 )
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where row groups run (default: run.executor): this process, or a Ray cluster.",
+)
+@click.option(
+    "--ray-address", default=None, help="The Ray cluster to join (default: run.ray_address, else start one)."
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port while the run lasts (0: any free port).",
+)
 @user_errors
-def create(config: Path, num_records: int, output: Path, resume: str, progress: bool, as_json: bool) -> None:
+def create(
+    config: Path,
+    num_records: int,
+    output: Path,
+    resume: str,
+    progress: bool,
+    as_json: bool,
+    executor: str | None,
+    ray_address: str | None,
+    metrics_port: int | None,
+) -> None:
     """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
     from synthloom.interface.api import create as run_create
 
-    result = run_create(config, num_records, output, resume=resume, progress=progress)  # type: ignore[arg-type]
+    if ray_address is not None:
+        if executor == "local":
+            raise click.UsageError("--ray-address goes with --executor ray")
+        executor = "ray"
+    result = run_create(
+        config,
+        num_records,
+        output,
+        resume=resume,  # type: ignore[arg-type]
+        progress=progress,
+        executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
+        metrics_port=metrics_port,
+    )
     meta = result.metadata
     summary = {
         "path": str(result.path),
@@ -244,6 +282,10 @@ def _attach_model_commands() -> None:
     from synthloom.interface.cli_export import export_command
 
     cli.add_command(export_command)
+    from synthloom.interface.cli_quality import report_command, view_command
+
+    cli.add_command(report_command)
+    cli.add_command(view_command)
 
 
 _attach_model_commands()

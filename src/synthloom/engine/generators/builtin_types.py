@@ -33,8 +33,10 @@ from synthloom.engine.generators.llm import (
     LLMStructuredGenerator,
     LLMTextGenerator,
 )
+from synthloom.engine.generators.multi_model import MULTI_MODEL_COLUMN_TYPE
 from synthloom.engine.generators.samplers import SamplerGenerator
 from synthloom.engine.generators.validation import ValidationGenerator
+from synthloom.engine.quality import QUALITY_COLUMN_TYPES
 
 __all__ = ["BUILTIN_COLUMN_TYPES", "register"]
 
@@ -52,6 +54,8 @@ BUILTIN_COLUMN_TYPES: tuple[ColumnType, ...] = (
     ColumnType("custom", CustomColumn, CustomGenerator),
     ColumnType("filter", FilterColumn, FilterGenerator),
     *FLOW_COLUMN_TYPES,
+    MULTI_MODEL_COLUMN_TYPE,
+    *QUALITY_COLUMN_TYPES,
 )
 
 

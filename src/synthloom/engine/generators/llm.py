@@ -18,6 +18,7 @@ from synthloom.config.columns import (
 )
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
+from synthloom.engine.generators.hooks import ColumnHooks
 from synthloom.engine.media import prompt_media
 from synthloom.engine.tools.column_tools import ColumnTools
 from synthloom.engine.tools.tool_loop import Answer, Finish, text_answer
@@ -50,6 +51,7 @@ class _ChatColumn(CellGenerator[Any]):
         self._system = compile_template(config.system_prompt) if config.system_prompt else None
         #: With `tools:`, the cell runs the tool loop (`engine/tools/`) instead of one exchange.
         self.tools = ColumnTools(config, setup.config) if config.tools else None
+        self.hooks = ColumnHooks(config, setup)
 
     def client(self, ctx: CellContext) -> ModelClient:
         return ctx.client(self.config.model)
@@ -57,7 +59,9 @@ class _ChatColumn(CellGenerator[Any]):
     def messages(self, row: Mapping[str, Any], ctx: CellContext, suffix: str = "") -> list[dict[str, Any]]:
         """System prompt, then (a flow node sharing a chat history) the history's turns as this node
         sees them, then the prompt as a user turn. With a history, an empty prompt adds no turn. The
-        column's `images` and `audio` go before the prompt's text in that turn (`engine/media.py`)."""
+        column's `images` and `audio` go before the prompt's text in that turn (`engine/media.py`).
+        A `pre_hook` changes the row's values before anything is rendered."""
+        row = self.hooks.pre(row)
         messages: list[dict[str, Any]] = []
         if self._system is not None:
             messages.append({"role": "system", "content": self._system.render(row)})
@@ -80,7 +84,7 @@ class _ChatColumn(CellGenerator[Any]):
             side[f"{self.config.name}__trace"] = chat.messages
         if self.config.with_reasoning:
             side[f"{self.config.name}__reasoning"] = chat.reasoning
-        return CellOutput(value, side)
+        return CellOutput(self.hooks.post(value), side)
 
     async def with_tools(
         self, ctx: CellContext, messages: list[dict[str, Any]], finish: Finish, what: str
@@ -218,7 +222,7 @@ class LLMJudgeGenerator(_ChatColumn):
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
         if self.tools is not None:
-            messages = self.messages(row, ctx, self._instructions)
+            messages = self.messages(row, ctx, self._instructions + json_prompt_instruction(self.schema))
             out = await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
             out.value = {k: {"score": v["score"], "reasoning": v["reasoning"]} for k, v in out.value.items()}
             return out

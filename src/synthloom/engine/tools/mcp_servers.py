@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 #: How long a closing connection may take before its task is cancelled.
 _CLOSE_TIMEOUT = 5.0
+_PING_TIMEOUT = 5.0
 _BACKOFF_FIRST = 1.0
 _BACKOFF_MAX = 30.0
 _STDERR_TAIL = 800
@@ -154,10 +155,10 @@ class McpServer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if _connection_lost(exc) or not connection.alive:
+            if _connection_lost(exc) or not connection.alive or not await connection.answers_ping():
                 connection.mark_dead()
                 raise ToolError(f"{self.label} stopped during a call of '{name}': {_describe(exc)}") from None
-            # The server refused the request (a protocol error): the model's call was wrong.
+            # The server is there and refused the request (a protocol error): the model's call was wrong.
             return f"Error: {_describe(exc)}"
         text = _result_text(result)
         if getattr(result, "is_error", None) or getattr(result, "isError", False):
@@ -218,6 +219,16 @@ class _Connection:
     def alive(self) -> bool:
         return not self._dead and self._task is not None and not self._task.done()
 
+    async def answers_ping(self) -> bool:
+        """Whether the server still answers (after a failed call whose error did not say)."""
+        try:
+            await asyncio.wait_for(self.session.send_ping(), _PING_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
+
     def mark_dead(self) -> None:
         self._dead = True
         self._stop.set()
@@ -274,7 +285,7 @@ class _Connection:
         except Exception as exc:
             if not ready.done():
                 ready.set_exception(exc)
-            logger.debug("%s: connection ended: %s", self.label, _describe(exc))
+            logger.debug("%s: connection ended: %s", self.label, self._scrub(_describe(exc)))
         finally:
             self._dead = True
 

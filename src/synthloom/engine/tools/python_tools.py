@@ -2,8 +2,8 @@
 
 A tool's arguments are checked and converted against its signature before the call (a model that
 sends `{"n": "3"}` to `n: int` gets 3; one that sends `{"m": 3}` gets an error result). Coroutine
-functions are awaited; plain functions run in a daemon thread of their own, so a slow one never
-blocks the event loop and a hung one, abandoned at its timeout, never keeps the process alive.
+functions are awaited; plain functions run on daemon worker threads, so a slow one never blocks the
+event loop and a hung one, abandoned at its timeout, never keeps the process alive.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,11 @@ class _Instance:
         self.cls = cls
         self._value: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def built(self) -> Any:
+        """The instance, or None before the first call."""
+        return self._value
 
     def get(self) -> Any:
         with self._lock:
@@ -92,7 +98,8 @@ class PythonTool:
         kwargs = self.bind(arguments)
         function = self._function
         if self._owner is not None and self._method is not None:
-            instance = await _in_thread(self._owner.get, {})
+            # The constructor may be slow (a client, a cache): it runs off the event loop, once.
+            instance = self._owner.built or await _in_thread(self._owner.get, {})
             function = getattr(instance, self._method)
         if self._is_async:
             return await function(**kwargs)
@@ -100,8 +107,7 @@ class PythonTool:
 
 
 async def _in_thread(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """`function(**kwargs)` in a new daemon thread. (The default executor's threads are joined when
-    the event loop closes, so one hung tool there would hang the end of the run.)"""
+    """`function(**kwargs)` on one of the tools' daemon threads, awaited on the event loop."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
 
@@ -122,8 +128,53 @@ async def _in_thread(function: Callable[..., Any], kwargs: dict[str, Any]) -> An
         with contextlib.suppress(RuntimeError):  # the loop closed while the tool ran
             loop.call_soon_threadsafe(settle, outcome)
 
-    threading.Thread(target=run, name=f"tool-{getattr(function, '__name__', 'call')}", daemon=True).start()
+    _THREADS.submit(run)
     return await future
+
+
+class _DaemonThreads:
+    """Worker threads for plain-function tools.
+
+    Daemon threads, because the default executor's are joined when the event loop closes (one hung
+    tool would hang the end of the run). Reused, because starting a thread blocks the event loop until
+    it runs (a thread per call cost more than the model requests around it). A new one starts when
+    every worker is busy (a hung tool keeps its thread), and a worker idle for `idle_timeout` ends.
+    """
+
+    def __init__(self, idle_timeout: float = 30.0) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._pending = 0
+        self._idle_timeout = idle_timeout
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+            grow = self._idle < self._pending
+        if grow:
+            threading.Thread(target=self._work, name="synthloom-tool", daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._pending <= self._idle:  # else a job arrived as this worker gave up
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                self._pending -= 1
+            job()
+
+
+_THREADS = _DaemonThreads()
 
 
 # -- building tools from a `tools:` entry ------------------------------------------------------------

@@ -1,0 +1,515 @@
+"""Sub-pipelines: `include:` entries in a config's `columns`, expanded into plain columns when the config
+is loaded, before it is validated.
+
+    columns:
+      - name: seed_instruction
+        type: sampler
+        ...
+      - recipe: evol-instruct              # from synthloom's recipe library; or include: pipelines/qa.yaml
+        prefix: evo                        # every name it declares becomes evo_<name>; references follow
+        params: {instruction: seed_instruction, model: writer}
+        overrides:                         # per column or flow node (`column.node` when ambiguous)
+          evolve: {model: big, inference: {temperature: 1.0}}
+
+An included file (a path is relative to the file that includes it) is YAML or JSON:
+
+    description: What it makes, and what its columns are.
+    params:                                # every parameter it reads, declared
+      instruction: {description: the column holding the instruction}        # required
+      rounds: {description: evolution rounds, default: 2}
+      judge_model: {default: "${model}"}   # a default may be another parameter's value
+    columns: [...]                         # any columns, `include:` entries too
+
+`${name}` in a string of `columns` is the parameter's value: a string that is only `${name}` takes the
+value as it is (a number, a list, a mapping), one that has more text gets it as text (JSON for what is
+not a string); `$${` writes a literal `${`. Then, in this order: the file's own includes are expanded,
+`overrides` are merged into the columns and nodes they name (mappings merged key by key, anything else
+replaced), and `prefix` renames (`synthloom.config.name_prefix`).
+
+Every mistake is a `ConfigError` naming the file and line where it is written: an include or recipe that
+does not exist, an unknown parameter or a missing one, an override naming no column or node, a name that
+collides with a column of the including config. Errors found later in included columns (validation,
+planning) name the including file's line of the `include:` entry and the included file's own line:
+``config.yaml:12 (pipelines/qa.yaml:7), column 'qa_answer', field 'prompt': ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthloom.config.base import COLUMN_NAME_PATTERN
+from synthloom.config.name_prefix import prefix_names
+from synthloom.config.recipe_library import recipe_path, unknown_recipe_message
+from synthloom.errors import ConfigError
+
+__all__ = ["ENTRY_FIELDS", "IncludedLine", "expand_includes", "is_include_entry"]
+
+Loc = tuple[str | int, ...]
+Lines = dict[Loc, int]
+
+#: The fields of an include entry.
+ENTRY_FIELDS = ("include", "recipe", "prefix", "params", "overrides")
+#: The top-level fields of an included file (besides `x-...` keys, ignored as in a config).
+FILE_FIELDS = ("description", "params", "columns")
+_PARAM_SPEC_FIELDS = ("default", "description")
+_PARAMETER = re.compile(r"\$(\$?)\{([^{}]*)\}")
+_WHOLE_PARAMETER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class IncludedLine(int):
+    """A line of the including config (the `include:` entry, which is what the number is) that also
+    knows the file and line its content comes from; it prints as both: `12 (pipelines/qa.yaml:7)`.
+    Error messages that print a line therefore point into the included file."""
+
+    file: str
+    inner: int
+
+    def __new__(cls, outer: int, file: str, inner: int) -> IncludedLine:
+        line = super().__new__(cls, outer)
+        line.file = file
+        line.inner = inner
+        return line
+
+    def __getnewargs__(self) -> tuple[int, str, int]:  # type: ignore[override]
+        return int(self), self.file, self.inner
+
+    def __str__(self) -> str:
+        return f"{int(self)} ({self.file}:{self.inner})"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else format(int(self), spec)
+
+    def __repr__(self) -> str:
+        return f"IncludedLine({int(self)}, {self.file!r}, {self.inner})"
+
+
+def is_include_entry(item: Any) -> bool:
+    """Whether an entry of `columns` includes a file or a recipe rather than declaring a column."""
+    return isinstance(item, Mapping) and ("include" in item or "recipe" in item)
+
+
+def expand_includes(
+    data: Mapping[str, Any], lines: Mapping[Loc, int], *, source: str, base_dir: Path | None = None
+) -> tuple[dict[str, Any], Lines]:
+    """`data` (a config as plain data) with its include entries replaced by the columns they bring,
+    and the line of every key path of the result (`lines` holds the config file's own)."""
+    columns = data.get("columns")
+    if not isinstance(columns, list) or not any(is_include_entry(c) for c in columns):
+        return dict(data), dict(lines)
+    expanded, column_lines = _expand_columns(columns, lines, source, base_dir or Path.cwd(), ())
+    out_lines = {loc: line for loc, line in lines.items() if loc[:1] != ("columns",) or len(loc) == 1}
+    out_lines.update({("columns", *loc): line for loc, line in column_lines.items()})
+    return {**data, "columns": expanded}, out_lines
+
+
+# ---- one list of columns --------------------------------------------------------------------------------
+def _expand_columns(
+    columns: list[Any], lines: Mapping[Loc, int], source: str, base_dir: Path, stack: tuple[Path, ...]
+) -> tuple[list[Any], Lines]:
+    """The columns of one file, include entries expanded; lines keyed from the list: `(index, ...)`."""
+    by_index: dict[int, Lines] = {}
+    for loc, line in lines.items():
+        if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int):
+            by_index.setdefault(loc[1], {})[loc[2:]] = line
+    out: list[Any] = []
+    out_lines: Lines = {}
+    owners: list[int | None] = []
+    for i, item in enumerate(columns):
+        if not is_include_entry(item):
+            out_lines.update({(len(out), *loc): line for loc, line in by_index.get(i, {}).items()})
+            out.append(item)
+            owners.append(None)
+            continue
+        entry = _Entry(item, i, lines, source, base_dir)
+        included, included_lines = entry.expand(stack)
+        for column, column_lines in zip(included, included_lines, strict=True):
+            out_lines.update({(len(out), *loc): line for loc, line in column_lines.items()})
+            out.append(column)
+            owners.append(i)
+    _check_collisions(columns, out, owners, lines, source)
+    return out, out_lines
+
+
+def _check_collisions(
+    entries: list[Any], out: list[Any], owners: list[int | None], lines: Mapping[Loc, int], source: str
+) -> None:
+    first: dict[str, int | None] = {}
+    for column, owner in zip(out, owners, strict=True):
+        name = column.get("name") if isinstance(column, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        if name not in first:
+            first[name] = owner
+            continue
+        other = first[name]
+        if (owner is None and other is None) or owner == other:
+            continue  # not the include's doing: the config's own check reports it
+        blamed = owner if owner is not None else other
+        assert blamed is not None
+        entry = entries[blamed]
+        what = _what(entry)
+        elsewhere = (
+            "a column of this config" if other is None or owner is None else "a column another include brings"
+        )
+        fix = "choose another 'prefix'" if entry.get("prefix") else "set 'prefix' to namespace its names"
+        raise ConfigError(
+            f"{what} brings a column named '{name}', the same name as {elsewhere}: {fix}",
+            source=source,
+            line=lines.get(("columns", blamed, "prefix")) or lines.get(("columns", blamed)),
+            column=name,
+            field="prefix",
+        )
+
+
+def _what(entry: Mapping[str, Any]) -> str:
+    return f"recipe '{entry['recipe']}'" if "recipe" in entry else f"include '{entry.get('include')}'"
+
+
+# ---- one include entry ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Param:
+    required: bool
+    default: Any = None
+    description: str = ""
+
+
+class _Entry:
+    """One `include:` or `recipe:` entry of a `columns` list, at index `index` of the file `source`."""
+
+    def __init__(
+        self, item: Mapping[str, Any], index: int, lines: Mapping[Loc, int], source: str, base_dir: Path
+    ) -> None:
+        self.item = item
+        self.index = index
+        self.lines = lines
+        self.source = source
+        self.base_dir = base_dir
+        self.what = _what(item)
+
+    def error(self, message: str, *field: str | int, node: str | None = None) -> ConfigError:
+        loc = ("columns", self.index, *field)
+        line = next(
+            (self.lines[loc[:end]] for end in range(len(loc), 1, -1) if loc[:end] in self.lines), None
+        )
+        return ConfigError(
+            message, source=self.source, line=line, node=node, field=".".join(str(f) for f in field) or None
+        )
+
+    def included_here(self, exc: ConfigError) -> ConfigError:
+        """`exc` (found in the included file) saying where that file is included."""
+        line = self.lines.get(("columns", self.index))
+        exc.reason += f" (included at {self.source}:{line})" if line else f" (included by {self.source})"
+        exc.args = (exc._render(),)
+        return exc
+
+    def expand(self, stack: tuple[Path, ...]) -> tuple[list[Any], list[Lines]]:
+        """The columns this entry brings, and for each its lines (in the including file's terms)."""
+        self._check_fields()
+        path, display = self._locate()
+        if path in stack:
+            chain = " -> ".join(p.name for p in (*stack, path))
+            raise self.error(f"include cycle: {chain}", "recipe" if "recipe" in self.item else "include")
+        try:
+            data, lines = _read_file(path, display)
+            declared = _declarations(data.get("params"), display, lines)
+        except ConfigError as exc:
+            raise self.included_here(exc) from None
+        values = self._bind(declared)
+        try:
+            columns = _substitute_columns(data["columns"], values, display, lines)
+            columns, column_lines = _expand_columns(columns, lines, display, path.parent, (*stack, path))
+        except ConfigError as exc:
+            raise self.included_here(exc) from None
+        here = self.lines.get(("columns", self.index)) or 0
+        per_column: list[Lines] = [{} for _ in columns]
+        for (j, *rest), line in column_lines.items():
+            per_column[int(j)][tuple(rest)] = _lift(line, here, display)
+        self._override(columns, per_column)
+        prefix = self.item.get("prefix")
+        if prefix is not None:
+            prefix_names(columns, prefix)
+        return columns, per_column
+
+    def _check_fields(self) -> None:
+        for key in self.item:
+            if key not in ENTRY_FIELDS:
+                close = difflib.get_close_matches(str(key), ENTRY_FIELDS, n=1, cutoff=0.6)
+                hint = (
+                    f" (did you mean '{close[0]}'?)"
+                    if close
+                    else f" (an include has {', '.join(ENTRY_FIELDS)})"
+                )
+                raise self.error(f"unknown field{hint}", str(key))
+        if "include" in self.item and "recipe" in self.item:
+            raise self.error(
+                "give 'include' (a file) or 'recipe' (a name from the library), not both", "recipe"
+            )
+        prefix = self.item.get("prefix")
+        if prefix is not None and not (isinstance(prefix, str) and re.match(COLUMN_NAME_PATTERN, prefix)):
+            raise self.error(f"{prefix!r} is not a usable prefix (letters, digits and _)", "prefix")
+        for key in ("params", "overrides"):
+            if self.item.get(key) is not None and not isinstance(self.item[key], Mapping):
+                raise self.error(f"'{key}' must be a mapping", key)
+
+    def _locate(self) -> tuple[Path, str]:
+        if "recipe" in self.item:
+            name = self.item["recipe"]
+            found = recipe_path(name) if isinstance(name, str) else None
+            if found is None:
+                raise self.error(unknown_recipe_message(str(name)), "recipe")
+            return found.resolve(), f"synthloom/recipes/{found.name}"
+        target = self.item["include"]
+        if not isinstance(target, str) or not target.strip():
+            raise self.error("expected the path of a YAML or JSON file", "include")
+        path = (self.base_dir / target).resolve()
+        display = os.path.normpath(os.path.join(os.path.dirname(self.source), target))
+        if not path.is_file():
+            raise self.error(f"included file not found: {display}", "include")
+        return path, display
+
+    def _bind(self, declared: dict[str, _Param]) -> dict[str, Any]:
+        given = dict(self.item.get("params") or {})
+        for name in given:
+            if name not in declared:
+                close = difflib.get_close_matches(str(name), list(declared), n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                known = ", ".join(declared) or "none"
+                raise self.error(
+                    f"unknown parameter '{name}' of {self.what} ({hint}its parameters: {known})",
+                    "params",
+                    name,
+                )
+        missing = [name for name, p in declared.items() if p.required and name not in given]
+        if missing:
+            described = "; ".join(
+                f"{n}: {declared[n].description}" if declared[n].description else n for n in missing
+            )
+            raise self.error(
+                f"{self.what} needs the parameter(s) {', '.join(missing)} ({described})", "params"
+            )
+        values = {name: given.get(name, p.default) for name, p in declared.items()}
+        # A default may be another parameter's value (`judge_model: {default: "${model}"}`).
+        for name, p in declared.items():
+            if name not in given and isinstance(p.default, str) and "${" in p.default:
+                values[name] = _substitute(p.default, values, _keep_unknown, ())
+        return values
+
+    def _override(self, columns: list[Any], per_column: list[Lines]) -> None:
+        overrides = self.item.get("overrides") or {}
+        targets = _override_targets(columns)
+        for target, patch in overrides.items():
+            if not isinstance(patch, Mapping):
+                raise self.error("expected a mapping of the fields to change", "overrides", target)
+            if "name" in patch:
+                raise self.error("an override cannot rename (use 'prefix')", "overrides", target, "name")
+            found = targets.get(str(target))
+            if found is None or isinstance(found, list):
+                raise self.error(_no_target(str(target), targets, self.what), "overrides", node=str(target))
+            j, inside = found
+            place = columns[j]
+            for part in inside:
+                place = place[part]
+            _merge(place, patch)
+            prefix: Loc = ("columns", self.index, "overrides", target)
+            for loc, line in self.lines.items():
+                if loc[: len(prefix)] == prefix and len(loc) > len(prefix):
+                    per_column[j][(*inside, *loc[len(prefix) :])] = line
+
+
+def _keep_unknown(name: str, loc: Loc) -> None:
+    """A default naming no parameter stays as it is written."""
+
+
+def _lift(line: int, here: int, display: str) -> IncludedLine:
+    """A line of an included file (or of a file it includes) seen from the file including it."""
+    if isinstance(line, IncludedLine):
+        return IncludedLine(here, line.file, line.inner)
+    return IncludedLine(here, display, line)
+
+
+# ---- the included file ----------------------------------------------------------------------------------
+def _read_file(path: Path, display: str) -> tuple[dict[str, Any], Lines]:
+    from synthloom.config.loader import read_data  # the loader imports this module
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read included file: {exc}", source=display) from None
+    data, lines = read_data(text, source=display, fmt="json" if path.suffix.lower() == ".json" else "yaml")
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            "an included file is a mapping with a 'columns' list (and its 'params')", source=display
+        )
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str) and key.startswith("x-"):
+            continue
+        if key not in FILE_FIELDS:
+            close = difflib.get_close_matches(str(key), FILE_FIELDS, n=1, cutoff=0.6)
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else f" (an included file has {', '.join(FILE_FIELDS)})"
+            )
+            raise ConfigError(f"unknown field{hint}", source=display, line=lines.get((key,)), field=str(key))
+        out[key] = value
+    if not isinstance(out.get("columns"), list) or not out["columns"]:
+        raise ConfigError(
+            "an included file needs a non-empty 'columns' list", source=display, line=lines.get(("columns",))
+        )
+    return out, lines
+
+
+def _declarations(raw: Any, display: str, lines: Mapping[Loc, int]) -> dict[str, _Param]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            "expected a mapping: parameter name -> {description, default}",
+            source=display,
+            line=lines.get(("params",)),
+            field="params",
+        )
+    out: dict[str, _Param] = {}
+    for name, spec in raw.items():
+        line, field = lines.get(("params", name)), f"params.{name}"
+        if not (isinstance(name, str) and re.match(COLUMN_NAME_PATTERN, name)):
+            raise ConfigError(
+                f"{name!r} is not a usable parameter name (letters, digits and _)",
+                source=display,
+                line=line,
+                field=field,
+            )
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, Mapping) or not set(spec) <= set(_PARAM_SPEC_FIELDS):
+            raise ConfigError(
+                "declare a parameter as {description: ..., default: ...} (without a default it is required)",
+                source=display,
+                line=line,
+                field=field,
+            )
+        out[name] = _Param("default" not in spec, spec.get("default"), str(spec.get("description") or ""))
+    return out
+
+
+def _substitute_columns(
+    columns: list[Any], params: Mapping[str, Any], display: str, lines: Mapping[Loc, int]
+) -> list[Any]:
+    """Fresh copies of `columns` (no YAML alias shares an object with another) with `${name}` replaced."""
+    out = []
+    for k, column in enumerate(columns):
+        name = column.get("name") if isinstance(column, Mapping) else None
+
+        def unknown(param: str, loc: Loc, column: Any = name, k: int = k) -> None:
+            full = ("columns", k, *loc)
+            line = next((lines[full[:end]] for end in range(len(full), 0, -1) if full[:end] in lines), None)
+            raise ConfigError(
+                f"unknown parameter '${{{param}}}': declare it under 'params' "
+                f"(declared: {', '.join(params) or 'none'})",
+                source=display,
+                line=line,
+                column=column if isinstance(column, str) else None,
+                field=".".join(str(p) for p in loc) or None,
+            )
+
+        out.append(_substitute(column, params, unknown, ()))
+    return out
+
+
+Unknown = Callable[[str, Loc], None]
+
+
+def _substitute(value: Any, params: Mapping[str, Any], unknown: Unknown, loc: Loc) -> Any:
+    if isinstance(value, str):
+        whole = _WHOLE_PARAMETER.fullmatch(value)
+        if whole:
+            if whole.group(1) in params:
+                return copy.deepcopy(params[whole.group(1)])
+            unknown(whole.group(1), loc)
+            return value
+        return _substitute_text(value, params, lambda name: unknown(name, loc))
+    if isinstance(value, Mapping):
+        return {
+            (
+                _substitute_text(key, params, lambda name: unknown(name, loc))
+                if isinstance(key, str)
+                else key
+            ): (_substitute(item, params, unknown, (*loc, key)))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute(item, params, unknown, (*loc, i)) for i, item in enumerate(value)]
+    return value
+
+
+def _substitute_text(text: str, params: Mapping[str, Any], unknown: Callable[[str], None]) -> str:
+    def one(match: re.Match[str]) -> str:
+        if match.group(1):  # `$${...}`: a literal `${...}`
+            return "${" + match.group(2) + "}"
+        name = match.group(2).strip()
+        if name not in params:
+            unknown(name)
+            return match.group(0)
+        value = params[name]
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return _PARAMETER.sub(one, text)
+
+
+# ---- overrides ------------------------------------------------------------------------------------------
+Target = tuple[int, tuple[str | int, ...]]
+
+
+def _override_targets(columns: list[Any]) -> dict[str, Target | list[str]]:
+    """What an override may name: a column, `column.node` (nested: `column.node.node`), or a node's
+    bare name when only one flow has it (else the list of its full names)."""
+    found: dict[str, Target | list[str]] = {}
+    bare: dict[str, list[tuple[str, Target]]] = {}
+
+    def nodes_of(item: Mapping[str, Any], path: str, j: int, inside: tuple[str | int, ...]) -> None:
+        if item.get("type") != "flow":
+            return
+        for k, node in enumerate(item.get("nodes") or []):
+            if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                full = f"{path}.{node['name']}"
+                where: Target = (j, (*inside, "nodes", k))
+                found[full] = where
+                bare.setdefault(node["name"], []).append((full, where))
+                nodes_of(node, full, j, (*inside, "nodes", k))
+
+    for j, column in enumerate(columns):
+        if isinstance(column, Mapping) and isinstance(column.get("name"), str):
+            found[column["name"]] = (j, ())
+            nodes_of(column, column["name"], j, ())
+    for name, places in bare.items():
+        if name not in found:
+            found[name] = places[0][1] if len(places) == 1 else [full for full, _ in places]
+    return found
+
+
+def _no_target(target: str, targets: Mapping[str, Target | list[str]], what: str) -> str:
+    choices = targets.get(target)
+    if isinstance(choices, list):
+        return f"several flows of {what} have a node '{target}': name one ({', '.join(choices)})"
+    names = sorted(k for k, v in targets.items() if not isinstance(v, list))
+    close = difflib.get_close_matches(target, names, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{what} has no column or node '{target}'{hint}; it has: {', '.join(names)}"
+
+
+def _merge(base: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            base[key] = dict(base[key])
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)

@@ -1,0 +1,231 @@
+"""`synthloom view RUN`: a local web viewer of a run's records, tags, removed rows and lineage.
+
+An aiohttp app bound to 127.0.0.1 only, serving one page and a small read-only JSON API; requests whose
+Host is not the loopback address are refused (a web page elsewhere cannot reach it through DNS
+rebinding), and nothing is ever uploaded or written.
+
+    GET /                       the page (viewer_page.py)
+    GET /api/summary            run name, counts, columns and the fields records can be filtered on
+    GET /api/records            ?offset&limit&q=<text>&f=<field>:<op>:<value> (repeatable; ops eq ne
+                                contains gt lt) -> {total, rows: [{record, values}]}
+    GET /api/record/{record}    one record: its values, why it was removed, and its cells' lineage
+    GET /api/removed            ?kind=failed|filtered&offset&limit -> failures.jsonl / filtered.jsonl lines
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from synthloom.report.run_reader import RunData
+from synthloom.report.viewer_page import PAGE
+
+__all__ = ["ViewerServer", "build_app"]
+
+_OPS = ("eq", "ne", "contains", "gt", "lt")
+
+
+def _field(row: Mapping[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _compare(value: Any, op: str, wanted: str) -> bool:
+    if op == "contains":
+        text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+        return wanted.lower() in text.lower()
+    if op in ("gt", "lt"):
+        try:
+            number, bound = float(value), float(wanted)
+        except (TypeError, ValueError):
+            return False
+        return number > bound if op == "gt" else number < bound
+    shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return (shown == wanted) == (op == "eq")
+
+
+def _preview(value: Any, limit: int = 160) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Records:
+    """The committed records, loaded once (up to `max_rows`)."""
+
+    def __init__(self, run: RunData, max_rows: int) -> None:
+        self.run = run
+        self.max_rows = max_rows
+
+    @cached_property
+    def rows(self) -> list[tuple[int, dict[str, Any]]]:
+        return list(self.run.rows(limit=self.max_rows))
+
+    @cached_property
+    def by_record(self) -> dict[int, dict[str, Any]]:
+        return dict(self.rows)
+
+    @cached_property
+    def fields(self) -> list[str]:
+        """Columns, and one level into mapping columns (tags, judge scores)."""
+        out: list[str] = []
+        for name, value in self.rows[0][1].items() if self.rows else []:
+            out.append(name)
+            if isinstance(value, Mapping):
+                for key, inner in value.items():
+                    out.append(f"{name}.{key}")
+                    if isinstance(inner, Mapping) and "score" in inner:
+                        out.append(f"{name}.{key}.score")
+        return out
+
+
+def build_app(run_dir: str | Path, *, max_rows: int = 200_000) -> web.Application:
+    """The viewer's app for the run in `run_dir` (checked now: a bad path fails before serving)."""
+    run = RunData(run_dir)
+    records = _Records(run, max_rows)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html", charset="utf-8")
+
+    async def summary(request: web.Request) -> web.Response:
+        rows = await asyncio.to_thread(lambda: records.rows)
+        meta = run.metadata
+        return _json(
+            {
+                "name": run.name,
+                "status": meta.get("status"),
+                "path": str(run.root),
+                "kept": len(rows),
+                "failed": len(run.failures),
+                "filtered": len(run.filtered),
+                "columns": list(rows[0][1]) if rows else [],
+                "fields": records.fields,
+                "ops": list(_OPS),
+                "truncated": len(rows) >= max_rows,
+            }
+        )
+
+    async def list_records(request: web.Request) -> web.Response:
+        rows = await asyncio.to_thread(lambda: records.rows)
+        query = request.query
+        offset, limit = _page(query)
+        filters = []
+        for spec in query.getall("f", []):
+            field, _, rest = spec.partition(":")
+            op, _, value = rest.partition(":")
+            if op not in _OPS or not field:
+                raise web.HTTPBadRequest(text=f"bad filter {spec!r}: expected field:op:value, op in {_OPS}")
+            filters.append((field, op, value))
+        text = query.get("q", "").strip().lower()
+        matched = []
+        for record, row in rows:
+            if filters and not all(_compare(_field(row, f), op, v) for f, op, v in filters):
+                continue
+            if text and text not in orjson.dumps(row, default=str).decode().lower():
+                continue
+            matched.append((record, row))
+        page_rows = [
+            {"record": record, "values": {k: _preview(v) for k, v in row.items()}}
+            for record, row in matched[offset : offset + limit]
+        ]
+        return _json({"total": len(matched), "offset": offset, "rows": page_rows})
+
+    async def one_record(request: web.Request) -> web.Response:
+        try:
+            record = int(request.match_info["record"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="record must be a number") from None
+        await asyncio.to_thread(lambda: records.rows)
+        lineage = await asyncio.to_thread(run.lineage, record)
+        values = records.by_record.get(record)
+        removal = run.removal(record)
+        if values is None and removal is None and not lineage:
+            raise web.HTTPNotFound(text=f"no record {record} in this run")
+        return _json({"record": record, "values": values, "removal": removal, "lineage": lineage})
+
+    async def removed(request: web.Request) -> web.Response:
+        kind = request.query.get("kind", "failed")
+        if kind not in ("failed", "filtered"):
+            raise web.HTTPBadRequest(text="kind must be failed or filtered")
+        lines = run.failures if kind == "failed" else run.filtered
+        offset, limit = _page(request.query)
+        return _json({"total": len(lines), "offset": offset, "rows": lines[offset : offset + limit]})
+
+    app = web.Application(middlewares=[_loopback_only])
+    app.router.add_get("/", page)
+    app.router.add_get("/api/summary", summary)
+    app.router.add_get("/api/records", list_records)
+    app.router.add_get("/api/record/{record}", one_record)
+    app.router.add_get("/api/removed", removed)
+    return app
+
+
+def _page(query: Mapping[str, str]) -> tuple[int, int]:
+    try:
+        offset = max(0, int(query.get("offset", 0)))
+        limit = min(500, max(1, int(query.get("limit", 50))))
+    except ValueError:
+        raise web.HTTPBadRequest(text="offset and limit must be numbers") from None
+    return offset, limit
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data, default=str), content_type="application/json")
+
+
+@web.middleware
+async def _loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise web.HTTPForbidden(text="the viewer answers on the loopback address only")
+    return await handler(request)  # type: ignore[no-any-return]
+
+
+class ViewerServer:
+    """`async with ViewerServer(run_dir, port=0) as server: server.url` (127.0.0.1 only)."""
+
+    def __init__(self, run_dir: str | Path, *, port: int = 0, max_rows: int = 200_000) -> None:
+        self.app = build_app(run_dir, max_rows=max_rows)
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        sockets = self._runner.addresses
+        if sockets:
+            self.port = int(sockets[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> ViewerServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,131 @@
+# ruff: noqa: E501, RUF001  (the page is HTML and JavaScript, not Python)
+"""The viewer's one page: plain HTML, CSS and JavaScript, no framework and nothing fetched from
+elsewhere. It talks to the JSON API of `viewer_app.py`."""
+
+from __future__ import annotations
+
+__all__ = ["PAGE"]
+
+PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>synthloom viewer</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{margin:0;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2937;background:#f6f7f9}
+header{background:#1f2937;color:#fff;padding:10px 18px;display:flex;gap:18px;align-items:center}
+header h1{font-size:17px;margin:0}header .path{color:#9ca3af;font-size:12px}
+nav button{background:#374151;color:#e5e7eb;border:0;border-radius:5px;padding:6px 12px;margin-right:6px;cursor:pointer}
+nav button.active{background:#2563eb;color:#fff}
+#bar{display:flex;gap:8px;align-items:center;padding:10px 18px;background:#fff;border-bottom:1px solid #e5e7eb;flex-wrap:wrap}
+#bar select,#bar input{padding:5px;border:1px solid #d1d5db;border-radius:4px}
+#bar button{padding:5px 10px;border:1px solid #2563eb;background:#2563eb;color:#fff;border-radius:4px;cursor:pointer}
+.chip{background:#e0e7ff;border-radius:12px;padding:3px 10px;font-size:12px}.chip a{cursor:pointer;margin-left:6px;color:#b91c1c}
+#layout{display:flex;gap:0;height:calc(100vh - 110px)}
+#list{flex:1 1 55%;overflow:auto;padding:8px 18px}#detail{flex:1 1 45%;overflow:auto;padding:8px 18px;background:#fff;border-left:1px solid #e5e7eb}
+table{border-collapse:collapse;width:100%;font-size:13px;background:#fff}th,td{border-bottom:1px solid #e5e7eb;padding:5px 7px;text-align:left;vertical-align:top}
+th{background:#f3f4f6;position:sticky;top:0}tbody tr{cursor:pointer}tbody tr:hover{background:#eff6ff}tbody tr.sel{background:#dbeafe}
+td{max-width:220px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}#count{color:#4b5563;font-size:13px;margin:4px 0}
+.pager button{margin:6px 6px 6px 0}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f9fafb;border:1px solid #e5e7eb;padding:6px;border-radius:4px;font-size:12px;margin:4px 0}
+.cell{border:1px solid #e5e7eb;border-radius:6px;margin:8px 0;padding:6px 10px}.cell h4{margin:2px 0 6px;font-size:14px}
+.call{border-left:3px solid #93c5fd;padding-left:8px;margin:6px 0}.meta{color:#6b7280;font-size:12px}
+.msg b{display:inline-block;min-width:70px;color:#374151}.removed{background:#fef2f2;border:1px solid #fecaca;padding:6px 10px;border-radius:6px}
+.status-failed{color:#b91c1c}.status-filtered{color:#b45309}.status-done{color:#15803d}
+</style></head><body>
+<header><h1 id="title">synthloom viewer</h1><span class="path" id="path"></span>
+<nav><button id="tab-records" class="active">Records</button><button id="tab-failed">Failed</button><button id="tab-filtered">Filtered</button></nav></header>
+<div id="bar"><span>Filter</span><select id="filter-field"></select><select id="filter-op"></select>
+<input id="filter-value" placeholder="value"><button id="add-filter">Add filter</button>
+<input id="search" placeholder="search text" size="18"><button id="do-search">Search</button><span id="chips"></span></div>
+<div id="layout"><div id="list"><div id="count"></div><table id="rows"><thead></thead><tbody></tbody></table>
+<div class="pager"><button id="prev">Previous</button><button id="next">Next</button></div></div>
+<div id="detail"><p class="meta">Click a row to see its values and how each cell was made.</p></div></div>
+<script>
+const state = {tab: "records", filters: [], q: "", offset: 0, limit: 50, summary: null, total: 0};
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
+const show = (v) => v === null || v === undefined ? "" : (typeof v === "object" ? JSON.stringify(v) : String(v));
+async function api(path) { const r = await fetch(path); if (!r.ok) throw new Error(await r.text()); return r.json(); }
+
+async function init() {
+  const s = await api("/api/summary"); state.summary = s;
+  $("title").textContent = "synthloom viewer · " + s.name;
+  $("path").textContent = s.path + " · " + s.status;
+  $("tab-records").textContent = `Records (${s.kept})`;
+  $("tab-failed").textContent = `Failed (${s.failed})`;
+  $("tab-filtered").textContent = `Filtered (${s.filtered})`;
+  $("filter-field").innerHTML = s.fields.map((f) => `<option>${esc(f)}</option>`).join("");
+  $("filter-op").innerHTML = s.ops.map((o) => `<option>${o}</option>`).join("");
+  for (const t of ["records", "failed", "filtered"]) $("tab-" + t).onclick = () => { state.tab = t; state.offset = 0; render(); };
+  $("add-filter").onclick = () => { state.filters.push([$("filter-field").value, $("filter-op").value, $("filter-value").value]); state.offset = 0; render(); };
+  $("do-search").onclick = () => { state.q = $("search").value; state.offset = 0; render(); };
+  $("search").onkeydown = (e) => { if (e.key === "Enter") $("do-search").click(); };
+  $("prev").onclick = () => { state.offset = Math.max(0, state.offset - state.limit); render(); };
+  $("next").onclick = () => { if (state.offset + state.limit < state.total) { state.offset += state.limit; render(); } };
+  await render();
+}
+
+function chips() {
+  $("chips").innerHTML = state.filters.map((f, i) => `<span class="chip">${esc(f[0])} ${f[1]} ${esc(f[2])}<a data-i="${i}">×</a></span>`).join(" ");
+  for (const a of $("chips").querySelectorAll("a")) a.onclick = () => { state.filters.splice(+a.dataset.i, 1); state.offset = 0; render(); };
+}
+
+async function render() {
+  for (const t of ["records", "failed", "filtered"]) $("tab-" + t).classList.toggle("active", state.tab === t);
+  $("bar").style.visibility = state.tab === "records" ? "visible" : "hidden";
+  chips();
+  const head = $("rows").querySelector("thead"), body = $("rows").querySelector("tbody");
+  if (state.tab === "records") {
+    const params = new URLSearchParams({offset: state.offset, limit: state.limit});
+    if (state.q) params.set("q", state.q);
+    for (const f of state.filters) params.append("f", f.join(":"));
+    const data = await api("/api/records?" + params);
+    state.total = data.total;
+    const cols = state.summary.columns;
+    head.innerHTML = "<tr><th>record</th>" + cols.map((c) => `<th>${esc(c)}</th>`).join("") + "</tr>";
+    body.innerHTML = data.rows.map((r) => `<tr data-record="${r.record}"><td>${r.record}</td>` + cols.map((c) => `<td>${esc(show(r.values[c]))}</td>`).join("") + "</tr>").join("");
+  } else {
+    const data = await api(`/api/removed?kind=${state.tab}&offset=${state.offset}&limit=${state.limit}`);
+    state.total = data.total;
+    const why = state.tab === "failed" ? ["error_type", "error", "attempts"] : ["reason"];
+    head.innerHTML = "<tr><th>record</th><th>column</th>" + why.map((c) => `<th>${c}</th>`).join("") + "</tr>";
+    body.innerHTML = data.rows.map((r) => `<tr data-record="${r.record}"><td>${r.record}</td><td>${esc(r.column)}</td>` + why.map((c) => `<td>${esc(show(r[c]))}</td>`).join("") + "</tr>").join("");
+  }
+  $("count").textContent = `${state.total} ${state.tab === "records" ? "records match" : state.tab + " rows"} · showing ${state.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, state.total)}`;
+  for (const tr of body.querySelectorAll("tr")) tr.onclick = () => { for (const o of body.querySelectorAll("tr.sel")) o.classList.remove("sel"); tr.classList.add("sel"); openRecord(+tr.dataset.record); };
+}
+
+function messages(list) {
+  return (list || []).map((m) => {
+    let content = m.content;
+    if (Array.isArray(content)) content = content.map((p) => p.text || `[${p.type}]`).join("\n");
+    let calls = "";
+    if (m.tool_calls) calls = m.tool_calls.map((t) => `<pre class="tool-call">tool call ${esc(t.function ? t.function.name : "")}(${esc(t.function ? t.function.arguments : "")})</pre>`).join("");
+    return `<div class="msg"><b>${esc(m.role)}</b>${m.tool_call_id ? " <span class=meta>(result of " + esc(m.tool_call_id) + ")</span>" : ""}<pre>${esc(show(content))}</pre>${calls}</div>`;
+  }).join("");
+}
+
+function callHtml(c, i) {
+  const meta = [`model ${esc(c.model)}`, c.input_tokens !== undefined ? `${c.input_tokens} tokens in` : "", c.output_tokens !== undefined ? `${c.output_tokens} out` : "",
+    c.latency_s !== undefined ? `${c.latency_s}s` : "", c.http_attempts ? `${c.http_attempts} HTTP attempt(s)` : "", c.finish_reason ? `finish ${esc(c.finish_reason)}` : ""].filter(Boolean).join(" · ");
+  let body = "";
+  if (c.error) body += `<pre class="status-failed">${esc(c.error)}</pre>`;
+  if (c.messages) body += messages(c.messages);
+  if (c.request) body += `<div class="msg"><b>request</b><pre>${esc(JSON.stringify(c.request, null, 1))}</pre></div>`;
+  if (c.reply) body += `<div class="msg"><b>reply</b><pre>${esc(JSON.stringify(c.reply, null, 1))}</pre></div>`;
+  if (c.reasoning) body += `<div class="msg"><b>reasoning</b><pre>${esc(c.reasoning)}</pre></div>`;
+  return `<div class="call"><div class="meta">exchange ${i + 1}: ${meta}</div>${body}</div>`;
+}
+
+async function openRecord(record) {
+  const d = await api("/api/record/" + record);
+  let html = `<h2>Record ${d.record}</h2>`;
+  if (d.removal) html += `<div class="removed"><b class="status-${d.removal.kind}">${d.removal.kind}</b> in column <b>${esc(d.removal.column)}</b>: ${esc(d.removal.reason || d.removal.error || "")}</div>`;
+  html += `<h3>Lineage (${d.lineage.length} cell${d.lineage.length === 1 ? "" : "s"})</h3>`;
+  if (!d.lineage.length) html += '<p class="meta">No model-backed cell was logged for this record.</p>';
+  html += d.lineage.map((cell) => `<div class="cell lineage-cell" data-column="${esc(cell.column)}"><h4>${esc(cell.column)} <span class="status-${esc(cell.status)}">${esc(cell.status)}</span></h4>
+    <div class="meta">${cell.attempts} attempt(s) · ${cell.seconds}s · ${cell.calls.length} exchange(s)</div>${cell.calls.map(callHtml).join("")}</div>`).join("");
+  if (d.values) html += "<h3>Values</h3>" + Object.entries(d.values).map(([k, v]) => `<div class="msg"><b>${esc(k)}</b><pre>${esc(typeof v === "object" && v !== null ? JSON.stringify(v, null, 1) : show(v))}</pre></div>`).join("");
+  $("detail").innerHTML = html;
+}
+init().catch((e) => { document.body.insertAdjacentHTML("beforeend", `<pre id="error">${esc(e)}</pre>`); });
+</script></body></html>
+"""

@@ -1,0 +1,262 @@
+"""The Ray executor on a local cluster: same data as the local executor, one ceiling across workers,
+nothing lost or duplicated when a worker, a budget's actor or the driver dies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import synthloom
+from synthloom.engine.distributed.ray_executor import RayExecutor
+from synthloom.engine.metrics import RunMetrics
+from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
+
+pytestmark = pytest.mark.ray
+
+HELPER = "def shout(row):\n    return str(row['topic']).upper()\n"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """An endpoint with no capacity limit (so what it sees in flight is what the clients sent)."""
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.03, jitter=0.5)) as base_url:
+        yield base_url
+
+
+def _stats(base_url: str, *, reset: bool = False) -> dict[str, Any]:
+    url = base_url.removesuffix("/v1") + "/stats"
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE" if reset else "GET")) as reply:
+        return json.loads(reply.read()) if not reset else {}  # loopback only
+
+
+def _config(
+    folder: Path, base_url: str, *, ceiling: int = 8, buffer_size: int = 10, in_flight: int = 2
+) -> Path:
+    """A config next to a helper module its custom column imports (shipped to workers with the folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ray_helpers.py").write_text(HELPER)
+    config = {
+        "name": "on-ray",
+        "models": [
+            {
+                "alias": "m",
+                "provider": "openai",
+                "base_url": base_url,
+                "model": "sim",
+                "max_parallel_requests": ceiling,
+                "timeout": 10,
+            }
+        ],
+        "columns": [
+            {"name": "id", "type": "sampler", "sampler": "uuid"},
+            {
+                "name": "topic",
+                "type": "sampler",
+                "sampler": "category",
+                "params": {"values": ["a", "b", "c"]},
+            },
+            {"name": "text", "type": "llm-text", "model": "m", "prompt": "{{ id }} about {{ topic }}"},
+            {"name": "loud", "type": "custom", "function": "ray_helpers:shout", "inputs": ["topic"]},
+        ],
+        "run": {"buffer_size": buffer_size, "max_row_groups_in_flight": in_flight},
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _rows(out: Path) -> list[dict[str, Any]]:
+    return pq.read_table(out / "on-ray" / "data").sort_by("id").to_pylist()
+
+
+def _committed(out: Path) -> int:
+    try:
+        return int(json.loads((out / "on-ray" / "metadata.json").read_text()).get("committed_records", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+async def _until(condition: Callable[[], bool], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+def test_a_ray_run_writes_what_a_local_run_writes(cluster: str, server: str, tmp_path: Path) -> None:
+    config = _config(tmp_path / "project", server)
+    local = synthloom.create(config, 60, tmp_path / "local", resume="never")
+    on_ray = synthloom.create(config, 60, tmp_path / "ray", resume="never", executor=RayExecutor(workers=2))
+    assert len(on_ray) == 60
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert [p.name for p in (on_ray.path / "data").iterdir()] == [
+        p.name for p in (local.path / "data").iterdir()
+    ]
+    usage = on_ray.usage
+    assert usage["models"]["m"]["requests"] == 60
+    assert usage["columns"]["text"]["cells_done"] == 60
+    assert usage["ray"]["workers"] == 2
+    assert on_ray.metadata["status"] == "completed"
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_the_endpoint_never_sees_more_than_the_ceiling(
+    cluster: str, server: str, tmp_path: Path, workers: int
+) -> None:
+    config = _config(tmp_path / "project", server, ceiling=6, buffer_size=20, in_flight=2)
+    _stats(server, reset=True)
+    metrics = RunMetrics()
+    result = asyncio.run(_create_with_metrics(config, tmp_path / "out", workers, metrics))
+    stats = _stats(server)
+    assert len(result) == 240
+    assert stats["requests"] == 240
+    assert stats["peak_in_flight"] <= 6
+    assert stats["peak_in_flight"] >= 4  # the shared level was actually used
+    snapshot = metrics.snapshot
+    assert snapshot.row_groups == 12 and snapshot.records == 240
+    assert snapshot.cells[("text", "done")] == 240
+    assert snapshot.models["m"]["ceiling"] == 6 and snapshot.models["m"]["requests"] == 240
+    assert sum(cumulative[-1] for cumulative, _ in snapshot.latency.values()) == 240
+
+
+async def _create_with_metrics(
+    config: Path, out: Path, workers: int, metrics: RunMetrics
+) -> synthloom.DatasetResult:
+    from synthloom.engine.generation import generate_dataset
+    from synthloom.interface.api import _prepare
+    from synthloom.store.run_directory import RunDirectory
+
+    job = _prepare(synthloom.load_config(config))
+    directory = RunDirectory(out / job.config.name)
+    with directory:
+        await generate_dataset(
+            job,
+            directory=directory,
+            num_records=240,
+            resume="never",
+            show_progress=False,
+            executor=RayExecutor(workers=workers),
+            metrics=metrics,
+        )
+    job.close()
+    return synthloom.open_run(directory.root)
+
+
+def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
+        config = _config(tmp_path / "project", base_url, ceiling=8)
+        executor = RayExecutor(workers=2)
+        killed: list[int] = []
+
+        async def kill_a_worker() -> None:
+            await _until(lambda: _committed(out) >= 40 and len(executor.worker_pids()) == 2)
+            pid = executor.worker_pids()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+        async def run() -> synthloom.DatasetResult:
+            killer = asyncio.create_task(kill_a_worker())
+            try:
+                return await synthloom.acreate(config, 300, out, resume="never", executor=executor)
+            finally:
+                killer.cancel()
+
+        result = asyncio.run(run())
+    rows = _rows(out)
+    assert killed, "the run ended before a worker could be killed"
+    assert len(rows) == 300 == len({r["id"] for r in rows})
+    assert result.usage["ray"]["groups_resubmitted"] >= 1
+    assert result.metadata["status"] == "completed"
+
+
+def test_a_lost_budget_actor_comes_back_and_the_ceiling_holds(cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
+        config = _config(tmp_path / "project", base_url, ceiling=6)
+        executor = RayExecutor(workers=2, lease_ttl=1.0)
+        killed: list[int] = []
+
+        async def kill_the_budget() -> None:
+            await _until(lambda: _committed(out) >= 40 and bool(executor.budget_figures()))
+            (figures,) = executor.budget_figures().values()
+            os.kill(figures["pid"], signal.SIGKILL)
+            killed.append(figures["pid"])
+
+        async def run() -> synthloom.DatasetResult:
+            killer = asyncio.create_task(kill_the_budget())
+            try:
+                return await synthloom.acreate(config, 300, out, resume="never", executor=executor)
+            finally:
+                killer.cancel()
+
+        result = asyncio.run(run())
+        stats = _stats(base_url)
+    (figures,) = executor.budget_figures().values()
+    assert killed and figures["pid"] != killed[0] and figures["recovered"]
+    assert len(_rows(out)) == 300 == stats["requests"]
+    assert stats["peak_in_flight"] <= 6
+    assert result.metadata["status"] == "completed"
+
+
+def test_a_local_run_resumes_on_ray_and_a_ray_run_resumes_locally(
+    cluster: str, server: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path / "project", server)
+    synthloom.create(config, 120, tmp_path / "reference", resume="never")
+    synthloom.create(config, 50, tmp_path / "local-then-ray", resume="never")
+    synthloom.create(
+        config, 120, tmp_path / "local-then-ray", resume="always", executor=RayExecutor(workers=2)
+    )
+    synthloom.create(config, 50, tmp_path / "ray-then-local", resume="never", executor=RayExecutor(workers=2))
+    synthloom.create(config, 120, tmp_path / "ray-then-local", resume="always")
+    reference = _rows(tmp_path / "reference")
+    assert _rows(tmp_path / "local-then-ray") == reference
+    assert _rows(tmp_path / "ray-then-local") == reference
+
+
+def test_a_killed_ray_driver_resumes_with_the_cli(cluster: str, tmp_path: Path) -> None:
+    """`synthloom create --executor ray --ray-address` in a process of its own (the config's folder
+    shipped as the job's working directory), killed mid-run, then resumed locally."""
+    out = tmp_path / "out"
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
+        config = _config(tmp_path / "project", base_url, ceiling=4)
+        command = [sys.executable, "-m", "synthloom", "create", str(config), "-n", "200", "-o", str(out)]
+        log = tmp_path / "driver.log"
+        with log.open("wb") as stderr:
+            driver = subprocess.Popen(
+                [*command, "--no-progress", "--executor", "ray", "--ray-address", cluster],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            asyncio.run(_until(lambda: _committed(out) >= 30 or driver.poll() is not None, limit=90))
+            assert driver.poll() is None, log.read_text()
+            driver.send_signal(signal.SIGKILL)
+            driver.wait(30)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        assert _committed(out) < 200
+        resumed = subprocess.run(
+            [*command, "--no-progress", "--resume", "always"], capture_output=True, check=False
+        )
+        assert resumed.returncode == 0, resumed.stderr.decode()
+        synthloom.create(config, 200, tmp_path / "reference", resume="never")
+    rows = _rows(out)
+    assert len(rows) == 200 == len({r["id"] for r in rows})
+    assert rows == _rows(tmp_path / "reference")
