@@ -32,7 +32,9 @@ class Channel:
         return self.budget.renew(request)
 
 
-def leased(channel: Channel, worker: str, ttl: float = 5.0) -> Callable[[tuple[str, str], int, str], AdaptiveLimiter]:
+def leased(
+    channel: Channel, worker: str, ttl: float = 5.0
+) -> Callable[[tuple[str, str], int, str], AdaptiveLimiter]:
     def make(key: tuple[str, str], ceiling: int, name: str) -> AdaptiveLimiter:
         return LeasedLimiter(ceiling, name=name, worker=worker, channel=channel, ttl=ttl)
 
@@ -45,9 +47,7 @@ async def _requests(pool: ModelPool, n: int) -> None:
 
 
 async def _run_workers(base_url: str, channel: Channel, workers: int, requests: int, ceiling: int) -> None:
-    config = ModelConfig(
-        alias="m", base_url=base_url, model="sim", max_parallel_requests=ceiling, timeout=10
-    )
+    config = ModelConfig(alias="m", base_url=base_url, model="sim", max_parallel_requests=ceiling, timeout=10)
     pools = [ModelPool([config], limiter_factory=leased(channel, f"w{i}")) for i in range(workers)]
     try:
         await asyncio.gather(*(_requests(pool, requests) for pool in pools))

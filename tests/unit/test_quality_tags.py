@@ -157,7 +157,7 @@ def test_a_one_megabyte_text_is_tagged_on_its_beginning_with_its_exact_length() 
 
 def test_only_the_groups_asked_for_are_computed() -> None:
     tags = tagger(tags=["length"]).tag(ENGLISH)
-    assert set(tags) == {"chars", "words", "lines"}
+    assert set(tags) == {"chars", "words", "lines", "truncated"}
 
 
 def test_thresholds_give_a_reason_or_none() -> None:
@@ -215,3 +215,27 @@ def test_tag_filters_remove_rows_in_a_run(tmp_path: Path) -> None:
     assert any(r.startswith("'tags.loop_score' = 1 is above max 0.3") for r in reasons)
     assert all(f["column"] == "tags" for f in result.filtered)
     assert isinstance(CellFiltered("x"), CellFiltered)
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated"),
+    [
+        (ENGLISH, False),
+        ("Tides are caused by the gravity of the Moon and the", True),
+        ("Here is the code:\n```python\nprint(1)", True),
+        ("Shopping list:\n- eggs\n- milk", False),
+        ("| a | b |\n|---|---|\n| 1 | 2 |", False),
+        ("Paris", False),
+        ("It costs 42", False),
+        ("Done (see above)", False),
+    ],
+)
+def test_truncated_replies(text: str, truncated: bool) -> None:
+    assert tagger().tag(text)["truncated"] is truncated
+
+
+def test_loop_repeats_counts_the_unit_in_a_row() -> None:
+    from synthloom.engine.quality.repetition import loop_stats
+
+    assert loop_stats(words_of(ENGLISH + " I hope this helps." * 5)) == (pytest.approx(20 / 59, abs=1e-3), 5)
+    assert loop_stats(words_of(ENGLISH)) == (0.0, 0)

@@ -55,9 +55,9 @@ __all__ = [
 #: The tag groups of `quality-tags`, and the keys each one writes into the column's value.
 HEURISTIC_TAG_GROUPS: dict[str, tuple[str, ...]] = {
     "language": ("language", "language_confidence"),
-    "length": ("chars", "words", "lines"),
+    "length": ("chars", "words", "lines", "truncated"),
     "lexical": ("ttr", "mtld"),
-    "repetition": ("repeated_ngram_ratio", "loop_score", "compression_ratio"),
+    "repetition": ("repeated_ngram_ratio", "loop_score", "loop_repeats", "compression_ratio"),
     "characteristics": ("has_code", "has_math", "has_citation", "has_table", "has_list", "category"),
     "conversation": ("turns", "avg_turn_length", "role_shares"),
 }

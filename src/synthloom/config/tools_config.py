@@ -39,8 +39,6 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_][\w.]*$")
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-#: What OpenAI and Anthropic accept as a tool name.
-TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 ToolMode = Literal["auto", "native", "react"]
 TrajectoryPlace = Literal["side", "value"]

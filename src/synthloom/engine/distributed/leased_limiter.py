@@ -146,9 +146,13 @@ class LeasedLimiter(AdaptiveLimiter):
         """Stop renewing and hand the lease back (call when nothing is in flight any more)."""
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A renewal on its way finishes (its outcomes reach the budget); then the task ends.
+            if self._wakeup is not None:
+                self._wakeup.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._lease_ttl)
+            except TimeoutError:
+                self._task.cancel()
             self._task = None
         if self._renewals:
             with contextlib.suppress(Exception):
@@ -212,6 +216,8 @@ class LeasedLimiter(AdaptiveLimiter):
                     await asyncio.wait_for(self._wakeup.wait(), None if wait == float("inf") else wait)
                 self._wake_at = float("-inf")
                 now = time.monotonic()
+            if self._closed:
+                return
             self._apply_clock(now)
             if self._wants_renewal(now) == 0:
                 await self._renew()

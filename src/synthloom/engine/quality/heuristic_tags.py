@@ -17,9 +17,10 @@ from synthloom.engine.quality.characteristics import characteristics
 from synthloom.engine.quality.conversation import conversation_tags
 from synthloom.engine.quality.language import UNKNOWN, LanguageDetector
 from synthloom.engine.quality.lexical import mtld, ttr, words_of
-from synthloom.engine.quality.repetition import compression_ratio, loop_score, repeated_ngram_ratio
+from synthloom.engine.quality.repetition import compression_ratio, loop_stats, repeated_ngram_ratio
 from synthloom.engine.quality.tag_bounds import outside
 from synthloom.engine.quality.text_values import as_conversation, as_text, column_values
+from synthloom.engine.quality.truncation import looks_truncated, value_tail
 
 if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
@@ -45,7 +46,7 @@ class HeuristicTagger:
         if "language" in self.groups:
             out.update(language=UNKNOWN, language_confidence=0.0)
         if "length" in self.groups:
-            out.update(chars=0, words=0, lines=0)
+            out.update(chars=0, words=0, lines=0, truncated=False)
         if "characteristics" in self.groups:
             out.update(has_code=False, has_math=False, has_citation=False, has_table=False, has_list=False)
             out["category"] = UNKNOWN
@@ -61,15 +62,22 @@ class HeuristicTagger:
         words = words_of(text)
         groups = self.groups
         if "length" in groups:
-            out.update(chars=full_length, words=len(words), lines=text.count("\n") + 1 if text else 0)
+            out.update(
+                chars=full_length,
+                words=len(words),
+                lines=text.count("\n") + 1 if text else 0,
+                truncated=looks_truncated(text if full_length <= len(text) else value_tail(value)),
+            )
         if self._language is not None:
             out["language"], out["language_confidence"] = self._language.detect_one(text)
         if "lexical" in groups:
             out.update(ttr=ttr(words), mtld=mtld(words))
         if "repetition" in groups:
+            score, repeats = loop_stats(words)
             out.update(
                 repeated_ngram_ratio=repeated_ngram_ratio(words, self.config.ngram),
-                loop_score=loop_score(words),
+                loop_score=score,
+                loop_repeats=repeats,
                 compression_ratio=compression_ratio(text),
             )
         conversation = (

@@ -19,8 +19,9 @@ from synthloom.errors import ConfigError
 __all__ = ["UNKNOWN", "LanguageDetector", "require_language_model"]
 
 UNKNOWN = "unknown"
-#: Language identification reads this much of a text: more changes nothing but the cost.
-_READ_CHARS = 2000
+#: Language identification reads this much of a text: more changes little but the cost (the model
+#: scores byte n-grams in a Python loop, about 1.3 microseconds a byte).
+_READ_CHARS = 400
 _lock = threading.Lock()
 _identifiers: dict[tuple[str, ...] | None, Any] = {}
 
@@ -66,14 +67,17 @@ class LanguageDetector:
         self._ident = _identifier(self.languages)
 
     def detect_one(self, text: str | None) -> tuple[str, float]:
-        if not text or not any(c.isalpha() for c in text[:_READ_CHARS]):
+        if not text or not any(c.isalpha() for c in text[:2000]):
             return UNKNOWN, 0.0
-        ranked = self._ident.rank(text[:_READ_CHARS])
+        sample = text[:_READ_CHARS]
+        if not any(c.isalpha() for c in sample):
+            sample = text[:2000]
+        ranked = self._ident.rank(sample)
         best, top = ranked[0]
         if not math.isfinite(top):
             return UNKNOWN, 0.0
-        # The softmax of the raw scores: the best language's share.
-        total = sum(math.exp(max(score - top, -700.0)) for _, score in ranked)
+        # The softmax of the raw scores (sorted, so the first ten carry all but a sliver of the mass).
+        total = sum(math.exp(max(score - top, -700.0)) for _, score in ranked[:10])
         confidence = 1.0 / total
         if best == "zxx" or confidence < self.min_confidence:
             return UNKNOWN, 0.0

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["compression_ratio", "loop_score", "repeated_ngram_ratio"]
+__all__ = ["compression_ratio", "loop_score", "loop_stats", "repeated_ngram_ratio"]
 
 #: Longest repeating unit looked for, in words.
 _MAX_PERIOD = 64
@@ -30,29 +30,34 @@ def repeated_ngram_ratio(words: list[str], n: int) -> float | None:
 
 def loop_score(words: list[str]) -> float:
     """The share of the words covered by the longest run of a unit repeated three or more times."""
+    return loop_stats(words)[0]
+
+
+def loop_stats(words: list[str]) -> tuple[float, int]:
+    """`loop_score`, and how many times in a row that run repeats its unit (0 when there is none)."""
     n = len(words)
     if n < 3:
-        return 0.0
+        return 0.0, 0
     index: dict[str, int] = {}
     ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.int64, count=n)
     if len(index) == n:
-        return 0.0
+        return 0.0, 0
     order = np.argsort(ids, kind="stable")
     same = ids[order[1:]] == ids[order[:-1]]
     gaps = (order[1:] - order[:-1])[same]
     gaps = gaps[gaps <= min(_MAX_PERIOD, n // 3)]
     if not gaps.size:
-        return 0.0
+        return 0.0, 0
     counts = np.bincount(gaps)
     # A loop of period p repeated r >= 3 times shows 2p gaps of p (fewer when its unit repeats a word).
     periods = np.flatnonzero(counts >= np.maximum(2, np.arange(counts.size)))
-    best = 0
+    best, repeats = 0, 0
     for p in periods[periods > 0][:8]:
         equal = ids[p:] == ids[:-p]
         run = _longest_true_run(equal)
-        if run >= 2 * p:
-            best = max(best, run + int(p))
-    return round(best / n, 4)
+        if run >= 2 * p and run + int(p) > best:
+            best, repeats = run + int(p), (run + int(p)) // int(p)
+    return round(best / n, 4), repeats
 
 
 def _longest_true_run(mask: np.ndarray) -> int:

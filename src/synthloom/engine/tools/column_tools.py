@@ -9,6 +9,7 @@ in the run's `RunResources` (a cell run outside an executor opens and closes its
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,10 +140,21 @@ class ColumnTools:
         prefix = source.prefix or ""
         timeout = source.timeout or self.config.tool_timeout
         return [
-            McpTool(server, name, ToolSpec(prefix + name, spec.description, spec.parameters), timeout=timeout)
+            McpTool(
+                server,
+                name,
+                ToolSpec(_wire_name(prefix + name), spec.description, spec.parameters),
+                timeout=timeout,
+            )
             for name, spec in listed
             if (source.include is None or name in source.include) and name not in source.exclude
         ]
+
+
+def _wire_name(name: str) -> str:
+    """A tool name OpenAI and Anthropic accept (letters, digits, `_`, `-`; at most 64): MCP servers may
+    use dots or slashes. The server is still called by its own name."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "tool"
 
 
 @contextlib.asynccontextmanager

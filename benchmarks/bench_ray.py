@@ -1,0 +1,134 @@
+"""Ray executor benchmarks on this machine's local Ray cluster, with the "diamond" workload of
+bench_engine.py against the simulated endpoint (in its own process).
+
+Scenarios:
+  capacity   capacity 32 with 429 beyond, latency 0.5 s +- 30 %, 1,000 records, 2 workers, one budget of
+             ceiling 32 (= the capacity) and, for comparison with the local executor's figure, 128 (the
+             adaptive level finds the capacity): wall time against the server-bound limit
+             3,000 x 0.5 / 32 = 46.9 s, and the server's peak in flight.
+  scaling    latency 0, no capacity limit: LLM cells per second with 1 worker and with 2 workers.
+
+The cluster is started once (`ray.init(num_cpus=2)`) before any timing; each run's wall time includes
+starting its worker processes (about 2 s here). The budgets' renewals are counted: the message rate
+each lease costs.
+
+    python benchmarks/bench_ray.py                  # both
+    python benchmarks/bench_ray.py scaling --records 5000
+Results go to benchmarks/results/ray.json and the "Ray" section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_engine import _server_stats, diamond
+
+import ray
+import synthloom
+from synthloom.engine.distributed.ray_executor import RayExecutor
+from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
+
+HERE = Path(__file__).parent
+
+
+def _run(
+    config: synthloom.DatasetConfig, records: int, workers: int
+) -> tuple[float, synthloom.DatasetResult]:
+    out = tempfile.mkdtemp(prefix="bench-ray-")
+    t0 = time.perf_counter()
+    result = synthloom.create(config, records, out, resume="never", executor=RayExecutor(workers=workers))
+    return time.perf_counter() - t0, result
+
+
+def _capacity_run(records: int, ceiling: int) -> dict[str, Any]:
+    server = SimulatedEndpointConfig(latency=0.5, jitter=0.3, capacity=32, seed=1)
+    with subprocess_endpoint(server) as base_url:
+        wall, result = _run(diamond(base_url, buffer_size=100, max_parallel=ceiling, in_flight=4), records, 2)
+        stats = _server_stats(base_url)
+    requests = records * 3
+    bound = requests * 0.5 / 32
+    renewals = result.usage["ray"]["budget_renewals"]
+    return {
+        "ceiling": ceiling,
+        "records": len(result),
+        "wall_s": round(wall, 2),
+        "server_bound_s": round(bound, 2),
+        "throughput_vs_bound": round(bound / wall, 3),
+        "server_requests": stats.get("requests"),
+        "rate_limited_429": stats.get("rate_limited"),
+        "peak_in_flight": stats.get("peak_in_flight"),
+        "median_in_flight": stats.get("median_in_flight"),
+        "budget_renewals": renewals,
+        "renewals_per_s_per_worker": round(renewals / wall / 2, 1),
+        "requests_per_renewal": round(requests / max(1, renewals), 1),
+    }
+
+
+def capacity(records: int) -> dict[str, Any]:
+    return {f"ceiling_{c}": _capacity_run(records, c) for c in (32, 128)}
+
+
+def scaling(records: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with subprocess_endpoint(SimulatedEndpointConfig()) as base_url:
+        for workers in (1, 2):
+            config = diamond(base_url, buffer_size=500, max_parallel=256, in_flight=4)
+            wall, result = _run(config, records, workers)
+            cells = records * 3
+            out[f"workers_{workers}"] = {
+                "records": len(result),
+                "llm_cells": cells,
+                "wall_s": round(wall, 2),
+                "cells_per_s": round(cells / wall, 1),
+                "budget_renewals": result.usage["ray"]["budget_renewals"],
+            }
+    out["speedup_2_over_1"] = round(out["workers_2"]["cells_per_s"] / out["workers_1"]["cells_per_s"], 3)
+    return out
+
+
+SCENARIOS = {"capacity": (capacity, 1000), "scaling": (scaling, 20_000)}
+
+
+def write_results(results: dict[str, Any]) -> None:
+    (HERE / "results").mkdir(exist_ok=True)
+    path = HERE / "results" / "ray.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous.update(results)
+    path.write_text(json.dumps(previous, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    parser.add_argument("--records", type=int, help="override the scenario's record count")
+    args = parser.parse_args()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+    results: dict[str, Any] = {}
+    try:
+        for name in args.scenarios or list(SCENARIOS):
+            func, default = SCENARIOS[name]
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            results[name] = {
+                **func(args.records or default),
+                "machine": f"{os.cpu_count()} cores",
+                "ray": ray.__version__,
+                "date": time.strftime("%Y-%m-%d"),
+            }
+            print(json.dumps({name: results[name]}, indent=2), flush=True)
+    finally:
+        ray.shutdown()
+    write_results(results)
+
+
+if __name__ == "__main__":
+    main()
