@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import re
@@ -89,10 +90,8 @@ class Chromium:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._ws is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.send("Browser.close"), 10)
-            except Exception:
-                pass
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()

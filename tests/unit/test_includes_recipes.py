@@ -128,3 +128,16 @@ def test_recipe_text_in_a_user_file_reads_the_same(tmp_path: Path) -> None:
         config_with(tmp_path, {"include": "mine.yaml", "params": REQUIRED["critique-revise"]})
     )
     assert by_name.to_dict() == by_path.to_dict()
+
+
+def test_an_override_naming_no_node_of_the_recipe_is_refused(tmp_path: Path) -> None:
+    entry = {
+        "recipe": "evol-instruct",
+        "params": REQUIRED["evol-instruct"],
+        "overrides": {"rewriter": {"model": "critic"}},
+    }
+    with pytest.raises(ConfigError) as info:
+        synthloom.load_config(config_with(tmp_path, entry))
+    message = str(info.value)
+    assert "config.yaml:" in message and "node 'rewriter', field 'overrides'" in message
+    assert "recipe 'evol-instruct' has no column or node 'rewriter' (did you mean 'rewrite'?)" in message

@@ -195,5 +195,5 @@ def test_a_tokenizer_file_counts_in_process(tmp_path: Path) -> None:
     rows = list(synthloom.preview(tmp_path / "config.yaml", 2))
     assert [r["n"] for r in rows] == [4, 4]
     (tmp_path / "tokenizer.json").write_text("{not json")
-    with pytest.raises(synthloom.ConfigError, match="not a tokenizer.json file"):
+    with pytest.raises(synthloom.ConfigError, match=r"not a tokenizer\.json file"):
         synthloom.validate(tmp_path / "config.yaml")

@@ -43,6 +43,18 @@ history (turns spoken by `alice` as `assistant`, all others as `user`), then its
 before turn 4 is spoken. In the state, a history is `{turns: [{speaker, content}], last, speaker,
 count}`: an edge ends a debate with `{% if 'FINAL ANSWER' in debate.last %}`.
 
+**Agents.** An `agent` node is a model with `tools:` (the same entries as an LLM column's: Python
+functions, classes and modules, MCP servers) that runs the tool loop inside its step and writes its
+final answer; its trajectory (OpenAI messages, tool calls and results included) goes to
+`<node>__trajectory`, a state key `outputs` may name. Bounds per step: `max_tool_calls` (tool calls)
+and `max_turns` (model requests; the last one must answer). In a history the agent keeps its own
+tool calls and results: it sees them again on its next turn, while the other speakers see only its
+answers, so its trajectory is the whole multi-turn tool-use conversation from its side.
+
+    - {name: support, type: agent, model: bot, system_prompt: "Use the tools.",
+       tools: [{function: shop_tools:order_status}], history: {name: chat, speaker: support},
+       max_tool_calls: 4, max_turns: 4}
+
 Everything about the graph that can be checked before a run is checked by `check_structure` (the
 planner calls it) and reported naming the node and the field.
 """
@@ -61,16 +73,19 @@ from synthloom.config.columns import (
     ExpressionColumn,
     ImportPathText,
     LLMCodeColumn,
+    LLMColumn,
     LLMJudgeColumn,
     LLMStructuredColumn,
     LLMTextColumn,
 )
 from synthloom.config.filter_column import FilterColumn
 from synthloom.config.flow_graph import END, START, check_flow_graph
+from synthloom.errors import PlanError
 
 __all__ = [
     "END",
     "START",
+    "AgentNode",
     "Branch",
     "FlowColumn",
     "FlowEdge",
@@ -126,6 +141,43 @@ class LLMJudgeNode(_ChatNodeFields, LLMJudgeColumn):
     """An `llm-judge` node."""
 
     type: Literal["llm-judge"]  # no default: written out with the config, it selects the kind back
+
+
+class AgentNode(_ChatNodeFields, LLMColumn):
+    """An `agent` node: a model that calls `tools` until it answers (see the module docstring)."""
+
+    type: Literal["agent"]  # no default: written out with the config, it selects the kind back
+    #: Checked with the graph (`check_structure`), so that a missing model is reported naming the node.
+    model: str = ""
+    #: The most model requests in one step of the agent: the last is asked to answer without tools.
+    max_turns: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _check_tool_options(self) -> AgentNode:
+        # Replaces the LLM column's check: tools are required here, and reported by `check_structure`
+        # (naming the node) even when bounds are given without them.
+        if self.trajectory == "value":
+            raise ValueError(
+                f"an agent's value is its final answer; its trajectory is always '{self.name}__trajectory'"
+            )
+        return self
+
+    def side_columns(self) -> list[str]:
+        out = super().side_columns()
+        trajectory = f"{self.name}__trajectory"
+        return out if trajectory in out else [*out, trajectory]  # even before `tools` is checked
+
+    def check_structure(self) -> None:
+        if not self.model.strip():
+            raise PlanError("an agent needs a model: the alias of one of the config's models", field="model")
+        if self.tools is None:
+            raise PlanError(
+                "an agent needs 'tools' (functions, modules or MCP servers); a node without tools is an "
+                "llm-text node",
+                field="tools",
+            )
+        if self.history is None and not self.prompt.strip():
+            raise PlanError("required unless the agent speaks in a history", field="prompt")
 
 
 class ExpressionNode(_NodeFields, ExpressionColumn):
@@ -350,6 +402,7 @@ FlowNodeConfig = Annotated[
         LLMCodeNode,
         LLMStructuredNode,
         LLMJudgeNode,
+        AgentNode,
         ExpressionNode,
         CustomNode,
         FilterNode,

@@ -9,7 +9,7 @@ is loaded, before it is validated.
         prefix: evo                        # every name it declares becomes evo_<name>; references follow
         params: {instruction: seed_instruction, model: writer}
         overrides:                         # per column or flow node (`column.node` when ambiguous)
-          evolve: {model: big, inference: {temperature: 1.0}}
+          rewrite: {model: big, inference: {temperature: 1.0}}
 
 An included file (a path is relative to the file that includes it) is YAML or JSON:
 
@@ -20,11 +20,10 @@ An included file (a path is relative to the file that includes it) is YAML or JS
       judge_model: {default: "${model}"}   # a default may be another parameter's value
     columns: [...]                         # any columns, `include:` entries too
 
-`${name}` in a string of `columns` is the parameter's value: a string that is only `${name}` takes the
-value as it is (a number, a list, a mapping), one that has more text gets it as text (JSON for what is
-not a string); `$${` writes a literal `${`. Then, in this order: the file's own includes are expanded,
-`overrides` are merged into the columns and nodes they name (mappings merged key by key, anything else
-replaced), and `prefix` renames (`synthloom.config.name_prefix`).
+`${name}` in a string of `columns` is the parameter's value (`synthloom.config.include_params`; in a
+YAML flow mapping quote it: `{min: "${min_score}"}`). Then, in this order: the file's own includes are
+expanded, `overrides` are merged into the columns and nodes they name (mappings merged key by key,
+anything else replaced), and `prefix` renames (`synthloom.config.name_prefix`).
 
 Every mistake is a `ConfigError` naming the file and line where it is written: an include or recipe that
 does not exist, an unknown parameter or a missing one, an override naming no column or node, a name that
@@ -37,15 +36,14 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from synthloom.config.base import COLUMN_NAME_PATTERN
+from synthloom.config.include_params import Param, declarations, default_values, substitute_columns
 from synthloom.config.name_prefix import prefix_names
 from synthloom.config.recipe_library import recipe_path, unknown_recipe_message
 from synthloom.errors import ConfigError
@@ -59,9 +57,6 @@ Lines = dict[Loc, int]
 ENTRY_FIELDS = ("include", "recipe", "prefix", "params", "overrides")
 #: The top-level fields of an included file (besides `x-...` keys, ignored as in a config).
 FILE_FIELDS = ("description", "params", "columns")
-_PARAM_SPEC_FIELDS = ("default", "description")
-_PARAMETER = re.compile(r"\$(\$?)\{([^{}]*)\}")
-_WHOLE_PARAMETER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class IncludedLine(int):
@@ -174,13 +169,6 @@ def _what(entry: Mapping[str, Any]) -> str:
 
 
 # ---- one include entry ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Param:
-    required: bool
-    default: Any = None
-    description: str = ""
-
-
 class _Entry:
     """One `include:` or `recipe:` entry of a `columns` list, at index `index` of the file `source`."""
 
@@ -219,12 +207,12 @@ class _Entry:
             raise self.error(f"include cycle: {chain}", "recipe" if "recipe" in self.item else "include")
         try:
             data, lines = _read_file(path, display)
-            declared = _declarations(data.get("params"), display, lines)
+            declared = declarations(data.get("params"), display, lines)
         except ConfigError as exc:
             raise self.included_here(exc) from None
         values = self._bind(declared)
         try:
-            columns = _substitute_columns(data["columns"], values, display, lines)
+            columns = substitute_columns(data["columns"], values, display, lines)
             columns, column_lines = _expand_columns(columns, lines, display, path.parent, (*stack, path))
         except ConfigError as exc:
             raise self.included_here(exc) from None
@@ -275,7 +263,7 @@ class _Entry:
             raise self.error(f"included file not found: {display}", "include")
         return path, display
 
-    def _bind(self, declared: dict[str, _Param]) -> dict[str, Any]:
+    def _bind(self, declared: dict[str, Param]) -> dict[str, Any]:
         given = dict(self.item.get("params") or {})
         for name in given:
             if name not in declared:
@@ -295,12 +283,7 @@ class _Entry:
             raise self.error(
                 f"{self.what} needs the parameter(s) {', '.join(missing)} ({described})", "params"
             )
-        values = {name: given.get(name, p.default) for name, p in declared.items()}
-        # A default may be another parameter's value (`judge_model: {default: "${model}"}`).
-        for name, p in declared.items():
-            if name not in given and isinstance(p.default, str) and "${" in p.default:
-                values[name] = _substitute(p.default, values, _keep_unknown, ())
-        return values
+        return default_values(declared, given)
 
     def _override(self, columns: list[Any], per_column: list[Lines]) -> None:
         overrides = self.item.get("overrides") or {}
@@ -322,10 +305,6 @@ class _Entry:
             for loc, line in self.lines.items():
                 if loc[: len(prefix)] == prefix and len(loc) > len(prefix):
                     per_column[j][(*inside, *loc[len(prefix) :])] = line
-
-
-def _keep_unknown(name: str, loc: Loc) -> None:
-    """A default naming no parameter stays as it is written."""
 
 
 def _lift(line: int, here: int, display: str) -> IncludedLine:
@@ -366,103 +345,6 @@ def _read_file(path: Path, display: str) -> tuple[dict[str, Any], Lines]:
             "an included file needs a non-empty 'columns' list", source=display, line=lines.get(("columns",))
         )
     return out, lines
-
-
-def _declarations(raw: Any, display: str, lines: Mapping[Loc, int]) -> dict[str, _Param]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(
-            "expected a mapping: parameter name -> {description, default}",
-            source=display,
-            line=lines.get(("params",)),
-            field="params",
-        )
-    out: dict[str, _Param] = {}
-    for name, spec in raw.items():
-        line, field = lines.get(("params", name)), f"params.{name}"
-        if not (isinstance(name, str) and re.match(COLUMN_NAME_PATTERN, name)):
-            raise ConfigError(
-                f"{name!r} is not a usable parameter name (letters, digits and _)",
-                source=display,
-                line=line,
-                field=field,
-            )
-        if spec is None:
-            spec = {}
-        if not isinstance(spec, Mapping) or not set(spec) <= set(_PARAM_SPEC_FIELDS):
-            raise ConfigError(
-                "declare a parameter as {description: ..., default: ...} (without a default it is required)",
-                source=display,
-                line=line,
-                field=field,
-            )
-        out[name] = _Param("default" not in spec, spec.get("default"), str(spec.get("description") or ""))
-    return out
-
-
-def _substitute_columns(
-    columns: list[Any], params: Mapping[str, Any], display: str, lines: Mapping[Loc, int]
-) -> list[Any]:
-    """Fresh copies of `columns` (no YAML alias shares an object with another) with `${name}` replaced."""
-    out = []
-    for k, column in enumerate(columns):
-        name = column.get("name") if isinstance(column, Mapping) else None
-
-        def unknown(param: str, loc: Loc, column: Any = name, k: int = k) -> None:
-            full = ("columns", k, *loc)
-            line = next((lines[full[:end]] for end in range(len(full), 0, -1) if full[:end] in lines), None)
-            raise ConfigError(
-                f"unknown parameter '${{{param}}}': declare it under 'params' "
-                f"(declared: {', '.join(params) or 'none'})",
-                source=display,
-                line=line,
-                column=column if isinstance(column, str) else None,
-                field=".".join(str(p) for p in loc) or None,
-            )
-
-        out.append(_substitute(column, params, unknown, ()))
-    return out
-
-
-Unknown = Callable[[str, Loc], None]
-
-
-def _substitute(value: Any, params: Mapping[str, Any], unknown: Unknown, loc: Loc) -> Any:
-    if isinstance(value, str):
-        whole = _WHOLE_PARAMETER.fullmatch(value)
-        if whole:
-            if whole.group(1) in params:
-                return copy.deepcopy(params[whole.group(1)])
-            unknown(whole.group(1), loc)
-            return value
-        return _substitute_text(value, params, lambda name: unknown(name, loc))
-    if isinstance(value, Mapping):
-        return {
-            (
-                _substitute_text(key, params, lambda name: unknown(name, loc))
-                if isinstance(key, str)
-                else key
-            ): (_substitute(item, params, unknown, (*loc, key)))
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute(item, params, unknown, (*loc, i)) for i, item in enumerate(value)]
-    return value
-
-
-def _substitute_text(text: str, params: Mapping[str, Any], unknown: Callable[[str], None]) -> str:
-    def one(match: re.Match[str]) -> str:
-        if match.group(1):  # `$${...}`: a literal `${...}`
-            return "${" + match.group(2) + "}"
-        name = match.group(2).strip()
-        if name not in params:
-            unknown(name)
-            return match.group(0)
-        value = params[name]
-        return value if isinstance(value, str) else json.dumps(value)
-
-    return _PARAMETER.sub(one, text)
 
 
 # ---- overrides ------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ BudgetChannel = Callable[[LeaseRequest], Awaitable[LeaseGrant]]
 
 #: Outcomes kept for the budget while it cannot be reached (the oldest are dropped beyond this).
 _MAX_PENDING = 20_000
+#: What a worker's lease becomes at its first 429 since it last renewed (the limiter's own factor).
+_SHRINK_ON_429 = 0.9
 
 
 class LeasedLimiter(AdaptiveLimiter):
@@ -67,6 +69,7 @@ class LeasedLimiter(AdaptiveLimiter):
         self._last_sent = float("-inf")
         self._pending: list[Observation] = []
         self._urgent = False
+        self._shrunk = False
         self._starved = False
         self._peak_demand = 0
         self._local_429 = 0
@@ -117,6 +120,13 @@ class LeasedLimiter(AdaptiveLimiter):
         if outcome is Outcome.RATE_LIMITED:
             self._local_429 += 1
             self._urgent = True
+            if not self._shrunk and self._lease > 1:
+                # Do not wait for the budget's answer to stop adding to the overload: shrink now, once
+                # per renewal (the budget's decrease follows with the next grant).
+                self._shrunk = True
+                self._lease = max(1, int(self._lease * _SHRINK_ON_429))
+                if not self._pause_until:
+                    self.set_limit(self._lease)
         # The slot is freed here; how the request went is the shared budget's to judge.
         super().release(permit, Outcome.FAILURE)
         self._poke()
@@ -252,7 +262,7 @@ class LeasedLimiter(AdaptiveLimiter):
             if not self._pause_until:
                 self.set_limit(demand)
         request = self._request(held=self._lease, demand=demand)
-        self._urgent = self._starved = False
+        self._urgent = self._starved = self._shrunk = False
         self._peak_demand = self._demand()
         sent = self._last_sent = time.monotonic()
         try:
@@ -276,7 +286,8 @@ class LeasedLimiter(AdaptiveLimiter):
         self._apply(grant, sent)
 
     def _apply(self, grant: LeaseGrant, sent: float) -> None:
-        self._lease = grant.lease
+        # A 429 that arrived during the round trip is not in this answer: keep the shrink it caused.
+        self._lease = min(grant.lease, self._lease) if self._shrunk else grant.lease
         self._lease_epoch = grant.epoch
         self._lease_level = grant.level
         self._lease_ttl = grant.ttl
@@ -286,4 +297,4 @@ class LeasedLimiter(AdaptiveLimiter):
             self._pause_until = time.monotonic() + grant.pause
             self.set_limit(0)
         elif not self._pause_until:
-            self.set_limit(grant.lease)
+            self.set_limit(self._lease)

@@ -8,6 +8,9 @@ key, a view of every history) and runs one node per step through `FlowNodes`, th
 edge. It ends at END, or after `max_steps` node runs (the number of nodes when the graph has no cycle):
 then the cell fails, or with `on_max_steps: keep` the row is kept with `<name>__exhausted` true.
 
+An `agent` node speaks in its history with its tool use (`own_turn`), which only it sees again; with
+`trajectory`, its steps also list the messages it added (`messages`: tool calls, results, answer).
+
 A node that fails (after its own retries) fails the flow's cell with the node named, and the cell is
 not retried: a retried or resumed cell reruns the whole flow anyway, reproducibly. Each step draws its
 seeds from the cell's seed and the step number, so templates using `random` and sampled values repeat
@@ -20,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from synthloom.config.flow_config import END, START, FlowColumn, FlowNodeConfig
+from synthloom.config.flow_config import END, START, AgentNode, FlowColumn, FlowNodeConfig
+from synthloom.engine.flows.agent import own_turn
 from synthloom.engine.flows.graph import FlowGraph
 from synthloom.engine.flows.history import ChatHistory, turn_text
 from synthloom.engine.flows.nodes import FlowNodes, NodeCall
@@ -119,23 +123,21 @@ class FlowGenerator(CellGenerator[FlowColumn]):
             state[self._keys[current]] = value
             for side in self.nodes.sides[current]:
                 state[side] = result.values.get(side)
+            own = None
+            if isinstance(node, AgentNode) and value is not None:
+                own = own_turn(result.values.get(f"{current}__trajectory"))
             spoken = getattr(node, "history", None)
             if spoken is not None and value is not None:  # a node skipped by its `when` says nothing
                 chat = walk.histories[spoken.name]
-                chat.append(spoken.speaker, turn_text(value))
+                chat.append(spoken.speaker, turn_text(value), own)
                 state[spoken.name] = chat.view()
             with template_seed(seed):
                 following = await self.graph.next_node(current, state)
             if self.config.trajectory:
-                walk.trajectory.append(
-                    {
-                        "step": step,
-                        "node": current,
-                        "inputs": inputs,
-                        "output": value,
-                        "next": following,
-                    }
-                )
+                entry = {"step": step, "node": current, "inputs": inputs, "output": value, "next": following}
+                if own is not None:
+                    entry["messages"] = own
+                walk.trajectory.append(entry)
             current = following
         return walk
 

@@ -8,6 +8,10 @@
 Injected messages (`inject: [{at_turn: 4, ...}]`) enter the history just before turn 4 is spoken and
 keep their role for every speaker. The window counts spoken turns; an injection stays in view while the
 turn after it does.
+
+An agent's turn is spoken with the messages it is made of (`append("support", answer, own=[...])`:
+assistant turns with tool calls, tool results, the answer): the agent sees them all again, every
+other speaker sees only the answer, as `user`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class _Entry:
     content: str
     speaker: str | None = None  # None: an injected message
     role: str = "user"
+    #: The speaker's own view of its turn, when it is more than its text (an agent's tool use).
+    own: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -76,17 +82,21 @@ class ChatHistory:
                         start = i
                         break
             entries = entries[start:]
-        out = []
+        out: list[dict[str, Any]] = []
         for entry in entries:
             if entry.speaker is None:
-                role = entry.role
+                out.append({"role": entry.role, "content": entry.content})
+            elif entry.speaker != speaker:
+                out.append({"role": "user", "content": entry.content})
+            elif entry.own:
+                out.extend(dict(message) for message in entry.own)
             else:
-                role = "assistant" if entry.speaker == speaker else "user"
-            out.append({"role": role, "content": entry.content})
+                out.append({"role": "assistant", "content": entry.content})
         return out
 
-    def append(self, speaker: str, content: str) -> None:
-        self.entries.append(_Entry(content, speaker))
+    def append(self, speaker: str, content: str, own: list[dict[str, Any]] | None = None) -> None:
+        """Add a spoken turn; `own` is how its speaker sees it, when that is more than `content`."""
+        self.entries.append(_Entry(content, speaker, own=own))
         self.spoken += 1
 
     def turns(self) -> list[dict[str, str]]:

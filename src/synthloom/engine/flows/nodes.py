@@ -1,20 +1,22 @@
 """A flow's nodes as a small plan, each run by a `RowExecutor` with the record's state as its inputs.
 
 Every node is a column config of a built-in kind, so its generator comes from the column type registry
-(`make_generators`) and its cell runs exactly as a column's would: `when`, retries of transient model
-errors, the endpoint deadline, filtering and failure as values. A node's `ColumnPlan` lists every name
+(`make_generators`) — an `agent` node's, a kind only flows have, from `agent.py` — and its cell runs
+exactly as a column's would: `when`, retries of transient model errors, the endpoint deadline,
+filtering and failure as values. A node's `ColumnPlan` lists every name
 its templates read under `reads_seed`, so `ColumnInputs` hands exactly those over from the state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from synthloom.config.base import ColumnConfig
-from synthloom.config.flow_config import FlowColumn
+from synthloom.config.flow_config import AgentNode, FlowColumn
 from synthloom.engine.conditions import ColumnInputs
+from synthloom.engine.flows.agent import AgentGenerator
 from synthloom.engine.row_executor import CellPolicy, RowExecutor, RowResult
 from synthloom.errors import ConfigError
 from synthloom.plan.planner import ColumnPlan, Plan
@@ -23,6 +25,7 @@ from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
+    from synthloom.engine.generators.base import ColumnGenerator
     from synthloom.models import ModelPool
 
 __all__ = ["FlowNodes", "NodeCall", "column_reads"]
@@ -66,11 +69,18 @@ class FlowNodes:
             seed_columns=(),
         )
         try:
-            generators = make_generators(plan, setup)
+            generators = make_generators(
+                replace(plan, columns=tuple(c for c in plan.columns if not _is_agent(c))), setup
+            )
+            generators.update(_agent_generators(plan, setup))
         except ConfigError as exc:
             # `make_generators` names the node as the column: name the flow, and the node (path) in it.
+            node = exc.column
             exc.node = f"{exc.column}.{exc.node}" if exc.node else exc.column
             exc.column = flow.name
+            if exc.line is None:
+                index = next((i for i, n in enumerate(flow.nodes) if n.name == node), None)
+                exc.line = setup.config.line_of(flow.name, f"nodes.{index}" if index is not None else None)
             raise exc.with_source(setup.config.source) from None
         inputs = ColumnInputs(plan)
         self.sides = {node.name: node.side_columns() for node in flow.nodes}
@@ -94,3 +104,23 @@ class FlowNodes:
         return await self._executors[node].run(
             state, record=record, group=group, models=models, history=history, tag_prefix=call.tag_prefix
         )
+
+
+def _is_agent(column: ColumnPlan) -> bool:
+    return isinstance(column.config, AgentNode)
+
+
+def _agent_generators(plan: Plan, setup: GeneratorSetup) -> dict[str, ColumnGenerator[Any]]:
+    """The generators of the agent nodes, which the registry does not know (a node-only kind); a
+    `ConfigError` names the node as the column, as `make_generators` does."""
+    out: dict[str, ColumnGenerator[Any]] = {}
+    for column in plan.columns:
+        if not isinstance(column.config, AgentNode):
+            continue
+        try:
+            out[column.name] = AgentGenerator(column.config, setup)
+        except ConfigError as exc:
+            if exc.column is None:
+                exc.column = column.name
+            raise
+    return out

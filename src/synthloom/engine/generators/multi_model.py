@@ -32,7 +32,7 @@ def scores_schema(labels: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "reasoning": {"type": "string", "maxLength": 1000},
+            "reasoning": {"type": "string", "maxLength": 600},
             "scores": {
                 "type": "object",
                 "properties": {label: {"type": "integer", "minimum": 1, "maximum": 10} for label in labels},

@@ -85,11 +85,10 @@ def fingerprints_of(
         vectors: list[np.ndarray] = []
         for record, i in zip(records, rows, strict=True):
             vector = _vector(values[i])
-            if vector is not None:
+            # A vector of another length than the first cannot be compared: that row is not checked.
+            if vector is not None and (not vectors or vector.shape == vectors[0].shape):
                 kept.append(record)
                 vectors.append(vector)
-        if vectors and len({v.shape[0] for v in vectors}) > 1:
-            raise ValueError("embeddings of different lengths in one row group")
         data = np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
         return Fingerprints(np.asarray(kept, dtype=np.int64), data)
     sources = [column_values(table, s, size) for s in config.sources()]
@@ -198,7 +197,13 @@ class DedupStage:
         if fingerprints is None:
             fingerprints = self._from_table(result.table, kept)
         candidates = fingerprints.take(np.isin(fingerprints.records, np.asarray(kept, dtype=np.int64)))
-        keep, found = self.index.check(candidates)
+        if candidates.records.size:
+            try:
+                keep, found = self.index.check(candidates)
+            except ValueError as exc:  # embeddings of another length than those already kept
+                raise GenerationError(f"dedup column '{self.name}': {exc}") from None
+        else:
+            keep, found = np.zeros(0, dtype=bool), []
         new_rows = candidates.take(keep)
         if directory is not None:
             self._write_state(directory, group.index, self.index.state(new_rows))

@@ -92,8 +92,10 @@ class ColumnTools:
         *,
         finish: Finish = text_answer,
         what: str = "your final answer",
+        max_turns: int | None = None,
     ) -> ToolLoopResult:
-        """The tool loop for one cell, through the run's client for the column's model."""
+        """The tool loop for one cell, through the run's client for the column's model (at most
+        `max_turns` requests, when given: an agent node's bound)."""
         client = ctx.client(self.config.model)
         async with _resources(ctx) as resources:
             toolset = await self.toolset(resources)
@@ -106,6 +108,7 @@ class ColumnTools:
                 tag=ctx.tag,
                 corrections=client.config.structured_output.correction_turns,
                 what=what,
+                max_turns=max_turns,
             )
             result = await loop.run(as_messages(messages), finish)
         ctx.trace.append(

@@ -14,8 +14,10 @@ out correction turns, so it reads as a clean tool-use example.
 
 Bounds: at most `max_tool_calls` calls run per cell (calls past it are answered "not run"); after
 that the model is asked to answer without tools (`tool_choice: none`, or a ReAct observation saying
-so). A final answer `finish` rejects gets up to `corrections` correction turns. A model that keeps
-calling tools, or never gives a usable answer, fails the cell with a `ParseError`.
+so). With `max_turns`, at most that many requests are made: the last is asked the same way to
+answer (a ReAct model is told so with the observation before it). A final answer `finish` rejects
+gets up to `corrections` correction turns, within `max_turns`. A model that keeps calling tools, or
+never gives a usable answer, fails the cell with a `ParseError`.
 """
 
 from __future__ import annotations
@@ -91,11 +93,13 @@ class ToolLoop:
         tag: str | None = None,
         corrections: int = 2,
         what: str = "your final answer",
+        max_turns: int | None = None,
     ) -> None:
         self.client = client
         self.toolset = toolset
         self.mode = mode
         self.max_tool_calls = max_tool_calls
+        self.max_turns = max_turns
         self.inference = inference
         self.tag = tag
         self.corrections = corrections
@@ -126,8 +130,26 @@ class _Run:
     def budget(self) -> int:
         return self.loop.max_tool_calls - self.calls_made
 
+    @property
+    def turns_left(self) -> int | None:
+        """The requests `max_turns` still allows (None: no such bound)."""
+        turns = self.loop.max_turns
+        return None if turns is None else turns - self.model_calls
+
+    @property
+    def must_answer(self) -> bool:
+        """The next request may not call tools: the call budget is spent, or it is the last turn."""
+        left = self.turns_left
+        return self.budget <= 0 or (left is not None and left <= 1)
+
     async def chat(self, **options: Any) -> ChatResult:
         loop = self.loop
+        if self.turns_left == 0:
+            raise ParseError(
+                f"model '{loop.client.alias}': no usable answer within max_turns={loop.max_turns} "
+                f"requests ({self.calls_made} tool calls)",
+                attempts=self.model_calls,
+            )
         result = await loop.client.chat(self.conversation, tag=loop.tag, **options)
         self.usage = self.usage.add(result.usage)
         self.model_calls += 1
@@ -182,9 +204,12 @@ class _Run:
         return Message("user", correction_message(answer.error, self.loop.what) + suffix)
 
     def stuck(self, reply_text: str) -> ParseError:
+        loop = self.loop
+        bound = f"max_tool_calls={loop.max_tool_calls}"
+        if self.budget > 0 and loop.max_turns is not None:
+            bound = f"max_turns={loop.max_turns}"
         return ParseError(
-            f"model '{self.loop.client.alias}': still calling tools after max_tool_calls="
-            f"{self.loop.max_tool_calls}, with no answer",
+            f"model '{loop.client.alias}': still calling tools after {bound}, with no answer",
             reply=reply_text,
             attempts=self.model_calls,
         )
@@ -195,12 +220,10 @@ class _NativeRun(_Run):
         specs = self.loop.toolset.specs
         inference = self.loop.inference
         while True:
-            budget = self.budget
-            chat = await self.chat(
-                tools=specs, tool_choice=None if budget > 0 else "none", inference=inference
-            )
+            may_call = not self.must_answer
+            chat = await self.chat(tools=specs, tool_choice=None if may_call else "none", inference=inference)
             reply = chat.reply
-            if reply.tool_calls and budget > 0:
+            if reply.tool_calls and may_call:
                 calls = self.unique_ids(reply.tool_calls)
                 turn = Message("assistant", reply.text, tool_calls=calls)
                 outcomes = await self.run_calls(calls)
@@ -229,8 +252,8 @@ class _ReactRun(_Run):
             chat = await self.chat(inference=inference)
             step = parse_react(chat.text, call_id=f"call_{self.model_calls}")
             if step.action is not None:
-                if self.budget <= 0:
-                    if told_to_stop:
+                if self.budget <= 0 or self.turns_left == 0:
+                    if told_to_stop or self.turns_left == 0:
                         raise self.stuck(chat.text)
                     told_to_stop = True
                     limit = self.loop.max_tool_calls
@@ -241,10 +264,10 @@ class _ReactRun(_Run):
                     continue
                 [call] = self.unique_ids([step.action])
                 [outcome] = await self.run_calls([call])
-                self.conversation += [
-                    Message("assistant", step.text),
-                    Message("user", observation(outcome.content)),
-                ]
+                seen = observation(outcome.content)
+                if self.turns_left == 1:  # no tools can be withdrawn from a prompt: say it instead
+                    seen += "\nThat was your last tool call: reply with your Final Answer now."
+                self.conversation += [Message("assistant", step.text), Message("user", seen)]
                 self.trajectory += [
                     Message("assistant", step.thought, tool_calls=[call]),
                     outcome.to_message(),

@@ -1,0 +1,163 @@
+"""What an agent node is made of, each on its own: the tool loop's `max_turns` bound against a scripted
+loopback server, the part of a trajectory one step added (`own_turn`), and a history that keeps an
+agent's tool use for the agent alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from synthloom.config.flow_config import HistoryConfig, Injection
+from synthloom.config.model_config import ModelConfig
+from synthloom.config.tools_config import ToolSource
+from synthloom.engine.flows.agent import own_turn
+from synthloom.engine.flows.history import ChatHistory
+from synthloom.engine.tools import ToolLoop, Toolset, python_tools
+from synthloom.errors import ParseError
+from synthloom.models import Message, ModelClient, ModelPool
+from synthloom.testing import SimulatedEndpoint
+
+HERE = "tests.unit.test_agent_node_loop"
+PROMPT = [Message("system", "Be brief."), Message("user", "Weather in Oslo?")]
+
+
+def weather(city: str) -> str:
+    """The weather in a city."""
+    return f"{city}: 21C"
+
+
+def toolset() -> Toolset:
+    return Toolset(python_tools(ToolSource(function=f"{HERE}:weather"), field="tools[0]", default_timeout=5))
+
+
+def calls_reply(call_id: str, city: str, text: str | None = None) -> dict[str, Any]:
+    call = {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": "weather", "arguments": f'{{"city": "{city}"}}'},
+    }
+    message = {"role": "assistant", "content": text, "tool_calls": [call]}
+    return {"body": {"choices": [{"message": message, "finish_reason": "tool_calls"}], "usage": {}}}
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[SimulatedEndpoint]:
+    async with SimulatedEndpoint() as ep:
+        yield ep
+
+
+@pytest.fixture
+async def client(endpoint: SimulatedEndpoint) -> AsyncIterator[ModelClient]:
+    config = ModelConfig(
+        alias="m", provider="openai", base_url=endpoint.base_url, model="sim", max_retries=0, timeout=10
+    )
+    async with ModelPool([config]) as pool:
+        yield pool.client("m")
+
+
+# ---- max_turns in the tool loop -------------------------------------------------------------------
+
+
+async def test_the_last_turn_max_turns_allows_is_asked_to_answer_without_tools(
+    endpoint: SimulatedEndpoint, client: ModelClient
+) -> None:
+    endpoint.script(calls_reply("c1", "Oslo"), calls_reply("c2", "Oslo", text="Mild, 21C."))
+    loop = ToolLoop(client, toolset(), mode="native", max_tool_calls=10, max_turns=2)
+    result = await loop.run(PROMPT)
+    bodies = [r.json_body for r in endpoint.requests]
+    assert [b.get("tool_choice") for b in bodies] == [None, "none"]
+    assert all(b["tools"] for b in bodies)  # still described: the conversation refers to them
+    # The calls of the last turn are not run: its text is the answer.
+    assert result.value == "Mild, 21C." and result.model_calls == 2
+    assert [m["role"] for m in result.trajectory_messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+
+
+async def test_a_model_calling_tools_on_its_last_turn_with_no_text_fails(
+    endpoint: SimulatedEndpoint, client: ModelClient
+) -> None:
+    endpoint.script(calls_reply("c1", "Oslo"), calls_reply("c2", "Bergen"))
+    loop = ToolLoop(client, toolset(), mode="native", max_tool_calls=10, max_turns=2)
+    with pytest.raises(ParseError, match="still calling tools after max_turns=2"):
+        await loop.run(PROMPT)
+    assert len(endpoint.requests) == 2
+
+
+async def test_corrections_stay_within_max_turns(endpoint: SimulatedEndpoint, client: ModelClient) -> None:
+    endpoint.script({"text": "   "}, {"text": "Mild."})
+    with pytest.raises(ParseError, match="no usable answer within max_turns=1 requests"):
+        await ToolLoop(client, toolset(), mode="native", max_tool_calls=3, max_turns=1).run(PROMPT)
+    assert len(endpoint.requests) == 1
+
+
+async def test_without_max_turns_the_loop_is_bounded_by_tool_calls_only(
+    endpoint: SimulatedEndpoint, client: ModelClient
+) -> None:
+    endpoint.script(
+        calls_reply("c1", "Oslo"), calls_reply("c2", "Rome"), calls_reply("c3", "Lima"), {"text": "Done."}
+    )
+    result = await ToolLoop(client, toolset(), mode="native", max_tool_calls=10).run(PROMPT)
+    assert result.model_calls == 4 and len(result.outcomes) == 3
+    assert all("tool_choice" not in r.json_body for r in endpoint.requests)
+
+
+# ---- what one step added --------------------------------------------------------------------------
+
+
+def test_own_turn_is_the_answer_and_the_tool_use_before_it() -> None:
+    call = {"id": "c", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    earlier = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "content": "r", "tool_call_id": "c"},
+        {"role": "assistant", "content": "a1"},
+    ]
+    assert own_turn(earlier) == earlier[2:]
+    with_next = [*earlier, {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]
+    assert own_turn(with_next) == [{"role": "assistant", "content": "a2"}]
+    # Speaking twice in a row: the earlier answer is not part of the later step.
+    assert own_turn([*earlier, {"role": "assistant", "content": "a2"}]) == [
+        {"role": "assistant", "content": "a2"}
+    ]
+    assert own_turn(None) == [] and own_turn([]) == []
+
+
+# ---- a history with an agent in it ------------------------------------------------------------------
+
+
+def test_an_agent_sees_its_own_tool_use_again_and_the_others_see_its_answers() -> None:
+    chat = ChatHistory(HistoryConfig(window=2, inject=[Injection(at_turn=2, content="Be kind.")]))
+    call = {"id": "c", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    own = [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "content": "21C", "tool_call_id": "c"},
+        {"role": "assistant", "content": "It is 21C."},
+    ]
+    chat.append("user", "Weather?")
+    assert chat.inject_due({})
+    chat.append("agent", "It is 21C.", own)
+    assert chat.messages_for("agent") == [
+        {"role": "user", "content": "Weather?"},
+        {"role": "system", "content": "Be kind."},
+        *own,
+    ]
+    assert chat.messages_for("user") == [
+        {"role": "assistant", "content": "Weather?"},
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "It is 21C."},
+    ]
+    # The window counts spoken turns: an agent's turn is one, however many messages it holds.
+    chat.append("user", "Thanks!")
+    assert chat.messages_for("agent") == [*own, {"role": "user", "content": "Thanks!"}]
+    assert chat.view()["turns"][1] == {"speaker": "agent", "content": "It is 21C."}
+    # What a caller does with the messages it got does not change the history.
+    chat.messages_for("agent")[0]["content"] = "changed"
+    assert chat.messages_for("agent")[0]["content"] is None
