@@ -239,6 +239,18 @@ class JudgeScore(StrictModel):
     description: str
     options: Annotated[dict[int | str, str], Field(min_length=2)]
 
+    @field_validator("options", mode="before")
+    @classmethod
+    def _integer_keys(cls, value: Any) -> Any:
+        # JSON object keys are always text: "1" read back from JSON (a saved config, a worker's copy)
+        # is the score 1 it was written as, so `score >= 4` keeps comparing numbers.
+        if isinstance(value, dict):
+            return {
+                int(k) if isinstance(k, str) and k.strip().lstrip("-").isdigit() else k: v
+                for k, v in value.items()
+            }
+        return value
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:

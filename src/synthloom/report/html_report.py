@@ -38,7 +38,8 @@ h3 small{color:#6b7280;font-weight:400}
 .card b{display:block;font-size:20px}.card span{color:#6b7280;font-size:12px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border-bottom:1px solid #e5e7eb;
 padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f4f6}td.num{text-align:right}
-td.cell{max-width:360px;overflow-wrap:anywhere;white-space:pre-wrap}.note{color:#6b7280;font-size:12px}
+td.cell{max-width:360px;overflow-wrap:anywhere;white-space:pre-wrap}
+td.cell div{max-height:5.4em;overflow:hidden}.note{color:#6b7280;font-size:12px}
 """
 
 
@@ -356,7 +357,9 @@ class _Report:
         head = "".join(f"<th>{escape(c)}</th>" for c in ["record", *self.columns])
         body = []
         for record, row in rows:
-            cells = "".join(f'<td class="cell">{escape(_short(row.get(c)))}</td>' for c in self.columns)
+            cells = "".join(
+                f'<td class="cell"><div>{escape(_short(row.get(c), 160))}</div></td>' for c in self.columns
+            )
             body.append(f'<tr><td class="num">{record}</td>{cells}</tr>')
         return (
             f"<section><h2>Sample records</h2><div style='overflow-x:auto'><table><tr>{head}</tr>"
