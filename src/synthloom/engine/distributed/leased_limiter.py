@@ -280,8 +280,6 @@ class LeasedLimiter(AdaptiveLimiter):
             )
             logger.debug("limiter %s: renewal failed (%s: %s)", self.name, type(exc).__name__, exc)
             return
-        if not self._renewals:
-            import sys; print(f"T {time.time():.3f} first grant {grant.lease} sent at {time.time() - (time.monotonic() - sent):.3f}", file=sys.stderr, flush=True)
         self._renewals += 1
         self._failure_streak = 0
         self._retry_at = 0.0

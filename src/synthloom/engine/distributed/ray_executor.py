@@ -202,14 +202,12 @@ class RayExecutor:
 
     async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         ray = _ray()
-        import sys, time; print(f"T {time.time():.3f} run start", file=sys.stderr, flush=True)
         owned = self._connect(ray, job)
         self._usage = UsageTracker({m.alias: m.pricing for m in job.config.models})
         self._figures, self._resubmitted, self._lost, self._pids = {}, 0, 0, {}
         completed = False
         try:
             self._start(ray, job)
-            print(f"T {time.time():.3f} started", file=sys.stderr, flush=True)
             async for result in self._schedule(ray, job, supply, events):
                 yield result
             await self._report(events)

@@ -118,7 +118,6 @@ class RowGroupWorker:
 
     def __init__(self, spec: WorkerSpec, index: int) -> None:
         self._spec = spec
-        import sys, time; print(f"T {time.time():.3f} worker init", file=sys.stderr, flush=True)
         # Unique per process: a restarted worker is a new holder, and the budget lets the dead one's
         # slots expire rather than hand them out while its requests may still be at the server.
         self._name = f"worker-{index}-{os.getpid()}"
@@ -172,9 +171,7 @@ class RowGroupWorker:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._runner is None:
-                import sys, time; print(f"T {time.time():.3f} build start", file=sys.stderr, flush=True)
                 self._build()
-                print(f"T {time.time():.3f} build end", file=sys.stderr, flush=True)
 
     def _build(self) -> None:
         spec = self._spec
