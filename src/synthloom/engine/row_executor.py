@@ -170,6 +170,7 @@ class RowExecutor:
         #: Within this set of columns, what each one waits for.
         self._waits_for = {c.name: c.depends_on & wanted for c in self.columns}
         self._sides = {c.name: c.config.side_columns() for c in self.columns}
+        self._names = tuple(c.name for c in self.columns)
 
     async def run(
         self,
@@ -210,8 +211,8 @@ class RowExecutor:
         return out
 
     async def _run_all(self, row: _Row) -> None:
-        waiting = [c for c in self.columns]
-        unfinished = {c.name for c in self.columns}
+        waiting = list(self.columns)
+        unfinished = set(self._names)
         pending: dict[asyncio.Task[None], str] = {}
         try:
             while waiting or pending:

@@ -22,7 +22,16 @@ def log_exchange(model: str, tag: str | None, entry: dict[str, Any]) -> None:
     images and audio) is replaced by a short description: lineage says what was sent, not the bytes."""
     log = call_log.get()
     if log is not None:
-        log.append({"model": model, "tag": tag, **_without_media(entry)})
+        if _has_parts(entry.get("messages")):
+            entry = _without_media(entry)
+        log.append({"model": model, "tag": tag, **entry})
+
+
+def _has_parts(messages: Any) -> bool:
+    """Whether any message has content parts (only those can hold inline media)."""
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages
+    )
 
 
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,")

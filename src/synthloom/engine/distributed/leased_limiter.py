@@ -12,7 +12,9 @@ every worker at once (`lease_budget.py` explains shares, expiry and recovery).
 When it renews: at once after a 429 (at most every `min_interval`); every `interval` the budget
 names while it has outcomes to report or wants more than it holds; and every `ttl / 4` to keep an
 unused lease alive. Before a renewal that wants less than it holds, it shrinks its own lease to what it
-wants (a worker may always shrink unasked), so idle slots go back to busy workers within a renewal. A
+wants (a worker may always shrink unasked), so idle slots go back to busy workers within a renewal; at
+its first 429 since it last renewed, it shrinks its lease by the limiter's factor at once, rather than
+add to the overload until the budget's answer comes. A
 budget that does not answer (its actor being recreated) is asked again; the lease stays good until
 its `ttl` runs out, then the worker stops starting requests until a renewal succeeds.
 """
@@ -37,6 +39,8 @@ BudgetChannel = Callable[[LeaseRequest], Awaitable[LeaseGrant]]
 
 #: Outcomes kept for the budget while it cannot be reached (the oldest are dropped beyond this).
 _MAX_PENDING = 20_000
+#: Seconds a renewal waits for its answer when the worker holds no lease (a budget's actor starting).
+_FIRST_ANSWER_WAIT = 60.0
 #: What a worker's lease becomes at its first 429 since it last renewed (the limiter's own factor).
 _SHRINK_ON_429 = 0.9
 
@@ -265,8 +269,11 @@ class LeasedLimiter(AdaptiveLimiter):
         self._urgent = self._starved = self._shrunk = False
         self._peak_demand = self._demand()
         sent = self._last_sent = time.monotonic()
+        # Holding a lease, give up on the answer in time to let the lease expire when it must; holding
+        # none, wait for a budget still starting.
+        timeout = min(self._lease_ttl / 2, self._valid_until - sent) if self._lease else _FIRST_ANSWER_WAIT
         try:
-            grant = await asyncio.wait_for(self._channel(request), self._lease_ttl / 2)
+            grant = await asyncio.wait_for(self._channel(request), max(0.01, timeout))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the budget's actor is gone or restarting: keep the lease, ask again
