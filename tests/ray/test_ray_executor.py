@@ -22,6 +22,7 @@ import yaml
 import synthloom
 from synthloom.engine.distributed.ray_executor import RayExecutor
 from synthloom.engine.metrics import RunMetrics
+from synthloom.errors import EarlyShutdownError
 from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
 
 pytestmark = pytest.mark.ray
@@ -43,7 +44,13 @@ def _stats(base_url: str, *, reset: bool = False) -> dict[str, Any]:
 
 
 def _config(
-    folder: Path, base_url: str, *, ceiling: int = 8, buffer_size: int = 10, in_flight: int = 2
+    folder: Path,
+    base_url: str,
+    *,
+    ceiling: int = 8,
+    buffer_size: int = 10,
+    in_flight: int = 2,
+    seed: bool = False,
 ) -> Path:
     """A config next to a helper module its custom column imports (shipped to workers with the folder)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,6 +80,10 @@ def _config(
         ],
         "run": {"buffer_size": buffer_size, "max_row_groups_in_flight": in_flight},
     }
+    if seed:  # read on the driver, each group's slice shipped with its task
+        (folder / "people.jsonl").write_text("".join(f'{{"person": "p{i}"}}\n' for i in range(37)))
+        config["seed"] = {"path": "people.jsonl", "sampling": "shuffle"}
+        config["columns"][2]["prompt"] += " for {{ person }}"
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -98,11 +109,12 @@ async def _until(condition: Callable[[], bool], limit: float = 60.0) -> None:
 
 
 def test_a_ray_run_writes_what_a_local_run_writes(cluster: str, server: str, tmp_path: Path) -> None:
-    config = _config(tmp_path / "project", server)
+    config = _config(tmp_path / "project", server, seed=True)
     local = synthloom.create(config, 60, tmp_path / "local", resume="never")
     on_ray = synthloom.create(config, 60, tmp_path / "ray", resume="never", executor=RayExecutor(workers=2))
     assert len(on_ray) == 60
     assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert {r["person"] for r in _rows(tmp_path / "ray")} <= {f"p{i}" for i in range(37)}
     assert [p.name for p in (on_ray.path / "data").iterdir()] == [
         p.name for p in (local.path / "data").iterdir()
     ]
@@ -260,3 +272,26 @@ def test_a_killed_ray_driver_resumes_with_the_cli(cluster: str, tmp_path: Path) 
     rows = _rows(out)
     assert len(rows) == 200 == len({r["id"] for r in rows})
     assert rows == _rows(tmp_path / "reference")
+
+
+def test_too_many_failures_on_workers_stop_the_run_early_on_the_driver(cluster: str, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "failing.py").write_text("def boom(row):\n    raise ValueError('boom')\n")
+    config = folder / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "on-ray",
+                "columns": [
+                    {"name": "id", "type": "sampler", "sampler": "uuid"},
+                    {"name": "bad", "type": "custom", "function": "failing:boom", "inputs": ["id"]},
+                ],
+                "run": {"buffer_size": 10, "failure_window": 20, "max_failure_rate": 0.5, "cell_retries": 0},
+            }
+        )
+    )
+    with pytest.raises(EarlyShutdownError, match="boom"):
+        synthloom.create(config, 2000, tmp_path / "out", resume="never", executor=RayExecutor(workers=2))
+    metadata = json.loads((tmp_path / "out" / "on-ray" / "metadata.json").read_text())
+    assert metadata["status"] == "failed"

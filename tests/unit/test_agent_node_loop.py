@@ -161,3 +161,34 @@ def test_an_agent_sees_its_own_tool_use_again_and_the_others_see_its_answers() -
     # What a caller does with the messages it got does not change the history.
     chat.messages_for("agent")[0]["content"] = "changed"
     assert chat.messages_for("agent")[0]["content"] is None
+
+
+async def test_call_ids_stay_unique_across_an_agents_earlier_turns(
+    endpoint: SimulatedEndpoint, client: ModelClient
+) -> None:
+    """A server that numbers calls from `call_0` in every request would repeat the ids of the turns an
+    agent sees again in its history."""
+    earlier = [
+        Message.from_openai(m)
+        for m in [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": None, "tool_calls": [_call("call_0"), _call("call_1_0")]},
+            {"role": "tool", "content": "Oslo: 21C", "tool_call_id": "call_0"},
+            {"role": "tool", "content": "Oslo: 21C", "tool_call_id": "call_1_0"},
+            {"role": "assistant", "content": "Mild."},
+            {"role": "user", "content": "And tomorrow?"},
+        ]
+    ]
+    endpoint.script(calls_reply("call_0", "Oslo"), {"text": "Mild again."})
+    result = await ToolLoop(client, toolset(), mode="native", max_tool_calls=3).run(earlier)
+    ids = [c["id"] for m in result.trajectory_messages for c in m.get("tool_calls") or []]
+    assert ids == ["call_0", "call_1_0", "call_1_0_"]
+    assert result.trajectory_messages[-2]["tool_call_id"] == "call_1_0_"
+
+
+def _call(call_id: str) -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+    }

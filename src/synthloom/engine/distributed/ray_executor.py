@@ -10,9 +10,12 @@ same row group gives the same draws wherever it runs, and a run can be resumed w
 
 **Workers.** `workers` actors (`RowGroupWorker`, one process each; by default one per CPU of the
 cluster) each run up to `run.max_row_groups_in_flight` groups at once; a group is one actor task.
-Workers build their generators from the config's plain data; the config's folder (helper modules,
-files it names) travels as the workers' `working_dir` in Ray's runtime environment, without the output
-folder, version-control and cache folders, or parquet/arrow data.
+Workers build their generators from the config's plain data. The config's folder (helper modules,
+files it names) travels as the job's `working_dir` in Ray's runtime environment when this executor
+connects to the cluster, without the output folder, version-control and cache folders, or
+parquet/arrow data; in a Ray session the caller already started, workers find the folder where it is
+(on their `PYTHONPATH`: a local cluster shares this machine's files). Plugins are installed packages:
+the cluster's Python environment must have them (or `runtime_env={"pip": [...]}`).
 
 **Seeds** are read here and each group's slice is shipped with its task, rather than read by the
 workers: the seed reader may have transformed, joined, chunked or downloaded its data once, into a
@@ -113,7 +116,9 @@ def worker_runtime_env(
     patterns = list(_ALWAYS_EXCLUDED)
     for path in exclude:
         with contextlib.suppress(ValueError):
-            patterns.append("/" + Path(path).resolve().relative_to(folder.resolve()).as_posix())
+            inside = Path(path).resolve().relative_to(folder.resolve()).as_posix()
+            if inside != ".":
+                patterns.append("/" + inside)
     env["working_dir"] = str(folder)
     env["excludes"] = [*env.get("excludes", []), *patterns]
     return env
@@ -214,6 +219,7 @@ class RayExecutor:
             completed = True
         finally:
             await self._stop(ray, graceful=completed)
+            self._sample_sinks.clear()  # a sink watches one run
             if owned:
                 ray.shutdown()
 
@@ -221,7 +227,7 @@ class RayExecutor:
 
     def add_sample_sink(self, sink: Any) -> None:
         """Have `sink(budget_name, outcome, latency)` called for every request the budgets hear of
-        (drained with each report): the metrics' latency histograms."""
+        during the next run (drained with each report): the metrics' latency histograms."""
         self._sample_sinks.append(sink)
 
     def worker_pids(self) -> list[int]:

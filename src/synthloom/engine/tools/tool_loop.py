@@ -124,7 +124,8 @@ class _Run:
         self.calls_made = 0
         self.corrections = 0
         self.outcomes: list[ToolOutcome] = []
-        self._ids: set[str] = set()
+        # Ids already in the conversation (an agent's earlier turns in a shared history) are taken too.
+        self._ids: set[str] = {call.id for message in messages for call in message.tool_calls}
 
     @property
     def budget(self) -> int:
@@ -156,11 +157,14 @@ class _Run:
         return result
 
     def unique_ids(self, calls: list[ToolCall]) -> list[ToolCall]:
-        """The calls with ids unique within the loop (servers reuse `call_0` turn after turn)."""
+        """The calls with ids unique within the conversation (servers reuse `call_0` turn after turn)."""
         out = []
         for index, call in enumerate(calls):
             if not call.id or call.id in self._ids:
-                call = dataclasses.replace(call, id=f"call_{self.model_calls}_{index}")
+                fresh = f"call_{self.model_calls}_{index}"
+                while fresh in self._ids:
+                    fresh += "_"
+                call = dataclasses.replace(call, id=fresh)
             self._ids.add(call.id)
             out.append(call)
         return out

@@ -1,0 +1,67 @@
+"""What the Ray executor sets up before it starts anything, checked without Ray: one budget per endpoint,
+the folder shipped to workers, the executor chosen from the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import synthloom
+from synthloom.config.model_config import ModelConfig
+from synthloom.engine.distributed.ray_executor import RayExecutor, limiter_ceilings, worker_runtime_env
+from synthloom.errors import ConfigError
+from synthloom.interface.api import _executor
+
+
+def test_aliases_on_one_endpoint_share_one_budget_with_the_lowest_ceiling() -> None:
+    models = [
+        ModelConfig(alias="a", base_url="http://127.0.0.1:1/v1", model="m", max_parallel_requests=40),
+        ModelConfig(alias="b", base_url="http://127.0.0.1:1/v1/", model="m", max_parallel_requests=16),
+        ModelConfig(alias="c", base_url="http://127.0.0.1:2/v1", model="m", max_parallel_requests=64),
+    ]
+    ceilings = limiter_ceilings(models)
+    assert len(ceilings) == 2
+    assert sorted(ceilings.values()) == [16, 64]
+
+
+def _loaded(tmp_path: Path, run: str = "") -> synthloom.DatasetConfig:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"columns: [{{name: a, type: sampler, sampler: uuid}}]\n{run}")
+    return synthloom.load_config(path)
+
+
+def test_the_config_folder_is_shipped_without_the_output_and_columnar_data(tmp_path: Path) -> None:
+    env = worker_runtime_env(_loaded(tmp_path), exclude=[tmp_path / "out" / "dataset", Path("/elsewhere")])
+    assert env["working_dir"] == str(tmp_path.resolve())
+    assert "/out/dataset" in env["excludes"]
+    assert {".git", "__pycache__", "*.parquet"} <= set(env["excludes"])
+    assert not any("elsewhere" in e for e in env["excludes"])
+
+
+def test_a_working_dir_given_by_the_caller_wins(tmp_path: Path) -> None:
+    env = worker_runtime_env(_loaded(tmp_path), extra={"working_dir": "s3://bucket/code.zip", "pip": ["x"]})
+    assert env == {"working_dir": "s3://bucket/code.zip", "pip": ["x"]}
+
+
+def test_a_config_built_in_python_ships_no_folder() -> None:
+    config = synthloom.DatasetConfig.model_validate(
+        {"columns": [{"name": "a", "type": "sampler", "sampler": "uuid"}]}
+    )
+    assert worker_runtime_env(config) == {}
+
+
+def test_the_executor_comes_from_run_executor_unless_the_caller_names_one(tmp_path: Path) -> None:
+    config = _loaded(tmp_path, "run: {executor: ray, ray_address: 'auto', ray_workers: 3}\n")
+    chosen = _executor(config, None, None, tmp_path / "out")
+    assert isinstance(chosen, RayExecutor)
+    assert (chosen.address, chosen.workers, chosen.exclude) == ("auto", 3, [tmp_path / "out"])
+    assert _executor(config, "local", None, tmp_path) is None
+    override = _executor(config, "ray", "ray://head:10001", tmp_path)
+    assert isinstance(override, RayExecutor) and override.address == "ray://head:10001"
+    assert _executor(_loaded(tmp_path), None, None, tmp_path) is None
+
+
+def test_an_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="local or ray"):
+        _executor(_loaded(tmp_path), "dask", None, tmp_path)
