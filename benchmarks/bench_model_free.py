@@ -30,10 +30,10 @@ from typing import Any
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
-from synthloom.engine.run_context import RunContext
 
 from synthloom.config.columns import ExpressionColumn, SamplerColumn
 from synthloom.config.dataset import DatasetConfig, RunConfig
+from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.generators.base import CellFailure, RowGroupSlice
 from synthloom.engine.generators.expression import ExpressionGenerator
 from synthloom.engine.generators.samplers import SamplerGenerator
@@ -68,16 +68,16 @@ def workload(buffer_size: int) -> DatasetConfig:
 def generate_direct(config: DatasetConfig, num_records: int, out_dir: Path) -> dict[str, float]:
     """Row group by row group: samplers, then expressions, then a pyarrow table written to parquet
     (temporary name, then rename, as the engine commits). Returns seconds per stage."""
-    run = RunContext(config=config, run_seed=config.run.seed)
+    setup = GeneratorSetup(config=config, run_seed=config.run.seed)
     generators = [
-        (col.name, SamplerGenerator(col, run) if col.type == "sampler" else ExpressionGenerator(col, run))
+        (col.name, SamplerGenerator(col, setup) if col.type == "sampler" else ExpressionGenerator(col, setup))
         for col in config.columns
     ]
     stages: dict[str, float] = defaultdict(float)
     buffer = config.run.buffer_size
     for index, start in enumerate(range(0, num_records, buffer)):
         group = RowGroupSlice(
-            index=index, start=start, size=min(buffer, num_records - start), run_seed=run.run_seed
+            index=index, start=start, size=min(buffer, num_records - start), run_seed=setup.run_seed
         )
         table: dict[str, list[Any]] = {}
         for name, gen in generators:

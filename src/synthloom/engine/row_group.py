@@ -142,36 +142,43 @@ class RowGroupRunner:
         def refused(i: int, exc: SecurityError) -> None:
             self._fail(outcome, name, i, SecurityError(f"when: {exc}"), events)
 
-        alive = [not outcome.removed(i) for i in range(group.size)]
+        size = group.size
+        removed = outcome.failures.keys() | outcome.filtered.keys()
+        alive = [i not in removed for i in range(size)] if removed else [True] * size
         active = self.inputs.mask(name, outcome.values, alive, refused)
-        mask = None if all(active) else active
+        everyone = not removed and all(active)
+        mask = None if everyone else active
         seed = group.seed_for(name)
         if gen.cpu_bound:
             out = await asyncio.to_thread(_generate_seeded, gen, outcome.values, group, mask, seed)
         else:
             out = _generate_seeded(gen, outcome.values, group, mask, seed)
-        if len(out) != group.size:
-            raise RuntimeError(f"column '{name}' returned {len(out)} values for {group.size} rows")
-        target = outcome.values[name]
-        n_done = 0
-        for i, value in enumerate(out):
-            if not active[i]:
-                continue
+        if len(out) != size:
+            raise RuntimeError(f"column '{name}' returned {len(out)} values for {size} rows")
+        # Most batches hold only values: take the list whole, then deal with the few outcomes in it.
+        values = list(out)
+        special = [i for i, v in enumerate(values) if type(v) is CellFailure or type(v) is CellFiltered]
+        if not everyone:
+            for i in range(size):
+                if not active[i]:
+                    values[i] = None
+            special = [i for i in special if active[i]]
+        for i in special:
+            value = values[i]
+            values[i] = None
             if isinstance(value, CellFailure):
                 self._fail(outcome, name, i, value.error, events)
-            elif isinstance(value, CellFiltered):
-                if not outcome.removed(i):
-                    outcome.filtered[i] = FilteredRow(group.index, group.start + i, name, value.reason)
-                    events.cells_finished(name, "filtered")
-                    events.row_removed(outcome.filtered[i])
-            else:
-                target[i] = value
-                n_done += 1
-        if n_done:
-            events.cells_finished(name, "done", n_done)
-        n_inactive = sum(1 for i in range(group.size) if not active[i] and alive[i])
-        if n_inactive:
-            events.cells_finished(name, "skipped", n_inactive)
+            elif not outcome.removed(i):
+                outcome.filtered[i] = FilteredRow(group.index, group.start + i, name, value.reason)
+                events.cells_finished(name, "filtered")
+                events.row_removed(outcome.filtered[i])
+        outcome.values[name] = values
+        n_active = size if everyone else sum(active)
+        if n_active - len(special):
+            events.cells_finished(name, "done", n_active - len(special))
+        n_skipped = sum(alive) - n_active if not everyone else 0
+        if n_skipped:
+            events.cells_finished(name, "skipped", n_skipped)
 
     def _fail(
         self, outcome: RowGroupOutcome, column: str, i: int, error: str | BaseException, events: CellEvents

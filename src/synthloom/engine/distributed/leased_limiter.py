@@ -76,6 +76,8 @@ class LeasedLimiter(AdaptiveLimiter):
         self._shrunk = False
         self._starved = False
         self._peak_demand = 0
+        #: Requests waiting in `acquire` (counted here: `stats()` is too dear for every request).
+        self._waiting = 0
         self._local_429 = 0
         self._renewals = 0
         self._failed_renewals = 0
@@ -89,8 +91,12 @@ class LeasedLimiter(AdaptiveLimiter):
     # -- what the model pool calls -----------------------------------------------------------------
 
     async def acquire(self) -> Permit:
-        self._note_demand(extra=1)
-        permit = await super().acquire()
+        self._waiting += 1
+        self._note_demand()
+        try:
+            permit = await super().acquire()
+        finally:
+            self._waiting -= 1
         return self._stamped(permit)
 
     def try_acquire(self) -> Permit | None:
@@ -181,7 +187,7 @@ class LeasedLimiter(AdaptiveLimiter):
         return Permit(epoch=self._lease_epoch, level=permit.level, started=permit.started)
 
     def _demand(self) -> int:
-        return self.in_flight + self.stats().waiting
+        return self.in_flight + self._waiting
 
     def _note_demand(self, extra: int = 0) -> None:
         self._peak_demand = max(self._peak_demand, self._demand() + extra)
@@ -258,7 +264,7 @@ class LeasedLimiter(AdaptiveLimiter):
 
     async def _renew(self) -> None:
         demand = max(self._peak_demand, self._demand())
-        if self._starved and self.stats().waiting == 0:
+        if self._starved and self._waiting == 0:
             # A router asked and found no room (its waiters are not ours to count): ask for more.
             demand = max(demand, 2 * self._lease, self.in_flight + 1)
         if demand < self._lease:
