@@ -65,7 +65,7 @@ class Job:
         group = outcome.group
         failures = [outcome.failures[i] for i in sorted(outcome.failures)]
         filtered = [outcome.filtered[i] for i in sorted(outcome.filtered)]
-        lineage = outcome.lineage if self.config.run.lineage else []
+        lineage = outcome.lineage
         if self.shaper is None:
             return GroupResult(group, outcome.table(self.output_columns), failures, filtered, usage, lineage)
         kept = outcome.kept_rows()
@@ -90,7 +90,9 @@ class Job:
     @property
     def policy(self) -> CellPolicy:
         run = self.config.run
-        return CellPolicy(cell_retries=run.cell_retries, endpoint_deadline=run.endpoint_deadline)
+        return CellPolicy(
+            cell_retries=run.cell_retries, endpoint_deadline=run.endpoint_deadline, lineage=run.lineage
+        )
 
     @property
     def model_aliases(self) -> set[str]:

@@ -82,6 +82,8 @@ class CellPolicy:
     endpoint_deadline: float = 300.0
     #: Base of the backoff between a cell's attempts (seconds).
     retry_delay: float = 1.0
+    #: Log each model-backed cell's exchanges (`RowResult.lineage`); off, nothing is built.
+    lineage: bool = True
 
 
 @dataclass
@@ -286,24 +288,27 @@ class RowExecutor:
         context = self.inputs.context(col.name, row.values)
         # Earlier records first at every model's limiter, so row groups complete (and commit) in order.
         request_priority.set(row.record)
-        calls: list[dict[str, Any]] = []
-        token = call_log.set(calls)  # every model exchange of this cell is logged here (lineage)
-        started = time.monotonic()
-        try:
+        if self.policy.lineage:
+            calls: list[bytes] = []
+            token = call_log.set(calls)  # every model exchange of this cell is logged here (lineage)
+            started = time.monotonic()
+            try:
+                attempt = await self._attempt_until_final(row, col, gen, context)
+            finally:
+                call_log.reset(token)
+            status = "failed" if attempt.error is not None else "filtered" if attempt.filtered else "done"
+            row.lineage.append(
+                {
+                    "column": row.tag_prefix + col.name,
+                    "record": row.record,
+                    "status": status,
+                    "attempts": attempt.attempts,
+                    "seconds": round(time.monotonic() - started, 4),
+                    "calls": calls,
+                }
+            )
+        else:
             attempt = await self._attempt_until_final(row, col, gen, context)
-        finally:
-            call_log.reset(token)
-        status = "failed" if attempt.error is not None else "filtered" if attempt.filtered else "done"
-        row.lineage.append(
-            {
-                "column": row.tag_prefix + col.name,
-                "record": row.record,
-                "status": status,
-                "attempts": attempt.attempts,
-                "seconds": round(time.monotonic() - started, 4),
-                "calls": calls,
-            }
-        )
         if attempt.error is not None:
             self._fail(row, col, attempt.error, attempt.attempts)
         assert attempt.output is not None

@@ -3,7 +3,8 @@
 The engine sets `call_log` to a list around the work of one cell; every chat exchange made within it
 (correction turns, tool-loop turns, a flow's nodes, a custom function's calls) appends one entry: the
 messages sent and the reply in OpenAI form, reasoning, tokens, latency and HTTP attempts — or the error.
-Outside a cell (`call_log` unset) nothing is recorded and nothing is built.
+Entries are kept as JSON bytes: a row group's worth of lineage then holds no Python containers for the
+garbage collector to scan. Outside a cell (`call_log` unset) nothing is recorded and nothing is built.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
 __all__ = ["call_log", "log_exchange", "log_failure"]
 
-call_log: ContextVar[list[dict[str, Any]] | None] = ContextVar("call_log", default=None)
+call_log: ContextVar[list[bytes] | None] = ContextVar("call_log", default=None)
 
 
 def log_exchange(model: str, tag: str | None, entry: dict[str, Any]) -> None:
@@ -24,7 +27,7 @@ def log_exchange(model: str, tag: str | None, entry: dict[str, Any]) -> None:
     if log is not None:
         if _has_parts(entry.get("messages")):
             entry = _without_media(entry)
-        log.append({"model": model, "tag": tag, **entry})
+        log.append(orjson.dumps({"model": model, "tag": tag, **entry}, default=str))
 
 
 def _has_parts(messages: Any) -> bool:
@@ -55,4 +58,6 @@ def log_failure(model: str, tag: str | None, error: BaseException) -> None:
     """Record an exchange that ended in an error."""
     log = call_log.get()
     if log is not None:
-        log.append({"model": model, "tag": tag, "error": f"{type(error).__name__}: {error}"[:2000]})
+        log.append(
+            orjson.dumps({"model": model, "tag": tag, "error": f"{type(error).__name__}: {error}"[:2000]})
+        )

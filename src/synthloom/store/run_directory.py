@@ -240,9 +240,7 @@ class RunDirectory:
                 "status": pa.array([c["status"] for c in cells], pa.string()),
                 "attempts": pa.array([c["attempts"] for c in cells], pa.int32()),
                 "seconds": pa.array([c["seconds"] for c in cells], pa.float64()),
-                "calls": pa.array(
-                    [orjson.dumps(c["calls"], default=str).decode() for c in cells], pa.string()
-                ),
+                "calls": pa.array([_json_array(c["calls"]) for c in cells], pa.string()),
             }
         )
         tmp = path.parent / f".{path.name}.tmp"
@@ -307,6 +305,12 @@ class RunDirectory:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise _output_error(f"cannot write {path}", exc) from None
+
+
+def _json_array(items: list[Any]) -> str:
+    """A JSON array of lineage entries: already-encoded JSON (bytes) as it is, anything else encoded."""
+    parts = [item if isinstance(item, bytes) else orjson.dumps(item, default=str) for item in items]
+    return (b"[" + b",".join(parts) + b"]").decode()
 
 
 def _count_by_group(path: Path) -> dict[int, int]:
