@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The test tiers also need the heavy extras the demo does not: Ray (~240 MB) and the metrics exporters.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[ray,metrics]"
 bash scripts/setup-browser.sh
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/ruff format --check src tests benchmarks examples
