@@ -13,7 +13,9 @@ import yaml
 import synthloom
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CONFIGS = sorted(EXAMPLES.rglob("*.yaml"))
+# A run directory shipped with an example (a stage-1 run that stage 2 reads) holds its resolved
+# config.yaml: that is an output, not an example config.
+CONFIGS = sorted(p for p in EXAMPLES.rglob("*.yaml") if not (p.parent / "metadata.json").exists())
 PLUGIN_EXAMPLE = EXAMPLES / "plugin-shout" / "example.yaml"
 
 
