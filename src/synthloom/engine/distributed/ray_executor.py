@@ -287,19 +287,15 @@ class RayExecutor:
             base_dir = str(config.source_dir)
             path = os.pathsep.join(p for p in (base_dir, os.environ.get("PYTHONPATH")) if p)
             actor_env = {"env_vars": {"PYTHONPATH": path}}
-        secrets = {
-            r.api_key_env: os.environ[r.api_key_env]
-            for m in used
-            for r in m.replicas()
-            if r.api_key_env and os.environ.get(r.api_key_env)
-        }
+        # API keys are never shipped (a task's arguments are stored by the cluster): each worker reads the
+        # variables its models name from its own environment, which a cluster this driver started
+        # inherits; on a standing cluster, set them on its nodes.
         spec = WorkerSpec(
             config=config.to_dict(),
             shipped_dir=shipped,
             base_dir=base_dir,
             seed_columns=tuple(job.seed.column_names) if job.seed is not None else (),
             budgets=names,
-            secrets=secrets,
             lease_ttl=self.lease_ttl,
         )
         cpus = float(ray.cluster_resources().get("CPU", 1.0))

@@ -58,8 +58,6 @@ class WorkerSpec:
     #: The name of each budget's actor, by limiter key. (Names, not handles: Ray keeps a handle passed
     #: to an actor in its object store, where a restart of the actor could find it gone.)
     budgets: dict[tuple[str, str], str] = field(default_factory=dict)
-    #: Values of the API-key variables the models name, for workers whose environment lacks them.
-    secrets: dict[str, str] = field(default_factory=dict)
     lease_ttl: float = 5.0
 
 
@@ -175,8 +173,6 @@ class RowGroupWorker:
 
     def _build(self) -> None:
         spec = self._spec
-        for name, value in spec.secrets.items():
-            os.environ.setdefault(name, value)
         config = DatasetConfig.model_validate(spec.config)
         if spec.shipped_dir:
             # Ray made the shipped folder this process's working directory: relative paths and helper
