@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jinja2
-import orjson
 
 from synthloom.config.output_config import OutputField, ValueSource
+from synthloom.plan.casts import CASTS
 from synthloom.plan.templates import compile_template
 
 __all__ = [
@@ -111,7 +111,7 @@ def _nested(fields: list[tuple[str, ValueFn]]) -> ValueFn:
 
 def _template(source: str, dtype: str, where: str) -> ValueFn:
     template = compile_template(source)
-    cast = _CASTS[dtype]
+    cast = CASTS[dtype]
 
     def render(row: Mapping[str, Any]) -> Any:
         try:
@@ -126,39 +126,3 @@ def _template(source: str, dtype: str, where: str) -> ValueFn:
             raise RecordFailed(where, f"cannot cast to {dtype}: {exc}") from None
 
     return render
-
-
-def _cast_int(text: str) -> int:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)  # "3.0" is a whole number written by float arithmetic; "3.5" is not
-        if not number.is_integer():
-            raise ValueError(f"{text!r} is not a whole number") from None
-        return int(number)
-
-
-def _cast_bool(text: str) -> bool:
-    folded = text.strip().lower()
-    if folded in ("true", "1"):
-        return True
-    if folded in ("false", "0", ""):
-        return False
-    raise ValueError(f"{text!r} is not a boolean (expected true/false/1/0)")
-
-
-def _cast_json(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
-
-
-_CASTS: dict[str, Callable[[str], Any] | None] = {
-    "str": None,
-    "int": _cast_int,
-    "float": lambda text: float(text.strip()),
-    "bool": _cast_bool,
-    "json": _cast_json,
-}

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from jinja2 import nodes
 
 from synthloom.config.columns import ExpressionColumn
 from synthloom.engine.generators.base import BatchGenerator, CellFailure, RowGroupSlice
 from synthloom.errors import ConfigError
+from synthloom.plan.casts import CASTS
 from synthloom.plan.templates import (
     compile_template,
     is_plain_text,
@@ -36,51 +36,7 @@ from synthloom.plan.templates import (
 if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
 
-__all__ = ["CASTS", "ExpressionGenerator", "cast_bool", "cast_float", "cast_int", "cast_json"]
-
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0", ""})
-
-
-def cast_int(text: str) -> int:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)  # "3.0" is an int written by float arithmetic; "3.5" is not
-        if not number.is_integer():
-            raise ValueError(f"{text!r} is not a whole number") from None
-        return int(number)
-
-
-def cast_float(text: str) -> float:
-    return float(text.strip())
-
-
-def cast_bool(text: str) -> bool:
-    folded = text.strip().lower()
-    if folded in _TRUE:
-        return True
-    if folded in _FALSE:
-        return False
-    raise ValueError(f"{text!r} is not a boolean (expected true/false/1/0)")
-
-
-def cast_json(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
-
-
-#: dtype -> cast of the rendered text; `str` keeps the text as rendered.
-CASTS: dict[str, Callable[[str], Any] | None] = {
-    "str": None,
-    "int": cast_int,
-    "float": cast_float,
-    "bool": cast_bool,
-    "json": cast_json,
-}
+__all__ = ["ExpressionGenerator"]
 
 
 _DTYPE_NAMES = {"int": "a whole number", "float": "a number", "bool": "true or false", "json": "JSON"}
