@@ -15,7 +15,7 @@ import pytest
 import synthloom
 from synthloom import DatasetConfig
 from synthloom.config.model_config import ModelConfig
-from synthloom.errors import GenerationError, ModelError
+from synthloom.errors import ConfigError, ModelError
 from synthloom.models import ModelPool
 from synthloom.testing import SimulatedEndpoint
 from synthloom.testing.png import solid_png
@@ -152,15 +152,16 @@ async def test_anthropic_request_carries_image_blocks(
     assert rows[0]["answer"].startswith("Simulated reply to: [image image/png 8x8]")
 
 
-async def test_a_provider_without_audio_input_fails_the_row_with_a_clear_error(
+async def test_a_provider_without_audio_input_is_refused_before_any_request(
     endpoint: SimulatedEndpoint, media_files: dict[str, str], tmp_path: Path
 ) -> None:
     base = endpoint.base_url.removesuffix("/v1")
     model = {"alias": "m", "provider": "anthropic", "base_url": base, "model": "claude"}
     config = _config(model, media_files, audio=["{{ clip }}"])
-    with pytest.raises(GenerationError, match="provider 'anthropic' does not accept audio input"):
+    with pytest.raises(ConfigError, match="provider 'anthropic'\\) does not take audio"):
         await synthloom.acreate(config, 2, tmp_path / "out")
     assert endpoint.stats()["requests"] == 0
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 async def test_image_generation_sends_the_images_request_and_decodes_the_reply(

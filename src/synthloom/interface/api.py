@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
@@ -35,11 +35,40 @@ def check_model_configs(config: DatasetConfig) -> None:
     """Every model's provider exists and accepts the model's fields; a mistake names file, line, model
     and field (exit 2)."""
     try:
-        check_models(config.models)
+        providers = check_models(config.models)
     except ConfigError as exc:
         if exc.line is None:
             exc.line = config.line_of_model(exc.model, exc.field)
         raise exc.with_source(config.source) from None
+    for col in config.columns:
+        problem = _unsupported_input(col, providers)
+        if problem is not None:
+            field, reason = problem
+            raise ConfigError(
+                reason,
+                source=config.source,
+                column=col.name,
+                field=field,
+                line=config.line_of(col.name, field),
+            )
+
+
+def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] | None:
+    """What a column sends that its model's provider cannot take (images, audio, embeddings)."""
+    alias = getattr(col, "model", None)
+    provider = providers.get(alias) if isinstance(alias, str) else None
+    if provider is None:
+        return None
+    caps = provider.capabilities
+    needs = [
+        ("images", bool(getattr(col, "images", None)), caps.vision, "images"),
+        ("audio", bool(getattr(col, "audio", None)), caps.audio, "audio"),
+        ("model", col.type == "embedding", caps.embeddings, "embeddings"),
+    ]
+    for field, needed, supported, what in needs:
+        if needed and not supported:
+            return field, f"model '{alias}' (provider '{provider.name}') does not take {what}"
+    return None
 
 
 def _prepare(config: DatasetConfig) -> Job:
