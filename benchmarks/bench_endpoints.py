@@ -27,14 +27,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from harness import save_results, server_stats, stamped
 
 import synthloom
 from synthloom import DatasetConfig
@@ -78,11 +78,6 @@ def _server(seed: int) -> SimulatedEndpointConfig:
     return SimulatedEndpointConfig(latency=LATENCY, jitter=0.3, capacity=CAPACITY, seed=seed)
 
 
-def _stats(base_url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats", timeout=5) as response:  # loopback
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
 def _run(config: DatasetConfig, records: int) -> tuple[float, float, synthloom.DatasetResult]:
     out = tempfile.mkdtemp(prefix="bench-endpoints-")
     cpu0 = time.process_time()
@@ -100,7 +95,7 @@ def _per_endpoint(result: synthloom.DatasetResult) -> dict[str, dict[str, Any]]:
 def two_endpoints(records: int, stop_after: float) -> dict[str, Any]:
     with subprocess_endpoint(_server(1)) as a, subprocess_endpoint(_server(2)) as b:
         wall, cpu, result = _run(diamond([a, b]), records)
-        servers = {a: _stats(a), b: _stats(b)}
+        servers = {a: server_stats(a), b: server_stats(b)}
     requests = records * 3
     bound = requests * LATENCY / (2 * CAPACITY)
     server_requests = sum(s["requests"] for s in servers.values())
@@ -130,7 +125,7 @@ def one_stopped(records: int, stop_after: float) -> dict[str, Any]:
         b = b_stack.enter_context(subprocess_endpoint(_server(2)))
 
         def stop_b() -> None:
-            served_at_stop.update(a=_stats(a)["requests"], b=_stats(b)["requests"])
+            served_at_stop.update(a=server_stats(a)["requests"], b=server_stats(b)["requests"])
             b_stack.close()  # terminates the second server's process mid-run
 
         timer = threading.Timer(stop_after, stop_b)
@@ -139,7 +134,7 @@ def one_stopped(records: int, stop_after: float) -> dict[str, Any]:
             wall, cpu, result = _run(diamond([a, b]), records)
         finally:
             timer.cancel()
-        served_a = _stats(a)
+        served_a = server_stats(a)
     requests = records * 3
     # The best this schedule allows: 2 x 16 slots until the stop, then 16 for what is left.
     done_before = min(requests, stop_after * 2 * CAPACITY / LATENCY)
@@ -163,14 +158,6 @@ def one_stopped(records: int, stop_after: float) -> dict[str, Any]:
 SCENARIOS = {"two_endpoints": two_endpoints, "one_stopped": one_stopped}
 
 
-def write_results(results: dict[str, Any]) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "endpoints.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
-    path.write_text(json.dumps(previous, indent=2) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,13 +169,9 @@ def main() -> None:
     results: dict[str, Any] = {}
     for name in args.scenarios or list(SCENARIOS):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = {
-            **SCENARIOS[name](args.records, args.stop_after),
-            "machine": f"{os.cpu_count()} cores",
-            "date": time.strftime("%Y-%m-%d"),
-        }
+        results[name] = stamped(SCENARIOS[name](args.records, args.stop_after))
         print(json.dumps({name: results[name]}, indent=2), flush=True)
-    write_results(results)
+    save_results("endpoints", results)
 
 
 if __name__ == "__main__":

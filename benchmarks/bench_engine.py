@@ -20,12 +20,9 @@ Results go to benchmarks/results/engine.json and the "Engine" section of benchma
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import resource
-import sys
 import tempfile
 import threading
 import time
@@ -33,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from harness import run_scenarios, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -71,13 +69,6 @@ def diamond(base_url: str, *, buffer_size: int, max_parallel: int, in_flight: in
     )
 
 
-def _server_stats(base_url: str) -> dict[str, Any]:
-    import urllib.request
-
-    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats") as response:  # loopback only
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
 def _run(config: DatasetConfig, records: int) -> tuple[float, float, synthloom.DatasetResult]:
     out = tempfile.mkdtemp(prefix="bench-engine-")
     cpu0 = time.process_time()
@@ -90,7 +81,7 @@ def capacity(records: int) -> dict[str, Any]:
     server = SimulatedEndpointConfig(latency=0.5, jitter=0.3, capacity=32, seed=1)
     with subprocess_endpoint(server) as base_url:
         wall, cpu, result = _run(diamond(base_url, buffer_size=100, max_parallel=128), records)
-        stats = _server_stats(base_url)
+        stats = server_stats(base_url)
     requests = records * 3
     bound = requests * 0.5 / 32
     return {
@@ -226,32 +217,8 @@ SCENARIOS = {
 }
 
 
-def write_results(results: dict[str, Any]) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "engine.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
-    path.write_text(json.dumps(previous, indent=2) + "\n")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
-    parser.add_argument("--records", type=int, help="override the scenario's record count")
-    args = parser.parse_args()
-    results: dict[str, Any] = {}
-    for name in args.scenarios or list(SCENARIOS):
-        func, default = SCENARIOS[name]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = {
-            **func(args.records or default),
-            "machine": f"{os.cpu_count()} cores",
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        print(json.dumps({name: results[name]}, indent=2), flush=True)
-    write_results(results)
+    run_scenarios(__doc__, SCENARIOS, "engine")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,9 @@ Results go to benchmarks/results/flows.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import resource
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from harness import run_scenarios, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -111,13 +109,6 @@ def refine_config(base_url: str, *, max_parallel: int) -> DatasetConfig:
     )
 
 
-def _server_stats(base_url: str) -> dict[str, Any]:
-    import urllib.request
-
-    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats") as response:  # loopback only
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
 def _run(config: DatasetConfig, records: int, out: str | None = None) -> tuple[float, float, Any]:
     out = out or tempfile.mkdtemp(prefix="bench-flows-")
     cpu0 = time.process_time()
@@ -148,7 +139,7 @@ def conversation(records: int) -> dict[str, Any]:
     with subprocess_endpoint(server) as base_url:
         config = conversation_config(base_url, turns=4, buffer_size=100, max_parallel=128)
         wall, cpu, result = _run(config, records)
-        stats = _server_stats(base_url)
+        stats = server_stats(base_url)
     rows = list(result)
     assert all(len(r["chat"]) == 9 for r in rows), "every conversation has a system prompt and 8 turns"
     return {"turns": 4, **_bound_report(wall, cpu, len(rows), stats, records * 8)}
@@ -158,7 +149,7 @@ def refine(records: int) -> dict[str, Any]:
     server = SimulatedEndpointConfig(latency=LATENCY, jitter=0.3, capacity=CAPACITY, seed=2, accept_rate=0.4)
     with subprocess_endpoint(server) as base_url:
         wall, cpu, result = _run(refine_config(base_url, max_parallel=128), records)
-        stats = _server_stats(base_url)
+        stats = server_stats(base_url)
     usage = result.usage["columns"]
     calls = sum(
         usage[f"answer.{node}"]["requests"]
@@ -216,32 +207,8 @@ SCENARIOS = {
 }
 
 
-def write_results(results: dict[str, Any]) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "flows.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
-    path.write_text(json.dumps(previous, indent=2) + "\n")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
-    parser.add_argument("--records", type=int, help="override the scenario's record count")
-    args = parser.parse_args()
-    results: dict[str, Any] = {}
-    for name in args.scenarios or list(SCENARIOS):
-        func, default = SCENARIOS[name]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = {
-            **func(args.records or default),
-            "machine": f"{os.cpu_count()} cores",
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        print(json.dumps({name: results[name]}, indent=2), flush=True)
-    write_results(results)
+    run_scenarios(__doc__, SCENARIOS, "flows")
 
 
 if __name__ == "__main__":

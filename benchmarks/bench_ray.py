@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -31,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_engine import _server_stats, diamond
+from bench_engine import diamond
+from harness import save_results, server_stats, stamped
 
 import ray
 import synthloom
@@ -63,7 +63,7 @@ class ServerSpan:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            stats = _server_stats(self.base_url)
+            stats = server_stats(self.base_url)
             now = time.perf_counter()
             if self.first is None and stats.get("requests"):
                 self.first = now
@@ -92,7 +92,7 @@ def _capacity_run(records: int, ceiling: int) -> dict[str, Any]:
             wall, result = _run(
                 diamond(base_url, buffer_size=100, max_parallel=ceiling, in_flight=4), records, 2
             )
-        stats = _server_stats(base_url)
+        stats = server_stats(base_url)
     requests = records * 3
     bound = requests * 0.5 / 32
     renewals = result.usage["ray"]["budget_renewals"]
@@ -139,14 +139,6 @@ def scaling(records: int) -> dict[str, Any]:
 SCENARIOS = {"capacity": (capacity, 1000), "scaling": (scaling, 20_000)}
 
 
-def write_results(results: dict[str, Any]) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "ray.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
-    path.write_text(json.dumps(previous, indent=2) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -163,16 +155,11 @@ def main() -> None:
         for name in args.scenarios or list(SCENARIOS):
             func, default = SCENARIOS[name]
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            results[name] = {
-                **func(args.records or default),
-                "machine": f"{os.cpu_count()} cores",
-                "ray": ray.__version__,
-                "date": time.strftime("%Y-%m-%d"),
-            }
+            results[name] = {**stamped(func(args.records or default)), "ray": ray.__version__}
             print(json.dumps({name: results[name]}, indent=2), flush=True)
     finally:
         ray.shutdown()
-    write_results(results)
+    save_results("ray", results)
 
 
 if __name__ == "__main__":

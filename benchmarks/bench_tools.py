@@ -20,14 +20,13 @@ Results go to benchmarks/results/tools.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import run_scenarios, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -88,13 +87,6 @@ def config(base_url: str, tools: list[dict[str, Any]]) -> DatasetConfig:
     )
 
 
-def _server_stats(base_url: str) -> dict[str, Any]:
-    import urllib.request
-
-    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats") as response:  # loopback only
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
 def _scenario(records: int, tools: list[dict[str, Any]]) -> dict[str, Any]:
     server = SimulatedEndpointConfig(
         latency=LATENCY, jitter=0.3, capacity=CAPACITY, seed=1, tool_turns=2, tool_calls_per_turn=1
@@ -106,7 +98,7 @@ def _scenario(records: int, tools: list[dict[str, Any]]) -> dict[str, Any]:
         result = synthloom.create(config(base_url, tools), records, out, resume="never")
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
-        stats = _server_stats(base_url)
+        stats = server_stats(base_url)
     rows = list(result)
     tool_calls = sum(1 for row in rows for m in row["answer__trajectory"] if m["role"] == "tool")
     answered = (stats.get("requests") or 0) - (stats.get("rate_limited") or 0)
@@ -140,32 +132,8 @@ def mcp_tools(records: int) -> dict[str, Any]:
 SCENARIOS = {"python": (python_tools, 1000), "mcp": (mcp_tools, 1000)}
 
 
-def write_results(results: dict[str, Any]) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / "tools.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)
-    path.write_text(json.dumps(previous, indent=2) + "\n")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=[])
-    parser.add_argument("--records", type=int, help="override the scenario's record count")
-    args = parser.parse_args()
-    results: dict[str, Any] = {}
-    for name in args.scenarios or list(SCENARIOS):
-        func, default = SCENARIOS[name]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = {
-            **func(args.records or default),
-            "machine": f"{os.cpu_count()} cores",
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        print(json.dumps({name: results[name]}, indent=2), flush=True)
-    write_results(results)
+    run_scenarios(__doc__, SCENARIOS, "tools")
 
 
 if __name__ == "__main__":
