@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthloom.engine.contexts import RunResources, current_resources
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
+from synthloom.engine.progress import model_rows
 from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
 from synthloom.models.usage import usage_scope
@@ -45,18 +46,7 @@ class LocalExecutor:
         pool = self._pool
         if pool is None:
             return {}
-        usage = pool.usage.summary()["models"]
-        out: dict[str, dict[str, Any]] = {}
-        for alias, limiter in pool.limiter_stats().items():
-            u = usage.get(alias, {})
-            out[alias] = {
-                "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
-                "rate_limited": limiter["rate_limited"],
-                "requests": u.get("requests", 0),
-                "input_tokens": u.get("input_tokens", 0),
-                "output_tokens": u.get("output_tokens", 0),
-            }
-        return out
+        return model_rows(pool.usage.summary()["models"], pool.limiter_stats())
 
     def usage_summary(self) -> dict[str, Any]:
         if self._final_usage is not None:

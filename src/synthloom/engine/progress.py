@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ColumnProgress", "ProgressDisplay", "ProgressTracker"]
+__all__ = ["ColumnProgress", "ProgressDisplay", "ProgressTracker", "model_rows"]
 
 log = logging.getLogger("synthloom.progress")
 
@@ -178,3 +178,21 @@ class ProgressDisplay:
                     "",
                 )
         return table
+
+
+def model_rows(
+    usage: dict[str, dict[str, Any]], limiters: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per model alias, what the live display shows: concurrency (in flight / level), 429s, requests
+    and tokens, from the usage summary's `models` and each alias's limiter figures."""
+    out: dict[str, dict[str, Any]] = {}
+    for alias, limiter in limiters.items():
+        u = usage.get(alias, {})
+        out[alias] = {
+            "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
+            "rate_limited": limiter["rate_limited"],
+            "requests": u.get("requests", 0),
+            "input_tokens": u.get("input_tokens", 0),
+            "output_tokens": u.get("output_tokens", 0),
+        }
+    return out

@@ -52,6 +52,7 @@ from synthloom.config.model_config import ModelConfig
 from synthloom.engine.distributed.budget_actor import BudgetActor
 from synthloom.engine.distributed.worker import RowGroupWorker, WorkerReport, WorkerSpec
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
+from synthloom.engine.progress import model_rows
 from synthloom.engine.row_executor import CellEvents, CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.models.providers.registry import check_models
@@ -181,18 +182,7 @@ class RayExecutor:
     # -- the Executor protocol ---------------------------------------------------------------------
 
     def model_stats(self) -> dict[str, dict[str, Any]]:
-        usage = self._usage.summary()["models"]
-        out: dict[str, dict[str, Any]] = {}
-        for alias, figures in self._alias_figures().items():
-            u = usage.get(alias, {})
-            out[alias] = {
-                "concurrency": f"{figures['in_flight']}/{figures['limit']}",
-                "rate_limited": figures["rate_limited"],
-                "requests": u.get("requests", 0),
-                "input_tokens": u.get("input_tokens", 0),
-                "output_tokens": u.get("output_tokens", 0),
-            }
-        return out
+        return model_rows(self._usage.summary()["models"], self._alias_figures())
 
     def usage_summary(self) -> dict[str, Any]:
         usage: dict[str, Any] = dict(self._usage.summary())
