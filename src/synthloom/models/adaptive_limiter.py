@@ -42,13 +42,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from synthloom.errors import RateLimitError
 
-__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue", "request_priority"]
+__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +86,6 @@ class LimiterStats:
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
-
-
-#: Which waiting request a limiter serves first (lower first). The engine sets it to the record index,
-#: so the cells of earlier rows go first: row groups finish in order and commit sooner.
-request_priority: ContextVar[int] = ContextVar("request_priority", default=0)
 
 
 class WaitQueue(Generic[T]):
@@ -228,13 +222,14 @@ class AdaptiveLimiter:
 
     # -- acquire / release -------------------------------------------------------------------------
 
-    async def acquire(self) -> Permit:
-        """Wait for a slot and return its permit. Waiters are served by `request_priority` (lower
-        first), then first come, first served."""
+    async def acquire(self, priority: int = 0) -> Permit:
+        """Wait for a slot and return its permit. Waiters are served by `priority` (lower first: the
+        engine passes the record index, so earlier rows go first and row groups commit in order), then
+        first come, first served."""
         if not self._waiters and self._can_grant():
             return self._grant()
         future: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
-        self._waiters.push(request_priority.get(), future)
+        self._waiters.push(priority, future)
         self._schedule_wake()
         try:
             return await future
@@ -276,9 +271,9 @@ class AdaptiveLimiter:
         self._wake()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Permit]:
+    async def slot(self, priority: int = 0) -> AsyncIterator[Permit]:
         """Hold a slot for the body; a `RateLimitError` raised inside counts as a 429."""
-        permit = await self.acquire()
+        permit = await self.acquire(priority)
         try:
             yield permit
         except RateLimitError as exc:
