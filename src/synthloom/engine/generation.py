@@ -136,6 +136,9 @@ async def generate_dataset(
         work = _kept_mode_work(work, num_records, config)
     todo = list(work.todo)
     directory.clear_temporaries()
+    for index in work.replaced:
+        # Made under the old config: never left beside groups of the new one (the cache has the answers).
+        directory.remove_part(index)
     directory.drop_records_for(g.index for g in todo)
     metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
     directory.write_config(config)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
+from synthloom.config.run_config import CacheConfig, CacheMode
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
@@ -93,6 +95,42 @@ def _prepare(config: DatasetConfig) -> Job:
     return build_job(config, plan, seed)
 
 
+#: Where the response cache is when neither the call nor `run.cache.path` says: a path, or `off`.
+CACHE_ENV = "SYNTHLOOM_CACHE"
+DEFAULT_CACHE = Path(".cache") / "responses.sqlite3"
+
+
+def resolve_cache(
+    config: DatasetConfig,
+    output: str | Path,
+    *,
+    path: str | Path | None = None,
+    mode: CacheMode | None = None,
+) -> CacheConfig | None:
+    """The response cache a run uses (None: none): `path` if given, else `run.cache.path` (relative to
+    the config's folder), else the `SYNTHLOOM_CACHE` variable, else `<output>/.cache/responses.sqlite3`
+    — the same file for every run and preview writing to one output folder. `mode` overrides
+    `run.cache.mode`."""
+    settings = config.run.cache
+    chosen_mode = mode or settings.mode
+    where: Path | None
+    if path is not None:
+        where = Path(path)
+    elif settings.path is not None:
+        where = Path(settings.path)
+        if not where.is_absolute():
+            where = config.base_dir / where
+    elif (env := os.environ.get(CACHE_ENV)) is not None:
+        if env.strip().lower() in ("off", "0", "false", "no", ""):
+            return None
+        where = Path(env)
+    else:
+        where = Path(output) / DEFAULT_CACHE
+    if chosen_mode == "off":
+        return None
+    return settings.model_copy(update={"path": str(where.resolve()), "mode": chosen_mode})
+
+
 def validate(config: ConfigLike) -> Plan:
     """Load and check a config (seed data included) without generating anything. Returns the plan."""
     job = _prepare(_config(config))
@@ -107,10 +145,18 @@ def _check_records(num_records: int) -> None:
         )
 
 
-async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
+async def apreview(
+    config: ConfigLike,
+    num_records: int = 5,
+    *,
+    output: str | Path = "output",
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
+) -> DatasetResult:
     """`preview` for code already running an event loop."""
     _check_records(num_records)
     job = _prepare(_config(config))
+    job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     try:
         outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
     finally:
@@ -123,9 +169,17 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     )
 
 
-def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
-    """Generate a few records in memory with the same engine `create` uses; nothing is written."""
-    return asyncio.run(apreview(config, num_records))
+def preview(
+    config: ConfigLike,
+    num_records: int = 5,
+    *,
+    output: str | Path = "output",
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
+) -> DatasetResult:
+    """Generate a few records in memory with the same engine `create` uses; no records are written.
+    Answers go to (and come from) the response cache `create` into `output` uses (`resolve_cache`)."""
+    return asyncio.run(apreview(config, num_records, output=output, cache=cache, cache_mode=cache_mode))
 
 
 def _executor(
@@ -167,12 +221,17 @@ async def acreate(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
-    if resume not in ("never", "always", "if-possible"):
-        raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
+    if resume not in ("never", "always", "if-possible", "regenerate"):
+        raise ConfigError(
+            f"resume must be never, always, if-possible or regenerate, not {resume!r}", field="resume"
+        )
     job = _prepare(_config(config))
+    job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     directory = RunDirectory(Path(output) / job.config.name)
     try:
         chosen = _executor(job.config, executor, ray_address, directory.root)
@@ -202,17 +261,21 @@ def create(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
     `resume`: `never` refuses a directory that already holds a run, `always` requires one,
-    `if-possible` continues a run when there is one and starts fresh otherwise. A changed config is
-    always refused, with what changed.
+    `if-possible` continues a run when there is one and starts fresh otherwise; these refuse a changed
+    config, with what changed. `regenerate` makes a run whose config changed again with the new config:
+    every cell whose request did not change is answered by the response cache.
 
     `executor` (default: `run.executor`): `local`, `ray` (row groups on the Ray cluster at
     `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
-    `run.metrics_port`) serves Prometheus metrics while the run lasts."""
+    `run.metrics_port`) serves Prometheus metrics while the run lasts. `cache` and `cache_mode` choose
+    the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written)."""
     return asyncio.run(
         acreate(
             config,
@@ -223,6 +286,8 @@ def create(
             executor=executor,
             ray_address=ray_address,
             metrics_port=metrics_port,
+            cache=cache,
+            cache_mode=cache_mode,
         )
     )
 

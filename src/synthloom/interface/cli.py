@@ -75,6 +75,27 @@ def _configure_logging(verbose: bool) -> None:
 config_argument = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 
 
+def cache_options(func: F) -> F:
+    """`--cache PATH` and `--cache-mode`, shared by the commands that send model requests."""
+    func = click.option(
+        "--cache-mode",
+        type=click.Choice(["read-write", "read-only", "refresh", "off"]),
+        default=None,
+        help="How the response cache is used (default: run.cache.mode, read-write).",
+    )(func)
+    return click.option(  # type: ignore[no-any-return]
+        "--cache",
+        "cache_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The response cache file (default: run.cache.path, else OUTPUT/.cache/responses.sqlite3).",
+    )(func)
+
+
+def _cache_mode(mode: str | None) -> Any:
+    return None if mode is None else mode.replace("-", "_")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="synthloom")
 @click.option("-v", "--verbose", is_flag=True, help="Log details (limiter level changes, retries).")
@@ -120,12 +141,30 @@ def validate(config: Path, as_json: bool) -> None:
 @config_argument
 @click.option("-n", "--num-records", default=5, show_default=True, type=int, help="Records to generate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+@click.option(
+    "-o",
+    "--output",
+    default="output",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The output folder whose response cache is used.",
+)
+@cache_options
 @user_errors
-def preview(config: Path, num_records: int, as_json: bool) -> None:
-    """Generate a few records in memory and show them; nothing is written."""
+def preview(
+    config: Path,
+    num_records: int,
+    as_json: bool,
+    output: Path,
+    cache_path: Path | None,
+    cache_mode: str | None,
+) -> None:
+    """Generate a few records in memory and show them; no records are written (answers are cached)."""
     from synthloom.interface.api import preview as run_preview
 
-    result = run_preview(config, num_records)
+    result = run_preview(
+        config, num_records, output=output, cache=cache_path, cache_mode=_cache_mode(cache_mode)
+    )
     rows = list(result)
     if as_json:
         for row in rows:
@@ -169,10 +208,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 )
 @click.option(
     "--resume",
-    type=click.Choice(["never", "always", "if-possible"]),
+    type=click.Choice(["never", "always", "if-possible", "regenerate"]),
     default="if-possible",
     show_default=True,
-    help="Continue a run found in the output folder.",
+    help="Continue a run found in the output folder; `regenerate` remakes it under a changed config "
+    "(unchanged requests come from the response cache).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -193,6 +233,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     default=None,
     help="Serve Prometheus metrics on this port while the run lasts (0: any free port).",
 )
+@cache_options
 @user_errors
 def create(
     config: Path,
@@ -204,6 +245,8 @@ def create(
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
+    cache_path: Path | None,
+    cache_mode: str | None,
 ) -> None:
     """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
     from synthloom.interface.api import create as run_create
@@ -221,6 +264,8 @@ def create(
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
         metrics_port=metrics_port,
+        cache=cache_path,
+        cache_mode=_cache_mode(cache_mode),
     )
     meta = result.metadata
     summary = {
@@ -256,6 +301,7 @@ def create(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
             f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
+            + (f", {u['cached']} from the cache" if u.get("cached") else "")
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
 

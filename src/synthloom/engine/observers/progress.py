@@ -164,9 +164,8 @@ class ProgressDisplay:
         stats = self.model_stats()
         if stats:
             table.add_section()
-            table.add_row(
-                "[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]", ""
-            )
+            heads = ("model", "concurrency", "tokens/s", "429s", "requests", "cached")
+            table.add_row(*(f"[b]{head}[/b]" for head in heads))
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
                 table.add_row(
@@ -175,7 +174,7 @@ class ProgressDisplay:
                     f"{tokens / elapsed:.0f}",
                     str(s.get("rate_limited", 0)),
                     str(s.get("requests", 0)),
-                    "",
+                    str(s.get("cached", 0)),
                 )
         return table
 
@@ -192,6 +191,7 @@ def model_rows(
             "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
             "rate_limited": limiter["rate_limited"],
             "requests": u.get("requests", 0),
+            "cached": u.get("cached", 0),
             "input_tokens": u.get("input_tokens", 0),
             "output_tokens": u.get("output_tokens", 0),
         }

@@ -287,6 +287,7 @@ class RayExecutor:
             seed_columns=tuple(job.seed.column_names) if job.seed is not None else (),
             budgets=names,
             lease_ttl=self.lease_ttl,
+            cache=job.cache.model_dump() if job.cache is not None else None,
         )
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         count = self.workers or max(1, int(cpus))
