@@ -23,6 +23,7 @@ from synthloom.engine.generator import (
 )
 from synthloom.engine.row_executor import RowExecutor, RowResult
 from synthloom.errors import (
+    BudgetExceededError,
     ConfigError,
     EarlyShutdownError,
     GenerationError,
@@ -33,11 +34,21 @@ from synthloom.errors import (
     SeedDataError,
     SynthloomError,
 )
-from synthloom.interface.api import acreate, apreview, create, load_config, open_run, preview, validate
+from synthloom.interface.api import (
+    acreate,
+    apreview,
+    create,
+    load_config,
+    open_run,
+    preview,
+    projection,
+    validate,
+)
 from synthloom.interface.dataset_result import DatasetResult
 
 __all__ = [
     "BatchGenerator",
+    "BudgetExceededError",
     "CellContext",
     "CellFailure",
     "CellFiltered",
@@ -71,6 +82,7 @@ __all__ = [
     "load_config",
     "open_run",
     "preview",
+    "projection",
     "register_column_type",
     "validate",
 ]

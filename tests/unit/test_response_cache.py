@@ -36,7 +36,9 @@ class Setup:
         self.usage = UsageTracker()
         fields: dict[str, Any] = {"alias": "m", "provider": "openai", "base_url": "http://127.0.0.1:9/v1"}
         self.config = ModelConfig(**{**fields, "model": "x", **model})
-        chain = build_chain(self.config, self.network, usage=self.usage, retry_policy=FAST, extra=[cache.wrap])
+        chain = build_chain(
+            self.config, self.network, usage=self.usage, retry_policy=FAST, extra=[cache.wrap]
+        )
         self.client = ModelClient(self.config, handler=chain)
 
     async def ask(self, *, seed: int = 7, attempt: int = 1, text: str = "Say hi") -> str:

@@ -26,7 +26,8 @@ from synthloom.engine.generator import CellGenerator, ColumnGenerator
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_executor import CellStatus
-from synthloom.errors import ConfigError, GenerationError
+from synthloom.engine.spend_budget import SpendBudget
+from synthloom.errors import BudgetExceededError, ConfigError, GenerationError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
@@ -141,6 +142,11 @@ async def generate_dataset(
         directory.remove_part(index)
     directory.drop_records_for(g.index for g in todo)
     metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
+    budget = None
+    if config.run.budget is not None:
+        budget = SpendBudget(
+            config.run.budget, target_records=num_records, earlier=metadata.data.get("usage_total", {})
+        )
     directory.write_config(config)
     if job.seed is not None and job.seed.report.issues:
         directory.write_seed_report(job.seed.report.to_dict())
@@ -175,6 +181,12 @@ async def generate_dataset(
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
+                if budget is not None:
+                    budget.check(
+                        session_usage=executor.usage_summary().get("models", {}),
+                        committed_usage=[g.get("usage", {}) for g in metadata.data["row_groups"].values()],
+                        committed_records=metadata.committed_records,
+                    )
         if kept_mode and not committer.cut_at(num_records):
             raise GenerationError(
                 f"only {metadata.committed_records} of {num_records} rows were kept after trying "
@@ -185,6 +197,9 @@ async def generate_dataset(
         status = "completed"
     except asyncio.CancelledError:
         status = "interrupted"
+        raise
+    except BudgetExceededError:
+        status = "over_budget"
         raise
     finally:
         refresher.cancel()

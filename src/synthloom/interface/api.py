@@ -14,10 +14,12 @@ from synthloom.config.run_config import CacheConfig, CacheMode
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
+from synthloom.engine.spend_budget import check_budget_pricing
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
+from synthloom.interface.projection import Projection, project
 from synthloom.models import check_models
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
@@ -25,7 +27,17 @@ from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
+__all__ = [
+    "acreate",
+    "apreview",
+    "create",
+    "load_config",
+    "open_run",
+    "preview",
+    "projection",
+    "resolve_cache",
+    "validate",
+]
 
 ConfigLike = DatasetConfig | str | Path
 
@@ -90,6 +102,12 @@ def _prepare(config: DatasetConfig) -> Job:
     EXECUTORS.check(config)
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
     check_output(config, plan.row_columns)
+    try:
+        check_budget_pricing(config, plan.model_aliases)
+    except ConfigError as exc:
+        if exc.line is None:
+            exc.line = config.line_of_model(exc.model, exc.field)
+        raise
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
     # the job builds every generator, once.
     return build_job(config, plan, seed)
@@ -136,6 +154,15 @@ def validate(config: ConfigLike) -> Plan:
     job = _prepare(_config(config))
     job.close()
     return job.plan
+
+
+def projection(config: ConfigLike, num_records: int, *, against: str | Path | None = None) -> Projection:
+    """What a run of `num_records` would request and cost, before any request is sent (`synthloom
+    plan`); `against` an earlier run: only what changed since it is requested again."""
+    _check_records(num_records)
+    job = _prepare(_config(config))
+    job.close()
+    return project(job.config, job.plan, num_records, against=Path(against) if against else None)
 
 
 def _check_records(num_records: int) -> None:

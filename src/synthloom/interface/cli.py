@@ -14,15 +14,17 @@ from typing import Any, TypeVar
 import click
 
 from synthloom._version import __version__
-from synthloom.errors import ConfigError, RunStateError, SynthloomError
+from synthloom.errors import BudgetExceededError, ConfigError, RunStateError, SynthloomError
 
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 130 for an interrupt.
+#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 3 for a run stopped by its spend
+#: budget (committed rows kept), 130 for an interrupt.
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
+EXIT_OVER_BUDGET = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -39,6 +41,8 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (ConfigError, RunStateError) as exc:
             _fail(str(exc), EXIT_USER_ERROR)
+        except BudgetExceededError as exc:
+            _fail(str(exc), EXIT_OVER_BUDGET)
         except SynthloomError as exc:
             _fail(str(exc), EXIT_RUN_FAILED)
         except KeyboardInterrupt:
@@ -334,6 +338,9 @@ def _attach_model_commands() -> None:
 
     cli.add_command(report_command)
     cli.add_command(view_command)
+    from synthloom.interface.cli_plan import plan_command
+
+    cli.add_command(plan_command)
 
 
 _attach_model_commands()

@@ -198,7 +198,8 @@ class ResponseCache:
             if not self.path.exists():
                 self._disable("read_only, and the file does not exist")
                 return
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.lock_timeout)
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=self.lock_timeout)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=self.lock_timeout)
