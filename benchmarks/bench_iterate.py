@@ -27,6 +27,7 @@ from bench_engine import diamond
 from harness import run_scenarios, server_stats
 
 import synthloom
+from synthloom import DatasetConfig
 from synthloom.config.model_config import ModelConfig
 from synthloom.models import CallScope, FunctionHandler, ModelClient, UsageTracker
 from synthloom.models.calls import ResponseCache, build_chain
@@ -72,8 +73,9 @@ def prompt_change(records: int) -> dict[str, Any]:
         config = diamond(base_url, buffer_size=100, max_parallel=128)
         first_s, _ = _create(config, records, work / "runs", cache)
         before = server_stats(base_url)["requests"]
-        changed = config.model_copy(deep=True)
-        changed.columns[-1].prompt = "Analyse in depth: {{ summary }}"  # type: ignore[attr-defined]
+        data = config.to_dict()
+        data["columns"][-1]["prompt"] = "Analyse in depth: {{ summary }}"
+        changed = DatasetConfig.model_validate(data)
         second_s, result = _create(changed, records, work / "runs", cache, resume="regenerate")
         sent = server_stats(base_url)["requests"] - before
     columns = result.usage["columns"]

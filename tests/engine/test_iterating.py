@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.model_config import Pricing
 from synthloom.errors import BudgetExceededError, ConfigError, RunStateError
 from synthloom.interface.cli import cli
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig, subprocess_endpoint
@@ -25,7 +24,9 @@ from .conftest import model
 RECORDS = 30
 
 
-def diamond(base_url: str, *, summary: str = "Summarise {{ topic }}.", **run: Any) -> DatasetConfig:
+def diamond(
+    base_url: str, *, summary: str = "Summarise {{ topic }}.", pricing: Any = None, **run: Any
+) -> DatasetConfig:
     return DatasetConfig.model_validate(
         {
             "name": "diamond",
@@ -35,6 +36,7 @@ def diamond(base_url: str, *, summary: str = "Summarise {{ topic }}.", **run: An
                     "m",
                     base_url,
                     inference={"temperature": {"distribution": "uniform", "low": 0.2, "high": 0.9}},
+                    pricing=pricing,
                 )
             ],
             "columns": [
@@ -163,12 +165,11 @@ async def test_plan_against_a_run_projects_only_the_changed_columns_from_measure
     endpoint: SimulatedEndpoint, tmp_path: Path
 ) -> None:
     priced = {"input_per_million": 1.0, "output_per_million": 2.0}
-    old = diamond(endpoint.base_url)
-    old.models[0].pricing = Pricing(**priced)
-    run = await synthloom.acreate(old, RECORDS, tmp_path)
+    run = await synthloom.acreate(diamond(endpoint.base_url, pricing=priced), RECORDS, tmp_path)
     endpoint.reset_stats()
-    changed = diamond(endpoint.base_url, summary="Briefly: {{ topic }}.", budget={"usd": 1e-6})
-    changed.models[0].pricing = Pricing(**priced)
+    changed = diamond(
+        endpoint.base_url, summary="Briefly: {{ topic }}.", pricing=priced, budget={"usd": 1e-6}
+    )
     projected = synthloom.projection(changed, 2 * RECORDS, against=run.path)
     assert endpoint.stats()["requests"] == 0  # nothing is sent to make a projection
     by_column = {c.name: c for c in projected.columns}
