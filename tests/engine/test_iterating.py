@@ -6,6 +6,7 @@ run cleanly."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,13 @@ def test_a_run_over_budget_exits_3_and_a_budget_without_pricing_exits_2(tmp_path
         unpriced = CliRunner().invoke(cli, ["create", str(config), "-n", "10", "-o", str(tmp_path / "o2")])
     assert unpriced.exit_code == 2, unpriced.output
     assert "model 'm'" in unpriced.output and "pricing" in unpriced.output
+
+
+async def test_preview_warns_how_large_a_run_passes_the_budget(
+    endpoint: SimulatedEndpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = diamond(endpoint.base_url, budget={"requests": 300})
+    with caplog.at_level(logging.WARNING, logger="synthloom.interface.api"):
+        await synthloom.apreview(config, num_records=10)
+    (warning,) = [r.getMessage() for r in caplog.records if "run.budget" in r.getMessage()]
+    assert "3 requests a record, a run of more than 100 records passes run.budget.requests" in warning

@@ -22,7 +22,7 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.run_config import BudgetConfig
 from synthloom.errors import BudgetExceededError, ConfigError
 
-__all__ = ["SpendBudget", "check_budget_pricing", "spend_of"]
+__all__ = ["SpendBudget", "budget_reach", "check_budget_pricing", "spend_of"]
 
 _UNITS = {"usd": "$", "tokens": " tokens", "requests": " requests"}
 
@@ -53,6 +53,24 @@ def check_budget_pricing(config: DatasetConfig, aliases: Iterable[str]) -> None:
                 model=model.alias,
                 field="pricing",
             )
+
+
+def budget_reach(budget: BudgetConfig, usage: Mapping[str, Mapping[str, Any]], records: int) -> list[str]:
+    """From a preview's spend on `records` records (answers from the cache cost nothing and are not
+    counted): for each limit, the run size past which the budget would be passed."""
+    if records <= 0:
+        return []
+    spend = spend_of(usage.values())
+    out = []
+    for measure, limit in budget.limits().items():
+        per_record = spend[measure] / records
+        if per_record > 0:
+            reach = int(limit / per_record)
+            out.append(
+                f"at this preview's {_amount(measure, per_record)} a record, a run of more than "
+                f"{reach:,} records passes run.budget.{measure} ({_amount(measure, limit)})"
+            )
+    return out
 
 
 class SpendBudget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from synthloom.config.run_config import CacheConfig, CacheMode
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
-from synthloom.engine.spend_budget import check_budget_pricing
+from synthloom.engine.spend_budget import budget_reach, check_budget_pricing
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
@@ -38,6 +39,8 @@ __all__ = [
     "resolve_cache",
     "validate",
 ]
+
+logger = logging.getLogger(__name__)
 
 ConfigLike = DatasetConfig | str | Path
 
@@ -188,6 +191,9 @@ async def apreview(
         outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
+    if job.config.run.budget is not None:
+        for warning in budget_reach(job.config.run.budget, outcome.usage.get("models", {}), num_records):
+            logger.warning("%s", warning)
     return DatasetResult(
         tables=outcome.tables,
         usage=outcome.usage,
