@@ -3,8 +3,12 @@ place of the network (what reaches it is what was not answered from the cache) a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +233,60 @@ async def test_the_api_key_is_never_written(tmp_path: Path, monkeypatch: pytest.
     await cache.aclose()
     for file in tmp_path.iterdir():
         assert b"sk-very-secret-value" not in file.read_bytes()
+
+
+WRITER = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from test_response_cache import Setup
+from synthloom.models.calls import ResponseCache
+
+async def main():
+    cache = ResponseCache({path!r})
+    setup = Setup(cache)
+    for seed in range(50):
+        await setup.ask(seed=seed)
+    def half_written():  # on the cache's own thread and connection: a write begun, never committed
+        cache._db.execute("BEGIN IMMEDIATE")
+        cache._db.execute("INSERT INTO responses VALUES (?, ?, ?, ?)", (b"x" * 32, b"half", 4, 0.0))
+
+    cache._thread.submit(half_written).result()
+    print("writing", flush=True)
+    sys.stdin.read()  # killed here, holding the write lock
+
+asyncio.run(main())
+"""
+
+
+def test_a_writer_killed_inside_a_write_leaves_a_file_that_still_answers(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    script = WRITER.format(tests=str(Path(__file__).parent), path=str(path))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "writing"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        for stream in (writer.stdin, writer.stdout):
+            if stream is not None:
+                stream.close()
+    assert writer.returncode == -signal.SIGKILL
+
+    async def replay() -> tuple[ResponseCache, Setup]:
+        cache = ResponseCache(path)
+        setup = Setup(cache)
+        for seed in range(50):
+            await setup.ask(seed=seed)
+        await setup.ask(seed=10_000_000)  # and it still takes new answers
+        await cache.aclose()
+        return cache, setup
+
+    cache, setup = asyncio.run(replay())
+    assert cache.disabled is None
+    assert (cache.hits, len(setup.network.requests), cache.stored) == (50, 1, 1)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM responses WHERE key = ?", (b"x" * 32,)).fetchone()[0] == 0
