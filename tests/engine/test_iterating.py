@@ -18,6 +18,7 @@ import synthloom
 from synthloom import DatasetConfig
 from synthloom.errors import BudgetExceededError, ConfigError, RunStateError
 from synthloom.interface.cli import cli
+from synthloom.report.html_report import build_report
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig, subprocess_endpoint
 
 from .conftest import model
@@ -73,6 +74,9 @@ async def test_a_config_made_again_sends_nothing_and_gives_the_same_rows(
     usage = second.usage["models"]["m"]
     assert (usage["requests"], usage["cached"], usage["cost"]) == (3 * RECORDS, 3 * RECORDS, 0.0)
     assert second.usage["cache"]["responses"]["hits"] == 3 * RECORDS
+    report = build_report(second.path)
+    cell = f'<td class="num">{3 * RECORDS}</td>'
+    assert "<th>requests</th><th>from cache</th>" in report and f"<td>m</td>{cell}{cell}" in report
 
 
 async def test_preview_and_create_share_the_default_cache_under_the_output_folder(
