@@ -60,7 +60,9 @@ def test_a_streamed_seed_creates_and_resumes_in_stream_order(config: Path, tmp_p
     code, out = run("create", str(config), "-n", "6", "-o", str(out_dir), "--no-progress")
     assert code == 0, out
     # A longer run resumes the same directory: the stream is read again, cycling past its end.
-    code, out = run("create", str(config), "-n", "10", "-o", str(out_dir), "--no-progress", "--resume", "always")
+    code, out = run(
+        "create", str(config), "-n", "10", "-o", str(out_dir), "--no-progress", "--resume", "always"
+    )
     assert code == 0, out
     parts = sorted((out_dir / "streamed").glob("**/*.parquet"))
     lines = [v for p in parts for v in pq.read_table(p).column("line").to_pylist()]
