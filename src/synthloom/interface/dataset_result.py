@@ -23,7 +23,7 @@ from synthloom.outputs import (
     push_to_hub,
     save_hf_dataset,
 )
-from synthloom.store.table_codec import decode_rows, is_json_field
+from synthloom.store.table_codec import decode_rows, is_json_field, loads_json
 
 if TYPE_CHECKING:
     import datasets
@@ -113,7 +113,7 @@ class DatasetResult:
         frame = table.to_pandas()
         for f in table.schema:
             if is_json_field(f):
-                frame[f.name] = frame[f.name].map(lambda v: None if v is None else orjson.loads(v))
+                frame[f.name] = frame[f.name].map(lambda v: None if v is None else loads_json(v))
         return pd.DataFrame(frame)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

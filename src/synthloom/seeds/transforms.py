@@ -37,7 +37,7 @@ from synthloom.config.seed_config import SeedTransform, WindowSpec
 from synthloom.errors import PlanError, SeedDataError
 from synthloom.plan.templates import compile_template, is_truthy, template_references
 from synthloom.seeds.sources import decoded_columns, decoded_rows
-from synthloom.store.table_codec import JSON_FIELD_KEY, is_json_field
+from synthloom.store.table_codec import JSON_FIELD_KEY, dumps_json, is_json_field
 
 __all__ = ["Step", "build_steps", "filter_step", "run_steps"]
 
@@ -268,10 +268,7 @@ def _window(spec: WindowSpec, schema: pa.Schema, name: str, source: str | None) 
                 arrays.append(pa.array(text, type=pa.string()))
             elif is_json_field(f):
                 vals = values[f.name]
-                text = [
-                    orjson.dumps(vals[a:b], default=str).decode()
-                    for a, b in itertools.pairwise(offsets.tolist())
-                ]
+                text = [dumps_json(vals[a:b]) for a, b in itertools.pairwise(offsets.tolist())]
                 arrays.append(pa.array(text, type=pa.string()))
             else:
                 column = flat.column(f.name).combine_chunks()

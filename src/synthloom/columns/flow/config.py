@@ -71,6 +71,7 @@ from synthloom.columns.custom.config import CustomColumn
 from synthloom.columns.expression.config import ExpressionColumn
 from synthloom.columns.filter.config import FilterColumn
 from synthloom.columns.flow.graph_checks import END, START, check_flow_graph
+from synthloom.columns.image.config import ImageColumn
 from synthloom.columns.llm.config import (
     LLMCodeColumn,
     LLMColumn,
@@ -189,6 +190,12 @@ class CustomNode(_NodeFields, CustomColumn):
     """A `custom` node: a Python function given the state keys in `inputs`."""
 
     type: Literal["custom"]  # no default: written out with the config, it selects the kind back
+
+
+class ImageNode(_NodeFields, ImageColumn):
+    """An `image` node: an image made (or edited) from the state; its value is PNG bytes (or a list)."""
+
+    type: Literal["image"]  # no default: written out with the config, it selects the kind back
 
 
 class FilterNode(_NodeFields, FilterColumn):
@@ -405,6 +412,7 @@ FlowNodeConfig = Annotated[
         ExpressionNode,
         CustomNode,
         FilterNode,
+        ImageNode,
         FlowNode,
     ],
     Field(discriminator="type"),
