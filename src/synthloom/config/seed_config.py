@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "WindowSpec"]
+__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "SortSpec", "WindowSpec"]
 
 Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: How several sources become one record:
@@ -84,6 +84,18 @@ class WindowSpec(StrictModel):
     partial: bool = False
 
 
+class SortSpec(StrictModel):
+    """Order the records by one or more fields (nulls last). Reads every record first: a sort holds
+    the whole source in memory."""
+
+    by: str | Annotated[list[str], Field(min_length=1)]
+    descending: bool = False
+
+    @property
+    def fields(self) -> list[str]:
+        return [self.by] if isinstance(self.by, str) else list(self.by)
+
+
 class SeedTransform(StrictModel):
     """One step of `seed.transforms`; exactly one key:
 
@@ -95,6 +107,8 @@ class SeedTransform(StrictModel):
     - `skip: {first: 10, last: 2}`
     - `window: {size: 3, step: 1, join: {text: "\\n"}}`   combine consecutive records
     - `dedup: key` or `[a, b]`   keep the first record of each distinct key
+    - `sort: field`, `[a, b]` or `{by: [a, b], descending: true}`   order the records (reads them all)
+    - `limit: 100`               keep the first 100 records (reading stops there)
     """
 
     rename: dict[str, Annotated[str, Field(min_length=1)]] | None = None
@@ -104,6 +118,13 @@ class SeedTransform(StrictModel):
     skip: SkipSpec | None = None
     window: WindowSpec | None = None
     dedup: str | Annotated[list[str], Field(min_length=1)] | None = None
+    sort: SortSpec | None = None
+    limit: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort_shorthand(cls, value: object) -> object:
+        return {"by": value} if isinstance(value, str | list) else value
 
     @property
     def kind(self) -> str:
