@@ -9,6 +9,8 @@ One source per seed (exactly one of these keys):
     documents: "docs/**/*.md"        text, markdown, HTML and PDF files, one record per file or `chunk`
     run: out/stage1                  a previous synthloom run (its committed row groups), with `where`
     sources: [{...}, {...}]          several seeds, put together by `combine`
+    reader: markdown-sections        a seed-reader plugin (entry point `synthloom.seed_readers`), with
+                                     `files` (what it reads) and `options` (its own)
 
 Then, in order: `columns` (keep only these fields), `transforms` (a list of steps, see
 `SeedTransform`), and `sampling` (which seed record each generated record gets).
@@ -16,7 +18,7 @@ Then, in order: `columns` (keep only these fields), `transforms` (a list of step
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -31,7 +33,7 @@ Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: `sample` (each source sampled on its own for every generated record, by its own `sampling`).
 Combine = Literal["join", "left_join", "zip", "cross", "sample"]
 
-_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources")
+_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources", "reader")
 #: Options that only make sense for one kind of source.
 _OPTION_OWNER = {
     "format": "path",
@@ -44,6 +46,8 @@ _OPTION_OWNER = {
     "where": "run",
     "combine": "sources",
     "key": "sources",
+    "files": "reader",
+    "options": "reader",
 }
 
 
@@ -150,6 +154,8 @@ class SeedConfig(StrictModel):
     documents: Annotated[str, Field(min_length=1)] | None = None
     run: Annotated[str, Field(min_length=1)] | None = None
     sources: Annotated[list[SeedConfig], Field(min_length=2)] | None = None
+    #: A seed-reader plugin by name (`markdown-sections`, or one a package registers).
+    reader: Annotated[str, Field(min_length=1)] | None = None
 
     # -- options of one kind of source ----------------------------------------------------------------
     #: `path`: force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
@@ -169,6 +175,9 @@ class SeedConfig(StrictModel):
     #: `sources`: how they become one record, and the field(s) a join matches on.
     combine: Combine | None = None
     key: str | Annotated[list[str], Field(min_length=1)] | None = None
+    #: `reader`: the files it reads (a glob, relative to the config's folder), and its own options.
+    files: Annotated[str, Field(min_length=1)] | None = None
+    options: dict[str, Any] | None = None
 
     # -- for every source -------------------------------------------------------------------------------
     #: Keep only these fields (all by default); applied before `transforms`.
