@@ -9,6 +9,7 @@ One source per seed (exactly one of these keys):
     documents: "docs/**/*.md"        text, markdown, HTML and PDF files, one record per file or `chunk`
     run: out/stage1                  a previous synthloom run (its committed row groups), with `where`
     sources: [{...}, {...}]          several seeds, put together by `combine`
+    stage: questions                 in a pipeline file: an earlier stage's records (with `where`)
     reader: markdown-sections        a seed-reader plugin (entry point `synthloom.seed_readers`), with
                                      `files` (what it reads) and `options` (its own)
 
@@ -33,9 +34,9 @@ Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: `sample` (each source sampled on its own for every generated record, by its own `sampling`).
 Combine = Literal["join", "left_join", "zip", "cross", "sample"]
 
-_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources", "reader")
+_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources", "reader", "stage")
 #: Options that only make sense for one kind of source.
-_OPTION_OWNER = {
+_OPTION_OWNER: dict[str, str | tuple[str, ...]] = {
     "format": "path",
     "config": "hf",
     "split": "hf",
@@ -43,7 +44,7 @@ _OPTION_OWNER = {
     "streaming": "hf",
     "shuffle_buffer": "hf",
     "chunk": "documents",
-    "where": "run",
+    "where": ("run", "stage"),
     "combine": "sources",
     "key": "sources",
     "files": "reader",
@@ -154,6 +155,8 @@ class SeedConfig(StrictModel):
     documents: Annotated[str, Field(min_length=1)] | None = None
     run: Annotated[str, Field(min_length=1)] | None = None
     sources: Annotated[list[SeedConfig], Field(min_length=2)] | None = None
+    #: In a pipeline file: the records an earlier stage kept (the pipeline points it at that stage's run).
+    stage: Annotated[str, Field(min_length=1)] | None = None
     #: A seed-reader plugin by name (`markdown-sections`, or one a package registers).
     reader: Annotated[str, Field(min_length=1)] | None = None
 
@@ -198,12 +201,13 @@ class SeedConfig(StrictModel):
             raise ValueError(f"a seed needs exactly one of {', '.join(_SOURCE_KEYS)}; {what}")
         kind = given[0]
         for option, owner in _OPTION_OWNER.items():
+            owners = owner if isinstance(owner, tuple) else (owner,)
             if (
-                owner != kind
+                kind not in owners
                 and option in self.model_fields_set
                 and getattr(self, option) not in (None, False)
             ):
-                raise ValueError(f"'{option}' applies only to a '{owner}' seed, not to a '{kind}' seed")
+                raise ValueError(f"'{option}' applies only to a '{owners[0]}' seed, not to a '{kind}' seed")
         if kind == "sources":
             self._check_sources()
         if self.shuffle_buffer is not None and not self.streaming:

@@ -105,6 +105,12 @@ def _open_data(
         return open_hf(seed, base_dir=base_dir, run_seed=run_seed, salt=salt, prefix=prefix)
     if kind == "run":
         return open_run(seed, base_dir=base_dir, prefix=prefix)
+    if kind == "stage":
+        raise SeedDataError(
+            f"'stage: {seed.stage}' names a stage of a pipeline: run the pipeline file "
+            "(`synthloom create pipeline.yaml`), or use `run:` with that stage's run directory",
+            field=f"{prefix}.stage",
+        )
     if kind == "reader":
         source = open_plugin_seed(seed, base_dir=base_dir, report=report, prefix=prefix)
         return TableSource(_select(source.table, seed.columns, source_name(seed, base_dir)))
