@@ -133,7 +133,7 @@ class ColumnTools:
         ctx.trace.append(trace)
         return result
 
-    def sends_response_format(self, client: ModelClient) -> bool:
+    def sends_response_format(self, client: ScopedClient) -> bool:
         """Whether a JSON-schema answer can go as `response_format` next to native tools: the provider
         takes both, and the model's structured-output policy does not ask for prompt instructions."""
         caps = client.provider.capabilities
