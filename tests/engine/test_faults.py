@@ -212,3 +212,21 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     config = DatasetConfig.model_validate({"columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}]})
     with pytest.raises(synthloom.OutputError, match="cannot write to output directory"):
         synthloom.create(config, 5, blocker / "out")
+
+
+async def test_waiting_out_an_outage_spends_none_of_a_cells_retries(tmp_path: Path) -> None:
+    # The client itself does not retry (max_retries=0): every failure reaches the engine. The cell may
+    # retry a server error once; the dropped connection before it is an outage, not a retry.
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as endpoint:
+        endpoint.script({"drop": True}, {"status": 503})
+        config = DatasetConfig.model_validate(
+            {
+                "name": "blip",
+                "models": [model("m", endpoint.base_url, max_retries=0)],
+                "columns": [{"name": "t", "type": "llm-text", "model": "m", "prompt": "hi"}],
+                "run": {"buffer_size": 1, "cell_retries": 1, "endpoint_deadline": 60},
+            }
+        )
+        result = await synthloom.acreate(config, 1, tmp_path)
+        assert endpoint.stats()["drops"] == 1 and endpoint.stats()["server_errors"] == 1
+    assert result.failures == [] and len(result) == 1
