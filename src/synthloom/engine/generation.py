@@ -172,7 +172,7 @@ async def generate_dataset(
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
-        if kept_mode and not committer.cut_at(num_records):
+        if kept_mode and not committer.cut_at(num_records, buffer_size=config.run.buffer_size):
             raise GenerationError(
                 f"only {metadata.committed_records} of {num_records} rows were kept after trying "
                 f"{planned} records (run.max_extra_records); the kept rows are committed. Raise "
