@@ -30,6 +30,7 @@ INCIDENTS = [
     {
         "number": f"INC{i:07d}",
         "short_description": f"printer {i} jammed",
+        "description": f"Printer {i} on floor {i % 4} shows error E{i}.",
         "active": "true" if i % 3 else "false",
     }
     for i in range(1, 26)
@@ -152,6 +153,13 @@ def test_incidents_are_read_page_by_page_and_written_back(table_api: TableApiSta
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes()
+
+
+def test_the_example_config_validates_against_the_stand_in(table_api: TableApiStandIn) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "servicenow" / "example.yaml"
+    out = CliRunner().invoke(cli, ["validate", str(example)])
+    assert out.exit_code == 0, out.output
+    assert table_api.pages and table_api.pages[0]["sysparm_query"] == "active=true"
 
 
 def test_wrong_credentials_fail_validation_without_showing_them(
