@@ -170,7 +170,14 @@ def _create_pipeline(
 @user_errors
 def preview(config: Path, num_records: int, as_json: bool) -> None:
     """Generate a few records in memory and show them; nothing is written."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import preview as run_preview
+
+    if is_pipeline(config):
+        raise click.UsageError(
+            "a pipeline file has several stages: preview a stage's own config file, or `validate` the "
+            "pipeline (a stage seeded by another needs that stage's records, made by `create`)"
+        )
 
     result = run_preview(config, num_records)
     rows = list(result)
