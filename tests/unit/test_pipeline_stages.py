@@ -125,3 +125,10 @@ def test_a_stage_seed_outside_a_pipeline_says_how_to_run_it(tmp_path: Path) -> N
     path.write_text("seed: {stage: q}\ncolumns: [{name: x, type: expression, expr: '1'}]\n")
     code, out = run("validate", str(path))
     assert code == 2 and "names a stage of a pipeline" in out
+
+
+def test_the_stages_example_pipeline_validates() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "stages" / "pipeline.yaml"
+    code, out = run("validate", str(example), "--json")
+    assert code == 0, out
+    assert [s["name"] for s in json.loads(out)["stages"]] == ["stage1-qa", "stage2-followups"]
