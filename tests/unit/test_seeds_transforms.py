@@ -278,7 +278,7 @@ def test_sample_draws_each_source_on_its_own(two_sources: Path) -> None:
         ),
         (
             {"path": "a", "hf": "b"},
-            "a seed needs exactly one of path, hf, documents, run, sources; got path, hf",
+            "a seed needs exactly one of path, hf, documents, run, sources, reader, stage; got path, hf",
         ),
         ({"path": "a", "chunk": {"size": 10}}, "'chunk' applies only to a 'documents' seed"),
         (
