@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from synthloom.columns.llm.config import LLMColumn
 from synthloom.engine.contexts import CellContext, RunResources
 from synthloom.errors import ConfigError, ToolError
@@ -123,14 +125,17 @@ class ColumnTools:
                 response_format=response_format,
             )
             result = await loop.run(as_messages(messages), finish)
-        trace: dict[str, Any] = {
-            "tool_mode": loop.mode,
-            "model_calls": result.model_calls,
-            "tool_calls": [outcome.trace() for outcome in result.outcomes],
-        }
-        if result.ended_at_calls:
-            trace["recorded_calls"] = [call["name"] for call in result.value]
-        ctx.trace.append(trace)
+        if ctx.lineage is not None:
+            # The cell's lineage says which tools ran, beside the model exchanges the chain logged.
+            summary: dict[str, Any] = {
+                "tag": ctx.tag,
+                "tool_mode": loop.mode,
+                "model_calls": result.model_calls,
+                "tool_calls": [outcome.summary() for outcome in result.outcomes],
+            }
+            if result.ended_at_calls:  # record-only tools: the calls kept, none run
+                summary["recorded_calls"] = [call["name"] for call in result.value]
+            ctx.lineage.append(orjson.dumps(summary))
         return result
 
     def sends_response_format(self, client: ScopedClient) -> bool:
