@@ -96,3 +96,17 @@ async def test_an_image_node_in_a_flow_draws_from_the_state_and_exports_as_base6
     first = json.loads(exported.splitlines()[0])
     assert decode_png(base64.b64decode(first["scene"]["picture"]))[:2] == (24, 16)
     assert result.usage["columns"]["scene.picture"]["requests"] == 3
+
+
+def test_too_many_images_per_cell_exits_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from synthloom.interface.cli import cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "models: [{alias: p, provider: openai, base_url: 'http://127.0.0.1:9/v1', model: x}]\n"
+        "columns: [{name: pics, type: image, model: p, prompt: fox, n: 11}]\n"
+    )
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 2 and "field 'n'" in out.output and "10" in out.output, out.output
