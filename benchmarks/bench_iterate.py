@@ -72,18 +72,21 @@ def prompt_change(records: int) -> dict[str, Any]:
     with subprocess_endpoint(SERVER) as base_url:
         config = diamond(base_url, buffer_size=100, max_parallel=128)
         first_s, _ = _create(config, records, work / "runs", cache)
-        before = server_stats(base_url)["requests"]
+        stats = server_stats(base_url)
+        before, limited = stats["requests"], stats["rate_limited"]
         data = config.to_dict()
         data["columns"][-1]["prompt"] = "Analyse in depth: {{ summary }}"
         changed = DatasetConfig.model_validate(data)
         second_s, result = _create(changed, records, work / "runs", cache, resume="regenerate")
-        sent = server_stats(base_url)["requests"] - before
+        stats = server_stats(base_url)
+        sent, limited = stats["requests"] - before, stats["rate_limited"] - limited
     columns = result.usage["columns"]
     return {
         "records": len(result),
         "first_run_s": round(first_s, 2),
         "regenerate_s": round(second_s, 2),
         "server_requests": sent,
+        "server_answered_429": limited,
         "changed_column_cells": records,
         "cached_per_column": {name: columns[name]["cached"] for name in ("summary", "trivia", "analysis")},
         "ratio_to_first_run": round(second_s / first_s, 3),
