@@ -217,6 +217,8 @@ async def test_two_caches_on_one_file_see_each_others_answers(tmp_path: Path) ->
     first, second = Setup(one), Setup(two)
     await first.ask(seed=1)
     await second.ask(seed=2)
+    await one.flush()
+    await two.flush()  # answers are written in batches; once written, the other process sees them
     await first.ask(seed=2)
     await second.ask(seed=1)
     await one.aclose()

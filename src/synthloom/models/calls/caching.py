@@ -8,15 +8,17 @@ gets its second answer under a second key: the *occurrence* of that body within 
 and the API key are not part of it (replicas of one model share answers; the key is never written).
 
 The store is one SQLite file in WAL mode: readers never block the writer, a `kill -9` loses at most the
-answer being written (a transaction is all or nothing), and several runs, preview and Ray workers on
-one machine open the same file at once. (SQLite's locking does not hold on network filesystems: on a
+answers queued for the next batch (a transaction is all or nothing; they are asked for again), and
+several runs, preview and Ray workers on one machine open the same file at once. Answers are written in
+batches, one transaction each, so that no request waits on a write: at thousands of requests a second
+a transaction per answer made the cache's thread the bottleneck. (SQLite's locking does not hold on network filesystems: on a
 multi-node cluster each node should point `run.cache.path` at a local disk and keeps its own cache.)
 All SQLite work runs on one thread of its own, off the event loop. The file carries its format version;
 a file of another version, a corrupt file or one that stays locked turns the cache off for the run with
 one warning: every request is then a miss, never an error.
 
 Size is bounded: the least recently used answers are evicted once the file's answers pass `max_bytes`.
-Hits refresh their use time in batches (written with the next store), so a hit costs one indexed read.
+Hits refresh their use time in batches (written with the next batch), so a hit costs one indexed read.
 """
 
 from __future__ import annotations
@@ -98,6 +100,12 @@ class ResponseCache:
         self._db: sqlite3.Connection | None = None
         self._opened = False
         self._touched: set[bytes] = set()
+        # Answers handed to `put` and not yet written: written in one transaction per batch by the cache's
+        # thread, so that a run's requests never wait on a write (nor queue behind one another's).
+        self._pending: dict[bytes, bytes] = {}
+        self._pending_lock = threading.Lock()
+        self._flush_queued = False
+        self._flushes: set[asyncio.Future[None]] = set()
         self._size = 0
         self._counts: dict[bytes, int] = {}
         self._counts_lock = threading.Lock()
@@ -131,12 +139,25 @@ class ResponseCache:
     async def get(self, key: bytes) -> bytes | None:
         if self.mode == "refresh":
             return None
+        with self._pending_lock:
+            waiting = self._pending.get(key)
+        if waiting is not None:
+            return waiting
         return await self._call(self._get, (key,), None)
 
     async def put(self, key: bytes, value: bytes) -> None:
-        if self.mode == "read_only":
+        """Queue `value` to be written (in a batch, on the cache's thread); returns at once."""
+        if self.mode == "read_only" or self.disabled is not None:
             return
-        await self._call(self._put, (key, value), None)
+        with self._pending_lock:
+            self._pending[key] = value
+            if self._flush_queued:
+                return
+            self._flush_queued = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._thread, self._guarded, self._flush, (), None)
+        self._flushes.add(future)
+        future.add_done_callback(self._flushes.discard)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -149,13 +170,16 @@ class ResponseCache:
             "disabled": self.disabled,
         }
 
-    async def aclose(self) -> None:
-        await self._call(self._close, (), None)
-        self._thread.shutdown(wait=True)
+    async def flush(self) -> None:
+        """Wait until every answer queued so far is written."""
+        if self._flushes:
+            await asyncio.gather(*self._flushes)
+        await self._call(self._flush, (), None)
 
-    def close(self) -> None:
-        """`aclose` for code without an event loop."""
-        self._thread.submit(self._close).result()
+    async def aclose(self) -> None:
+        """Write what is queued, then close the file."""
+        await self.flush()
+        await self._call(self._close, (), None)
         self._thread.shutdown(wait=True)
 
     def size(self) -> int:
@@ -240,15 +264,21 @@ class ResponseCache:
             self._touched.add(key)
         return bytes(row[0])
 
-    def _put(self, key: bytes, value: bytes) -> None:
+    def _flush(self) -> None:
+        """Write every queued answer in one transaction (runs on the cache's thread)."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, {}
+            self._flush_queued = False
+        if not batch:
+            return
         db = self._db
         assert db is not None
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
+            db.executemany(
                 "INSERT OR REPLACE INTO responses (key, value, size, used) VALUES (?, ?, ?, ?)",
-                (key, value, len(value), now),
+                [(key, value, len(value), now) for key, value in batch.items()],
             )
             if self._touched:
                 db.executemany(
@@ -259,8 +289,8 @@ class ResponseCache:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.stored += 1
-        self._size += len(value)
+        self.stored += len(batch)
+        self._size += sum(len(value) for value in batch.values())
         if self._size > self.max_bytes:
             self._evict()
 
