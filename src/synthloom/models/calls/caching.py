@@ -11,8 +11,9 @@ The store is one SQLite file in WAL mode: readers never block the writer, a `kil
 answers queued for the next batch (a transaction is all or nothing; they are asked for again), and
 several runs, preview and Ray workers on one machine open the same file at once. Answers are written in
 batches, one transaction each, so that no request waits on a write: at thousands of requests a second
-a transaction per answer made the cache's thread the bottleneck. (SQLite's locking does not hold on network filesystems: on a
-multi-node cluster each node should point `run.cache.path` at a local disk and keeps its own cache.)
+a transaction per answer made the cache's thread the bottleneck. (SQLite's locking does not hold on
+network filesystems: on a multi-node cluster each node should point `run.cache.path` at a local disk,
+and keeps its own cache.)
 All SQLite work runs on one thread of its own, off the event loop. The file carries its format version;
 a file of another version, a corrupt file or one that stays locked turns the cache off for the run with
 one warning: every request is then a miss, never an error.
