@@ -16,7 +16,11 @@ __all__ = [
     "ImportPathText",
     "ModelClass",
     "StrictModel",
+    "ValueShape",
 ]
+
+#: Keys of a mapping value known at plan time, each with the shape of its own value (None: unknown).
+ValueShape = Mapping[str, "ValueShape | None"]
 
 #: Column names must be usable as Jinja2 identifiers: `{{ name }}` and `{{ name.field }}`.
 COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -98,6 +102,24 @@ class ColumnConfig(StrictModel):
     def side_columns(self) -> list[str]:
         """Extra output columns this column writes next to its own (`<name>__trace`, ...)."""
         return []
+
+    # ---- what the value looks like, for checks made before a request is sent ---------------------
+    def value_shape(self) -> ValueShape | None:
+        """The keys of this column's value when it is a mapping whose keys are known before the run
+        (a JSON schema's properties, a judge's score names, a person's fields), each with its own
+        shape (None: not known). None when the value is not such a mapping. The planner refuses
+        `{{ column.key }}` for a key the shape does not have: it would render as an empty string."""
+        return None
+
+    def drawn_values(self) -> list[Any] | None:
+        """Every value this column can take, when that is a short list known before the run (a
+        category sampler's `values`); None otherwise."""
+        return None
+
+    def check_with(self, columns: Mapping[str, ColumnConfig]) -> None:
+        """Checks of this column against the other columns of the config, by name (a subcategory's
+        keys against the values its parent draws). Raises `PlanError` naming the field."""
+        return None
 
     # ---- columns with an inside (flows) -----------------------------------------------------------
     def nested_columns(self) -> dict[str, ColumnConfig]:

@@ -10,9 +10,12 @@ the file and line.
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from synthloom.errors import ConfigError
 
 __all__ = [
     "Distribution",
@@ -25,6 +28,63 @@ __all__ = [
 
 #: The providers synthloom ships (the model layer registers them; plugins may add more).
 _BUILTIN_PROVIDERS = ("openai", "anthropic", "local")
+
+
+#: `${NAME}` in `base_url` and `headers`: replaced from the environment when requests are built.
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: What an environment variable's name looks like (`OPENAI_API_KEY`).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Prefixes of API keys as providers issue them.
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "gsk_", "xai-", "ghp_", "github_pat_", "AIza", "pplx-", "nvapi-")
+
+
+def _env_name(value: str | None) -> str | None:
+    """`api_key_env` must name a variable. A value that looks like the key itself is refused without
+    repeating it (the message, the run's config.yaml and its metadata would otherwise hold it)."""
+    if value is None:
+        return value
+    looks_like_key = (
+        not _ENV_NAME.match(value)
+        or value.startswith(_KEY_PREFIXES)
+        or (len(value) >= 24 and any(c.islower() for c in value) and any(c.isdigit() for c in value))
+    )
+    if looks_like_key:
+        raise ValueError(
+            "this looks like an API key, not the name of an environment variable (the value is not "
+            "shown): put the key in a variable (export OPENAI_API_KEY=...) and write its name here "
+            "(api_key_env: OPENAI_API_KEY)"
+        )
+    return value
+
+
+def _url_with_scheme(value: str | None) -> str | None:
+    if value is None or value.startswith(("http://", "https://", "${")):
+        return value
+    if "://" in value:
+        raise ValueError(f"'{value}' is not an http:// or https:// URL")
+    raise ValueError(f"'{value}' has no scheme: write 'http://{value}' (or https://)")
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+HttpUrl = Annotated[str, AfterValidator(_url_with_scheme)]
+
+
+def expand_env(text: str, *, model: str, field: str) -> str:
+    """`text` with every `${NAME}` replaced by the variable's value. An unset variable is a
+    `ConfigError` naming it (never its value)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = os.environ.get(name)
+        if found is None:
+            raise ConfigError(
+                f"environment variable '{name}' (written '${{{name}}}') is not set", model=model, field=field
+            )
+        return found
+
+    return _ENV_REFERENCE.sub(value, text)
 
 
 class _Strict(BaseModel):
@@ -94,8 +154,8 @@ class EndpointConfig(_Strict):
 
     `api_key_env` and `max_parallel_requests` default to the model's own."""
 
-    url: Annotated[str, Field(min_length=1, pattern=r"^https?://")]
-    api_key_env: str | None = None
+    url: Annotated[HttpUrl, Field(min_length=1)]
+    api_key_env: EnvName | None = None
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
@@ -108,13 +168,17 @@ class ModelConfig(_Strict):
     provider: Annotated[
         str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", examples=list(_BUILTIN_PROVIDERS))
     ] = "openai"
-    base_url: str | None = None
+    #: The server's URL (`http://127.0.0.1:8000/v1`); `${NAME}` is replaced from the environment.
+    base_url: HttpUrl | None = None
     #: Several servers of the same model behind this alias, instead of one `base_url`. Each has its
     #: own adaptive limiter and health; they are not part of the run's fingerprint, so replicas can be
     #: added or removed when a run is resumed.
     endpoints: Annotated[list[EndpointConfig], Field(min_length=1)] | None = None
     model: str | None = None
-    api_key_env: str | None = None
+    #: The name of the environment variable holding the API key (never the key itself).
+    api_key_env: EnvName | None = None
+    #: Extra request headers; `${NAME}` in a value is replaced from the environment when requests are
+    #: built, so a token never sits in the config or the run's artifacts.
     headers: dict[str, str] = Field(default_factory=dict)
     inference: InferenceParams = Field(default_factory=InferenceParams)
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] = 16
@@ -166,6 +230,19 @@ class ModelConfig(_Strict):
             )
             for endpoint in self.endpoints
         ]
+
+    def resolved_base_url(self) -> str | None:
+        """`base_url` with `${NAME}` replaced from the environment (never stored anywhere)."""
+        if self.base_url is None:
+            return None
+        return expand_env(self.base_url, model=self.alias, field="base_url")
+
+    def resolved_headers(self) -> dict[str, str]:
+        """`headers` with `${NAME}` replaced from the environment (never stored anywhere)."""
+        return {
+            key: expand_env(value, model=self.alias, field=f"headers.{key}")
+            for key, value in self.headers.items()
+        }
 
     def api_key(self) -> str | None:
         """The key from the environment, or None when no `api_key_env` is set or it is empty."""

@@ -7,7 +7,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from synthloom.config.base import IMPORT_PATH_PATTERN, ColumnConfig, ImportPath, ImportPathText, StrictModel
+from synthloom.config.base import (
+    IMPORT_PATH_PATTERN,
+    ColumnConfig,
+    ImportPath,
+    ImportPathText,
+    StrictModel,
+    ValueShape,
+)
 from synthloom.config.model_config import InferenceParams
 from synthloom.tools.config import ToolMode, ToolsConfig, TrajectoryPlace
 
@@ -151,11 +158,28 @@ class LLMStructuredColumn(LLMColumn):
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return value
 
+    def value_shape(self) -> ValueShape | None:
+        if self.post_hook is not None or not isinstance(self.output_schema, dict):
+            return None  # a hook may return anything; a Pydantic model's schema is read at run time
+        return schema_shape(self.output_schema)
+
     def import_paths(self) -> dict[str, ImportPath]:
         paths = super().import_paths()
         if isinstance(self.output_schema, str):
             paths["schema"] = ImportPath(self.output_schema, "pydantic-model")
         return paths
+
+
+def schema_shape(schema: Any) -> ValueShape | None:
+    """The keys a JSON Schema object declares (nested objects too), or None when the keys are open
+    (`additionalProperties`, `patternProperties`, combinators, references) or it is not an object."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return None
+    if schema.get("additionalProperties") not in (None, False) or "patternProperties" in schema:
+        return None
+    if any(key in schema for key in ("anyOf", "oneOf", "allOf", "$ref", "if")):
+        return None
+    return {str(key): schema_shape(value) for key, value in schema["properties"].items()}
 
 
 class JudgeScore(StrictModel):
@@ -204,6 +228,11 @@ class LLMJudgeColumn(LLMColumn):
         if dupes:
             raise ValueError(f"duplicate score names: {', '.join(dupes)}")
         return self
+
+    def value_shape(self) -> ValueShape | None:
+        if self.post_hook is not None:
+            return None
+        return {score.name: {"score": None, "reasoning": None} for score in self.scores}
 
 
 class EmbeddingColumn(ColumnConfig):
