@@ -61,6 +61,10 @@ class RunConfig(StrictModel):
     #: Keep each model-backed cell's lineage (the messages sent, the reply, reasoning, attempts, tokens,
     #: latency) in `lineage/part-NNNNN.parquet` next to the data, for `synthloom view`.
     lineage: bool = True
+    #: Accept a run that commits fewer records than asked (failed or filtered rows): `synthloom create`
+    #: then exits 0. Otherwise it exits 3 with the counts, so a CI job can tell a short dataset from a
+    #: complete one (`--allow-partial` does the same for one command).
+    allow_partial: bool = False
     #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None

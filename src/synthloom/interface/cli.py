@@ -20,9 +20,11 @@ __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 130 for an interrupt.
+#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 3 for a run that committed fewer
+#: records than asked (unless allowed), 130 for an interrupt.
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
+EXIT_PARTIAL = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -177,6 +179,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Exit 0 even when fewer records than asked were committed (also: run.allow_partial).",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
     default=None,
@@ -201,11 +208,15 @@ def create(
     resume: str,
     progress: bool,
     as_json: bool,
+    allow_partial: bool,
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
 ) -> None:
-    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
+    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes.
+
+    Exits 3 when fewer records than asked were committed (failed or filtered rows), unless
+    --allow-partial or run.allow_partial is set; 1 when the run failed; 2 for a config mistake."""
     from synthloom.interface.api import create as run_create
 
     if ray_address is not None:
@@ -233,8 +244,12 @@ def create(
         "usage": result.usage.get("models", {}),
         "columns": result.usage.get("columns", {}),
     }
+    partial = _shortfall(summary)
+    allowed = allow_partial or _run_allows_partial(result.path)
     if as_json:
         _emit_json(summary)
+        if partial and not allowed:
+            _fail(partial, EXIT_PARTIAL)
         return
     removed = [
         f"{summary['failed_records']} failed: see failures.jsonl" if summary["failed_records"] else "",
@@ -258,6 +273,37 @@ def create(
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
+    if partial and not allowed:
+        _fail(partial, EXIT_PARTIAL)
+
+
+def _run_allows_partial(path: Path | None) -> bool:
+    import yaml
+
+    written = path / "config.yaml" if path is not None else None
+    if written is None or not written.exists():
+        return False
+    data = yaml.safe_load(written.read_text()) or {}
+    return bool((data.get("run") or {}).get("allow_partial"))
+
+
+def _shortfall(summary: dict[str, Any]) -> str | None:
+    """Why the run is short of its target, with the counts; None when it is not."""
+    written, asked = summary["records"] or 0, summary["target_records"] or 0
+    if written >= asked:
+        return None
+    failed, filtered = summary["failed_records"], summary["filtered_records"]
+    hints = []
+    if failed:
+        hints.append("failures.jsonl says why rows failed")
+    if filtered:
+        hints.append(
+            "filtered.jsonl says why rows were filtered (run.target: kept generates until N are kept)"
+        )
+    return (
+        f"only {written} of {asked} records were written ({failed} failed, {filtered} filtered): "
+        + "; ".join(hints + ["pass --allow-partial (or set run.allow_partial: true) to accept a short run"])
+    )
 
 
 @cli.command()
