@@ -300,10 +300,9 @@ def _shortfall(summary: dict[str, Any]) -> str | None:
         hints.append(
             "filtered.jsonl says why rows were filtered (run.target: kept generates until N are kept)"
         )
-    return (
-        f"only {written} of {asked} records were written ({failed} failed, {filtered} filtered): "
-        + "; ".join(hints + ["pass --allow-partial (or set run.allow_partial: true) to accept a short run"])
-    )
+    hints.append("pass --allow-partial (or set run.allow_partial: true) to accept a short run")
+    counts = f"{failed} failed, {filtered} filtered"
+    return f"only {written} of {asked} records were written ({counts}): " + "; ".join(hints)
 
 
 @cli.command()

@@ -9,6 +9,7 @@ tokens, no cost); `synthloom models check` is the deeper probe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -65,8 +66,6 @@ async def _probe(alias: str, url: str, timeout: float) -> UnreachableEndpoint | 
     except OSError as exc:
         return UnreachableEndpoint(alias, url, exc.strerror or type(exc).__name__)
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return None

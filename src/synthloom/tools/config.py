@@ -66,6 +66,8 @@ class McpServerConfig(StrictModel):
     streamable-HTTP `url` of one already running."""
 
     #: The program and its arguments, e.g. `[npx, -y, "@modelcontextprotocol/server-everything"]`.
+    #: `python` (or `python3`) is the interpreter running synthloom, whose environment has the `mcp`
+    #: SDK, not whichever `python` comes first on PATH; write a path to use another one.
     command: Annotated[list[str], Field(min_length=1)] | None = None
     url: str | None = None
     #: Environment of a stdio server: literal values or `${NAME}` references, read at start.
