@@ -260,12 +260,8 @@ def create(
         f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
         + (f" ({notes})" if notes else "")
     )
-    for name, c in summary["columns"].items():
-        if c.get("requests"):
-            click.echo(
-                f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
-                f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
-            )
+    for line in _column_usage_lines(summary["columns"]):
+        click.echo(line)
     for alias, u in summary["usage"].items():
         click.echo(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
@@ -275,6 +271,30 @@ def create(
         )
     if partial and not allowed:
         _fail(partial, EXIT_PARTIAL)
+
+
+def _column_usage_lines(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per column that sent requests; a flow's nodes (`<flow>.<node>`, already counted in the
+    flow's line) indented under it, so the spend is not read twice."""
+    lines: list[str] = []
+    nodes: dict[str, list[str]] = {}
+    for name in columns:
+        if "." in name:
+            nodes.setdefault(name.split(".", 1)[0], []).append(name)
+    for name, c in columns.items():
+        if "." in name or not c.get("requests"):
+            continue
+        lines.append(
+            f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
+            f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
+        )
+        for node in nodes.get(name, []):
+            n = columns[node]
+            lines.append(
+                f"      node {node.split('.', 1)[1]}: {n.get('requests', 0)} requests, "
+                f"{n.get('output_tokens', 0)} tokens out, p95 {n.get('latency_p95') or 0:.2f}s"
+            )
+    return lines
 
 
 def _run_allows_partial(path: Path | None) -> bool:

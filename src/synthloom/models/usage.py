@@ -57,6 +57,7 @@ class UsageTotals:
     failures: int = 0
     rate_limited: int = 0
     retries: int = 0
+    server_errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
@@ -67,6 +68,7 @@ class UsageTotals:
         self.failures += 0 if ok else 1
         self.rate_limited += usage.rate_limited
         self.retries += usage.retries
+        self.server_errors += usage.server_errors
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.cost += cost
@@ -83,6 +85,7 @@ class UsageTotals:
             "failures": self.failures,
             "rate_limited": self.rate_limited,
             "retries": self.retries,
+            "server_errors": self.server_errors,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "latency_p50": pct(0.50),
