@@ -53,9 +53,16 @@ class ImportPath(NamedTuple):
 
 
 class StrictModel(BaseModel):
-    """Everything a user writes: unknown keys are errors, not silence."""
+    """Everything a user writes: unknown keys are errors, not silence. Its JSON Schema carries each
+    field's help text (the `#:` comment above the field, see `field_docs.py`)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from synthloom.config.field_docs import describe_schema
+
+        return describe_schema(super().model_json_schema(*args, **kwargs), cls)
 
 
 class ColumnConfig(StrictModel):
@@ -65,9 +72,14 @@ class ColumnConfig(StrictModel):
     #: Template fields every column has; subclasses extend `template_field_names`.
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
 
+    #: The column's name: how templates read it (`{{ name }}`) and its key in every record.
     name: Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
+    #: The column type (`sampler`, `llm-text`, `flow`, ... or a plugin's).
     type: str
+    #: Generate the column (later columns may read it) but leave it out of the records.
     drop: bool = False
+    #: A Jinja condition (`{{ difficulty == 'hard' }}`): where it is false the cell is skipped and holds
+    #: null.
     when: str | None = None
 
     def templates(self) -> dict[str, str]:

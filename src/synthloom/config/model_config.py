@@ -94,11 +94,18 @@ class _Strict(BaseModel):
 class Distribution(_Strict):
     """A parameter drawn per request: `{distribution: uniform, low: 0.5, high: 1.0}`."""
 
+    #: How the value is drawn per request: `uniform` (low, high), `gaussian` (mean, stddev) or `choice`
+    #: (values).
     distribution: Literal["uniform", "gaussian", "choice"]
+    #: Lower bound of a uniform draw.
     low: float | None = None
+    #: Upper bound of a uniform draw.
     high: float | None = None
+    #: Mean of a gaussian draw.
     mean: float | None = None
+    #: Standard deviation of a gaussian draw.
     stddev: float | None = None
+    #: The values a `choice` draw picks from.
     values: list[float] | None = None
 
     @model_validator(mode="after")
@@ -118,11 +125,17 @@ FloatOrDistribution = float | Distribution
 class InferenceParams(_Strict):
     """Sampling parameters sent with every request; columns may override any of them."""
 
+    #: Sampling temperature (a number, or a distribution drawn per request).
     temperature: FloatOrDistribution | None = None
+    #: Nucleus sampling mass (a number, or a distribution drawn per request).
     top_p: FloatOrDistribution | None = None
+    #: The most tokens a reply may have; a reply cut there is reported as cut by max_tokens.
     max_tokens: Annotated[int, Field(gt=0)] | None = None
+    #: Sequences that end the reply.
     stop: list[str] | None = None
+    #: The seed sent to the server (per request, for servers that honour it).
     seed: int | None = None
+    #: Extra JSON merged into the request body last (provider-specific options).
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     def merged(self, override: InferenceParams | None) -> InferenceParams:
@@ -137,15 +150,20 @@ class InferenceParams(_Strict):
 class Pricing(_Strict):
     """Price in the user's currency per million tokens, for the cost column of usage.json."""
 
+    #: Price of a million input tokens.
     input_per_million: Annotated[float, Field(ge=0)] = 0.0
+    #: Price of a million output tokens.
     output_per_million: Annotated[float, Field(ge=0)] = 0.0
 
 
 class StructuredOutputParams(_Strict):
     """How hard to try for a parseable reply before the cell fails."""
 
+    #: `json_schema` (the server constrains the reply), `prompt` (the schema is in the prompt), or `auto`.
     mode: Literal["auto", "json_schema", "prompt"] = "auto"
+    #: Turns that show the model its invalid reply and the error before a restart.
     correction_turns: Annotated[int, Field(ge=0)] = 2
+    #: Fresh attempts after the correction turns ran out.
     restarts: Annotated[int, Field(ge=0)] = 1
 
 
@@ -154,8 +172,11 @@ class EndpointConfig(_Strict):
 
     `api_key_env` and `max_parallel_requests` default to the model's own."""
 
+    #: The server's base URL (`http://10.0.0.2:8000/v1`).
     url: Annotated[HttpUrl, Field(min_length=1)]
+    #: The name of the environment variable holding this server's API key (default: the model's).
     api_key_env: EnvName | None = None
+    #: The most requests in flight to this server (default: the model's).
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
@@ -163,6 +184,7 @@ class ModelConfig(_Strict):
     """One model alias. The API key is read from the environment variable `api_key_env` at run time;
     it never appears in a config, an artifact or a log."""
 
+    #: The name columns use for this model (`model: writer`).
     alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
     #: A provider name: `openai` (any OpenAI-compatible server), `anthropic`, `local`, or a plugin's.
     provider: Annotated[
@@ -174,17 +196,24 @@ class ModelConfig(_Strict):
     #: own adaptive limiter and health; they are not part of the run's fingerprint, so replicas can be
     #: added or removed when a run is resumed.
     endpoints: Annotated[list[EndpointConfig], Field(min_length=1)] | None = None
+    #: The model id the server serves (sent in every request).
     model: str | None = None
     #: The name of the environment variable holding the API key (never the key itself).
     api_key_env: EnvName | None = None
     #: Extra request headers; `${NAME}` in a value is replaced from the environment when requests are
     #: built, so a token never sits in the config or the run's artifacts.
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Sampling parameters for every request to this model; a column's `inference` overrides them.
     inference: InferenceParams = Field(default_factory=InferenceParams)
+    #: The most requests in flight; the adaptive limiter stays at or below it.
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] = 16
+    #: Seconds a request may take before it counts as failed (and is retried).
     timeout: Annotated[float, Field(gt=0)] = 120.0
+    #: Retries of a request after a timeout, a dropped connection or a 5xx.
     max_retries: Annotated[int, Field(ge=0)] = 5
+    #: Prices per million tokens, for the cost in usage.json.
     pricing: Pricing | None = None
+    #: How hard to try for a reply that parses and fits the schema.
     structured_output: StructuredOutputParams = Field(default_factory=StructuredOutputParams)
     #: `provider: local` only: a GGUF file to serve instead of the bundled SmolLM2-135M-Instruct.
     model_path: str | None = None

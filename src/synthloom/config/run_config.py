@@ -49,6 +49,7 @@ class RunConfig(StrictModel):
     #: Stop when more than this share of cells failed over the last `failure_window` finished cells.
     #: Filtered rows (a filter or quality gate said no) never count as failures.
     max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
+    #: How many finished cells `max_failure_rate` is measured over.
     failure_window: Annotated[int, Field(gt=0)] = 200
     #: A cell that failed transiently is retried this many more times later in the run.
     cell_retries: Annotated[int, Field(ge=0)] = 2
@@ -76,6 +77,7 @@ class RunConfig(StrictModel):
     #: Serve Prometheus metrics at http://`metrics_host`:`metrics_port`/metrics while the run lasts
     #: (0: any free port, logged); None: no endpoint.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    #: The interface the metrics endpoint listens on.
     metrics_host: str = "127.0.0.1"
     #: Export the same metrics over OTLP/HTTP to this collector (`http://127.0.0.1:4318`); needs the
     #: `metrics` extra (the OpenTelemetry SDK and exporter).

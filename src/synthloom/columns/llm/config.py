@@ -34,9 +34,13 @@ class LLMColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
+    #: The alias of the model to call (one of `models`).
     model: str
+    #: The user message: a Jinja template over the record (`{{ question }}`).
     prompt: str
+    #: The system message: a Jinja template over the record.
     system_prompt: str | None = None
+    #: Sampling parameters for this column, over the model's.
     inference: InferenceParams | None = None
     #: Also write `<name>__trace`: the full message exchange.
     with_trace: bool = False

@@ -24,7 +24,9 @@ class SamplerColumn(ColumnConfig):
     """A value drawn from a distribution, vectorised per row group."""
 
     type: Literal["sampler"] = "sampler"
+    #: Which distribution: category, subcategory, uniform, gaussian, person, uuid, ...
     sampler: SamplerName
+    #: The sampler's parameters (`values`, `low`/`high`, `fields`, ...); checked per sampler.
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")

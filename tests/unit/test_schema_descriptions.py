@@ -1,0 +1,53 @@
+"""`synthloom schema` carries each documented field's help text, so an editor shows it on hover."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from synthloom.config.base import StrictModel
+from synthloom.config.field_docs import field_descriptions
+from synthloom.interface.cli import cli
+
+
+def _schema() -> dict:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    return json.loads(result.stdout)
+
+
+def test_schema_carries_field_descriptions_from_the_comments_above_each_field() -> None:
+    schema = _schema()
+    defs = schema["$defs"]
+    assert "OUTPUT/<name>/" in schema["properties"]["name"]["description"]
+    llm = defs["LLMTextColumn"]["properties"]
+    assert llm["prompt"]["description"].startswith("The user message")
+    assert "skipped" in llm["when"]["description"]  # inherited from the column base
+    assert "adaptive limiter" in defs["ModelConfig"]["properties"]["max_parallel_requests"]["description"]
+    assert "never the key itself" in defs["ModelConfig"]["properties"]["api_key_env"]["description"]
+    # Written with `#:` over two lines: joined into one text.
+    assert "accept rate down to 10 %" in defs["RunConfig"]["properties"]["max_extra_records"]["description"]
+
+
+def test_every_description_is_text() -> None:
+    schema = _schema()
+    for definition in [schema, *schema["$defs"].values()]:
+        for name, prop in definition.get("properties", {}).items():
+            if "description" in prop:
+                assert isinstance(prop["description"], str) and prop["description"].strip(), name
+
+
+def test_field_descriptions_prefers_field_description_and_ignores_method_bodies() -> None:
+    from pydantic import Field
+
+    class Example(StrictModel):
+        #: Read from the comment.
+        a: int = 0
+        b: int = Field(0, description="Given explicitly.")
+
+        def method(self) -> None:
+            #: not a field
+            c: int = 1  # noqa: F841
+
+    assert field_descriptions(Example) == {"a": "Read from the comment.", "b": "Given explicitly."}
