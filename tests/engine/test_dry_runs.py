@@ -66,3 +66,30 @@ async def test_a_reply_cut_by_max_tokens_is_reported_as_such(tmp_path: Path) -> 
     assert failure["error_type"] == "ParseError"
     assert "the reply was cut by max_tokens 8 (finish_reason 'length')" in failure["error"]
     assert "raise inference.max_tokens" in failure["error"]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example(name: str, base_url: str) -> DatasetConfig:
+    import yaml
+
+    path = EXAMPLES / name / "config.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["models"] = [
+        {"alias": m["alias"], "base_url": base_url, "model": "simulated"} for m in data["models"]
+    ]
+    config = DatasetConfig.model_validate(data)
+    config._base_dir = path.parent
+    return config
+
+
+async def test_tool_use_example_filters_rows_without_a_tool_call(tmp_path: Path) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig(tool_turns=0)) as endpoint:
+        none = await synthloom.acreate(_example("tool-use", endpoint.base_url), 4, tmp_path / "none")
+    assert len(none) == 0
+    assert [f["column"] for f in none.filtered] == ["used_a_tool"] * 4
+    async with SimulatedEndpoint(SimulatedEndpointConfig(tool_turns=1)) as endpoint:
+        used = await synthloom.acreate(_example("tool-use", endpoint.base_url), 4, tmp_path / "used")
+    assert len(used) == 4 and not used.filtered
+    assert all(any(m["role"] == "tool" for m in row["answer__trajectory"]) for row in used)
