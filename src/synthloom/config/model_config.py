@@ -219,6 +219,7 @@ class ModelConfig(_Strict):
     model_path: str | None = None
     #: `provider: local` only: context size and CPU threads for llama.cpp.
     n_ctx: Annotated[int, Field(gt=0)] = 4096
+    #: `provider: local` only: CPU threads for llama.cpp (default: all cores).
     n_threads: Annotated[int, Field(gt=0)] | None = None
 
     @model_validator(mode="after")

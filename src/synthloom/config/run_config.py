@@ -23,7 +23,9 @@ class ExecutorChoice(StrictModel):
     executor declares its options and a new one adds no field here.
     """
 
+    #: The executor: `local` or `ray`.
     name: str = "local"
+    #: The executor's own options (for ray: `address`, `workers`).
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

@@ -126,6 +126,7 @@ class LLMCodeColumn(LLMColumn):
     """Code in `language`, extracted from the model's reply."""
 
     type: Literal["llm-code"] = "llm-code"
+    #: The language of the code (`python`, `sql`, ...): the reply's fenced block in it is the value.
     language: str = "python"
 
 
@@ -133,6 +134,7 @@ class LLMStructuredColumn(LLMColumn):
     """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
 
     type: Literal["llm-structured"] = "llm-structured"
+    #: The JSON Schema the value must satisfy, or a Pydantic model as `package.module:Model`.
     output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
 
     @field_validator("output_schema", mode="before")
@@ -192,7 +194,9 @@ class JudgeScore(StrictModel):
     #: Any short label ("accuracy", "SQL Correctness"); a template reads
     #: `{{ grade['SQL Correctness'].score }}`.
     name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: What the score measures (shown to the judge).
     description: str
+    #: The possible scores and what each means: `{1: poor, 5: excellent}`.
     options: Annotated[dict[int | str, str], Field(min_length=2)]
 
     @field_validator("options", mode="before")
@@ -223,6 +227,7 @@ class LLMJudgeColumn(LLMColumn):
     """A rubric of named scores; the value is `{score_name: {score, reasoning}}`."""
 
     type: Literal["llm-judge"] = "llm-judge"
+    #: The rubric: named scores, each with a description and its options.
     scores: Annotated[list[JudgeScore], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -243,7 +248,9 @@ class EmbeddingColumn(ColumnConfig):
     """An embedding vector of the text in column `source`."""
 
     type: Literal["embedding"] = "embedding"
+    #: The alias of a server with an embeddings endpoint.
     model: str
+    #: The column whose text is embedded.
     source: str
     #: Cells waiting at the same moment are sent together, up to this many texts per request.
     batch_size: Annotated[int, Field(gt=0, le=2048)] = 64
