@@ -220,3 +220,19 @@ def test_expanded_values_never_reach_the_run_directory(
     written = (tmp_path / "run" / "config.yaml").read_text()
     assert "tok-secret-xyz" not in written
     assert yaml.safe_load(written)["models"][0]["headers"]["X-Team"] == "${SYNTHLOOM_TEST_TOKEN}"
+
+
+def test_a_key_in_api_key_env_is_not_echoed_by_the_python_api() -> None:
+    from pydantic import ValidationError
+
+    from synthloom.config.dataset import DatasetConfig
+
+    secret = "sk-proj-abc123DEF456ghi789"
+    data = {
+        "models": [{"alias": "w", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": secret}],
+        "columns": [{"name": "a", "type": "sampler", "sampler": "uuid"}],
+    }
+    with pytest.raises(ValidationError) as caught:
+        DatasetConfig.model_validate(data)
+    assert "looks like an API key" in str(caught.value)
+    assert secret not in str(caught.value) and "abc123" not in repr(caught.value)

@@ -46,7 +46,8 @@ class DatasetConfig(StrictModel):
     """A declarative description of a dataset."""
 
     # Built on first use, not on import: the column union needs the registry's plugins.
-    model_config = ConfigDict(defer_build=True)
+    # Inputs stay out of validation messages: a key pasted where a name belongs must not be echoed.
+    model_config = ConfigDict(defer_build=True, hide_input_in_errors=True)
 
     #: The dataset's name: the run is written to `OUTPUT/<name>/`.
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=128)] = "dataset"

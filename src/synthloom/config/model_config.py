@@ -88,7 +88,8 @@ def expand_env(text: str, *, model: str, field: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A pasted key must not come back in an error message: inputs are left out of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Distribution(_Strict):
