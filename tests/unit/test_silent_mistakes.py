@@ -236,3 +236,13 @@ def test_a_key_in_api_key_env_is_not_echoed_by_the_python_api() -> None:
         DatasetConfig.model_validate(data)
     assert "looks like an API key" in str(caught.value)
     assert secret not in str(caught.value) and "abc123" not in repr(caught.value)
+
+
+def test_single_braces_written_as_a_jinja_string_pass(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        MODELS + "columns:\n" + QUESTION + "  - {name: answer, type: llm-text, model: w, "
+        "prompt: \"Fill in {{ '{question}' }} with: {{ question }}\"}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
