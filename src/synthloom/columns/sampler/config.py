@@ -88,8 +88,8 @@ class SamplerColumn(ColumnConfig):
                 close = difflib.get_close_matches(key, drawn_text, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'?" if close else f"it draws: {', '.join(drawn_text)}"
                 raise PlanError(
-                    f"key '{key}' is not a value column '{parent.name}' draws ({hint}); rows with "
-                    "an undeclared parent value would get an empty value",
+                    f"key '{key}' is not one of the values column '{parent.name}' draws ({hint}); "
+                    "a row whose parent value has no key gets an empty value",
                     column=self.name,
                     field=f"params.values.{key}",
                 )
