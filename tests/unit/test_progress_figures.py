@@ -53,3 +53,27 @@ def test_a_flows_nodes_are_indented_under_the_flow_line() -> None:
         "      node helper",
         "  column title",
     ]
+
+
+async def test_5xx_and_retries_show_while_the_exchange_is_still_being_retried() -> None:
+    import asyncio
+    import contextlib
+
+    from synthloom.config.model_config import ModelConfig
+    from synthloom.models import ModelPool, RetryPolicy
+    from synthloom.testing import SimulatedEndpoint
+
+    async with SimulatedEndpoint() as endpoint:
+        # A 503, then an answer that waits until the test has looked at the figures.
+        endpoint.script({"status": 503}, {"text": "late", "delay": 3600})
+        config = ModelConfig(alias="w", base_url=endpoint.base_url, model="m", max_retries=3)
+        async with ModelPool([config], retry_policy=RetryPolicy(base_delay=0.0)) as pool:
+            call = asyncio.create_task(pool.client("w").generate_text([{"role": "user", "content": "hi"}]))
+            while len(endpoint.requests) < 2:  # the retry has been sent: the exchange is still open
+                await asyncio.sleep(0)
+            rows = model_rows(pool.usage.summary()["models"], pool.limiter_stats(), live=pool.usage.live())
+            assert pool.usage.summary()["models"].get("w", {}).get("requests", 0) == 0  # nothing finished
+            assert (rows["w"]["server_errors"], rows["w"]["retries"]) == (1, 1)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call

@@ -113,6 +113,21 @@ class UsageTracker:
         self._columns: dict[str, UsageTotals] = {}
         self._scopes: dict[int, dict[str, UsageTotals]] = {}
         self._reports: dict[str, dict[str, Callable[[], dict[str, Any]]]] = {}
+        #: Per alias, failed attempts as they happen (an exchange still being retried included): what
+        #: the live display shows, where `record` only counts an exchange once it has ended.
+        self._live: dict[str, dict[str, int]] = {}
+
+    def attempt_failed(self, alias: str, status: int | None, *, retried: bool) -> None:
+        """Count one failed attempt of `alias` now: a 5xx answer, and whether it will be retried."""
+        live = self._live.setdefault(alias, {"server_errors": 0, "retries": 0})
+        if status is not None and status >= 500:
+            live["server_errors"] += 1
+        if retried and status != 429:
+            live["retries"] += 1
+
+    def live(self) -> dict[str, dict[str, int]]:
+        """Per alias, 5xx answers and retries counted as they happen."""
+        return {alias: dict(counts) for alias, counts in self._live.items()}
 
     def add_report(self, section: str, key: str, report: Callable[[], dict[str, Any]]) -> None:
         """Include `report()` in `summary()` as `[section][key]`, read when the summary is made (the

@@ -199,11 +199,15 @@ class ProgressDisplay:
 
 
 def model_rows(
-    usage: dict[str, dict[str, Any]], limiters: dict[str, dict[str, Any]]
+    usage: dict[str, dict[str, Any]],
+    limiters: dict[str, dict[str, Any]],
+    *,
+    live: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per model alias, what the live display shows: concurrency (in flight / level), 429s, 5xx answers,
     retries, requests and tokens, from the usage summary's `models` and each alias's limiter figures.
-    5xx and retries count finished exchanges (a request still being retried shows when it ends)."""
+    5xx and retries come from `live` (counted as each attempt fails) when given, else from finished
+    exchanges (a request still being retried then shows when it ends)."""
     out: dict[str, dict[str, Any]] = {}
     for alias, limiter in limiters.items():
         u = usage.get(alias, {})
@@ -211,8 +215,8 @@ def model_rows(
             "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
             "rate_limited": limiter["rate_limited"],
             "requests": u.get("requests", 0),
-            "server_errors": u.get("server_errors", 0),
-            "retries": u.get("retries", 0),
+            "server_errors": (live or {}).get(alias, {}).get("server_errors", u.get("server_errors", 0)),
+            "retries": (live or {}).get(alias, {}).get("retries", u.get("retries", 0)),
             "input_tokens": u.get("input_tokens", 0),
             "output_tokens": u.get("output_tokens", 0),
         }
