@@ -87,3 +87,24 @@ def test_preview_against_an_unknown_host_says_unreachable(tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["preview", str(path), "-n", "1"])
     assert result.exit_code == 1
     assert "model 'w': http://nowhere.invalid:8000/v1 is unreachable" in result.stderr
+
+
+async def test_a_model_with_one_endpoint_down_of_two_still_starts(tmp_path: Path) -> None:
+    import synthloom
+    from synthloom import DatasetConfig
+    from synthloom.testing import SimulatedEndpoint
+
+    down = f"http://127.0.0.1:{_closed_port()}/v1"
+    async with SimulatedEndpoint() as endpoint:
+        config = DatasetConfig.model_validate(
+            {
+                "name": "half",
+                "models": [
+                    {"alias": "w", "model": "m", "endpoints": [{"url": endpoint.base_url}, {"url": down}]}
+                ],
+                "columns": [{"name": "a", "type": "llm-text", "model": "w", "prompt": "hi"}],
+                "run": {"cell_retries": 0},
+            }
+        )
+        result = await synthloom.apreview(config, 2)
+    assert len(result) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,8 @@ from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
+
+logger = logging.getLogger(__name__)
 
 ConfigLike = DatasetConfig | str | Path
 
@@ -95,14 +98,23 @@ def _prepare(config: DatasetConfig) -> Job:
 
 
 async def check_reachable(job: Job) -> None:
-    """Refuse to start when an endpoint the plan calls cannot be connected to: a run would otherwise
-    retry it for up to `run.endpoint_deadline` seconds, looking like a slow server."""
+    """Refuse to start when a model the plan calls cannot be connected to: a run would otherwise retry
+    it for up to `run.endpoint_deadline` seconds, looking like a slow server. A model served by several
+    endpoints starts while one of them answers (the endpoint set takes the others out and probes them)."""
     config = job.config
     used = job.plan.model_aliases
     models = [m for m in config.models if m.alias in used]
     problems = await unreachable_endpoints(models, check_models(models))
-    if problems:
-        lines = "; ".join(p.describe() for p in problems)
+    replicas = {m.alias: len(m.replicas()) for m in models}
+    down: dict[str, int] = {}
+    for problem in problems:
+        down[problem.alias] = down.get(problem.alias, 0) + 1
+    fatal = [p for p in problems if down[p.alias] >= replicas[p.alias]]
+    for problem in problems:
+        if problem not in fatal:
+            logger.warning("%s; its other endpoints answer", problem.describe())
+    if fatal:
+        lines = "; ".join(p.describe() for p in fatal)
         raise ModelConnectionError(
             f"{lines}. Nothing was generated. Start the server or fix 'base_url' "
             "(`synthloom models check CONFIG` probes every model)"
