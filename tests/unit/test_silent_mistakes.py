@@ -246,3 +246,29 @@ def test_single_braces_written_as_a_jinja_string_pass(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_key_named_like_a_mapping_method_must_be_read_with_brackets(tmp_path: Path) -> None:
+    path = tmp_path / "mistake.yaml"
+    judge = (
+        "  - name: grade\n    type: llm-judge\n    model: w\n    prompt: '{{ question }}'\n"
+        "    scores: [{name: clear, description: is it clear, options: {1: no, 2: yes}}]\n"
+    )
+    path.write_text(
+        MODELS
+        + "columns:\n"
+        + QUESTION
+        + judge
+        + "  - {name: keep, type: filter, condition: '{{ grade.clear.score == 2 }}'}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "reads the mapping method 'clear', not the key 'clear': write grade['clear']" in result.stderr
+    path.write_text(
+        MODELS
+        + "columns:\n"
+        + QUESTION
+        + judge
+        + "  - {name: keep, type: filter, condition: \"{{ grade['clear'].score == 2 }}\"}\n"
+    )
+    assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0

@@ -226,7 +226,7 @@ def _check_key_reads(source: str, field_name: str, scope: _Scope, bound: frozens
             continue
         shape = scope.shapes.get(name)
         walked: list[str] = [name]
-        for key in keys:
+        for key, as_attribute in keys:
             if shape is None:
                 break
             if key not in shape:
@@ -236,6 +236,13 @@ def _check_key_reads(source: str, field_name: str, scope: _Scope, bound: frozens
                 raise scope.error(
                     f"'{{{{ {written} }}}}' reads key '{key}', which the value of "
                     f"'{'.'.join(walked)}' does not have ({hint}): it would render as an empty string",
+                    field_name,
+                )
+            if as_attribute and hasattr(dict, key):
+                # `grade.clear` is the mapping's own `clear` method, not the key: Jinja finds methods first.
+                raise scope.error(
+                    f"'{{{{ {'.'.join([*walked, key])} }}}}' reads the mapping method '{key}', not the key "
+                    f"'{key}': write {'.'.join(walked)}['{key}']",
                     field_name,
                 )
             walked.append(key)

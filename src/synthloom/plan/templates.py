@@ -320,31 +320,34 @@ def literal_placeholders(source: str) -> list[str]:
     return found
 
 
-def key_reads(source: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Each `{{ name.key.subkey }}` or `{{ name['key'] }}` the template reads, as (name, keys), for
-    names the template does not bind itself. A method call on a mapping (`.items()`) ends the keys."""
+def key_reads(source: str) -> list[tuple[str, tuple[tuple[str, bool], ...]]]:
+    """Each `{{ name.key.subkey }}` or `{{ name['key'] }}` the template reads, as (name, keys), each key
+    with whether it was written as an attribute (`.key`), for names the template does not bind itself.
+    A method call on a mapping (`.items()`) ends the keys."""
     ast = template_environment().parse(source)
     own = _assigned_names(ast)
-    reads: list[tuple[str, tuple[str, ...]]] = []
+    reads: list[tuple[str, tuple[tuple[str, bool], ...]]] = []
     called = {id(call.node) for call in ast.find_all(nodes.Call)}
     # Outermost accesses only: `a.b.c` is one Getattr whose node is `a.b`; walk down to the name.
     inner: set[int] = set()
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         if id(node) in inner:
             continue
-        keys: list[str] = []
+        keys: list[tuple[str, bool]] = []
         current: nodes.Node = node
         while isinstance(current, nodes.Getattr | nodes.Getitem):
             inner.add(id(current.node))
+            key: tuple[str, bool] | None = None
             if isinstance(current, nodes.Getattr):
-                key: str | None = current.attr
                 if id(current) in called and current.attr in _MAPPING_METHODS:
                     keys.clear()  # `answer.items()`: what follows reads the method's result
-                    key = None
+                else:
+                    key = (current.attr, True)
             else:
                 arg = current.arg
-                key = arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None
-                if key is None:
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    key = (arg.value, False)
+                else:
                     keys.clear()  # `answer[i]`: a computed key, nothing to check
             if key is not None:
                 keys.insert(0, key)
