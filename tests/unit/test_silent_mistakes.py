@@ -272,3 +272,12 @@ def test_a_key_named_like_a_mapping_method_must_be_read_with_brackets(tmp_path: 
         + "  - {name: keep, type: filter, condition: \"{{ grade['clear'].score == 2 }}\"}\n"
     )
     assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
+
+
+def test_the_quote_hint_keeps_a_template_whole() -> None:
+    from synthloom.config.loader import parse_config
+    from synthloom.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config("columns:\n  - {name: a, type: llm-text, prompt: Answer: {{ q }}, model: w}\n")
+    assert 'write prompt: "Answer: {{ q }}"' in str(caught.value)

@@ -105,10 +105,24 @@ def _quote_hint(text: str, mark: Any, problem: str) -> str:
     key_start = max(line.rfind(c, 0, start) for c in "{, -") + 1
     key = line[key_start:start].strip()
     rest = line[start + 2 :]
-    end = min((i for i in (rest.find(", "), rest.find("}")) if i >= 0), default=len(rest))
-    value = rest[:end].strip()
+    value = rest[: _value_end(rest)].strip()
     quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"; text containing ':' or '?' must be quoted: write {key}: {quoted}"
+
+
+def _value_end(rest: str) -> int:
+    """Where an unquoted value in a flow mapping ends: the first `, ` or `}` outside `{{ ... }}`."""
+    depth = i = 0
+    while i < len(rest):
+        if rest.startswith("{{", i):
+            depth, i = depth + 1, i + 2
+        elif rest.startswith("}}", i) and depth:
+            depth, i = depth - 1, i + 2
+        elif depth == 0 and (rest.startswith(", ", i) or rest[i] == "}"):
+            return i
+        else:
+            i += 1
+    return len(rest)
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
