@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthloom.config.quality_config import HEURISTIC_TAG_GROUPS, QualityTagsColumn
 from synthloom.engine.generators.base import BatchGenerator, CellFiltered, RowGroupSlice
+from synthloom.engine.quality.boilerplate import BoilerplateDetector
 from synthloom.engine.quality.characteristics import characteristics
 from synthloom.engine.quality.conversation import conversation_tags
+from synthloom.engine.quality.encoding import encoding_label, require_ftfy
 from synthloom.engine.quality.language import UNKNOWN, LanguageDetector
 from synthloom.engine.quality.lexical import mtld, ttr, words_of
-from synthloom.engine.quality.repetition import compression_ratio, loop_stats, repeated_ngram_ratio
+from synthloom.engine.quality.markup import markup_label
+from synthloom.engine.quality.repetition import (
+    compression_ratio,
+    loop_stats,
+    repeated_ngram_ratio,
+    sentence_repeats,
+)
 from synthloom.engine.quality.tag_bounds import outside
 from synthloom.engine.quality.text_values import as_conversation, as_text, column_values
 from synthloom.engine.quality.truncation import looks_truncated, value_tail
@@ -39,6 +47,9 @@ class HeuristicTagger:
             if "language" in self.groups
             else None
         )
+        self._boilerplate = BoilerplateDetector(config.languages) if "boilerplate" in self.groups else None
+        if "encoding" in self.groups:
+            require_ftfy()
 
     def empty(self) -> dict[str, Any]:
         """The tags of a null value: nothing known."""
@@ -53,6 +64,10 @@ class HeuristicTagger:
         return out
 
     def tag(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, bytes | bytearray):
+            # Bytes in a text column: tagged as the text they may be; what is not UTF-8 stays as lone
+            # surrogates, which the encoding tag reports (`invalid_utf8`) instead of failing the row.
+            value = bytes(value).decode("utf-8", "surrogateescape")
         text = as_text(value)
         if text is None:
             return self.empty()
@@ -80,6 +95,14 @@ class HeuristicTagger:
                 loop_repeats=repeats,
                 compression_ratio=compression_ratio(text),
             )
+            out["repeated_sentence_ratio"], out["max_sentence_repeats"] = sentence_repeats(text)
+        if self._boilerplate is not None:
+            language = out.get("language")
+            out["boilerplate"] = self._boilerplate.label(text, language if language != UNKNOWN else None)
+        if "encoding" in groups:
+            out["encoding"], out["encoding_repairable"] = encoding_label(text)
+        if "markup" in groups:
+            out["markup"] = markup_label(text)
         conversation = (
             as_conversation(value) if "conversation" in groups or "characteristics" in groups else None
         )
@@ -102,6 +125,7 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
     def __init__(self, config: QualityTagsColumn, setup: GeneratorSetup) -> None:
         super().__init__(config, setup)
         self.tagger = HeuristicTagger(config)
+        self.gates = config.gates_in_force()
 
     def generate(
         self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
@@ -116,7 +140,7 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
         return out
 
     def _verdict(self, tags: dict[str, Any]) -> Any:
-        for key, bounds in self.config.filter.items():
+        for key, bounds in self.gates.items():
             reason = outside(self.config.name, key, tags.get(key), bounds)
             if reason is not None:
                 return CellFiltered(reason)
