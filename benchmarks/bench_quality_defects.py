@@ -8,7 +8,8 @@ one exists: ftfy (`is_bad`, and its fix changing the text) for encodings, datask
 near-duplicates (same threshold, 128 permutations, the same word-5-gram shingles).
 
 Near-duplicates are binned by their exact word-5-gram Jaccard with the record they copy; the target is
-the pairs at 0.7 and above, with dedup at `threshold: 0.7, ngram: 5` (the documented setting).
+the pairs at 0.7 and above, with dedup's defaults (`threshold: 0.7, ngram: 5, num_perm: 256`). datasketch
+is optional (`pip install datasketch`); without it the reference column is left out.
 
     flock /tmp/synthloom-cpu.lock .venv/bin/python benchmarks/bench_quality_defects.py --save
     .venv/bin/python benchmarks/bench_quality_defects.py --records 4000        # quick
@@ -23,8 +24,6 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
@@ -57,7 +56,13 @@ def tag_corpus(corpus: list[Record]) -> dict[str, Any]:
     hits: list[list[str]] = []
     for t in tags:
         hits.append([key for key, bounds in gates.items() if outside("tags", key, t.get(key), bounds)])
-    return {"tags": tags, "hits": hits, "seconds": seconds, "cpu_seconds": cpu_seconds, "gates": sorted(gates)}
+    return {
+        "tags": tags,
+        "hits": hits,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "gates": sorted(gates),
+    }
 
 
 def dedup_corpus(corpus: list[Record], threshold: float, num_perm: int) -> dict[int, int]:
@@ -156,12 +161,18 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
                 "n": len(v),
                 "recall": _share(sum(1 for r in v if r in caught), len(v)),
             }
-        kinds[kind] = {"n": len(planted), "recall": _share(len(caught), len(planted)), "variants": per_variant}
+        kinds[kind] = {
+            "n": len(planted),
+            "recall": _share(len(caught), len(planted)),
+            "variants": per_variant,
+        }
     out["kinds"] = kinds
     misses: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in corpus:
         if r.kind not in ("clean", "near") and not flagged[r.id] and len(misses[r.kind]) < 4:
-            misses[r.kind].append({"id": r.id, "variant": r.variant, "language": r.language, "text": r.text[-200:]})
+            misses[r.kind].append(
+                {"id": r.id, "variant": r.variant, "language": r.language, "text": r.text[-200:]}
+            )
     out["miss_examples"] = dict(misses)
     # False positives on clean records, per gate and all together.
     per_gate: Counter[str] = Counter()
@@ -188,7 +199,9 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
     for r in clean:
         for key in tagged["hits"][r.id]:
             if len(examples[key]) < 3:
-                examples[key].append({"id": r.id, "tag": tagged["tags"][r.id].get(key), "text": r.text[-160:]})
+                examples[key].append(
+                    {"id": r.id, "tag": tagged["tags"][r.id].get(key), "text": r.text[-160:]}
+                )
     out["false_positive_examples"] = dict(examples)
     # Near-duplicates by exact Jaccard bin, ours and datasketch's.
     near = [r for r in corpus if r.kind == "near"]
@@ -196,7 +209,10 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
     bins = {}
     for low, high in JACCARD_BINS:
         in_bin = [r for r in near if low <= (r.jaccard or 0) < high]
-        row: dict[str, Any] = {"n": len(in_bin), "recall": _share(sum(1 for r in in_bin if r.id in duplicates), len(in_bin))}
+        row: dict[str, Any] = {
+            "n": len(in_bin),
+            "recall": _share(sum(1 for r in in_bin if r.id in duplicates), len(in_bin)),
+        }
         if reference is not None:
             row["datasketch_recall"] = _share(sum(1 for r in in_bin if r.id in reference[0]), len(in_bin))
         bins[f"{low:.1f}-{min(high, 1.0):.1f}"] = row
@@ -216,7 +232,10 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
         out["ftfy"] = {
             "recall": _share(sum(1 for r in enc if flags[r.id]), len(enc)),
             "variants": {
-                v: _share(sum(1 for r in enc if r.variant == v and flags[r.id]), sum(1 for r in enc if r.variant == v))
+                v: _share(
+                    sum(1 for r in enc if r.variant == v and flags[r.id]),
+                    sum(1 for r in enc if r.variant == v),
+                )
                 for v in KINDS["encoding"]
             },
             "false_positives": _share(sum(1 for r in clean if flags[r.id]), len(clean)),
@@ -227,11 +246,13 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=0.7)
-    parser.add_argument("--num-perm", type=int, default=128)
+    parser.add_argument("--num-perm", type=int, default=256)
     parser.add_argument("--save", action="store_true", help="write results/quality_defects.json")
     args = parser.parse_args()
     figures = measure(args.records, args.seed, args.threshold, args.num_perm)

@@ -35,7 +35,7 @@ from typing import Any
 
 from real_text import load_paragraphs
 
-__all__ = ["KINDS", "Record", "build_corpus", "word_shingles", "exact_jaccard"]
+__all__ = ["KINDS", "Record", "build_corpus", "exact_jaccard", "word_shingles"]
 
 DATA = Path(__file__).resolve().parent / "data" / "boilerplate"
 
@@ -57,7 +57,7 @@ SPECIAL_TOKENS = (
     "<|assistant|>",
     "<end_of_turn>",
 )
-_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+_SENTENCE = re.compile(r"(?<=[.!?。\uff01\uff1f])\s+|(?<=[。\uff01\uff1f])")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -207,7 +207,9 @@ def plant_truncation(text: str, language: str, variant: str, rng: random.Random)
     """`text` cut mid-sentence in its second half; None where the variant has no place to cut."""
     low = len(text) // 2
     if language in ("ja", "zh"):
-        spots = [i for i in range(low, len(text) - 1) if text[i - 1] not in "。！？、，,.!?：:"]
+        spots = [
+            i for i in range(low, len(text) - 1) if text[i - 1] not in "。\uff01\uff1f、\uff0c,.!?\uff1a:"
+        ]
         return text[: rng.choice(spots)] if spots else None
     if variant == "mid_word":
         spots = [i for i in range(low, len(text) - 1) if text[i - 1].isalpha() and text[i].isalpha()]

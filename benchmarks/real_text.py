@@ -61,7 +61,7 @@ _ESCAPES = [
     (re.compile(r"\\\(aq|\\\[aq\]"), "'"),
     (re.compile(r"\\\(dq|\\\[dq\]"), '"'),
     (re.compile(r"\\\(em|\\\[em\]"), "—"),
-    (re.compile(r"\\\(en|\\\[en\]"), "–"),
+    (re.compile(r"\\\(en|\\\[en\]"), "\u2013"),
     (re.compile(r"\\\(lq|\\\[lq\]"), "“"),
     (re.compile(r"\\\(rq|\\\[rq\]"), "”"),
     (re.compile(r"\\\(Fo"), "«"),
@@ -75,7 +75,7 @@ _ESCAPES = [
 #: Text that is already broken in the shipped file (a few translations are mojibake themselves): left
 #: out, so that a clean record is clean. A plain rule, not the encoding tag under test.
 _BROKEN = re.compile("[\ufffd\x80-\x9f]|Ã[\x80-\xbf¡-ÿ]|â€")
-_SENTENCE_END = ("。", "！", "？", ".", "!", "?")
+_SENTENCE_END = ("。", "\uff01", "\uff1f", ".", "!", "?")
 
 
 def _macro_text(arguments: str) -> str:

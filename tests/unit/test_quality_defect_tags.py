@@ -22,7 +22,10 @@ ENGLISH = (
     "Tides are the regular rise and fall of the sea. They are caused by the gravity of the Moon and the Sun "
     "pulling on the oceans while the Earth turns, so most coasts see two high tides every day."
 )
-GERMAN = "Die Gezeiten entstehen durch die Anziehungskraft des Mondes und der Sonne auf die Ozeane der Erde."
+GERMAN = (
+    "Die Gezeiten entstehen durch die Anziehungskraft des Mondes und der Sonne auf die Ozeane der Erde: "
+    "Flüsse münden, Küsten ändern sich."
+)
 
 
 def tagger(**options: Any) -> HeuristicTagger:
@@ -41,12 +44,18 @@ def gate_hits(tags: dict[str, Any], **options: Any) -> list[str]:
     ("text", "label"),
     [
         ("I'm sorry, but I can't assist with that.", "refusal"),
-        ("I cannot provide medical advice, but here is what is generally known. " + ENGLISH, "refusal_then_content"),
+        (
+            "I cannot provide medical advice, but here is what is generally known. " + ENGLISH,
+            "refusal_then_content",
+        ),
         ("As an AI language model, I have no feelings. " + ENGLISH, "self_reference"),
         ("Sure! Here is an explanation.\n\n" + ENGLISH, "preamble"),
         (ENGLISH + "\n\nI hope this helps! Let me know if you have any other questions.", "disclaimer"),
         ("Es tut mir leid, aber dabei kann ich nicht helfen.", "refusal"),
-        ("作为一个人工智能，我没有个人观点。" + "潮汐是由月球和太阳对海洋的引力引起的。" * 3, "self_reference"),
+        (
+            "作为一个人工智能\uff0c我没有个人观点。" + "潮汐是由月球和太阳对海洋的引力引起的。" * 3,
+            "self_reference",
+        ),
         (ENGLISH, None),
         (GERMAN, None),
     ],
@@ -154,7 +163,7 @@ def test_text_said_twice_is_gated_and_a_clean_text_is_not() -> None:
     [
         ("-R Read-only mode. The option will be set. You can still edit the buffer, but will be prev", True),
         ("Give the time in hours or minutes. For example, specify 30m for 30 minutes or 20", True),
-        ("潮汐是由月球和太阳对海洋的引力引起的。地球自转时，大多数海岸每天会经历两次", True),
+        ("潮汐是由月球和太阳对海洋的引力引起的。地球自转时\uff0c大多数海岸每天会经历两次", True),
         ("- eggs\n- milk", False),
         ("It costs 42", False),
     ],
@@ -229,5 +238,41 @@ def test_bad_input_gives_filtered_rows_never_failed_ones(tmp_path: Path) -> None
     assert {r["text"] for r in result} == {ENGLISH}
     assert not result.failures
     reasons = " ".join(f["reason"] for f in result.filtered)
-    for tag in ("'tags.boilerplate' is 'refusal'", "'tags.markup' is 'special_tokens'", "'tags.encoding' is 'binary'"):
+    for tag in (
+        "'tags.boilerplate' is 'refusal'",
+        "'tags.markup' is 'special_tokens'",
+        "'tags.encoding' is 'binary'",
+    ):
         assert tag in reasons
+
+
+def test_repair_writes_the_fixed_text_and_records_it_in_lineage(tmp_path: Path) -> None:
+    broken = _cp1252(GERMAN)
+    config = {
+        "name": "repaired",
+        "columns": [
+            {"name": "text", "type": "sampler", "sampler": "category", "params": {"values": [broken]}},
+            {
+                "name": "tags",
+                "type": "quality-tags",
+                "source": "text",
+                "gates": "recommended",
+                "repair": True,
+            },
+            {"name": "echo", "type": "expression", "expr": "{{ text }}{{ '' if tags else '' }}"},
+        ],
+        "run": {"buffer_size": 10, "seed": 1},
+    }
+    result = synthloom.create(DatasetConfig.model_validate(config), 10, tmp_path)
+    rows = list(result)
+    assert len(rows) == 10 and not result.filtered
+    assert {r["text"] for r in rows} == {GERMAN} and {r["echo"] for r in rows} == {GERMAN}
+    assert all(r["tags"]["repaired"] is True and r["tags"]["encoding"] is None for r in rows)
+    from synthloom.store.run_directory import RunDirectory
+
+    assert result.path is not None
+    directory = RunDirectory(Path(result.path))
+    entries = [e for i in sorted(directory.committed()) for e in directory.read_lineage(i)]
+    repaired = [e for e in entries if e["status"] == "repaired"]
+    assert len(repaired) == 10 and repaired[0]["column"] == "text"
+    assert repaired[0]["calls"][0]["before"] == broken and repaired[0]["calls"][0]["rewritten_by"] == "tags"

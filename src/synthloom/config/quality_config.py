@@ -40,13 +40,13 @@ from synthloom.config.model_config import InferenceParams
 __all__ = [
     "DEDUP_METHODS",
     "HEURISTIC_TAG_GROUPS",
+    "RECOMMENDED_GATES",
     "RUBRIC_CATEGORIES",
     "RUBRIC_DIMENSIONS",
     "DedupColumn",
     "PerplexityColumn",
     "QualityRubricColumn",
     "QualityTagsColumn",
-    "RECOMMENDED_GATES",
     "RewardColumn",
     "TagBounds",
     "TokenCountColumn",
@@ -69,7 +69,7 @@ HEURISTIC_TAG_GROUPS: dict[str, tuple[str, ...]] = {
     "characteristics": ("has_code", "has_math", "has_citation", "has_table", "has_list", "category"),
     "conversation": ("turns", "avg_turn_length", "role_shares"),
     "boilerplate": ("boilerplate",),
-    "encoding": ("encoding", "encoding_repairable"),
+    "encoding": ("encoding", "encoding_repairable", "repaired"),
     "markup": ("markup",),
 }
 
@@ -78,7 +78,9 @@ HEURISTIC_TAG_GROUPS: dict[str, tuple[str, ...]] = {
 #: benchmarks/bench_quality_defects.py). A gate applies when its tag's group is computed; a `filter`
 #: entry for the same key replaces it.
 RECOMMENDED_GATES: dict[str, dict[str, Any]] = {
-    "boilerplate": {"not_in": ["refusal", "refusal_then_content", "self_reference", "preamble", "disclaimer"]},
+    "boilerplate": {
+        "not_in": ["refusal", "refusal_then_content", "self_reference", "preamble", "disclaimer"]
+    },
     "encoding": {"not_in": ["mojibake", "replacement_char", "binary", "control_chars", "invalid_utf8"]},
     "markup": {"not_in": ["special_tokens", "html", "xml", "fenced_prose"]},
     "loop_repeats": {"max": 3},
@@ -384,13 +386,13 @@ class DedupColumn(ColumnConfig):
     source: list[str] | str | None = None
     method: Literal["exact", "minhash", "embedding"] = "exact"
     #: Jaccard similarity (minhash: of word `ngram`-grams) or cosine similarity (embedding) at or above
-    #: which a row is a duplicate. Defaults: 0.7 for minhash (with `ngram: 5` and 128 permutations it
+    #: which a row is a duplicate. Defaults: 0.7 for minhash (with `ngram: 5` and 256 permutations it
     #: finds 95 % or more of the pairs at Jaccard 0.7 and above), 0.95 for embedding.
     threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     #: The `embedding` column whose vectors are compared (method embedding).
     embedding: str | None = None
     #: MinHash: permutations, and the word n-gram size of the shingles.
-    num_perm: Annotated[int, Field(ge=16, le=512)] = 128
+    num_perm: Annotated[int, Field(ge=16, le=512)] = 256
     ngram: Annotated[int, Field(ge=1, le=10)] = 5
     #: Exact: compare case, punctuation and spacing too (default: normalised away).
     case_sensitive: bool = False

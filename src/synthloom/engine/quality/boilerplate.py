@@ -78,7 +78,9 @@ class BoilerplateDetector:
         self._lists = {language: _patterns(language) for language in sorted({*chosen, "en"})}
         english = self._lists["en"]
         self._every = list(self._lists.values())
-        self._known = {language: [english, p] if language != "en" else [english] for language, p in self._lists.items()}
+        self._known = {
+            language: [english, p] if language != "en" else [english] for language, p in self._lists.items()
+        }
 
     def label(self, text: str, language: str | None = None) -> str | None:
         """The boilerplate in `text`; `language` (an ISO 639-1 code) narrows the lists read."""

@@ -36,7 +36,7 @@ def require_ftfy() -> Any:
     if _ftfy is None:
         try:
             import ftfy
-            import ftfy.badness  # noqa: F401
+            import ftfy.badness
         except ImportError:
             from synthloom.errors import ConfigError
 

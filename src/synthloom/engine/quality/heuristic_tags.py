@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthloom.config.quality_config import HEURISTIC_TAG_GROUPS, QualityTagsColumn
-from synthloom.engine.generators.base import BatchGenerator, CellFiltered, RowGroupSlice
+from synthloom.engine.generators.base import BatchGenerator, CellFiltered, CellRewrite, RowGroupSlice
 from synthloom.engine.quality.boilerplate import BoilerplateDetector
 from synthloom.engine.quality.characteristics import characteristics
 from synthloom.engine.quality.conversation import conversation_tags
-from synthloom.engine.quality.encoding import encoding_label, require_ftfy
+from synthloom.engine.quality.encoding import encoding_label, repair, require_ftfy
 from synthloom.engine.quality.language import UNKNOWN, LanguageDetector
 from synthloom.engine.quality.lexical import mtld, ttr, words_of
 from synthloom.engine.quality.markup import markup_label
@@ -101,6 +101,7 @@ class HeuristicTagger:
             out["boilerplate"] = self._boilerplate.label(text, language if language != UNKNOWN else None)
         if "encoding" in groups:
             out["encoding"], out["encoding_repairable"] = encoding_label(text)
+            out["repaired"] = False
         if "markup" in groups:
             out["markup"] = markup_label(text)
         conversation = (
@@ -136,8 +137,23 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
             if active is not None and not active[i]:
                 continue
             tags = self.tagger.tag(value)
-            out[i] = self._verdict(tags)
+            if self.config.repair and tags.get("encoding_repairable") and isinstance(value, str):
+                out[i] = self._repaired(value, tags)
+            else:
+                out[i] = self._verdict(tags)
         return out
+
+    def _repaired(self, value: str, before: dict[str, Any]) -> Any:
+        """The tags of the repaired text (gated as usual), with the rewrite of the source column; a
+        repaired row that a gate still removes is filtered and keeps its text as it was."""
+        fixed = repair(value)
+        tags = self.tagger.tag(fixed)
+        tags["repaired"] = True
+        verdict = self._verdict(tags)
+        if isinstance(verdict, CellFiltered):
+            return verdict
+        note = {"repair": "ftfy.fix_text", "found": before.get("encoding"), "before": value}
+        return CellRewrite(verdict, self.config.source, fixed, note)
 
     def _verdict(self, tags: dict[str, Any]) -> Any:
         for key, bounds in self.gates.items():

@@ -46,7 +46,7 @@ _FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```", re.MULTILINE | re.D
 _PROSE_FENCES = {"", "text", "txt", "plaintext", "markdown", "md", "plain"}
 #: Characters that are frequent in code and rare in prose (parentheses are common in both).
 _CODE_CHARS = re.compile(r"[{};=<>$#@\\|]")
-_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
+_SENTENCE_END = re.compile(r"[.!?。\uff01\uff1f]\s*$")
 
 
 def _fenced_prose(text: str) -> bool:
@@ -94,9 +94,8 @@ def _wrapper(text: str) -> bool:
 
 def markup_label(text: str) -> str | None:
     """The kind of leftover markup in `text` (see the module docstring), or None."""
-    if "<" in text or "[" in text:
-        if _SPECIAL.search(text) is not None:
-            return "special_tokens"
+    if ("<" in text or "[" in text) and _SPECIAL.search(text) is not None:
+        return "special_tokens"
     if ("<" in text or "&" in text) and _html(text):
         return "html"
     if "<" in text and _wrapper(text):

@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["compression_ratio", "loop_score", "loop_stats", "repeated_ngram_ratio", "sentence_repeats"]
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|(?<=[。\uff01\uff1f\uff1b])|\n+")
 _NUMBERING = re.compile(r"^\W*(?:(?:step|item|point|no\.?)\s*)?\d{1,3}\s*[.):\]-]?\s*", re.IGNORECASE)
 _NOISE = re.compile(r"[\d\W_]+")
 #: Sentences shorter than this (normalised, in UTF-8 bytes, so that a CJK character weighs about a

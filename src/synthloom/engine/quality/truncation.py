@@ -20,7 +20,7 @@ _BARE_LINE = re.compile(r"^\s*(?:[-*•+|#>]|\d{1,3}[.)]\s|```|\s{4}|https?://)|
 _ENDS_IN_NUMBER = re.compile(r"\d\s*$")
 #: A list item or a line ending in a number this long, with a sentence end inside it, is prose.
 _PROSE_WORDS = 12
-_INNER_SENTENCE = re.compile(r"[.!?]\s+\S|[。！？]\s*\S")
+_INNER_SENTENCE = re.compile(r"[.!?]\s+\S|[。\uff01\uff1f]\s*\S")
 
 
 def value_tail(value: Any) -> str:
