@@ -51,9 +51,9 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 import synthloom  # noqa: E402
 from synthloom import DatasetConfig  # noqa: E402
-from synthloom.config.quality_config import DedupColumn, QualityTagsColumn  # noqa: E402
-from synthloom.engine.quality.dedup import DedupStage, fingerprints_of  # noqa: E402
-from synthloom.engine.quality.heuristic_tags import HeuristicTagger  # noqa: E402
+from synthloom.columns.quality.config import DedupColumn, QualityTagsColumn  # noqa: E402
+from synthloom.columns.quality.dedup import DedupStage, fingerprints_of  # noqa: E402
+from synthloom.columns.quality.heuristic_tags import HeuristicTagger  # noqa: E402
 
 KINDS = ("exact", "near", "paraphrase", "language", "loop", "truncated", "gibberish", "short")
 

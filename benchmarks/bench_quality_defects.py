@@ -32,10 +32,10 @@ sys.path.insert(0, str(HERE))
 from harness import save_results, stamped  # noqa: E402
 from quality_corpus import KINDS, Record, build_corpus, exact_jaccard, word_shingles  # noqa: E402
 
-from synthloom.config.quality_config import DedupColumn, QualityTagsColumn  # noqa: E402
-from synthloom.engine.quality.dedup import fingerprints_of, new_index  # noqa: E402
-from synthloom.engine.quality.heuristic_tags import HeuristicTagger  # noqa: E402
-from synthloom.engine.quality.tag_bounds import outside  # noqa: E402
+from synthloom.columns.quality.config import DedupColumn, QualityTagsColumn  # noqa: E402
+from synthloom.columns.quality.dedup import fingerprints_of, new_index  # noqa: E402
+from synthloom.columns.quality.heuristic_tags import HeuristicTagger  # noqa: E402
+from synthloom.columns.quality.tag_bounds import outside  # noqa: E402
 
 GROUP = 1000
 JACCARD_BINS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01))

@@ -10,13 +10,13 @@ import pytest
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.quality_config import RECOMMENDED_GATES, QualityTagsColumn
-from synthloom.engine.quality.boilerplate import BoilerplateDetector, phrase_languages
-from synthloom.engine.quality.encoding import encoding_label, repair
-from synthloom.engine.quality.heuristic_tags import HeuristicTagger
-from synthloom.engine.quality.markup import markup_label
-from synthloom.engine.quality.repetition import sentence_repeats
-from synthloom.engine.quality.tag_bounds import outside
+from synthloom.columns.quality.boilerplate import BoilerplateDetector, phrase_languages
+from synthloom.columns.quality.config import RECOMMENDED_GATES, QualityTagsColumn
+from synthloom.columns.quality.encoding import encoding_label, repair
+from synthloom.columns.quality.heuristic_tags import HeuristicTagger
+from synthloom.columns.quality.markup import markup_label
+from synthloom.columns.quality.repetition import sentence_repeats
+from synthloom.columns.quality.tag_bounds import outside
 
 ENGLISH = (
     "Tides are the regular rise and fall of the sea. They are caused by the gravity of the Moon and the Sun "

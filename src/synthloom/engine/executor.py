@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from synthloom.engine.failures import Failure, FilteredRow
-from synthloom.engine.generators.base import ColumnGenerator
+from synthloom.engine.generator import ColumnGenerator
 from synthloom.engine.row_executor import CellEvents, CellPolicy
 from synthloom.plan import Plan
 from synthloom.row_groups import RowGroupSlice

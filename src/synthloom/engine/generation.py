@@ -22,10 +22,9 @@ from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter, R
 from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.executor import CommitStage, Executor, GroupResult, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
-from synthloom.engine.generators.base import CellGenerator, ColumnGenerator
-from synthloom.engine.local_executor import LocalExecutor
-from synthloom.engine.metrics import RunMetrics
-from synthloom.engine.progress import ProgressDisplay, ProgressTracker
+from synthloom.engine.generator import CellGenerator, ColumnGenerator
+from synthloom.engine.observers.metrics import RunMetrics
+from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_executor import CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.outputs import OutputShaper
@@ -124,13 +123,12 @@ async def generate_dataset(
     num_records: int,
     resume: ResumeMode,
     show_progress: bool,
-    executor: Executor | None = None,
+    executor: Executor,
     metrics: RunMetrics | None = None,
 ) -> RunOutcome:
     """Generate into `directory` (locked by the caller), committing row group by row group; `metrics`
     (when given) is fed as the run goes, for its exporters."""
     config = job.config
-    executor = executor or LocalExecutor()
     planned = config.run.planned_records(num_records)
     work = remaining_work(directory, config, num_records=planned, mode=resume)
     kept_mode = config.run.target == "kept"
@@ -238,10 +236,9 @@ def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> 
     return dataclasses.replace(work, todo=todo, kept=kept, trimmed=frozenset())
 
 
-async def generate_in_memory(job: Job, *, num_records: int, executor: Executor | None = None) -> RunOutcome:
+async def generate_in_memory(job: Job, *, num_records: int, executor: Executor) -> RunOutcome:
     """The preview: the same engine, nothing written."""
     config = job.config
-    executor = executor or LocalExecutor()
     progress = ProgressTracker()
     progress.start(
         [c.name for c in job.plan.columns], records_to_generate=num_records, target=num_records, committed=0

@@ -25,7 +25,7 @@ from jinja2.exceptions import SecurityError
 
 from synthloom.engine.conditions import ColumnInputs
 from synthloom.engine.failures import Failure, FilteredRow
-from synthloom.engine.generators.base import (
+from synthloom.engine.generator import (
     BatchGenerator,
     CellFailure,
     CellFiltered,
