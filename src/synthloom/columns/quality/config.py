@@ -275,6 +275,10 @@ class TokenCountColumn(ColumnConfig):
     def model_aliases(self) -> dict[str, str]:
         return {"model": self.model} if self.model else {}
 
+    def side_columns(self) -> list[str]:
+        # Why a value has no count (a chat template that cannot render it): a tag, not a failed row.
+        return [f"{self.name}__unscored"]
+
 
 class PerplexityColumn(_ModelScoreColumn):
     """The perplexity of `source` under `model`: llama.cpp scores the text's own tokens (a
@@ -284,6 +288,10 @@ class PerplexityColumn(_ModelScoreColumn):
     type: Literal["perplexity"] = "perplexity"
     #: Only the first `max_tokens` tokens are scored.
     max_tokens: Annotated[int, Field(ge=2, le=8192)] = 512
+
+    def side_columns(self) -> list[str]:
+        # Why a text has no score (the server could not score it): a tag, never a failed row.
+        return [f"{self.name}__unscored"]
 
 
 class RewardColumn(ColumnConfig):
