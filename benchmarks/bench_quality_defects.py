@@ -65,8 +65,9 @@ def tag_corpus(corpus: list[Record]) -> dict[str, Any]:
     }
 
 
-def dedup_corpus(corpus: list[Record], threshold: float, num_perm: int) -> dict[int, int]:
-    """record id -> the record it was found to duplicate (MinHash dedup in record order, by group)."""
+def dedup_corpus(corpus: list[Record], threshold: float, num_perm: int) -> tuple[dict[int, int], float]:
+    """record id -> the record it was found to duplicate (MinHash dedup in record order, by group), and
+    the index's bytes per row kept."""
     config = DedupColumn(
         name="unique", source="answer", method="minhash", threshold=threshold, ngram=5, num_perm=num_perm
     )
@@ -81,7 +82,7 @@ def dedup_corpus(corpus: list[Record], threshold: float, num_perm: int) -> dict[
         for d in duplicates:
             found[d.record] = d.of
         index.add(prints.take(keep))
-    return found
+    return found, index.nbytes / max(1, index.rows)
 
 
 def datasketch_dedup(corpus: list[Record], threshold: float) -> tuple[dict[int, int], float] | None:
@@ -125,7 +126,7 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
     tagged = tag_corpus(corpus)
     after_tags_mb = _peak_mb()
     started = time.perf_counter()
-    duplicates = dedup_corpus(corpus, threshold, num_perm)
+    duplicates, index_bytes = dedup_corpus(corpus, threshold, num_perm)
     dedup_seconds = time.perf_counter() - started
     flagged = [bool(h) for h in tagged["hits"]]
     for r in corpus:
@@ -143,6 +144,7 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
         "tagging_records_per_cpu_s": round(len(corpus) / tagged["cpu_seconds"]),
         "peak_rss_mb_after_tagging": after_tags_mb,
         "dedup_records_per_s": round(len(corpus) / dedup_seconds),
+        "dedup_index_bytes_per_row": round(index_bytes),
         "gates": tagged["gates"],
     }
     # Recall per kind and variant (near: by dedup only; the others: by any gate, dedup included).
@@ -252,7 +254,8 @@ def markdown(f: dict[str, Any]) -> str:
         f"{f['records']:,} records ({f['clean']:,} clean) in {len(f['languages'])} languages, "
         f"seed {f['seed']}; tagging {f['tagging_records_per_s']:,} records/s "
         f"({f['tagging_records_per_cpu_s']:,} per CPU-second), peak RSS {f['peak_rss_mb']} MB; "
-        f"MinHash dedup {f['dedup_records_per_s']:,} records/s.",
+        f"MinHash dedup {f['dedup_records_per_s']:,} records/s, index {f['dedup_index_bytes_per_row']} "
+        "bytes per row.",
         "",
         "| defect | recall | by strength (variant) | reference tool |",
         "|---|---|---|---|",
