@@ -18,6 +18,7 @@ is optional (`pip install datasketch`); without it the reference column is left 
 from __future__ import annotations
 
 import argparse
+import math
 import resource
 import sys
 import time
@@ -34,7 +35,9 @@ from quality_corpus import KINDS, Record, build_corpus, exact_jaccard, word_shin
 
 from synthloom.columns.quality.config import DedupColumn, QualityTagsColumn  # noqa: E402
 from synthloom.columns.quality.dedup import fingerprints_of, new_index  # noqa: E402
+from synthloom.columns.quality.dedup_index import MinHashIndex  # noqa: E402
 from synthloom.columns.quality.heuristic_tags import HeuristicTagger  # noqa: E402
+from synthloom.columns.quality.minhash import lsh_params  # noqa: E402
 from synthloom.columns.quality.tag_bounds import outside  # noqa: E402
 
 GROUP = 1000
@@ -65,13 +68,19 @@ def tag_corpus(corpus: list[Record]) -> dict[str, Any]:
     }
 
 
-def dedup_corpus(corpus: list[Record], threshold: float, num_perm: int) -> tuple[dict[int, int], float]:
+def dedup_corpus(
+    corpus: list[Record], threshold: float, num_perm: int, z: float | None = None
+) -> tuple[dict[int, int], float]:
     """record id -> the record it was found to duplicate (MinHash dedup in record order, by group), and
-    the index's bytes per row kept."""
+    the index's bytes per row kept. `z` replaces the acceptance margin (in standard errors)."""
     config = DedupColumn(
         name="unique", source="answer", method="minhash", threshold=threshold, ngram=5, num_perm=num_perm
     )
     index = new_index(config)
+    if z is not None:
+        accept = max(0.05, threshold - z * math.sqrt(threshold * (1 - threshold) / num_perm))
+        bands, rows = lsh_params(round(0.9 * accept, 3), num_perm)
+        index = MinHashIndex(threshold=accept, bands=bands, rows_per_band=rows, num_perm=num_perm)
     found: dict[int, int] = {}
     for start in range(0, len(corpus), GROUP):
         chunk = corpus[start : start + GROUP]
@@ -247,6 +256,38 @@ def measure(records: int, seed: int, threshold: float, num_perm: int) -> dict[st
     return out
 
 
+def dedup_sweep(records: int, seed: int, threshold: float) -> dict[str, Any]:
+    """Recall and clean records flagged below the threshold, for permutations x acceptance margins:
+    how the dedup defaults were chosen."""
+    corpus = build_corpus(records, seed=seed)
+    near = [r for r in corpus if r.kind == "near"]
+    target = [r for r in near if (r.jaccard or 0) >= threshold]
+    low = [r for r in target if (r.jaccard or 0) < threshold + 0.1]
+    clean = [r for r in corpus if r.kind == "clean"]
+    rows = []
+    for num_perm, z in ((128, 1.645), (128, 1.0), (128, 0.0), (256, 1.645), (256, 1.28), (256, 0.0)):
+        found, _ = dedup_corpus(corpus, threshold, num_perm, z)
+        below = sum(
+            1 for r in clean if r.id in found and exact_jaccard(r.text, corpus[found[r.id]].text) < threshold
+        )
+        rows.append(
+            {
+                "num_perm": num_perm,
+                "z": z,
+                "recall_ge_threshold": _share(sum(1 for r in target if r.id in found), len(target)),
+                "recall_first_0.1_above": _share(sum(1 for r in low if r.id in found), len(low)),
+                "clean_flagged_below_threshold_pct": _share(below, len(clean)),
+            }
+        )
+    return {
+        "records": records,
+        "threshold": threshold,
+        "pairs": len(target),
+        "pairs_near": len(low),
+        "rows": rows,
+    }
+
+
 def markdown(f: dict[str, Any]) -> str:
     """The figures as the RESULTS.md table."""
     fp = f["false_positives"]
@@ -301,7 +342,16 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.7)
     parser.add_argument("--num-perm", type=int, default=256)
     parser.add_argument("--save", action="store_true", help="write results/quality_defects.json")
+    parser.add_argument("--sweep", action="store_true", help="only the dedup permutations x margin sweep")
     args = parser.parse_args()
+    if args.sweep:
+        import json
+
+        sweep = dedup_sweep(args.records, args.seed, args.threshold)
+        print(json.dumps(sweep, indent=2))
+        if args.save:
+            save_results("quality_defects", {"dedup_sweep": stamped(sweep)})
+        return
     figures = measure(args.records, args.seed, args.threshold, args.num_perm)
     import json
 
