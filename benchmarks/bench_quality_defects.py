@@ -295,8 +295,8 @@ def markdown(f: dict[str, Any]) -> str:
         f"{f['records']:,} records ({f['clean']:,} clean) in {len(f['languages'])} languages, "
         f"seed {f['seed']}; tagging {f['tagging_records_per_s']:,} records/s "
         f"({f['tagging_records_per_cpu_s']:,} per CPU-second), peak RSS {f['peak_rss_mb']} MB; "
-        f"MinHash dedup {f['dedup_records_per_s']:,} records/s, index {f.get('dedup_index_bytes_per_row', '?')} "
-        "bytes per row.",
+        f"MinHash dedup {f['dedup_records_per_s']:,} records/s, index "
+        f"{f.get('dedup_index_bytes_per_row', '?')} bytes per row.",
         "",
         "| defect | recall | by strength (variant) | reference tool |",
         "|---|---|---|---|",
