@@ -115,6 +115,11 @@ class ColumnConfig(StrictModel):
         """Extra output columns this column writes next to its own (`<name>__trace`, ...)."""
         return []
 
+    def kept_when_dropped(self) -> list[str]:
+        """Side columns that stay in the output when the column itself is dropped (a custom
+        function's `outputs`: the columns are the point, the dict they came in is not)."""
+        return []
+
     # ---- what the value looks like, for checks made before a request is sent ---------------------
     def value_shape(self) -> ValueShape | None:
         """The keys of this column's value when it is a mapping whose keys are known before the run
