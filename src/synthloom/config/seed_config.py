@@ -99,7 +99,9 @@ class SortSpec(StrictModel):
     """Order the records by one or more fields (nulls last). Reads every record first: a sort holds
     the whole source in memory."""
 
+    #: The field, or fields, to order by.
     by: str | Annotated[list[str], Field(min_length=1)]
+    #: Largest first.
     descending: bool = False
 
     @property
@@ -136,7 +138,9 @@ class SeedTransform(StrictModel):
     window: WindowSpec | None = None
     #: Keep the first record of each distinct value of these fields.
     dedup: str | Annotated[list[str], Field(min_length=1)] | None = None
+    #: Order the records by one or more fields (the whole source is read first).
     sort: SortSpec | None = None
+    #: Keep the first this many records (reading stops there).
     limit: Annotated[int, Field(gt=0)] | None = None
 
     @field_validator("sort", mode="before")
@@ -202,6 +206,7 @@ class SeedConfig(StrictModel):
     key: str | Annotated[list[str], Field(min_length=1)] | None = None
     #: `reader`: the files it reads (a glob, relative to the config's folder), and its own options.
     files: Annotated[str, Field(min_length=1)] | None = None
+    #: `reader`: the seed reader's own options.
     options: dict[str, Any] | None = None
 
     # -- for every source -------------------------------------------------------------------------------
