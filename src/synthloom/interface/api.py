@@ -16,12 +16,13 @@ from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.spend_budget import budget_reach, check_budget_pricing
-from synthloom.errors import ConfigError, SeedDataError
+from synthloom.errors import ConfigError, ModelConnectionError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.interface.projection import Projection, project
 from synthloom.models import check_models
+from synthloom.models.reachability import unreachable_endpoints
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
 from synthloom.seeds.reader import SeedReader
@@ -152,6 +153,30 @@ def resolve_cache(
     return settings.model_copy(update={"path": str(where.resolve()), "mode": chosen_mode})
 
 
+async def check_reachable(job: Job) -> None:
+    """Refuse to start when a model the plan calls cannot be connected to: a run would otherwise retry
+    it for up to `run.endpoint_deadline` seconds, looking like a slow server. A model served by several
+    endpoints starts while one of them answers (the endpoint set takes the others out and probes them)."""
+    config = job.config
+    used = job.plan.model_aliases
+    models = [m for m in config.models if m.alias in used]
+    problems = await unreachable_endpoints(models, check_models(models))
+    replicas = {m.alias: len(m.replicas()) for m in models}
+    down: dict[str, int] = {}
+    for problem in problems:
+        down[problem.alias] = down.get(problem.alias, 0) + 1
+    fatal = [p for p in problems if down[p.alias] >= replicas[p.alias]]
+    for problem in problems:
+        if problem not in fatal:
+            logger.warning("%s; its other endpoints answer", problem.describe())
+    if fatal:
+        lines = "; ".join(p.describe() for p in fatal)
+        raise ModelConnectionError(
+            f"{lines}. Nothing was generated. Start the server or fix 'base_url' "
+            "(`synthloom models check CONFIG` probes every model)"
+        )
+
+
 def validate(config: ConfigLike) -> Plan:
     """Load and check a config (seed data included) without generating anything. Returns the plan."""
     job = _prepare(_config(config))
@@ -188,6 +213,7 @@ async def apreview(
     job = _prepare(_config(config))
     job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     try:
+        await check_reachable(job)
         outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
@@ -256,6 +282,7 @@ async def acreate(
     metrics_port: int | None = None,
     cache: str | Path | None = None,
     cache_mode: CacheMode | None = None,
+    check_endpoints: bool = True,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
@@ -267,6 +294,8 @@ async def acreate(
     job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     directory = RunDirectory(Path(output) / job.config.name)
     try:
+        if check_endpoints:
+            await check_reachable(job)
         chosen = _executor(job.config, executor, ray_address, directory.root)
         with directory, contextlib.ExitStack() as stack:
             metrics = _metrics(job.config, metrics_port, stack)
@@ -296,6 +325,7 @@ def create(
     metrics_port: int | None = None,
     cache: str | Path | None = None,
     cache_mode: CacheMode | None = None,
+    check_endpoints: bool = True,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
@@ -308,7 +338,9 @@ def create(
     `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
     `run.metrics_port`) serves Prometheus metrics while the run lasts. `cache` and `cache_mode` choose
-    the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written)."""
+    the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written).
+    `check_endpoints`: connect to every model endpoint first and stop at once (`ModelConnectionError`)
+    when one is unreachable."""
     return asyncio.run(
         acreate(
             config,
@@ -321,6 +353,7 @@ def create(
             metrics_port=metrics_port,
             cache=cache,
             cache_mode=cache_mode,
+            check_endpoints=check_endpoints,
         )
     )
 
