@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from synthloom import DatasetConfig
 from synthloom.config.model_config import ModelConfig
+from synthloom.interface.api import resolve_cache
 from synthloom.models import CallScope, FunctionHandler, ModelClient, UsageTracker
 from synthloom.models.calls import ResponseCache, build_chain
 from synthloom.models.calls.caching import FORMAT_VERSION
@@ -292,3 +294,26 @@ def test_a_writer_killed_inside_a_write_leaves_a_file_that_still_answers(tmp_pat
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM responses WHERE key = ?", (b"x" * 32,)).fetchone()[0] == 0
+
+
+def test_where_the_cache_is_argument_then_config_then_environment_then_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def config(cache: Any = None) -> DatasetConfig:
+        run = {} if cache is None else {"cache": cache}
+        data = {"name": "c", "columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}], "run": run}
+        return DatasetConfig.model_validate(data)
+
+    monkeypatch.delenv("SYNTHLOOM_CACHE")
+    default = resolve_cache(config(), tmp_path / "out")
+    assert default is not None and default.path == str(tmp_path / "out" / ".cache" / "responses.sqlite3")
+    monkeypatch.setenv("SYNTHLOOM_CACHE", str(tmp_path / "env.sqlite3"))
+    assert resolve_cache(config(), tmp_path).path == str(tmp_path / "env.sqlite3")  # type: ignore[union-attr]
+    chosen = resolve_cache(config({"path": str(tmp_path / "c.sqlite3"), "mode": "read_only"}), tmp_path)
+    assert chosen is not None and (chosen.path, chosen.mode) == (str(tmp_path / "c.sqlite3"), "read_only")
+    given = resolve_cache(config(str(tmp_path / "c.sqlite3")), tmp_path, path=tmp_path / "a", mode="refresh")
+    assert given is not None and (given.path, given.mode) == (str(tmp_path / "a"), "refresh")
+    assert resolve_cache(config(False), tmp_path) is None
+    assert resolve_cache(config(), tmp_path, mode="off") is None
+    monkeypatch.setenv("SYNTHLOOM_CACHE", "off")
+    assert resolve_cache(config(), tmp_path) is None
