@@ -16,7 +16,9 @@ wants (a worker may always shrink unasked), so idle slots go back to busy worker
 its first 429 since it last renewed, it shrinks its lease by the limiter's factor at once, rather than
 add to the overload until the budget's answer comes. A
 budget that does not answer (its actor being recreated) is asked again; the lease stays good until
-its `ttl` runs out, then the worker stops starting requests until a renewal succeeds.
+its `ttl` runs out, then the worker stops starting requests until a renewal succeeds (checked at every
+grant, so a starved event loop cannot start one late); its next renewal reports what it still has in
+flight, which is what the budget goes by.
 """
 
 from __future__ import annotations
@@ -181,6 +183,11 @@ class LeasedLimiter(AdaptiveLimiter):
         self.set_limit(0)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _can_grant(self) -> bool:
+        # The clock is checked at every grant, not only by the renewal task: on a starved event loop
+        # the task may run late, and a waiter woken by a release must not start under a void lease.
+        return super()._can_grant() and time.monotonic() < self._valid_until
 
     def _stamped(self, permit: Permit) -> Permit:
         # The budget judges a 429 by the epoch of *its* level when the request started.
