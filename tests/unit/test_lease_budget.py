@@ -172,3 +172,14 @@ def test_the_renewal_interval_stretches_with_many_workers() -> None:
     for i in range(50):
         grant = budget.renew(ask(f"w{i}", 0, 1))
     assert grant.interval == pytest.approx(0.5)
+
+
+def test_observations_sent_again_after_a_lost_answer_are_counted_once() -> None:
+    budget = LeaseBudget(8, clock=Clock())
+    grant = budget.renew(ask("a", 0, 100))
+    done = tuple(("success", grant.epoch, 0.05, None) for _ in range(3))
+    budget.renew(ask("a", grant.lease, 100, observations=done, first=0))
+    # The answer was lost on the way: the worker sends the same three again, with two new ones.
+    budget.renew(ask("a", grant.lease, 100, observations=done + done[:2], first=0))
+    assert budget.figures()["requests"] == 5
+    assert len(budget.drain_samples()) == 5

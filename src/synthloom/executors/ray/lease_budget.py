@@ -72,6 +72,10 @@ class LeaseRequest:
     #: The shared level it last heard of (0: none); a recreated budget starts from it.
     level: int = 0
     observations: tuple[Observation, ...] = ()
+    #: The number of the first observation in the worker's running count (None: not numbered). A
+    #: renewal the worker gave up waiting for may still have arrived; sent again, the budget applies
+    #: only the observations it has not seen.
+    first: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,8 @@ class LeaseBudget:
         self._workers: dict[str, _Worker] = {}
         self._grace_until = clock() + ttl + request_timeout if recovering else float("-inf")
         self._heard: set[str] = set()
+        #: Per worker, how many of its numbered observations have been applied.
+        self._applied: dict[str, int] = {}
         self._level_known = not recovering
         self._figures = _Figures()
 
@@ -203,7 +209,7 @@ class LeaseBudget:
         if not self._level_known and request.level > 0:
             self._limiter.set_limit(request.level)
             self._level_known = True
-        self._observe(request.observations)
+        self._observe(self._unseen(request))
         level = self._limiter.limit
         share = fair_shares(level, {w: s.demand for w, s in self._workers.items()})[request.worker]
         others = sum(s.committed for w, s in self._workers.items() if w != request.worker)
@@ -274,6 +280,13 @@ class LeaseBudget:
                 state.expired = True
                 state.demand = 0  # it starts nothing more: its share goes to the others
                 self._figures.expired += 1
+
+    def _unseen(self, request: LeaseRequest) -> tuple[Observation, ...]:
+        if request.first is None:
+            return request.observations
+        applied = self._applied.get(request.worker, 0)
+        self._applied[request.worker] = max(applied, request.first + len(request.observations))
+        return request.observations[max(0, applied - request.first) :]
 
     def _observe(self, observations: tuple[Observation, ...]) -> None:
         if not observations:

@@ -74,6 +74,9 @@ class LeasedLimiter(AdaptiveLimiter):
         self._pause_until = 0.0
         self._last_sent = float("-inf")
         self._pending: list[Observation] = []
+        #: The number of `_pending[0]` in this worker's running count of observations: a renewal whose
+        #: answer timed out may still have reached the budget, which then skips what it already has.
+        self._pending_first = 0
         self._urgent = False
         self._shrunk = False
         self._starved = False
@@ -128,7 +131,9 @@ class LeasedLimiter(AdaptiveLimiter):
         elapsed = latency if latency is not None else time.monotonic() - permit.started
         self._pending.append((outcome.value, permit.epoch, elapsed, retry_after))
         if len(self._pending) > _MAX_PENDING:
-            del self._pending[: len(self._pending) - _MAX_PENDING]
+            dropped = len(self._pending) - _MAX_PENDING
+            del self._pending[:dropped]
+            self._pending_first += dropped
         if outcome is Outcome.RATE_LIMITED:
             self._local_429 += 1
             self._urgent = True
@@ -260,6 +265,8 @@ class LeasedLimiter(AdaptiveLimiter):
 
     def _request(self, *, held: int, demand: int) -> LeaseRequest:
         observations, self._pending = tuple(self._pending), []
+        first = self._pending_first
+        self._pending_first += len(observations)
         return LeaseRequest(
             worker=self.worker,
             held=held,
@@ -267,6 +274,7 @@ class LeasedLimiter(AdaptiveLimiter):
             demand=demand,
             level=self._lease_level,
             observations=observations,
+            first=first,
         )
 
     async def _renew(self) -> None:
@@ -294,7 +302,10 @@ class LeasedLimiter(AdaptiveLimiter):
             self._failure_streak += 1
             backoff = self._lease_interval * 2 ** min(self._failure_streak, 6)
             self._retry_at = time.monotonic() + min(backoff, self._lease_ttl / 4)
-            self._pending[:0] = request.observations
+            if request.first is not None and self._pending_first == request.first + len(request.observations):
+                # Still contiguous with what came since (nothing was dropped meanwhile): send again.
+                self._pending[:0] = request.observations
+                self._pending_first = request.first
             self._urgent = self._urgent or any(
                 o[0] == Outcome.RATE_LIMITED.value for o in request.observations
             )
