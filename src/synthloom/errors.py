@@ -55,6 +55,7 @@ __all__ = [
     "RunStateError",
     "SeedDataError",
     "ServerError",
+    "ServingError",
     "SynthloomError",
     "ToolError",
     "ValidatorError",
@@ -197,6 +198,10 @@ class ParseError(ModelError):
 
 class LocalModelError(ModelError):
     """The embedded llama.cpp model could not be found or started."""
+
+
+class ServingError(ModelError):
+    """A server synthloom starts for a model (`serve:`) did not start or become healthy."""
 
 
 class GenerationError(SynthloomError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,12 +108,26 @@ def _check_records(num_records: int) -> None:
         )
 
 
+@contextlib.asynccontextmanager
+async def _served(job: Job) -> AsyncIterator[Job]:
+    """The job with its `serve:` models' replicas started (and stopped after the block): its config
+    names their URLs as `endpoints`."""
+    from synthloom.models.serving import serve_models
+
+    async with serve_models(job.config, job.model_aliases) as served:
+        if not served.replicas:
+            yield job
+        else:
+            yield dataclasses.replace(job, config=served.config)
+
+
 async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     """`preview` for code already running an event loop."""
     _check_records(num_records)
     job = _prepare(_config(config))
     try:
-        outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
+        async with _served(job) as served:
+            outcome = await generate_in_memory(served, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
     return DatasetResult(
@@ -177,15 +193,16 @@ async def acreate(
         chosen = _executor(job.config, executor, ray_address, directory.root)
         with directory, contextlib.ExitStack() as stack:
             metrics = _metrics(job.config, metrics_port, stack)
-            await generate_dataset(
-                job,
-                directory=directory,
-                num_records=num_records,
-                resume=resume,
-                show_progress=progress,
-                executor=chosen,
-                metrics=metrics,
-            )
+            async with _served(job) as served:
+                await generate_dataset(
+                    served,
+                    directory=directory,
+                    num_records=num_records,
+                    resume=resume,
+                    show_progress=progress,
+                    executor=chosen,
+                    metrics=metrics,
+                )
     finally:
         job.close()
     return DatasetResult(directory.root)
