@@ -13,7 +13,8 @@
     │   ├── ModelConnectionError    refused, reset or dropped connection: retried
     │   ├── MalformedResponseError  the server's body is not the JSON its protocol promises: retried
     │   ├── ParseError              the model's reply could not be turned into the column's value
-    │   └── LocalModelError         the embedded llama.cpp model could not be started
+    │   ├── LocalModelError         the embedded llama.cpp model could not be started
+    │   └── ServingError            a `serve:` replica exited or never became healthy when started
     ├── GenerationError             the engine could not produce the dataset
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
