@@ -66,6 +66,15 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie not yet reaped by its parent counts as gone: it holds no socket)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _server_pids(port: int) -> list[int]:
     """The mock servers listening on `port` (found by their command line)."""
     pids = []
@@ -208,15 +217,17 @@ def test_a_killed_driver_leaves_no_server_running(tmp_path: Path) -> None:
     )
     try:
         asyncio.run(_until(lambda: _listening(port) and _listening(port + 1)))
-        assert _server_pids(port) and _server_pids(port + 1)
+        servers = _server_pids(port) + _server_pids(port + 1)
+        assert len(servers) == 2
         driver.send_signal(signal.SIGKILL)  # no chance to stop anything
         driver.wait(30)
         # The guards notice their parent is gone and stop their servers.
-        asyncio.run(_until(lambda: not (_server_pids(port) or _server_pids(port + 1)), limit=60))
+        asyncio.run(_until(lambda: not any(_alive(pid) for pid in servers), limit=60))
     finally:
         if driver.poll() is None:
             driver.kill()
-    assert not _listening(port) and not _listening(port + 1)
+    # (The ports themselves may be taken again at once by anything else on a busy machine: the
+    # processes are what is checked.)
 
 
 def test_models_check_starts_checks_and_stops_served_replicas(tmp_path: Path) -> None:
