@@ -37,8 +37,13 @@ def _config(config: ConfigLike) -> DatasetConfig:
 def check_model_configs(config: DatasetConfig) -> None:
     """Every model's provider exists and accepts the model's fields; a mistake names file, line, model
     and field (exit 2)."""
+    from synthloom.models.serving import check_serve
+
     try:
         providers = check_models(config.models)
+        for model in config.models:
+            if model.serve is not None:  # engine installed, model file there, port free, resources
+                check_serve(model, base_dir=config.source_dir)
     except ConfigError as exc:
         if exc.line is None:
             exc.line = config.line_of_model(exc.model, exc.field)
