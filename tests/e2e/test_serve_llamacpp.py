@@ -39,18 +39,8 @@ def test_two_llamacpp_replicas_serve_a_run_and_are_gone_after_it(tmp_path: Path)
                     }
                 ],
                 "columns": [
-                    {
-                        "name": "n",
-                        "type": "sampler",
-                        "sampler": "uniform_int",
-                        "params": {"low": 1, "high": 99},
-                    },
-                    {
-                        "name": "text",
-                        "type": "llm-text",
-                        "model": "smol",
-                        "prompt": "Say the number {{ n }}.",
-                    },
+                    {"name": "id", "type": "sampler", "sampler": "uuid"},
+                    {"name": "text", "type": "llm-text", "model": "smol", "prompt": "Greet {{ id }}."},
                 ],
                 "run": {"buffer_size": 8},
             }
