@@ -191,6 +191,19 @@ def test_target_kept_gives_exactly_the_first_n_kept_records_in_order(tmp_path: P
     assert list(kept) == list(records)[:30]
 
 
+def test_target_kept_lists_only_the_rows_up_to_the_cut(tmp_path: Path) -> None:
+    kept = create(kept_config(), 30, tmp_path / "kept")
+    full = create(kept_config(target="records"), 150, tmp_path / "all")
+    left_out = {by_record(line) for line in jsonl(full.path / "filtered.jsonl")}
+    last_kept = [r for r in range(150) if r not in left_out][29]  # the record of the 30th kept row
+    filtered = jsonl(kept.path / "filtered.jsonl")
+    # Rows past the last kept record were never part of the dataset: not listed, not counted.
+    assert sorted(by_record(line) for line in filtered) == sorted(r for r in left_out if r < last_kept)
+    meta = kept.metadata
+    assert meta["filtered_records"] == len(filtered) and meta["failed_records"] == 0
+    assert sum(g.get("filtered", 0) for g in meta["row_groups"].values()) == len(filtered)
+
+
 def test_target_kept_is_reproducible(tmp_path: Path) -> None:
     first = create(kept_config(), 25, tmp_path / "a")
     second = create(kept_config(), 25, tmp_path / "b")
@@ -327,3 +340,27 @@ def test_cli_exits_1_when_target_kept_is_not_reached(tmp_path: Path) -> None:
     assert result.stderr.startswith("Error:")
     assert "max_extra_records" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_target_kept_with_a_small_n_sizes_row_groups_from_n_not_n_plus_the_extra(tmp_path: Path) -> None:
+    """With buffer_size 1000 and N = 3 the first group used to span N + 9N records at once; now groups
+    hold at most N records, and more are handed out only as the measured accept rate asks."""
+    config = config_of(target="kept")
+    config["run"]["buffer_size"] = 1000
+    result = create(config, 3, tmp_path)
+    assert len(result) == 3
+    groups = result.metadata["row_groups"]
+    assert result.metadata["buffer_size"] == 3
+    assert {g["size"] for g in groups.values()} == {3}
+    tried = sum(g["size"] for g in groups.values())
+    assert tried < 30, groups
+
+
+def test_target_kept_resumed_with_a_larger_n_keeps_its_row_group_size(tmp_path: Path) -> None:
+    config = config_of(target="kept")
+    config["run"]["buffer_size"] = 1000
+    create(config, 3, tmp_path)
+    grown = create(config, 8, tmp_path, resume="always")
+    assert len(grown) == 8
+    assert {g["size"] for g in grown.metadata["row_groups"].values()} == {3}
+    assert [r["id"] for r in grown][:3] == [r["id"] for r in create(config, 3, tmp_path / "fresh")]

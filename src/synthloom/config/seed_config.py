@@ -9,6 +9,9 @@ One source per seed (exactly one of these keys):
     documents: "docs/**/*.md"        text, markdown, HTML and PDF files, one record per file or `chunk`
     run: out/stage1                  a previous synthloom run (its committed row groups), with `where`
     sources: [{...}, {...}]          several seeds, put together by `combine`
+    stage: questions                 in a pipeline file: an earlier stage's records (with `where`)
+    reader: markdown-sections        a seed-reader plugin (entry point `synthloom.seed_readers`), with
+                                     `files` (what it reads) and `options` (its own)
 
 Then, in order: `columns` (keep only these fields), `transforms` (a list of steps, see
 `SeedTransform`), and `sampling` (which seed record each generated record gets).
@@ -16,13 +19,13 @@ Then, in order: `columns` (keep only these fields), `transforms` (a list of step
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "WindowSpec"]
+__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "SortSpec", "WindowSpec"]
 
 Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: How several sources become one record:
@@ -31,9 +34,9 @@ Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: `sample` (each source sampled on its own for every generated record, by its own `sampling`).
 Combine = Literal["join", "left_join", "zip", "cross", "sample"]
 
-_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources")
+_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources", "reader", "stage")
 #: Options that only make sense for one kind of source.
-_OPTION_OWNER = {
+_OPTION_OWNER: dict[str, str | tuple[str, ...]] = {
     "format": "path",
     "config": "hf",
     "split": "hf",
@@ -41,9 +44,11 @@ _OPTION_OWNER = {
     "streaming": "hf",
     "shuffle_buffer": "hf",
     "chunk": "documents",
-    "where": "run",
+    "where": ("run", "stage"),
     "combine": "sources",
     "key": "sources",
+    "files": "reader",
+    "options": "reader",
 }
 
 
@@ -51,7 +56,9 @@ class ChunkConfig(StrictModel):
     """Split each document into chunks of at most `size` units, the next starting `overlap` units
     before the previous one ends. Cuts prefer headings, then paragraphs, lines, sentences, words."""
 
+    #: The most units per chunk.
     size: Annotated[int, Field(gt=0)] = 2000
+    #: How many units a chunk repeats from the end of the previous one.
     overlap: Annotated[int, Field(ge=0)] = 0
     #: `chars`, or `tokens`: words and punctuation marks, counted offline by a regular expression
     #: (`\\w+|[^\\w\\s]`); close to, not equal to, a model tokenizer's count.
@@ -67,7 +74,9 @@ class ChunkConfig(StrictModel):
 class SkipSpec(StrictModel):
     """Leave out the first and/or last records."""
 
+    #: Records left out at the start.
     first: Annotated[int, Field(ge=0)] = 0
+    #: Records left out at the end.
     last: Annotated[int, Field(ge=0)] = 0
 
 
@@ -75,13 +84,29 @@ class WindowSpec(StrictModel):
     """Combine consecutive records: windows of `size` records, a new one every `step` records
     (`step` = `size`: side by side; smaller: overlapping; larger: gaps)."""
 
+    #: Records per window.
     size: Annotated[int, Field(gt=1)]
+    #: Records between window starts (default: `size`).
     step: Annotated[int, Field(gt=0)] | None = None
     #: How a field's values become one: a separator for every field (`"\\n\\n"`), or per field
     #: (`{text: "\\n"}`). A field with no separator becomes the list of its values.
     join: str | dict[str, str] | None = None
     #: Keep the last windows when fewer than `size` records are left for them.
     partial: bool = False
+
+
+class SortSpec(StrictModel):
+    """Order the records by one or more fields (nulls last). Reads every record first: a sort holds
+    the whole source in memory."""
+
+    #: The field, or fields, to order by.
+    by: str | Annotated[list[str], Field(min_length=1)]
+    #: Largest first.
+    descending: bool = False
+
+    @property
+    def fields(self) -> list[str]:
+        return [self.by] if isinstance(self.by, str) else list(self.by)
 
 
 class SeedTransform(StrictModel):
@@ -95,15 +120,33 @@ class SeedTransform(StrictModel):
     - `skip: {first: 10, last: 2}`
     - `window: {size: 3, step: 1, join: {text: "\\n"}}`   combine consecutive records
     - `dedup: key` or `[a, b]`   keep the first record of each distinct key
+    - `sort: field`, `[a, b]` or `{by: [a, b], descending: true}`   order the records (reads them all)
+    - `limit: 100`               keep the first 100 records (reading stops there)
     """
 
+    #: Rename fields: `{old: new}`.
     rename: dict[str, Annotated[str, Field(min_length=1)]] | None = None
+    #: Keep only these fields, in this order.
     select: Annotated[list[str], Field(min_length=1)] | None = None
+    #: Remove these fields.
     drop: Annotated[list[str], Field(min_length=1)] | None = None
+    #: Keep the records for which this Jinja condition renders true.
     filter: Annotated[str, Field(min_length=1)] | None = None
+    #: Leave out the first and/or last records.
     skip: SkipSpec | None = None
+    #: Combine consecutive records into one.
     window: WindowSpec | None = None
+    #: Keep the first record of each distinct value of these fields.
     dedup: str | Annotated[list[str], Field(min_length=1)] | None = None
+    #: Order the records by one or more fields (the whole source is read first).
+    sort: SortSpec | None = None
+    #: Keep the first this many records (reading stops there).
+    limit: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort_shorthand(cls, value: object) -> object:
+        return {"by": value} if isinstance(value, str | list) else value
 
     @property
     def kind(self) -> str:
@@ -124,11 +167,20 @@ class SeedConfig(StrictModel):
     """Seed records whose fields every template can read. One seed record per generated record."""
 
     # -- the source: exactly one ----------------------------------------------------------------------
+    #: A file or folder (glob) of seed records: jsonl, json, csv, parquet; relative to the config file.
     path: Annotated[str, Field(min_length=1)] | None = None
+    #: A Hugging Face dataset id.
     hf: Annotated[str, Field(min_length=1)] | None = None
+    #: Documents (a file, folder or glob): one seed record per file, or per chunk with `chunk`.
     documents: Annotated[str, Field(min_length=1)] | None = None
+    #: A previous synthloom run directory: its committed records are the seed.
     run: Annotated[str, Field(min_length=1)] | None = None
+    #: Several sources combined.
     sources: Annotated[list[SeedConfig], Field(min_length=2)] | None = None
+    #: In a pipeline file: the records an earlier stage kept (the pipeline points it at that stage's run).
+    stage: Annotated[str, Field(min_length=1)] | None = None
+    #: A seed-reader plugin by name (`markdown-sections`, or one a package registers).
+    reader: Annotated[str, Field(min_length=1)] | None = None
 
     # -- options of one kind of source ----------------------------------------------------------------
     #: `path`: force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
@@ -136,8 +188,11 @@ class SeedConfig(StrictModel):
     #: `hf`: the dataset's configuration (subset) name, split (default: `train`, or the only one),
     #: revision (branch, tag or commit), and whether to stream it instead of downloading it whole.
     config: str | None = None
+    #: `hf`: the split to read.
     split: str | None = None
+    #: `hf`: the revision (branch, tag or commit) to read.
     revision: str | None = None
+    #: `hf`: stream the dataset instead of downloading it first.
     streaming: bool = False
     #: `hf` with `streaming` and `sampling: shuffle`: a stream can only be shuffled within a buffer.
     shuffle_buffer: Annotated[int, Field(gt=0)] | None = None
@@ -147,12 +202,19 @@ class SeedConfig(StrictModel):
     where: Annotated[str, Field(min_length=1)] | None = None
     #: `sources`: how they become one record, and the field(s) a join matches on.
     combine: Combine | None = None
+    #: Fields that identify a seed record (for combining sources).
     key: str | Annotated[list[str], Field(min_length=1)] | None = None
+    #: `reader`: the files it reads (a glob, relative to the config's folder), and its own options.
+    files: Annotated[str, Field(min_length=1)] | None = None
+    #: `reader`: the seed reader's own options.
+    options: dict[str, Any] | None = None
 
     # -- for every source -------------------------------------------------------------------------------
     #: Keep only these fields (all by default); applied before `transforms`.
     columns: list[str] | None = None
+    #: Steps applied to the seed records in order: rename, select, drop, filter, skip, window, dedup.
     transforms: list[SeedTransform] = Field(default_factory=list)
+    #: How generated records map to seed records: in order, shuffled, or drawn with replacement.
     sampling: Sampling = "ordered"
 
     @property
@@ -168,12 +230,13 @@ class SeedConfig(StrictModel):
             raise ValueError(f"a seed needs exactly one of {', '.join(_SOURCE_KEYS)}; {what}")
         kind = given[0]
         for option, owner in _OPTION_OWNER.items():
+            owners = owner if isinstance(owner, tuple) else (owner,)
             if (
-                owner != kind
+                kind not in owners
                 and option in self.model_fields_set
                 and getattr(self, option) not in (None, False)
             ):
-                raise ValueError(f"'{option}' applies only to a '{owner}' seed, not to a '{kind}' seed")
+                raise ValueError(f"'{option}' applies only to a '{owners[0]}' seed, not to a '{kind}' seed")
         if kind == "sources":
             self._check_sources()
         if self.shuffle_buffer is not None and not self.streaming:

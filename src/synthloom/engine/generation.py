@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,16 +27,18 @@ from synthloom.engine.generator import CellGenerator, ColumnGenerator
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_runner import CellStatus
-from synthloom.errors import ConfigError, GenerationError
+from synthloom.errors import ConfigError, GenerationError, OutputError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.metadata import RunMetadata
-from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work
+from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work, row_group_size
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["RunResult", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -132,14 +135,17 @@ async def generate_dataset(
     (when given) is fed as the run goes, for its exporters."""
     config = job.config
     planned = config.run.planned_records(num_records)
-    work = remaining_work(directory, config, num_records=planned, mode=resume)
+    group_size = row_group_size(directory, config, num_records)
+    work = remaining_work(directory, config, num_records=planned, mode=resume, group_size=group_size)
     kept_mode = config.run.target == "kept"
     if kept_mode:
-        work = _kept_mode_work(work, num_records, config)
+        work = _kept_mode_work(work, num_records, config, group_size)
     todo = list(work.todo)
     directory.clear_temporaries()
     directory.drop_records_for(g.index for g in todo)
-    metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
+    metadata = RunMetadata.start(
+        directory, config, work, num_records, planned_records=planned, group_size=group_size
+    )
     directory.write_config(config)
     if job.seed is not None and job.seed.report.issues:
         directory.write_seed_report(job.seed.report.to_dict())
@@ -174,7 +180,7 @@ async def generate_dataset(
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
-        if kept_mode and not committer.cut_at(num_records):
+        if kept_mode and not committer.cut_at(num_records, buffer_size=config.run.buffer_size):
             raise GenerationError(
                 f"only {metadata.committed_records} of {num_records} rows were kept after trying "
                 f"{planned} records (run.max_extra_records); the kept rows are committed. Raise "
@@ -187,15 +193,22 @@ async def generate_dataset(
         raise
     finally:
         refresher.cancel()
-        if status != "completed":
-            # Rows of groups that never committed: recorded for diagnosis (a resume regenerates those
-            # groups and drops these lines first).
-            directory.append_failures(
-                f.to_json() for f in events.failures if not metadata.is_committed(f.row_group)
-            )
         usage = _usage(executor.usage_summary(), progress)
-        directory.write_usage(usage)
-        metadata.finish(status, usage)
+        try:
+            if status != "completed":
+                # Rows of groups that never committed: recorded for diagnosis (a resume regenerates
+                # those groups and drops these lines first).
+                directory.append_failures(
+                    f.to_json() for f in events.failures if not metadata.is_committed(f.row_group)
+                )
+            directory.write_usage(usage)
+            metadata.finish(status, usage)
+        except OutputError as bookkeeping:
+            if status == "completed":
+                raise
+            # The run is already ending with its own error (a full disk names the write that failed):
+            # that one is the user's, not the bookkeeping write that failed after it for the same reason.
+            logger.warning("the session's end could not be recorded: %s", bookkeeping)
     return RunResult(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
 
 
@@ -224,13 +237,15 @@ async def _results(
             yield result
 
 
-def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> RemainingWork:
+def _kept_mode_work(
+    work: RemainingWork, target: int, config: DatasetConfig, group_size: int
+) -> RemainingWork:
     """The work of a run whose target counts kept rows (`KeptTarget` hands the groups out lazily). A
     group trimmed by an earlier session is regenerated whole when more rows are wanted than the run
     holds."""
     if sum(work.kept.values()) >= target or not work.trimmed:
         return work
-    slices = row_group_slices(config.run.planned_records(target), config.run.buffer_size, config.run.seed)
+    slices = row_group_slices(config.run.planned_records(target), group_size, config.run.seed)
     by_index = {s.index: s for s in slices}
     again = [by_index[i] for i in sorted(work.trimmed) if i in by_index]
     kept = {i: n for i, n in work.kept.items() if i not in work.trimmed}

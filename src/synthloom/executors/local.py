@@ -54,7 +54,7 @@ class LocalExecutor:
         pool = self._pool
         if pool is None:
             return {}
-        return model_rows(pool.usage.summary()["models"], pool.limiter_stats())
+        return model_rows(pool.usage.summary()["models"], pool.limiter_stats(), live=pool.usage.live())
 
     def usage_summary(self) -> dict[str, Any]:
         if self._final_usage is not None:
@@ -82,7 +82,10 @@ class LocalExecutor:
         resources: RunResources,
     ) -> AsyncIterator[GroupResult]:
         runner = RowGroupRunner(
-            job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
+            job.plan,
+            job.generators,
+            policy=job.policy,
+            seed_rows=job.seed.rows_for if job.seed is not None else None,
         )
         limit = job.config.run.max_row_groups_in_flight
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -20,9 +21,11 @@ __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 130 for an interrupt.
+#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 3 for a run that committed fewer
+#: records than asked (unless allowed), 130 for an interrupt.
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
+EXIT_PARTIAL = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -88,9 +91,14 @@ def cli(verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @user_errors
 def validate(config: Path, as_json: bool) -> None:
-    """Check CONFIG (columns, templates, models, seed data) without generating anything."""
+    """Check CONFIG (columns, templates, models, seed data) without generating anything. A pipeline
+    file (`stages:`) is checked stage by stage."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import validate as validate_config
 
+    if is_pipeline(config):
+        _validate_pipeline(config, as_json)
+        return
     plan = validate_config(config)
     summary: dict[str, Any] = {
         "valid": True,
@@ -116,6 +124,47 @@ def validate(config: Path, as_json: bool) -> None:
         click.echo(f"  {c['name']:<24} {c['type']:<16} <- {deps}{'  (dropped)' if c['drop'] else ''}")
 
 
+def _validate_pipeline(config: Path, as_json: bool) -> None:
+    from synthloom.interface.pipeline_run import validate_pipeline
+
+    stages = validate_pipeline(config)
+    if as_json:
+        _emit_json(
+            {
+                "valid": True,
+                "stages": [{"name": n, "columns": [c.name for c in p.columns]} for n, p in stages],
+            }
+        )
+        return
+    click.echo(f"{config}: valid pipeline, {len(stages)} stages")
+    for name, plan in stages:
+        click.echo(f"  {name:<24} {len(plan.columns)} columns")
+
+
+def _create_pipeline(
+    config: Path, num_records: int | None, output: Path, resume: str, progress: bool, as_json: bool
+) -> None:
+    from synthloom.interface.pipeline_run import arun_pipeline
+
+    results = asyncio.run(
+        arun_pipeline(config, output, default_records=num_records, resume=resume, progress=progress)  # type: ignore[arg-type]
+    )
+    summary = [
+        {
+            "stage": r.name,
+            "path": str(r.result.path),
+            "records": r.result.metadata.get("committed_records"),
+            "status": r.result.metadata.get("status"),
+        }
+        for r in results
+    ]
+    if as_json:
+        _emit_json({"stages": summary})
+        return
+    for s in summary:
+        click.echo(f"stage {s['stage']}: {s['records']} records written to {s['path']}")
+
+
 @cli.command()
 @config_argument
 @click.option("-n", "--num-records", default=5, show_default=True, type=int, help="Records to generate.")
@@ -123,7 +172,14 @@ def validate(config: Path, as_json: bool) -> None:
 @user_errors
 def preview(config: Path, num_records: int, as_json: bool) -> None:
     """Generate a few records in memory and show them; nothing is written."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import preview as run_preview
+
+    if is_pipeline(config):
+        raise click.UsageError(
+            "a pipeline file has several stages: preview a stage's own config file, or `validate` the "
+            "pipeline (a stage seeded by another needs that stage's records, made by `create`)"
+        )
 
     result = run_preview(config, num_records)
     rows = list(result)
@@ -158,7 +214,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 @cli.command()
 @config_argument
-@click.option("-n", "--num-records", required=True, type=int, help="Records to generate.")
+@click.option(
+    "-n",
+    "--num-records",
+    type=int,
+    default=None,
+    help="Records to generate (in a pipeline file: for the stages without their own 'records').",
+)
 @click.option(
     "-o",
     "--output",
@@ -176,6 +238,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 )
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Exit 0 even when fewer records than asked were committed (also: run.allow_partial).",
+)
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
@@ -201,13 +268,24 @@ def create(
     resume: str,
     progress: bool,
     as_json: bool,
+    allow_partial: bool,
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
 ) -> None:
-    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
+    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes. A
+    pipeline file (`stages:`) runs its stages in order, each into OUTPUT/<stage>/.
+
+    Exits 3 when fewer records than asked were committed (failed or filtered rows), unless
+    --allow-partial or run.allow_partial is set; 1 when the run failed; 2 for a config mistake."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import create as run_create
 
+    if is_pipeline(config):
+        _create_pipeline(config, num_records, output, resume, progress, as_json)
+        return
+    if num_records is None:
+        raise click.UsageError("give the number of records: -n / --num-records")
     if ray_address is not None:
         if executor == "local":
             raise click.UsageError("--ray-address goes with --executor ray")
@@ -233,8 +311,12 @@ def create(
         "usage": result.usage.get("models", {}),
         "columns": result.usage.get("columns", {}),
     }
+    partial = _shortfall(summary)
+    allowed = allow_partial or _run_allows_partial(result.path)
     if as_json:
         _emit_json(summary)
+        if partial and not allowed:
+            _fail(partial, EXIT_PARTIAL)
         return
     removed = [
         f"{summary['failed_records']} failed: see failures.jsonl" if summary["failed_records"] else "",
@@ -245,12 +327,8 @@ def create(
         f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
         + (f" ({notes})" if notes else "")
     )
-    for name, c in summary["columns"].items():
-        if c.get("requests"):
-            click.echo(
-                f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
-                f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
-            )
+    for line in _column_usage_lines(summary["columns"]):
+        click.echo(line)
     for alias, u in summary["usage"].items():
         click.echo(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
@@ -258,6 +336,60 @@ def create(
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
+    if partial and not allowed:
+        _fail(partial, EXIT_PARTIAL)
+
+
+def _column_usage_lines(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per column that sent requests; a flow's nodes (`<flow>.<node>`, already counted in the
+    flow's line) indented under it, so the spend is not read twice."""
+    lines: list[str] = []
+    nodes: dict[str, list[str]] = {}
+    for name in columns:
+        if "." in name:
+            nodes.setdefault(name.split(".", 1)[0], []).append(name)
+    for name, c in columns.items():
+        if "." in name or not c.get("requests"):
+            continue
+        lines.append(
+            f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
+            f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
+        )
+        for node in nodes.get(name, []):
+            n = columns[node]
+            lines.append(
+                f"      node {node.split('.', 1)[1]}: {n.get('requests', 0)} requests, "
+                f"{n.get('output_tokens', 0)} tokens out, p95 {n.get('latency_p95') or 0:.2f}s"
+            )
+    return lines
+
+
+def _run_allows_partial(path: Path | None) -> bool:
+    import yaml
+
+    written = path / "config.yaml" if path is not None else None
+    if written is None or not written.exists():
+        return False
+    data = yaml.safe_load(written.read_text()) or {}
+    return bool((data.get("run") or {}).get("allow_partial"))
+
+
+def _shortfall(summary: dict[str, Any]) -> str | None:
+    """Why the run is short of its target, with the counts; None when it is not."""
+    written, asked = summary["records"] or 0, summary["target_records"] or 0
+    if written >= asked:
+        return None
+    failed, filtered = summary["failed_records"], summary["filtered_records"]
+    hints = []
+    if failed:
+        hints.append("failures.jsonl says why rows failed")
+    if filtered:
+        hints.append(
+            "filtered.jsonl says why rows were filtered (run.target: kept generates until N are kept)"
+        )
+    hints.append("pass --allow-partial (or set run.allow_partial: true) to accept a short run")
+    counts = f"{failed} failed, {filtered} filtered"
+    return f"only {written} of {asked} records were written ({counts}): " + "; ".join(hints)
 
 
 @cli.command()

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,7 +22,7 @@ from synthloom.outputs import (
     save_hf_dataset,
 )
 from synthloom.store.run_reader import RunData
-from synthloom.store.table_codec import decode_rows, is_json_field
+from synthloom.store.table_codec import decode_rows, is_json_field, loads_json
 
 if TYPE_CHECKING:
     import datasets
@@ -110,7 +109,7 @@ class DatasetResult:
         frame = table.to_pandas()
         for f in table.schema:
             if is_json_field(f):
-                frame[f.name] = frame[f.name].map(lambda v: None if v is None else orjson.loads(v))
+                frame[f.name] = frame[f.name].map(lambda v: None if v is None else loads_json(v))
         return pd.DataFrame(frame)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
