@@ -13,7 +13,8 @@
     │   ├── ModelConnectionError    refused, reset or dropped connection: retried
     │   ├── MalformedResponseError  the server's body is not the JSON its protocol promises: retried
     │   ├── ParseError              the model's reply could not be turned into the column's value
-    │   └── LocalModelError         the embedded llama.cpp model could not be started
+    │   ├── LocalModelError         the embedded llama.cpp model could not be started
+    │   └── ServingError            a `serve:` replica exited or never became healthy when started
     ├── GenerationError             the engine could not produce the dataset
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
@@ -57,6 +58,7 @@ __all__ = [
     "RunStateError",
     "SeedDataError",
     "ServerError",
+    "ServingError",
     "SynthloomError",
     "ToolError",
     "ValidatorError",
@@ -203,6 +205,10 @@ class ParseError(ModelError):
 
 class LocalModelError(ModelError):
     """The embedded llama.cpp model could not be found or started."""
+
+
+class ServingError(ModelError):
+    """A server synthloom starts for a model (`serve:`) did not start or become healthy."""
 
 
 class GenerationError(SynthloomError):

@@ -2,10 +2,16 @@
 
 Run it alone and serially (`pytest tests/ray -m ray -p no:randomly`): it spawns worker processes on a
 2-core machine, and two Ray test sessions at once would starve each other.
+
+The tier runs with both cores kept busy by two spinning processes it starts itself (`busy_cores`):
+the ceiling and the fault drills must hold on a loaded machine, where event loops stall and renewals
+arrive late, not only on an idle one.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +21,27 @@ ray = pytest.importorskip("ray")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ray: runs on a local Ray cluster (run serially, alone)")
+
+
+#: Spins until its deadline or until its parent (the test session) is gone, whichever comes first.
+_SPIN = """
+import os, time
+parent, end = os.getppid(), time.monotonic() + {seconds}
+while time.monotonic() < end and os.getppid() == parent:
+    pass
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busy_cores() -> Iterator[None]:
+    """Two processes spinning on the CPU for the module (at most 30 minutes each)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN.format(seconds=1800)]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 @pytest.fixture(scope="module")

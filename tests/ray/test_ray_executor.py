@@ -43,6 +43,21 @@ def _stats(base_url: str, *, reset: bool = False) -> dict[str, Any]:
         return json.loads(reply.read()) if not reset else {}  # loopback only
 
 
+def _configure(base_url: str, **changes: Any) -> None:
+    """Change how the endpoint in its own process behaves (e.g. hold requests there for seconds)."""
+    url = base_url.removesuffix("/v1") + "/admin/config"
+    request = urllib.request.Request(url, data=json.dumps(changes).encode(), method="POST")
+    with urllib.request.urlopen(request) as reply:  # loopback only
+        reply.read()
+
+
+async def _hold_requests(base_url: str, latency: float, at_least: int) -> None:
+    """Make every new request stay `latency` seconds at the server, and wait until `at_least` are there:
+    from then on, requests are in flight whatever the machine's timing."""
+    _configure(base_url, latency=latency, jitter=0.0)
+    await _until(lambda: _stats(base_url)["in_flight"] >= at_least)
+
+
 def _config(
     folder: Path,
     base_url: str,
@@ -64,7 +79,9 @@ def _config(
                 "base_url": base_url,
                 "model": "sim",
                 "max_parallel_requests": ceiling,
-                "timeout": 10,
+                # Generous: on a loaded machine a worker's loop may stall for seconds, and a request
+                # timed out on the client side is sent again (the server would count it twice).
+                "timeout": 120,
             }
         ],
         "columns": [
@@ -100,7 +117,8 @@ def _committed(out: Path) -> int:
         return 0
 
 
-async def _until(condition: Callable[[], bool], limit: float = 60.0) -> None:
+async def _until(condition: Callable[[], bool], limit: float = 600.0) -> None:
+    # A guard against a hang, not a timing assertion: a loaded machine may take minutes.
     deadline = time.monotonic() + limit
     while not condition():
         if time.monotonic() > deadline:
@@ -190,9 +208,12 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path
 
         async def kill_a_worker() -> None:
             await _until(lambda: _committed(out) >= 40 and len(executor.worker_pids()) == 2)
+            # Both workers' leases out at the server: the one killed surely has row groups in flight.
+            await _hold_requests(base_url, latency=2.0, at_least=5)
             pid = executor.worker_pids()[0]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+            _configure(base_url, latency=0.05, jitter=0.5)
 
         async def run() -> synthloom.DatasetResult:
             killer = asyncio.create_task(kill_a_worker())
@@ -218,9 +239,14 @@ def test_a_lost_budget_actor_comes_back_and_the_ceiling_holds(cluster: str, tmp_
 
         async def kill_the_budget() -> None:
             await _until(lambda: _committed(out) >= 40 and bool(executor.budget_figures()))
+            # The ceiling's worth of requests at the server, and staying there longer than the leases
+            # (ttl 1 s): the recreated budget must not hand out slots that are still in use.
+            await _hold_requests(base_url, latency=2.5, at_least=5)
             (figures,) = executor.budget_figures().values()
             os.kill(figures["pid"], signal.SIGKILL)
             killed.append(figures["pid"])
+            await _until(lambda: next(iter(executor.budget_figures().values()))["pid"] != killed[0])
+            _configure(base_url, latency=0.05, jitter=0.5)
 
         async def run() -> synthloom.DatasetResult:
             killer = asyncio.create_task(kill_the_budget())
@@ -233,8 +259,55 @@ def test_a_lost_budget_actor_comes_back_and_the_ceiling_holds(cluster: str, tmp_
         stats = _stats(base_url)
     (figures,) = executor.budget_figures().values()
     assert killed and figures["pid"] != killed[0] and figures["recovered"]
+    assert stats["peak_in_flight"] >= 5  # the ceiling's worth was at the server when the budget died
     assert len(_rows(out)) == 300 == stats["requests"]
     assert stats["peak_in_flight"] <= 6
+    assert result.metadata["status"] == "completed"
+
+
+def test_a_worker_stalled_past_its_lease_keeps_its_slots_until_it_reports(
+    cluster: str, tmp_path: Path
+) -> None:
+    """A worker's process is stopped (SIGSTOP: its event loop, its renewals, everything) for longer
+    than its lease while its requests stay at the server; the other worker keeps renewing meanwhile.
+    The budget must not give the stopped worker's slots away while those requests are still there."""
+    out = tmp_path / "out"
+    ttl = 1.0
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
+        config = _config(tmp_path / "project", base_url, ceiling=6, buffer_size=20)
+        executor = RayExecutor(workers=2, lease_ttl=ttl)
+        stalled: list[int] = []
+
+        async def stall_a_worker() -> None:
+            await _until(lambda: _committed(out) >= 20 and len(executor.worker_pids()) == 2)
+            # Requests now stay 3 s at the server: longer than the stop below, so those of the stopped
+            # worker are still there after its lease (1 s) has run out.
+            await _hold_requests(base_url, latency=3.0, at_least=5)
+            pid = executor.worker_pids()[0]
+            os.kill(pid, signal.SIGSTOP)
+            stalled.append(pid)
+            try:
+                await asyncio.sleep(2.5 * ttl)  # the fault itself: silent for 2.5 leases
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            _configure(base_url, latency=0.05, jitter=0.5)
+
+        async def run() -> synthloom.DatasetResult:
+            staller = asyncio.create_task(stall_a_worker())
+            try:
+                result = await synthloom.acreate(config, 240, out, resume="never", executor=executor)
+                await staller  # its errors are the test's
+                return result
+            finally:
+                staller.cancel()
+
+        result = asyncio.run(run())
+        stats = _stats(base_url)
+    (figures,) = executor.budget_figures().values()
+    assert stalled
+    assert figures["expired"] >= 1  # the budget did see the stopped worker's lease run out
+    assert stats["peak_in_flight"] <= 6
+    assert len(_rows(out)) == 240 == stats["requests"]
     assert result.metadata["status"] == "completed"
 
 
@@ -258,7 +331,9 @@ def test_a_killed_ray_driver_resumes_with_the_cli(cluster: str, tmp_path: Path) 
     """`synthloom create --executor ray --ray-address` in a process of its own (the config's folder
     shipped as the job's working directory), killed mid-run, then resumed locally."""
     out = tmp_path / "out"
-    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
+    # Slow enough that the 170 records left after the kill point take 20 s: the driver cannot finish
+    # between the check and the kill, however the machine schedules the two processes.
+    with subprocess_endpoint(SimulatedEndpointConfig(latency=0.5)) as base_url:
         config = _config(tmp_path / "project", base_url, ceiling=4)
         command = [sys.executable, "-m", "synthloom", "create", str(config), "-n", "200", "-o", str(out)]
         log = tmp_path / "driver.log"
@@ -269,7 +344,7 @@ def test_a_killed_ray_driver_resumes_with_the_cli(cluster: str, tmp_path: Path) 
                 stderr=stderr,
             )
         try:
-            asyncio.run(_until(lambda: _committed(out) >= 30 or driver.poll() is not None, limit=90))
+            asyncio.run(_until(lambda: _committed(out) >= 30 or driver.poll() is not None))
             assert driver.poll() is None, log.read_text()
             driver.send_signal(signal.SIGKILL)
             driver.wait(30)
@@ -277,6 +352,7 @@ def test_a_killed_ray_driver_resumes_with_the_cli(cluster: str, tmp_path: Path) 
             if driver.poll() is None:
                 driver.kill()
         assert _committed(out) < 200
+        _configure(base_url, latency=0.05, jitter=0.5)
         resumed = subprocess.run(
             [*command, "--no-progress", "--resume", "always"], capture_output=True, check=False
         )

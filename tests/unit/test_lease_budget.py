@@ -94,28 +94,70 @@ def test_successes_reported_while_demand_exceeds_the_level_raise_it() -> None:
     assert budget.level > 8
 
 
-def test_a_silent_worker_loses_its_slots_after_the_ttl() -> None:
+def test_a_silent_worker_keeps_its_slots_until_its_requests_must_have_ended() -> None:
     clock = Clock()
-    budget = LeaseBudget(8, ttl=5.0, limiter_options={"initial": 8}, clock=clock)
+    budget = LeaseBudget(8, ttl=5.0, request_timeout=30.0, limiter_options={"initial": 8}, clock=clock)
     assert budget.renew(ask("a", 0, 100)).lease == 8
     assert budget.renew(ask("b", 0, 100)).lease == 0
     clock.now += 4.0
     budget.renew(ask("b", 0, 100))  # keeps b alive
-    clock.now += 1.5  # a has been silent for 5.5 s: its lease expired on its side first
-    assert budget.renew(ask("b", 0, 100)).lease == 8
+    clock.now += 1.5  # a has been silent for 5.5 s: its lease is void, but its requests may be out
+    assert budget.renew(ask("b", 0, 100)).lease == 0
     assert budget.figures()["expired"] == 1
+    clock.now += 29.0  # still within ttl + request timeout of a's last word
+    assert budget.renew(ask("b", 0, 100)).lease == 0
+    clock.now += 1.0  # now every request a started has ended or timed out
+    assert budget.renew(ask("b", 0, 100)).lease == 8
+    assert budget.figures()["reclaimed"] == 1
 
 
-def test_a_recreated_budget_only_shrinks_leases_for_one_ttl_and_takes_the_reported_level() -> None:
+def test_a_late_renewal_frees_only_what_the_worker_no_longer_has_in_flight() -> None:
     clock = Clock()
-    budget = LeaseBudget(32, ttl=5.0, recovering=True, clock=clock)
+    budget = LeaseBudget(8, ttl=5.0, request_timeout=30.0, limiter_options={"initial": 8}, clock=clock)
+    budget.renew(ask("a", 0, 100))
+    budget.renew(ask("b", 0, 100))
+    clock.now += 6.0
+    assert budget.renew(ask("b", 0, 100)).lease == 0
+    # a's loop was starved: its lease ran out on its side, 3 requests it started are still out and
+    # nothing else waits. Its report replaces the 8 it held by what it has out.
+    assert budget.renew(ask("a", 0, 3, in_flight=3)).lease == 3
+    assert budget.committed()["a"] == 3
+    assert budget.renew(ask("b", 0, 100)).lease == 5
+    assert sum(budget.committed().values()) == 8
+
+
+def test_a_confirmed_death_frees_the_slots_at_once() -> None:
+    clock = Clock()
+    budget = LeaseBudget(8, ttl=5.0, limiter_options={"initial": 8}, clock=clock)
+    budget.renew(ask("a", 0, 100))
+    budget.gone("a")
+    assert budget.renew(ask("b", 0, 100)).lease == 8
+    assert budget.figures()["gone"] == 1
+
+
+def test_a_recreated_budget_only_shrinks_leases_until_unknown_requests_must_have_ended() -> None:
+    clock = Clock()
+    budget = LeaseBudget(32, ttl=5.0, request_timeout=20.0, recovering=True, clock=clock)
     grant = budget.renew(ask("a", 12, 100, in_flight=12, level=24))
     assert budget.level == 24
     assert grant.lease == 12  # not more: other workers may still hold leases it has not heard of
     assert budget.renew(ask("b", 0, 100, level=24)).lease == 0
-    clock.now += 5.1  # every lease it had not heard of has expired on its worker's side
+    clock.now += 5.1  # every lease it had not heard of has expired, but not what was started under it
+    budget.renew(ask("a", 12, 12, in_flight=12, level=24))
+    assert budget.renew(ask("b", 0, 100, level=24)).lease == 0
+    clock.now += 20.0
     budget.renew(ask("a", 12, 12, in_flight=12, level=24))
     assert budget.renew(ask("b", 0, 100, level=24)).lease == 12
+
+
+def test_a_recreated_budget_that_has_heard_from_every_holder_grows_leases_at_once() -> None:
+    clock = Clock()
+    budget = LeaseBudget(8, ttl=5.0, holders=2, recovering=True, clock=clock)
+    assert budget.renew(ask("a", 0, 100, in_flight=5, level=8)).lease == 0
+    # b is the last holder: what every worker may use is known, so b gets what a does not hold.
+    assert budget.renew(ask("b", 0, 100, in_flight=1, level=8)).lease == 3
+    assert budget.renew(ask("a", 0, 100, in_flight=5, level=8)).lease == 4
+    assert sum(budget.committed().values()) <= 8
 
 
 def test_a_worker_that_leaves_frees_its_slots_at_once() -> None:
@@ -130,3 +172,14 @@ def test_the_renewal_interval_stretches_with_many_workers() -> None:
     for i in range(50):
         grant = budget.renew(ask(f"w{i}", 0, 1))
     assert grant.interval == pytest.approx(0.5)
+
+
+def test_observations_sent_again_after_a_lost_answer_are_counted_once() -> None:
+    budget = LeaseBudget(8, clock=Clock())
+    grant = budget.renew(ask("a", 0, 100))
+    done = tuple(("success", grant.epoch, 0.05, None) for _ in range(3))
+    budget.renew(ask("a", grant.lease, 100, observations=done, first=0))
+    # The answer was lost on the way: the worker sends the same three again, with two new ones.
+    budget.renew(ask("a", grant.lease, 100, observations=done + done[:2], first=0))
+    assert budget.figures()["requests"] == 5
+    assert len(budget.drain_samples()) == 5

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from synthloom.config.model_config import ModelConfig
@@ -129,9 +131,34 @@ async def test_a_lease_the_budget_cannot_renew_expires_and_comes_back_when_it_an
     await _until(lambda: limiter.limit == 0)  # expired: no request may start
     assert limiter.try_acquire() is None
     channel.cut = False
-    replacement = LeaseBudget(4, ttl=0.5, recovering=True)
+    # The run's only worker: once it has told the recreated budget what it holds, nothing is unknown.
+    replacement = LeaseBudget(4, ttl=0.5, recovering=True, holders=1)
     channel.budget = replacement
     waiting: Awaitable[object] = asyncio.ensure_future(limiter.acquire())
-    await asyncio.wait_for(waiting, 5.0)  # granted once the recreated budget's grace has passed
+    await asyncio.wait_for(waiting, 5.0)
     assert limiter.lease >= 1
+    await limiter.aclose()
+
+
+async def test_a_starved_event_loop_starts_nothing_under_a_lease_that_ran_out() -> None:
+    budget = LeaseBudget(4, ttl=0.3, limiter_options={"initial": 4})
+    channel = Channel(budget)
+    limiter = LeasedLimiter(4, name="m", worker="w", channel=channel, ttl=0.3)
+    first = await limiter.acquire()
+    assert limiter.lease == 1
+    channel.cut = True  # no renewal gets through from now on
+    waiter = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)  # queued behind the one slot of the lease
+    assert not waiter.done()
+    # The loop is starved past the lease (no renewal task runs, nothing notices the clock), then the
+    # first request ends: the waiter must not start under the void lease.
+    time.sleep(0.35)  # blocking the loop is the fault being played
+    limiter.release(first, Outcome.SUCCESS)
+    assert not waiter.done()
+    assert limiter.try_acquire() is None
+    await _until(lambda: limiter.limit == 0)
+    assert not waiter.done()
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
     await limiter.aclose()

@@ -91,6 +91,7 @@ def test_error_tree_matches_the_documented_hierarchy() -> None:
         e.MalformedResponseError: e.ModelError,
         e.ParseError: e.ModelError,
         e.LocalModelError: e.ModelError,
+        e.ServingError: e.ModelError,
         e.GenerationError: e.SynthloomError,
         e.CellFailedError: e.GenerationError,
         e.EarlyShutdownError: e.GenerationError,

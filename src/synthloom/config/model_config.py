@@ -23,6 +23,7 @@ __all__ = [
     "InferenceParams",
     "ModelConfig",
     "Pricing",
+    "ServeConfig",
     "StructuredOutputParams",
 ]
 
@@ -181,6 +182,41 @@ class EndpointConfig(_Strict):
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
+class ServeConfig(_Strict):
+    """How synthloom starts a model's servers itself (instead of `base_url`): `replicas` processes of
+    `engine` on free loopback ports, health-checked, restarted when one dies, stopped with the run.
+
+    `engine`: `llama.cpp` (a GGUF file `model`, the bundled SmolLM2 when omitted, through the same
+    package as `provider: local`), `vllm` or `sglang` (their own `serve` command lines), or `command`
+    (any OpenAI-compatible server: `args` is its command line, `{port}`, `{host}` and `{model}` filled
+    in). `args` are appended to the engine's command line. `resources` (`num_cpus`, `num_gpus`) are
+    what each replica needs: checked against the machine, and given to each replica its own GPUs."""
+
+    engine: Literal["llama.cpp", "vllm", "sglang", "command"]
+    model: str | None = None
+    replicas: Annotated[int, Field(ge=1, le=64)] = 1
+    args: list[str] = Field(default_factory=list)
+    resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    #: The first replica's port (the others count up from it); None: free ports.
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    #: Path answering 200 once the server is ready.
+    health: str = "/health"
+    startup_timeout: Annotated[float, Field(gt=0)] = 600.0
+    #: Restarts per replica before it is given up (the others carry on).
+    max_restarts: Annotated[int, Field(ge=0)] = 3
+
+    @model_validator(mode="after")
+    def _check(self) -> ServeConfig:
+        if self.engine == "command" and not self.args:
+            raise ValueError("engine 'command' needs 'args': the server's command line, with {port}")
+        if self.engine in ("vllm", "sglang") and not self.model:
+            raise ValueError(f"engine '{self.engine}' needs 'model' (the weights it serves)")
+        unknown = sorted(set(self.resources) - {"num_cpus", "num_gpus"})
+        if unknown:
+            raise ValueError(f"unknown resources {unknown}: use num_cpus, num_gpus")
+        return self
+
+
 class ModelConfig(_Strict):
     """One model alias. The API key is read from the environment variable `api_key_env` at run time;
     it never appears in a config, an artifact or a log."""
@@ -216,6 +252,8 @@ class ModelConfig(_Strict):
     pricing: Pricing | None = None
     #: How hard to try for a reply that parses and fits the schema.
     structured_output: StructuredOutputParams = Field(default_factory=StructuredOutputParams)
+    #: Servers synthloom starts for this model (instead of `base_url` / `endpoints`).
+    serve: ServeConfig | None = None
     #: `provider: local` only: a GGUF file to serve instead of the bundled SmolLM2-135M-Instruct.
     model_path: str | None = None
     #: `provider: local` only: context size and CPU threads for llama.cpp.
@@ -234,6 +272,14 @@ class ModelConfig(_Strict):
             dupes = sorted({url for url in urls if urls.count(url) > 1})
             if dupes:
                 raise ValueError(f"'endpoints' lists {', '.join(dupes)} more than once")
+        if self.serve is not None:
+            if self.base_url or self.endpoints:
+                raise ValueError(
+                    "give 'serve' (servers synthloom starts) or 'base_url'/'endpoints', not both"
+                )
+            if self.provider != "openai":
+                raise ValueError("'serve' starts OpenAI-compatible servers: use provider 'openai'")
+            return self
         # Built-in providers only; a plugin provider checks its own fields (`Provider.check_config`).
         if self.provider == "openai" and not (self.base_url or self.endpoints):
             raise ValueError(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,8 +55,13 @@ def _config(config: ConfigLike) -> DatasetConfig:
 def check_model_configs(config: DatasetConfig) -> None:
     """Every model's provider exists and accepts the model's fields; a mistake names file, line, model
     and field (exit 2)."""
+    from synthloom.models.serving import check_serve
+
     try:
         providers = check_models(config.models)
+        for model in config.models:
+            if model.serve is not None:  # engine installed, model file there, port free, resources
+                check_serve(model, base_dir=config.source_dir)
     except ConfigError as exc:
         if exc.line is None:
             exc.line = config.line_of_model(exc.model, exc.field)
@@ -159,7 +166,8 @@ async def check_reachable(job: Job) -> None:
     endpoints starts while one of them answers (the endpoint set takes the others out and probes them)."""
     config = job.config
     used = job.plan.model_aliases
-    models = [m for m in config.models if m.alias in used]
+    # A served model (`serve:`) has no address yet: synthloom starts it and waits for its health.
+    models = [m for m in config.models if m.alias in used and m.serve is None]
     problems = await unreachable_endpoints(models, check_models(models))
     replicas = {m.alias: len(m.replicas()) for m in models}
     down: dict[str, int] = {}
@@ -200,6 +208,19 @@ def _check_records(num_records: int) -> None:
         )
 
 
+@contextlib.asynccontextmanager
+async def _served(job: Job) -> AsyncIterator[Job]:
+    """The job with its `serve:` models' replicas started (and stopped after the block): its config
+    names their URLs as `endpoints`."""
+    from synthloom.models.serving import serve_models
+
+    async with serve_models(job.config, job.model_aliases) as served:
+        if not served.replicas:
+            yield job
+        else:
+            yield dataclasses.replace(job, config=served.config)
+
+
 async def apreview(
     config: ConfigLike,
     num_records: int = 5,
@@ -214,7 +235,8 @@ async def apreview(
     job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     try:
         await check_reachable(job)
-        outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
+        async with _served(job) as served:
+            outcome = await generate_in_memory(served, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
     if job.config.run.budget is not None:
@@ -299,15 +321,16 @@ async def acreate(
         chosen = _executor(job.config, executor, ray_address, directory.root)
         with directory, contextlib.ExitStack() as stack:
             metrics = _metrics(job.config, metrics_port, stack)
-            await generate_dataset(
-                job,
-                directory=directory,
-                num_records=num_records,
-                resume=resume,
-                show_progress=progress,
-                executor=chosen,
-                metrics=metrics,
-            )
+            async with _served(job) as served:
+                await generate_dataset(
+                    served,
+                    directory=directory,
+                    num_records=num_records,
+                    resume=resume,
+                    show_progress=progress,
+                    executor=chosen,
+                    metrics=metrics,
+                )
     finally:
         job.close()
     return DatasetResult(directory.root)

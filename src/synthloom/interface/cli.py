@@ -461,6 +461,9 @@ def _attach_model_commands() -> None:
         from synthloom.interface.cli_models import mock_server_command, models_group
     except ImportError:  # pragma: no cover - the model layer is part of the package
         return
+    from synthloom.interface.cli_bench import bench_command
+
+    models_group.add_command(bench_command)
     cli.add_command(models_group)
     cli.add_command(mock_server_command)
     from synthloom.interface.cli_export import export_command

@@ -52,9 +52,21 @@ async def _check_one(config: Any) -> dict[str, Any]:
     return row
 
 
-async def _check_all(configs: list[Any]) -> list[dict[str, Any]]:
-    # One at a time: the embedded model needs the whole machine, and the output reads in config order.
-    return [await _check_one(config) for config in configs]
+async def _check_all(dataset: Any) -> list[dict[str, Any]]:
+    """Check every model, served ones (`serve:`) on replicas started for the check and stopped after."""
+    from synthloom.errors import ServingError
+    from synthloom.models.serving import serve_models
+
+    try:
+        async with serve_models(dataset) as served:
+            # One at a time: the embedded model needs the whole machine, and the output reads in order.
+            return [await _check_one(config) for config in served.config.models]
+    except ServingError as exc:
+        return [
+            {"alias": m.alias, "provider": m.provider, "model": m.model, "ok": False, "latency_ms": None}
+            | {"error": f"{type(exc).__name__}: {exc}"}
+            for m in dataset.models
+        ]
 
 
 @models_group.command("check")
@@ -73,7 +85,10 @@ def check_command(config_path: str, as_json: bool) -> None:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot read {config_path}: {exc.strerror or exc}") from None
-    rows = asyncio.run(_check_all(list(dataset.models)))
+    try:
+        rows = asyncio.run(_check_all(dataset))
+    except ConfigError as exc:  # a served model that cannot start (engine, file, port, resources)
+        raise UserError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

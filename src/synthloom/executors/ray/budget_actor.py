@@ -21,7 +21,14 @@ class BudgetActor:
     """Wrapped with `ray.remote` by the executor; each method is one message."""
 
     def __init__(
-        self, ceiling: int, name: str, ttl: float, limiter_options: dict[str, Any] | None = None
+        self,
+        ceiling: int,
+        name: str,
+        ttl: float,
+        limiter_options: dict[str, Any] | None = None,
+        *,
+        request_timeout: float = 120.0,
+        holders: int | None = None,
     ) -> None:
         import ray
 
@@ -29,12 +36,21 @@ class BudgetActor:
             warnings.simplefilter("ignore")  # Ray's own use of a deprecated property inside
             recovering = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         self._budget = LeaseBudget(
-            ceiling, name=name, ttl=ttl, recovering=recovering, limiter_options=limiter_options
+            ceiling,
+            name=name,
+            ttl=ttl,
+            request_timeout=request_timeout,
+            holders=holders,
+            recovering=recovering,
+            limiter_options=limiter_options,
         )
         self._recovered = recovering
 
     def renew(self, request: LeaseRequest) -> LeaseGrant:
         return self._budget.renew(request)
+
+    def gone(self, worker: str) -> None:
+        self._budget.gone(worker)
 
     def figures(self) -> dict[str, Any]:
         return {**self._budget.figures(), "recovered": self._recovered, "pid": os.getpid()}

@@ -91,6 +91,19 @@ def _ray() -> Any:
     return ray
 
 
+def request_timeouts(models: Iterable[ModelConfig]) -> dict[tuple[str, str], float]:
+    """Per limiter key, the longest one request to it may take (the highest timeout of its replicas):
+    how long a silent worker's requests may still be at the server after its lease expired."""
+    configs = list(models)
+    providers = check_models(configs)
+    timeouts: dict[tuple[str, str], float] = {}
+    for config in configs:
+        for replica in config.replicas():
+            key = providers[config.alias].limiter_key(replica)
+            timeouts[key] = max(timeouts.get(key, 0.0), replica.timeout)
+    return timeouts
+
+
 def limiter_ceilings(models: Iterable[ModelConfig]) -> dict[tuple[str, str], int]:
     """The budgets a model pool of `models` has: per limiter key, the lowest ceiling of its replicas."""
     configs = list(models)
@@ -253,18 +266,27 @@ class RayExecutor:
         config = job.config
         used = [m for m in config.models if m.alias in job.model_aliases]
         ceilings = limiter_ceilings(used)
+        timeouts = request_timeouts(used)
         providers = check_models(used)
         self._alias_keys = {
             m.alias: list(dict.fromkeys(providers[m.alias].limiter_key(r) for r in m.replicas()))
             for m in used
         }
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        count = self.workers or max(1, int(cpus))
         budget_class = ray.remote(BudgetActor)
         run = uuid.uuid4().hex[:12]
         names = {key: f"synthloom-budget-{run}-{i}" for i, key in enumerate(ceilings)}
         self._budgets = {
             key: budget_class.options(
                 name=names[key], num_cpus=0, max_restarts=-1, max_task_retries=0
-            ).remote(ceiling, f"{key[1]}@{key[0]}", self.lease_ttl)
+            ).remote(
+                ceiling,
+                f"{key[1]}@{key[0]}",
+                self.lease_ttl,
+                request_timeout=timeouts[key],
+                holders=count,
+            )
             for key, ceiling in ceilings.items()
         }
         # Ray only ships a local folder for a whole job (`ray.init(runtime_env=...)`). Joined to a
@@ -289,8 +311,6 @@ class RayExecutor:
             lease_ttl=self.lease_ttl,
             cache=job.cache.model_dump() if job.cache is not None else None,
         )
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        count = self.workers or max(1, int(cpus))
         per_worker = config.run.max_row_groups_in_flight
         worker_class = ray.remote(RowGroupWorker)
         options: dict[str, Any] = {
@@ -387,7 +407,7 @@ class RayExecutor:
                     ray.exceptions.WorkerCrashedError,
                     ray.exceptions.ObjectLostError,
                 ) as exc:
-                    self._worker_lost(task, exc)
+                    self._worker_lost(ray, task, exc)
                     if task.attempt >= self.max_group_attempts:
                         raise GenerationError(
                             f"row group {task.group.index} was lost with its Ray worker "
@@ -398,7 +418,7 @@ class RayExecutor:
                     continue
                 yield cast(GroupResult, result)
 
-    def _worker_lost(self, task: _Task, exc: BaseException) -> None:
+    def _worker_lost(self, ray: Any, task: _Task, exc: BaseException) -> None:
         worker = task.worker
         logger.warning(
             "Ray worker %d lost with row group %d (%s); handing the group out again",
@@ -409,6 +429,14 @@ class RayExecutor:
         if worker.alive:
             self._lost += 1
             worker.alive = False
+            pid = self._pids.get(worker.index)
+            died = getattr(ray.exceptions, "ActorDiedError", ())  # not 'unavailable': that may come back
+            if isinstance(exc, died) and pid is not None:
+                # Its process is dead and its connections with it: the budgets may free its slots now
+                # rather than wait out the lease and the request timeout.
+                for budget in self._budgets.values():
+                    with contextlib.suppress(Exception):
+                        budget.gone.remote(f"worker-{worker.index}-{pid}")
         if worker.probe is None and not worker.gone:
             # Ray restarts the actor (up to worker_restarts times): it is usable again once it answers.
             worker.probe = _wait(worker.handle.pid.remote())

@@ -24,10 +24,18 @@ within one renewal of every worker.
 
 **Expiry and recovery.** A lease not renewed within `ttl` is void: the worker stops starting requests
 (it counts from when it *sent* its last renewal, the budget from when it received it, so the worker
-always gives up first) and the budget reclaims the slots. A budget that starts again after its actor
-was lost does not know what the workers hold, so for one `ttl` it only renews leases, never grows one;
-by then every lease it has not heard of has expired. It takes the level from the first worker that
-tells it one.
+always gives up first). The requests it started before may still be at the server, though — a worker
+whose event loop is starved or whose renewals are stuck in a queue cannot say — so the budget keeps
+counting its slots as committed until it *knows* they are free: the worker reports its in-flight count
+(its next renewal, however late), its death is confirmed (`gone`), or `ttl + request_timeout` has
+passed since it was last heard of (by then every request it started has ended or timed out). An
+expired worker asks for nothing (its demand is dropped from the shares), but its slots are not handed
+to anyone else before then.
+
+A budget that starts again after its actor was lost does not know what the workers hold, so it only
+renews leases, never grows one, until every lease it has not heard of has expired and every request
+started under one has ended (`ttl + request_timeout`), or until all `holders` workers of the run have
+reported to it. It takes the level from the first worker that tells it one.
 
 **Messages.** A busy worker renews every `interval` seconds (more often only to report a 429), a
 satisfied one every `ttl / 4`: a budget's message rate is bounded by its workers, not by requests. With
@@ -64,6 +72,10 @@ class LeaseRequest:
     #: The shared level it last heard of (0: none); a recreated budget starts from it.
     level: int = 0
     observations: tuple[Observation, ...] = ()
+    #: The number of the first observation in the worker's running count (None: not numbered). A
+    #: renewal the worker gave up waiting for may still have arrived; sent again, the budget applies
+    #: only the observations it has not seen.
+    first: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,8 @@ class _Worker:
     in_flight: int = 0
     demand: int = 0
     seen: float = 0.0
+    #: Its lease is void (not renewed within the ttl); its committed slots still count.
+    expired: bool = False
 
 
 @dataclass(slots=True)
@@ -95,6 +109,9 @@ class _Figures:
     rate_limited: int = 0
     renewals: int = 0
     expired: int = 0
+    #: Expired workers whose slots were freed after `ttl + request_timeout` without a word from them.
+    reclaimed: int = 0
+    gone: int = 0
     #: Outcomes since the last `drain_samples()` (outcome value, latency), for metrics.
     samples: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -133,20 +150,31 @@ class LeaseBudget:
         ttl: float = 5.0,
         interval: float = 0.1,
         max_rate: float = 500.0,
+        request_timeout: float = 120.0,
+        holders: int | None = None,
         recovering: bool = False,
         clock: Callable[[], float] = time.monotonic,
         limiter_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if ttl <= 0 or interval <= 0 or max_rate <= 0:
-            raise ValueError("ttl, interval and max_rate must be positive")
+        if ttl <= 0 or interval <= 0 or max_rate <= 0 or request_timeout <= 0:
+            raise ValueError("ttl, interval, max_rate and request_timeout must be positive")
         self.name = name
         self.ttl = ttl
+        #: The longest a request may take (the models' timeout): how long an expired worker's requests
+        #: may still be in flight after its lease ran out.
+        self.request_timeout = request_timeout
+        #: How many workers the run has (None: unknown); a recovering budget that has heard from all of
+        #: them knows every lease there is.
+        self.holders = holders
         self.interval = interval
         self.max_rate = max_rate
         self._clock = clock
         self._limiter = AdaptiveLimiter(ceiling, name=name, **dict(limiter_options or {}))
         self._workers: dict[str, _Worker] = {}
-        self._grace_until = clock() + ttl if recovering else float("-inf")
+        self._grace_until = clock() + ttl + request_timeout if recovering else float("-inf")
+        self._heard: set[str] = set()
+        #: Per worker, how many of its numbered observations have been applied.
+        self._applied: dict[str, int] = {}
         self._level_known = not recovering
         self._figures = _Figures()
 
@@ -168,13 +196,20 @@ class LeaseBudget:
         self._expire(now)
         self._figures.renewals += 1
         worker = self._workers.setdefault(request.worker, _Worker())
+        # The worker's own word: from when it sent this, it uses at most max(held, in_flight) until it
+        # hears back, so whatever it held before (expired or not) may be replaced by that.
         worker.in_flight = request.in_flight
         worker.demand = request.demand
         worker.seen = now
+        worker.expired = False
+        if now < self._grace_until:
+            self._heard.add(request.worker)
+            if self.holders is not None and len(self._heard) >= self.holders:
+                self._grace_until = float("-inf")  # every holder has told what it holds
         if not self._level_known and request.level > 0:
             self._limiter.set_limit(request.level)
             self._level_known = True
-        self._observe(request.observations)
+        self._observe(self._unseen(request))
         level = self._limiter.limit
         share = fair_shares(level, {w: s.demand for w, s in self._workers.items()})[request.worker]
         others = sum(s.committed for w, s in self._workers.items() if w != request.worker)
@@ -196,6 +231,11 @@ class LeaseBudget:
         """A worker is done (nothing of its in flight): its slots are free now."""
         self._workers.pop(worker, None)
 
+    def gone(self, worker: str) -> None:
+        """A worker's process is confirmed dead (its connections closed with it): its slots are free."""
+        if self._workers.pop(worker, None) is not None:
+            self._figures.gone += 1
+
     def figures(self) -> dict[str, Any]:
         """Level, ceiling, in flight and leased over all workers, and the counts, for displays and
         metrics."""
@@ -214,6 +254,8 @@ class LeaseBudget:
             "latency_decreases": stats.latency_decreases,
             "renewals": self._figures.renewals,
             "expired": self._figures.expired,
+            "reclaimed": self._figures.reclaimed,
+            "gone": self._figures.gone,
         }
 
     def drain_samples(self) -> list[tuple[str, float]]:
@@ -226,9 +268,25 @@ class LeaseBudget:
     # -- internals ---------------------------------------------------------------------------------
 
     def _expire(self, now: float) -> None:
-        for name in [w for w, s in self._workers.items() if s.seen < now - self.ttl]:
-            del self._workers[name]
-            self._figures.expired += 1
+        # A silent worker's lease is void after the ttl, but its slots stay committed: what it started
+        # may still be at the server. Only after the longest a request can take are they free.
+        for name, state in list(self._workers.items()):
+            if state.seen >= now - self.ttl:
+                continue
+            if state.seen < now - self.ttl - self.request_timeout:
+                del self._workers[name]
+                self._figures.reclaimed += 1
+            elif not state.expired:
+                state.expired = True
+                state.demand = 0  # it starts nothing more: its share goes to the others
+                self._figures.expired += 1
+
+    def _unseen(self, request: LeaseRequest) -> tuple[Observation, ...]:
+        if request.first is None:
+            return request.observations
+        applied = self._applied.get(request.worker, 0)
+        self._applied[request.worker] = max(applied, request.first + len(request.observations))
+        return request.observations[max(0, applied - request.first) :]
 
     def _observe(self, observations: tuple[Observation, ...]) -> None:
         if not observations:

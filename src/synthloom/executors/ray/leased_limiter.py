@@ -16,7 +16,9 @@ wants (a worker may always shrink unasked), so idle slots go back to busy worker
 its first 429 since it last renewed, it shrinks its lease by the limiter's factor at once, rather than
 add to the overload until the budget's answer comes. A
 budget that does not answer (its actor being recreated) is asked again; the lease stays good until
-its `ttl` runs out, then the worker stops starting requests until a renewal succeeds.
+its `ttl` runs out, then the worker stops starting requests until a renewal succeeds (checked at every
+grant, so a starved event loop cannot start one late); its next renewal reports what it still has in
+flight, which is what the budget goes by.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class LeasedLimiter(AdaptiveLimiter):
         self._pause_until = 0.0
         self._last_sent = float("-inf")
         self._pending: list[Observation] = []
+        #: The number of `_pending[0]` in this worker's running count of observations: a renewal whose
+        #: answer timed out may still have reached the budget, which then skips what it already has.
+        self._pending_first = 0
         self._urgent = False
         self._shrunk = False
         self._starved = False
@@ -126,7 +131,9 @@ class LeasedLimiter(AdaptiveLimiter):
         elapsed = latency if latency is not None else time.monotonic() - permit.started
         self._pending.append((outcome.value, permit.epoch, elapsed, retry_after))
         if len(self._pending) > _MAX_PENDING:
-            del self._pending[: len(self._pending) - _MAX_PENDING]
+            dropped = len(self._pending) - _MAX_PENDING
+            del self._pending[:dropped]
+            self._pending_first += dropped
         if outcome is Outcome.RATE_LIMITED:
             self._local_429 += 1
             self._urgent = True
@@ -181,6 +188,11 @@ class LeasedLimiter(AdaptiveLimiter):
         self.set_limit(0)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _can_grant(self) -> bool:
+        # The clock is checked at every grant, not only by the renewal task: on a starved event loop
+        # the task may run late, and a waiter woken by a release must not start under a void lease.
+        return super()._can_grant() and time.monotonic() < self._valid_until
 
     def _stamped(self, permit: Permit) -> Permit:
         # The budget judges a 429 by the epoch of *its* level when the request started.
@@ -253,6 +265,8 @@ class LeasedLimiter(AdaptiveLimiter):
 
     def _request(self, *, held: int, demand: int) -> LeaseRequest:
         observations, self._pending = tuple(self._pending), []
+        first = self._pending_first
+        self._pending_first += len(observations)
         return LeaseRequest(
             worker=self.worker,
             held=held,
@@ -260,6 +274,7 @@ class LeasedLimiter(AdaptiveLimiter):
             demand=demand,
             level=self._lease_level,
             observations=observations,
+            first=first,
         )
 
     async def _renew(self) -> None:
@@ -287,7 +302,10 @@ class LeasedLimiter(AdaptiveLimiter):
             self._failure_streak += 1
             backoff = self._lease_interval * 2 ** min(self._failure_streak, 6)
             self._retry_at = time.monotonic() + min(backoff, self._lease_ttl / 4)
-            self._pending[:0] = request.observations
+            if request.first is not None and self._pending_first == request.first + len(request.observations):
+                # Still contiguous with what came since (nothing was dropped meanwhile): send again.
+                self._pending[:0] = request.observations
+                self._pending_first = request.first
             self._urgent = self._urgent or any(
                 o[0] == Outcome.RATE_LIMITED.value for o in request.observations
             )

@@ -98,11 +98,13 @@ class Provider(ABC):
 
     def check_config(self, config: ModelConfig) -> None:
         """Raise `ConfigError(..., model=alias, field=...)` for what this provider cannot work with."""
-        if not self.starts_locally and not (config.base_url or config.endpoints or self.default_base_url):
+        # `serve`: synthloom starts the servers; their URLs and the model id are filled in then.
+        served = config.base_url or config.endpoints or config.serve
+        if not self.starts_locally and not (served or self.default_base_url):
             raise ConfigError(
                 f"provider '{self.name}' needs 'base_url'", model=config.alias, field="base_url"
             )
-        if not self.starts_locally and not config.model:
+        if not self.starts_locally and not config.model and config.serve is None:
             raise ConfigError(
                 f"provider '{self.name}' needs 'model' (the model id the server serves)",
                 model=config.alias,

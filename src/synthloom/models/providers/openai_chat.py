@@ -26,7 +26,7 @@ class OpenAIProvider(Provider):
     )
 
     def check_config(self, config: ModelConfig) -> None:
-        if not (config.base_url or config.endpoints):
+        if not (config.base_url or config.endpoints or config.serve):
             raise ConfigError(
                 f"provider '{self.name}' needs 'base_url' (e.g. http://127.0.0.1:8000/v1) or 'endpoints'",
                 model=config.alias,
