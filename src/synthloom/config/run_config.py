@@ -51,6 +51,8 @@ class CacheConfig(StrictModel):
     #: The SQLite file; None: `<output>/.cache/responses.sqlite3` (preview: `./output/...`), or the
     #: `SYNTHLOOM_CACHE` environment variable when set.
     path: str | None = None
+    #: `read_write` (answer from the cache, store what servers answer), `read_only` (never write),
+    #: `refresh` (always ask the servers, store their answers) or `off`.
     mode: CacheMode = "read_write"
     #: Bounded size: the least recently used answers are evicted beyond it.
     max_size_mb: Annotated[float, Field(gt=0)] = 2048.0
