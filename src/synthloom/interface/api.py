@@ -12,6 +12,7 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
+from synthloom.engine.media import check_media_roots
 from synthloom.engine.metrics import RunMetrics
 from synthloom.errors import ConfigError, SeedDataError
 from synthloom.interface.dataset_result import DatasetResult
@@ -74,6 +75,7 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
 def _prepare(config: DatasetConfig) -> Job:
     """Everything checked and built before anything is written: models, seed data, plan, generators."""
     check_model_configs(config)
+    check_media_roots(config)
     seed = None
     if config.seed is not None:
         try:

@@ -9,7 +9,7 @@ from typing import Any
 from synthloom.config.image_column import ImageColumn
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generators.base import CellGenerator, CellOutput
-from synthloom.engine.media import MediaError, load_media, sniff_media_type
+from synthloom.engine.media import MediaError, MediaRoots, load_media, sniff_media_type
 from synthloom.plan.templates import compile_template
 
 __all__ = ["ImageGenerator", "as_png"]
@@ -49,7 +49,7 @@ class ImageGenerator(CellGenerator[ImageColumn]):
             raise MediaError(f"source: '{config.source}' is null for this record: no image to edit")
         try:
             items = load_media(
-                value, "image", base_dir=self.setup.config.base_dir, max_bytes=config.max_media_bytes
+                value, "image", roots=MediaRoots.of(self.setup.config), max_bytes=config.max_media_bytes
             )
         except MediaError as exc:
             raise MediaError(f"source: {exc}") from None
