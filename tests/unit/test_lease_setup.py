@@ -65,3 +65,61 @@ def test_the_executor_comes_from_run_executor_unless_the_caller_names_one(tmp_pa
 def test_an_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="local or ray"):
         _executor(_loaded(tmp_path), "dask", None, tmp_path)
+
+
+class _FakeRay:
+    """Ray's module surface `_connect` uses, recording `init`; `mode_after` is what Ray's own start-up
+    leaves in RAY_AUTH_MODE."""
+
+    __version__ = "2.0.0"
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, mode_after: str | None) -> None:
+        self.options: dict[str, object] = {}
+        self.shut_down = False
+        self._monkeypatch = monkeypatch
+        self._mode_after = mode_after
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **options: object) -> None:
+        self.options = options
+        if self._mode_after is not None:
+            self._monkeypatch.setenv("RAY_AUTH_MODE", self._mode_after)
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+def _job(tmp_path: Path) -> object:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(config=_loaded(tmp_path))
+
+
+def test_a_cluster_the_executor_starts_binds_loopback_without_a_dashboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    ray = _FakeRay(monkeypatch, mode_after="token")
+    assert RayExecutor()._connect(ray, _job(tmp_path))  # type: ignore[arg-type]
+    assert ray.options["_node_ip_address"] == "127.0.0.1"
+    assert ray.options["include_dashboard"] is False
+    joined = _FakeRay(monkeypatch, mode_after=None)
+    RayExecutor(address="ray://head:10001")._connect(joined, _job(tmp_path))  # type: ignore[arg-type]
+    assert "_node_ip_address" not in joined.options  # a standing cluster is its operator's
+
+
+def test_a_local_cluster_without_token_authentication_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    ray = _FakeRay(monkeypatch, mode_after=None)
+    with pytest.raises(ConfigError, match="RAY_AUTH_MODE=disabled is set"):
+        RayExecutor()._connect(ray, _job(tmp_path))  # type: ignore[arg-type]
+    assert ray.options == {}  # refused before anything started
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    old = _FakeRay(monkeypatch, mode_after=None)  # a Ray that starts without authentication
+    with pytest.raises(ConfigError, match="started without token authentication"):
+        RayExecutor()._connect(old, _job(tmp_path))  # type: ignore[arg-type]
+    assert old.shut_down
