@@ -31,6 +31,7 @@ from synthloom.errors import (
     RequestRejectedError,
     ServerError,
 )
+from synthloom.models.secret_scrub import scrub_secrets
 
 __all__ = ["MAX_REDIRECTS", "MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after", "read_bounded"]
 
@@ -217,10 +218,7 @@ class HttpSession:
         return str(target)
 
     def _scrub(self, raw: bytes) -> str:
-        text = raw[:_BODY_LIMIT].decode("utf-8", errors="replace")
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub_secrets(raw[:_BODY_LIMIT].decode("utf-8", errors="replace"), self._secrets)
 
     def _status_error(self, url: str, status: int, headers: dict[str, str], raw: bytes) -> ModelHTTPError:
         body = self._scrub(raw)

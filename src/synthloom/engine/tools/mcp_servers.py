@@ -40,6 +40,7 @@ import orjson
 from synthloom.config.tools_config import ENV_REFERENCE, McpServerConfig
 from synthloom.errors import ConfigError, ToolError
 from synthloom.models.messages import ToolSpec
+from synthloom.models.secret_scrub import scrub_secrets
 
 __all__ = ["McpServer", "McpTool", "check_mcp_server", "resolve_env"]
 
@@ -308,9 +309,7 @@ class _Connection:
             self._stderr = None
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub_secrets(text, self.secrets)
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
