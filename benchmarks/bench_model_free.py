@@ -31,12 +31,13 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthloom.config.columns import ExpressionColumn, SamplerColumn
+from synthloom.columns.expression.config import ExpressionColumn
+from synthloom.columns.expression.generator import ExpressionGenerator
+from synthloom.columns.sampler.config import SamplerColumn
+from synthloom.columns.sampler.generator import SamplerGenerator
 from synthloom.config.dataset import DatasetConfig, RunConfig
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.engine.generators.base import CellFailure, RowGroupSlice
-from synthloom.engine.generators.expression import ExpressionGenerator
-from synthloom.engine.generators.samplers import SamplerGenerator
+from synthloom.engine.generator import CellFailure, RowGroupSlice
 
 HERE = Path(__file__).resolve().parent
 

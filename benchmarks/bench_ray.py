@@ -35,7 +35,7 @@ from harness import save_results, server_stats, stamped
 
 import ray
 import synthloom
-from synthloom.engine.distributed.ray_executor import RayExecutor
+from synthloom.executors.ray.executor import RayExecutor
 from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
 
 HERE = Path(__file__).parent

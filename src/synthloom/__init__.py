@@ -13,7 +13,7 @@ from synthloom.config import registry as _registry
 from synthloom.config.builder import DatasetBuilder
 from synthloom.config.registry import ColumnType, register_column_type
 from synthloom.engine.contexts import CellContext
-from synthloom.engine.generators.base import (
+from synthloom.engine.generator import (
     BatchGenerator,
     CellFailure,
     CellFiltered,
@@ -21,7 +21,7 @@ from synthloom.engine.generators.base import (
     CellOutput,
     RowGroupSlice,
 )
-from synthloom.engine.row_executor import RowExecutor, RowResult
+from synthloom.engine.row_runner import RowResult, RowRunner
 from synthloom.errors import (
     ConfigError,
     EarlyShutdownError,
@@ -56,9 +56,9 @@ __all__ = [
     "ModelError",
     "OutputError",
     "PlanError",
-    "RowExecutor",
     "RowGroupSlice",
     "RowResult",
+    "RowRunner",
     "RunConfig",
     "RunStateError",
     "SeedConfig",
@@ -78,7 +78,7 @@ __all__ = [
 
 def _builtin_column_types(registry: _registry.ColumnTypeRegistry) -> None:
     # Imported when the registry first loads, not with the package: it pulls in every generator.
-    from synthloom.engine.generators.builtin_types import register
+    from synthloom.columns.builtin import register
 
     register(registry)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthloom.engine.contexts import CellContext
-from synthloom.engine.generators.base import CellFiltered
+from synthloom.engine.generator import CellFiltered
 from synthloom.errors import ModelError
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.engine.generators.multi_model import preference
+from synthloom.columns.multi_model.generator import preference
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig

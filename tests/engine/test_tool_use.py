@@ -19,11 +19,11 @@ import pytest
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.tools_config import McpServerConfig
-from synthloom.engine.tools import McpServer, McpTool, Toolset
 from synthloom.errors import ToolError
 from synthloom.models import Message, ToolCall, ToolSpec
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
+from synthloom.tools import McpServer, McpTool, Toolset
+from synthloom.tools.config import McpServerConfig
 
 from .conftest import model
 

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 import synthloom
-from synthloom.engine.distributed.ray_executor import RayExecutor
-from synthloom.engine.metrics import RunMetrics
+from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.errors import EarlyShutdownError
+from synthloom.executors.ray.executor import RayExecutor
 from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
 
 pytestmark = pytest.mark.ray

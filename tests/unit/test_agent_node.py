@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 import synthloom
-from synthloom.config.flow_config import AgentNode, FlowColumn
+from synthloom.columns.flow.config import AgentNode, FlowColumn
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
 

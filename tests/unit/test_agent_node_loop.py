@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from synthloom.config.flow_config import HistoryConfig, Injection
+from synthloom.columns.flow.agent import own_turn
+from synthloom.columns.flow.config import HistoryConfig, Injection
+from synthloom.columns.flow.history import ChatHistory
 from synthloom.config.model_config import ModelConfig
-from synthloom.config.tools_config import ToolSource
-from synthloom.engine.flows.agent import own_turn
-from synthloom.engine.flows.history import ChatHistory
-from synthloom.engine.tools import ToolLoop, Toolset, python_tools
 from synthloom.errors import ParseError
 from synthloom.models import Message, ModelClient, ModelPool
 from synthloom.testing import SimulatedEndpoint
+from synthloom.tools import ToolLoop, Toolset, python_tools
+from synthloom.tools.config import ToolSource
 
 HERE = "tests.unit.test_agent_node_loop"
 PROMPT = [Message("system", "Be brief."), Message("user", "Weather in Oslo?")]

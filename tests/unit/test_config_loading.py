@@ -15,14 +15,16 @@ import yaml
 from click.testing import CliRunner
 
 import synthloom
+from synthloom.columns.expression.config import ExpressionColumn
+from synthloom.columns.llm.config import LLMStructuredColumn, LLMTextColumn
+from synthloom.columns.sampler.config import SamplerColumn
 from synthloom.config import registry
 from synthloom.config.base import ColumnConfig
 from synthloom.config.builder import DatasetBuilder
-from synthloom.config.columns import ExpressionColumn, LLMStructuredColumn, LLMTextColumn, SamplerColumn
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config, parse_config
 from synthloom.config.registry import ColumnType, register_column_type
-from synthloom.engine.generators.base import BatchGenerator, RowGroupSlice
+from synthloom.engine.generator import BatchGenerator, RowGroupSlice
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
 from synthloom.store.run_directory import RunDirectory
@@ -288,7 +290,7 @@ columns:
 
 
 def test_judge_score_names_may_be_any_short_label(tmp_path: Path) -> None:
-    from synthloom.engine.generators.llm import judge_schema
+    from synthloom.columns.llm.generator import judge_schema
 
     config = load_config(write(tmp_path / "judge.yaml", JUDGE_YAML))
     plan = synthloom.validate(config)
@@ -515,7 +517,7 @@ def test_importing_synthloom_loads_no_plugin_and_no_generator() -> None:
         "import sys, synthloom\n"
         "from synthloom.config import registry\n"
         "assert not registry.default_registry._loaded, 'plugins loaded on import'\n"
-        "assert 'synthloom.engine.generators.builtin_types' not in sys.modules\n"
+        "assert 'synthloom.columns.builtin' not in sys.modules\n"
         "assert not synthloom.DatasetConfig.__pydantic_complete__\n"
         "columns = [{'name': 'a', 'type': 'sampler', 'sampler': 'uuid'}]\n"
         "synthloom.DatasetConfig.model_validate({'columns': columns})\n"
@@ -526,8 +528,8 @@ def test_importing_synthloom_loads_no_plugin_and_no_generator() -> None:
 
 
 def test_builtin_types_are_registered_with_their_generator_classes() -> None:
-    from synthloom.engine.generators.builtin_types import BUILTIN_COLUMN_TYPES
-    from synthloom.engine.generators.samplers import SamplerGenerator
+    from synthloom.columns.builtin import BUILTIN_COLUMN_TYPES
+    from synthloom.columns.sampler.generator import SamplerGenerator
 
     assert registry.get_column_type("sampler").generator_class() is SamplerGenerator
     for column_type in BUILTIN_COLUMN_TYPES:

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from synthloom.config.columns import ExpressionColumn
-from synthloom.engine.generators.base import CellFailure, RowGroupSlice
-from synthloom.engine.generators.expression import ExpressionGenerator
+from synthloom.columns.expression.config import ExpressionColumn
+from synthloom.columns.expression.generator import ExpressionGenerator
+from synthloom.engine.generator import CellFailure, RowGroupSlice
 
 
 def render(

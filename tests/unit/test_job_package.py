@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import synthloom
-from synthloom.engine.distributed.job_package import worker_runtime_env
 from synthloom.errors import ConfigError
+from synthloom.executors.ray.job_package import worker_runtime_env
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra")
 

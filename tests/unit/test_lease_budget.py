@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from synthloom.engine.distributed import LeaseBudget, LeaseRequest, fair_shares
+from synthloom.executors.ray import LeaseBudget, LeaseRequest, fair_shares
 
 
 class Clock:

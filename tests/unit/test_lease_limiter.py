@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from synthloom.config.model_config import ModelConfig
-from synthloom.engine.distributed import LeaseBudget, LeasedLimiter, LeaseGrant, LeaseRequest
+from synthloom.executors.ray import LeaseBudget, LeasedLimiter, LeaseGrant, LeaseRequest
 from synthloom.models.adaptive_limiter import AdaptiveLimiter, Outcome
 from synthloom.models.model_pool import ModelPool
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig

@@ -9,8 +9,9 @@ import pytest
 
 import synthloom
 from synthloom.config.model_config import ModelConfig
-from synthloom.engine.distributed.ray_executor import RayExecutor, limiter_ceilings, worker_runtime_env
 from synthloom.errors import ConfigError
+from synthloom.executors.local import LocalExecutor
+from synthloom.executors.ray.executor import RayExecutor, limiter_ceilings, worker_runtime_env
 from synthloom.interface.api import _executor
 
 
@@ -52,19 +53,38 @@ def test_a_config_built_in_python_ships_no_folder() -> None:
 
 
 def test_the_executor_comes_from_run_executor_unless_the_caller_names_one(tmp_path: Path) -> None:
-    config = _loaded(tmp_path, "run: {executor: ray, ray_address: 'auto', ray_workers: 3}\n")
+    config = _loaded(tmp_path, "run: {executor: {ray: {address: auto, workers: 3}}}\n")
     chosen = _executor(config, None, None, tmp_path / "out")
     assert isinstance(chosen, RayExecutor)
     assert (chosen.address, chosen.workers, chosen.exclude) == ("auto", 3, [tmp_path / "out"])
-    assert _executor(config, "local", None, tmp_path) is None
+    assert isinstance(_executor(config, "local", None, tmp_path), LocalExecutor)
     override = _executor(config, "ray", "ray://head:10001", tmp_path)
     assert isinstance(override, RayExecutor) and override.address == "ray://head:10001"
-    assert _executor(_loaded(tmp_path), None, None, tmp_path) is None
+    assert override.workers == 3  # the config's other ray options still apply
+    assert isinstance(_executor(_loaded(tmp_path), None, None, tmp_path), LocalExecutor)
+
+
+def test_the_old_flat_ray_fields_still_work_with_a_deprecation_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _loaded(tmp_path, "run: {executor: ray, ray_address: 'auto', ray_workers: 3}\n")
+    assert (config.run.executor.name, config.run.executor.options) == (
+        "ray",
+        {"address": "auto", "workers": 3},
+    )
+    assert "deprecated" in caplog.text and "executor: {ray: {address: auto, workers: 3}}" in caplog.text
 
 
 def test_an_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="local or ray"):
+    with pytest.raises(ConfigError, match="unknown executor 'dask' \\(known: local, ray\\)"):
         _executor(_loaded(tmp_path), "dask", None, tmp_path)
+
+
+def test_a_mistyped_executor_option_names_its_field(tmp_path: Path) -> None:
+    config = _loaded(tmp_path, "run: {executor: {ray: {wrokers: 3}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        _executor(config, None, None, tmp_path)
+    assert caught.value.field == "run.executor.ray.wrokers"
 
 
 class _FakeRay:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from synthloom.engine.media import MediaError, MediaRoots, PromptMedia, load_media, sniff_media_type
+from synthloom.columns.media import MediaError, MediaRoots, PromptMedia, load_media, sniff_media_type
 from synthloom.models.messages import AudioPart, ImagePart
 from synthloom.testing.png import solid_png
 

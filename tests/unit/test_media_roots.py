@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from synthloom.columns.media import MediaError, MediaRoots, check_media_roots, load_media
 from synthloom.config.loader import parse_config
-from synthloom.engine.media import MediaError, MediaRoots, check_media_roots, load_media
 from synthloom.errors import ConfigError
 from synthloom.testing.png import solid_png
 

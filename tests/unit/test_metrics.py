@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 import synthloom
 from synthloom.engine.generation import generate_dataset
-from synthloom.engine.metrics import RunMetrics
+from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.errors import ConfigError
+from synthloom.executors.local import LocalExecutor
 from synthloom.interface.api import _prepare
 from synthloom.interface.cli import cli
 from synthloom.store.run_directory import RunDirectory
@@ -65,6 +66,7 @@ async def _run(config: synthloom.DatasetConfig, out: Path, metrics: RunMetrics) 
             num_records=RECORDS,
             resume="never",
             show_progress=False,
+            executor=LocalExecutor(),
             metrics=metrics,
         )
 

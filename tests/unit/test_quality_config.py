@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import synthloom
-from synthloom.config.quality_config import DedupColumn, QualityRubricColumn, RewardColumn, TokenCountColumn
+from synthloom.columns.quality.config import DedupColumn, QualityRubricColumn, RewardColumn, TokenCountColumn
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
 

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from synthloom.engine.quality.dedup_index import EmbeddingIndex, ExactIndex, Fingerprints, MinHashIndex
-from synthloom.engine.quality.key_index import KeyIndex
-from synthloom.engine.quality.minhash import jaccard_estimate, lsh_params, minhash_signatures, normalise
+from synthloom.columns.quality.dedup_index import EmbeddingIndex, ExactIndex, Fingerprints, MinHashIndex
+from synthloom.columns.quality.key_index import KeyIndex
+from synthloom.columns.quality.minhash import jaccard_estimate, lsh_params, minhash_signatures, normalise
 
 WORDS = [f"w{i}" for i in range(400)]
 
@@ -32,7 +32,7 @@ def test_signatures_estimate_the_jaccard_similarity_of_word_ngrams() -> None:
 
 def test_signatures_are_the_same_in_another_process() -> None:
     code = (
-        "from synthloom.engine.quality.minhash import minhash_signatures;"
+        "from synthloom.columns.quality.minhash import minhash_signatures;"
         "print(minhash_signatures(['the quick brown fox jumps'], num_perm=16, ngram=2)[0].tolist())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

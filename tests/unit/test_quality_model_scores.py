@@ -14,11 +14,11 @@ from aiohttp import web
 
 import synthloom
 from synthloom import DatasetConfig
+from synthloom.columns.quality.config import PerplexityColumn, TokenCountColumn
+from synthloom.columns.quality.model_scores import PerplexityGenerator, TokenCountGenerator, read_score
 from synthloom.config.model_config import ModelConfig
-from synthloom.config.quality_config import PerplexityColumn, TokenCountColumn
 from synthloom.engine.contexts import CellContext, GeneratorSetup
-from synthloom.engine.generators.base import CellFiltered
-from synthloom.engine.quality.model_scores import PerplexityGenerator, TokenCountGenerator, read_score
+from synthloom.engine.generator import CellFiltered
 from synthloom.models import ModelPool
 
 CONVERSATION = [

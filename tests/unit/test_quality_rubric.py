@@ -9,8 +9,8 @@ import pytest
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.quality_config import RUBRIC_CATEGORIES, RUBRIC_DIMENSIONS
-from synthloom.engine.quality.rubric import category_by_rules
+from synthloom.columns.quality.config import RUBRIC_CATEGORIES, RUBRIC_DIMENSIONS
+from synthloom.columns.quality.rubric import category_by_rules
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
 
 ALL = set(RUBRIC_CATEGORIES)

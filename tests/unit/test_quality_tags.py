@@ -9,13 +9,13 @@ import pytest
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.quality_config import QualityTagsColumn, TagBounds
-from synthloom.engine.generators.base import CellFiltered
-from synthloom.engine.quality.characteristics import characteristics
-from synthloom.engine.quality.heuristic_tags import HeuristicTagger
-from synthloom.engine.quality.lexical import mtld, ttr, words_of
-from synthloom.engine.quality.repetition import compression_ratio, loop_score, repeated_ngram_ratio
-from synthloom.engine.quality.tag_bounds import outside
+from synthloom.columns.quality.characteristics import characteristics
+from synthloom.columns.quality.config import QualityTagsColumn, TagBounds
+from synthloom.columns.quality.heuristic_tags import HeuristicTagger
+from synthloom.columns.quality.lexical import mtld, ttr, words_of
+from synthloom.columns.quality.repetition import compression_ratio, loop_score, repeated_ngram_ratio
+from synthloom.columns.quality.tag_bounds import outside
+from synthloom.engine.generator import CellFiltered
 from synthloom.errors import ConfigError
 
 ENGLISH = (
@@ -235,7 +235,7 @@ def test_truncated_replies(text: str, truncated: bool) -> None:
 
 
 def test_loop_repeats_counts_the_unit_in_a_row() -> None:
-    from synthloom.engine.quality.repetition import loop_stats
+    from synthloom.columns.quality.repetition import loop_stats
 
     assert loop_stats(words_of(ENGLISH + " I hope this helps." * 5)) == (pytest.approx(20 / 59, abs=1e-3), 5)
     assert loop_stats(words_of(ENGLISH)) == (0.0, 0)

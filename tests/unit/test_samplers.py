@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from synthloom.config.columns import SamplerColumn
-from synthloom.config.sampler_params import PERSON_FIELDS
-from synthloom.engine.generators.base import CellFailure, RowGroupSlice
-from synthloom.engine.generators.samplers import AGE_REFERENCE_DATE, SAMPLERS, SamplerGenerator
+from synthloom.columns.sampler.config import SamplerColumn
+from synthloom.columns.sampler.generator import AGE_REFERENCE_DATE, SAMPLERS, SamplerGenerator
+from synthloom.columns.sampler.params import PERSON_FIELDS
+from synthloom.engine.generator import CellFailure, RowGroupSlice
 from synthloom.errors import ConfigError
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from synthloom.config.model_config import InferenceParams, ModelConfig
-from synthloom.config.tools_config import ToolSource
-from synthloom.engine.tools import Answer, ToolLoop, Toolset, python_tools
 from synthloom.errors import ParseError
 from synthloom.models import Message, ModelClient, ModelPool, ToolSpec
 from synthloom.testing import SimulatedEndpoint
+from synthloom.tools import Answer, ToolLoop, Toolset, python_tools
+from synthloom.tools.config import ToolSource
 
 HERE = "tests.unit.test_tools_loop"
 PROMPT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Oslo?"}]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from synthloom.engine.tools import parse_react, react_instructions
 from synthloom.models import ToolCall, ToolSpec
+from synthloom.tools import parse_react, react_instructions
 
 
 def test_an_action_with_a_json_input_is_a_call() -> None:

@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.config.tools_config import ToolSource
-from synthloom.engine.tools import ToolArgumentsError, function_signature, python_tools
-from synthloom.engine.tools.signature_schema import parse_docstring
 from synthloom.errors import ConfigError
+from synthloom.tools import ToolArgumentsError, function_signature, python_tools
+from synthloom.tools.config import ToolSource
+from synthloom.tools.signature_schema import parse_docstring
 
 HERE = "tests.unit.test_tools_schema"
 

@@ -10,9 +10,9 @@ import jsonschema
 import orjson
 import pytest
 
-from synthloom.engine.tools import react_instructions
 from synthloom.models import ToolSpec
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
+from synthloom.tools import react_instructions
 
 WEATHER = {
     "type": "object",

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, NamedTuple
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-__all__ = ["COLUMN_NAME_PATTERN", "ColumnConfig", "ImportPath", "StrictModel"]
+__all__ = [
+    "COLUMN_NAME_PATTERN",
+    "IMPORT_PATH_PATTERN",
+    "ColumnConfig",
+    "ImportPath",
+    "ImportPathText",
+    "ModelClass",
+    "StrictModel",
+]
 
 #: Column names must be usable as Jinja2 identifiers: `{{ name }}` and `{{ name.field }}`.
 COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+IMPORT_PATH_PATTERN = r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$"
+
+
+def _import_path(value: str) -> str:
+    if not re.fullmatch(IMPORT_PATH_PATTERN, value):
+        raise ValueError(f"{value!r} is not an import path: expected 'package.module:name'")
+    return value
+
+
+#: `package.module:name`, checked with a message a user can act on (the planner imports it).
+ImportPathText = Annotated[
+    str, AfterValidator(_import_path), Field(json_schema_extra={"pattern": IMPORT_PATH_PATTERN})
+]
+
+
+#: A pydantic model class (spelled once here: inside a column config `type` names the field).
+ModelClass = type[BaseModel]
 
 
 class ImportPath(NamedTuple):
@@ -45,6 +74,13 @@ class ColumnConfig(StrictModel):
             if isinstance(value, str):
                 out[field] = value
         return out
+
+    @classmethod
+    def field_model(cls, name: str, data: Mapping[str, Any]) -> ModelClass | None:
+        """The model that validates field `name` when the field is a free-form mapping whose shape
+        depends on the rest of the column (`data`, as written): a sampler's `params`. The loader uses
+        it to suggest the right key for a typo inside such a mapping."""
+        return None
 
     def referenced_columns(self) -> dict[str, list[str]]:
         """Field name -> column names referenced outside templates (a validator's targets, ...)."""

@@ -56,7 +56,7 @@ class DatasetConfig(StrictModel):
     #: How each row becomes the final record: mapping, training format, schema (see output_config).
     output: OutputConfig | None = None
     #: Folders (relative to the config file's) whose files an image or audio value may name. Seed rows
-    #: are not trusted, so by default no media value reads a local file (see `engine/media.py`).
+    #: are not trusted, so by default no media value reads a local file (see `columns/media.py`).
     media_roots: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.

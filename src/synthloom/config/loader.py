@@ -12,6 +12,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from synthloom.config.base import ColumnConfig
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.includes import expand_includes
 from synthloom.errors import ConfigError
@@ -255,7 +256,6 @@ def _suggest_field(data: Any, data_path: list[str | int]) -> str:
 def _model_at(data: Any, path: list[str | int]) -> type[BaseModel] | None:
     """The config model that validates the mapping at `path` (columns by their `type`)."""
     from synthloom.config import registry
-    from synthloom.config.sampler_params import SAMPLER_PARAMS
 
     model: type[BaseModel] | None = DatasetConfig
     for depth, part in enumerate(path):
@@ -270,10 +270,11 @@ def _model_at(data: Any, path: list[str | int]) -> type[BaseModel] | None:
                 types = registry.column_types()
                 model = types[kind].config if kind in types else None
             continue
-        if part == "params" and isinstance(_get(data, *path[:depth]), Mapping):
-            sampler = _name_of(_get(data, *path[:depth]), "sampler")
-            if sampler in SAMPLER_PARAMS:
-                model = SAMPLER_PARAMS[sampler]
+        parent = _get(data, *path[:depth])
+        if issubclass(model, ColumnConfig) and isinstance(parent, Mapping):
+            nested = model.field_model(part, parent)
+            if nested is not None:
+                model = nested
                 continue
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         model = _model_in(field.annotation) if field is not None else None

@@ -8,7 +8,7 @@ A package publishes column types under the `synthloom.columns` entry-point group
 The entry point may resolve to a `ColumnType`, a list of them, or a callable taking the registry
 (`def register(registry): registry.register(...)`). A `ColumnType` names its config model (a
 `ColumnConfig` subclass whose `type` is `Literal["my-type"]`) and its generator class. synthloom's own
-column types are published the same way, by `synthloom.engine.generators.builtin_types`.
+column types are published the same way, by `synthloom.columns.builtin`.
 
 Nothing is loaded on import. The registry loads its entry points the first time it is asked for its
 types: when a config is validated (`load_config`, `DatasetConfig(...)`, the builder, the JSON Schema

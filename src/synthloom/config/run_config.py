@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import logging
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["RunConfig"]
+__all__ = ["ExecutorChoice", "RunConfig"]
+
+logger = logging.getLogger(__name__)
+
+
+class ExecutorChoice(StrictModel):
+    """Which executor runs the row groups, and its own options.
+
+    Written as a name (`executor: ray`) or as a mapping of one name to its options
+    (`executor: {ray: {address: auto, workers: 4}}`). The options are checked against the chosen
+    executor's own options model when the config is validated (`synthloom.executors`), so each
+    executor declares its options and a new one adds no field here.
+    """
+
+    name: str = "local"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_forms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and len(value) == 1 and "name" not in value:
+            ((name, options),) = value.items()
+            return {"name": name, "options": {} if options is None else options}
+        return value
 
 
 class RunConfig(StrictModel):
@@ -39,13 +65,10 @@ class RunConfig(StrictModel):
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None
     #: Where row groups run: `local` (tasks on this process's event loop) or `ray` (tasks on a Ray
-    #: cluster, one concurrency budget per endpoint across its workers; the `ray` extra). Neither
+    #: cluster, one concurrency budget per endpoint across its workers; the `ray` extra), with the
+    #: executor's own options nested under its name: `{ray: {address: auto, workers: 4}}`. Neither
     #: changes the data: a run can be resumed with the other.
-    executor: Literal["local", "ray"] = "local"
-    #: The Ray cluster to join (`auto`, `host:6379`, `ray://host:10001`); None starts one here.
-    ray_address: str | None = None
-    #: Ray worker processes, each running up to `max_row_groups_in_flight` groups; None: one per CPU.
-    ray_workers: Annotated[int, Field(gt=0)] | None = None
+    executor: ExecutorChoice = Field(default_factory=ExecutorChoice)
     #: Serve Prometheus metrics at http://`metrics_host`:`metrics_port`/metrics while the run lasts
     #: (0: any free port, logged); None: no endpoint.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
@@ -53,6 +76,34 @@ class RunConfig(StrictModel):
     #: Export the same metrics over OTLP/HTTP to this collector (`http://127.0.0.1:4318`); needs the
     #: `metrics` extra (the OpenTelemetry SDK and exporter).
     otlp_endpoint: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_ray_fields(cls, value: Any) -> Any:
+        """`ray_address` and `ray_workers` (0.2) become the ray executor's nested options."""
+        if not isinstance(value, dict) or not ({"ray_address", "ray_workers"} & value.keys()):
+            return value
+        value = dict(value)
+        options = {
+            new: value.pop(old)
+            for old, new in (("ray_address", "address"), ("ray_workers", "workers"))
+            if old in value
+        }
+        logger.warning(
+            "run.ray_address and run.ray_workers are deprecated: write run.executor: {ray: {%s}}",
+            ", ".join(f"{k}: {v}" for k, v in options.items()),
+        )
+        chosen = value.get("executor", "ray")
+        name = (
+            chosen
+            if isinstance(chosen, str)
+            else next(iter(chosen), "ray")
+            if isinstance(chosen, dict)
+            else "ray"
+        )
+        nested = dict(chosen.get(name) or {}) if isinstance(chosen, dict) else {}
+        value["executor"] = {name: {**options, **nested}}
+        return value
 
     def planned_records(self, num_records: int) -> int:
         """The records the run's row groups span for a target of `num_records`."""

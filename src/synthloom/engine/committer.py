@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from synthloom.engine.executor import GroupResult, GroupSupply
-from synthloom.engine.progress import ProgressTracker
+from synthloom.engine.observers.progress import ProgressTracker
 from synthloom.row_groups import RowGroupSlice
 from synthloom.store.metadata import RunMetadata
 from synthloom.store.run_directory import RunDirectory
@@ -25,7 +25,7 @@ __all__ = ["Committer", "KeptTarget", "MemoryCommitter", "RecordOrder"]
 
 
 class RecordOrder:
-    """Hands results on in row-group order when commit stages need it (results arrive in any order).
+    """Hands results on in row-group order when commit passes need it (results arrive in any order).
 
     Wraps the supply to know which groups are out, holds finished results until every group before them
     is done, and stops the supply while `max_held` results wait, so a slow group never makes the held

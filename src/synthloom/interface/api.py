@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
+from synthloom.columns.media import check_media_roots
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
-from synthloom.engine.media import check_media_roots
-from synthloom.engine.metrics import RunMetrics
+from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.errors import ConfigError, SeedDataError
+from synthloom.executors.local import LocalExecutor
+from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.models import check_models
 from synthloom.outputs import check_output
@@ -65,6 +66,7 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
         ("images", bool(getattr(col, "images", None)), caps.vision, "images"),
         ("audio", bool(getattr(col, "audio", None)), caps.audio, "audio"),
         ("model", col.type == "embedding", caps.embeddings, "embeddings"),
+        ("model", col.type == "image", caps.images, "image generation"),
     ]
     for field, needed, supported, what in needs:
         if needed and not supported:
@@ -85,6 +87,7 @@ def _prepare(config: DatasetConfig) -> Job:
             raise SeedDataError(
                 f"{where}{exc.reason}", source=config.source, field=exc.field or "seed.path"
             ) from None
+    EXECUTORS.check(config)
     plan = build_plan(config, seed_columns=seed.column_names if seed else ())
     check_output(config, plan.row_columns)
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
@@ -111,7 +114,7 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     _check_records(num_records)
     job = _prepare(_config(config))
     try:
-        outcome = await generate_in_memory(job, num_records=num_records)
+        outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
     return DatasetResult(
@@ -129,25 +132,17 @@ def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
 
 def _executor(
     config: DatasetConfig, choice: Executor | str | None, ray_address: str | None, output: Path
-) -> Executor | None:
-    """The executor a run asks for (None: the default, local one)."""
+) -> Executor:
+    """The executor a run asks for: an `Executor` given as is, else one built from the registry by name
+    (default: `run.executor`) with its options (`ray_address` overrides the ray executor's address)."""
     if choice is not None and not isinstance(choice, str):
         return choice
-    kind = choice or config.run.executor
-    if kind == "local":
-        return None
-    if kind != "ray":
-        raise ConfigError(f"the executor must be local or ray, not {kind!r}", field="run.executor")
-    if importlib.util.find_spec("ray") is None:
-        raise ConfigError(
-            "the ray executor needs Ray: pip install 'synthloom[ray]'",
-            source=config.source,
-            field="run.executor",
-        )
-    from synthloom.engine.distributed.ray_executor import RayExecutor
-
-    run = config.run
-    return RayExecutor(address=ray_address or run.ray_address, workers=run.ray_workers, exclude=[output])
+    return EXECUTORS.create(
+        config,
+        name=choice,
+        overrides={"address": ray_address} if ray_address else None,
+        context=ExecutorContext(exclude=[output]),
+    )
 
 
 def _metrics(config: DatasetConfig, port: int | None, stack: contextlib.ExitStack) -> RunMetrics | None:
@@ -217,7 +212,7 @@ def create(
     always refused, with what changed.
 
     `executor` (default: `run.executor`): `local`, `ray` (row groups on the Ray cluster at
-    `ray_address`, default `run.ray_address`, else one started here), or an `Executor`. Either gives
+    `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
     `run.metrics_port`) serves Prometheus metrics while the run lasts."""
     return asyncio.run(

@@ -191,7 +191,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     help="Where row groups run (default: run.executor): this process, or a Ray cluster.",
 )
 @click.option(
-    "--ray-address", default=None, help="The Ray cluster to join (default: run.ray_address, else start one)."
+    "--ray-address",
+    default=None,
+    help="The Ray cluster to join (default: run.executor.ray.address, else start one).",
 )
 @click.option(
     "--metrics-port",

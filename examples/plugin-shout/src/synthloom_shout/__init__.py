@@ -21,7 +21,7 @@ from pydantic import Field
 # top-level package would work too; the submodules keep the plugin's own import light.
 from synthloom.config.base import ColumnConfig
 from synthloom.config.registry import ColumnType
-from synthloom.engine.generators.base import BatchGenerator, RowGroupSlice
+from synthloom.engine.generator import BatchGenerator, RowGroupSlice
 
 __all__ = ["ShoutColumn", "ShoutGenerator", "column_type", "shout"]
 

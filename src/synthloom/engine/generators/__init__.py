@@ -1,1 +1,1 @@
-"""Column generators: what each column type runs to fill its column."""
+"""Deprecated location: the generator contract is `synthloom.engine.generator`."""

@@ -1,0 +1,1 @@
+"""The `custom` column family: its config and its generator."""

@@ -1,0 +1,1 @@
+"""The `expression` column family: its config and its generator."""

@@ -1,0 +1,1 @@
+"""The `filter` column family: its config and its generator."""

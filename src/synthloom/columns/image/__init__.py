@@ -1,0 +1,1 @@
+"""The `image` column family: its config and its generator."""

@@ -1,0 +1,1 @@
+"""The `llm` column family: its config and its generator."""

@@ -1,0 +1,1 @@
+"""The `multi-model` column family: its config and its generator."""

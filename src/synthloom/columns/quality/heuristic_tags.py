@@ -1,0 +1,123 @@
+"""The `quality-tags` column: cheap heuristic tags of a text or conversation, per row group at once.
+
+It runs in a worker thread (`cpu_bound`) after the row group's model columns (`needs_whole_group`),
+so a million-row run tags in bulk without ever holding up the event loop. Bad input never fails a row:
+null, non-text values, mixed scripts and megabyte texts get tags (`unknown` or null where nothing can
+be said), and texts longer than `max_chars` are tagged on their beginning (their lengths stay exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from synthloom.columns.quality.characteristics import characteristics
+from synthloom.columns.quality.config import HEURISTIC_TAG_GROUPS, QualityTagsColumn
+from synthloom.columns.quality.conversation import conversation_tags
+from synthloom.columns.quality.language import UNKNOWN, LanguageDetector
+from synthloom.columns.quality.lexical import mtld, ttr, words_of
+from synthloom.columns.quality.repetition import compression_ratio, loop_stats, repeated_ngram_ratio
+from synthloom.columns.quality.tag_bounds import outside
+from synthloom.columns.quality.text_values import as_conversation, as_text, column_values
+from synthloom.columns.quality.truncation import looks_truncated, value_tail
+from synthloom.engine.generator import BatchGenerator, CellFiltered, RowGroupSlice
+
+if TYPE_CHECKING:
+    from synthloom.engine.contexts import GeneratorSetup
+
+__all__ = ["HeuristicTagger", "QualityTagsGenerator"]
+
+
+class HeuristicTagger:
+    """Computes the tag groups of one `quality-tags` config for a batch of values."""
+
+    def __init__(self, config: QualityTagsColumn) -> None:
+        self.config = config
+        self.groups = set(config.tags)
+        self._language = (
+            LanguageDetector(config.languages, min_confidence=config.min_language_confidence)
+            if "language" in self.groups
+            else None
+        )
+
+    def empty(self) -> dict[str, Any]:
+        """The tags of a null value: nothing known."""
+        out: dict[str, Any] = {key: None for group in self.config.tags for key in HEURISTIC_TAG_GROUPS[group]}
+        if "language" in self.groups:
+            out.update(language=UNKNOWN, language_confidence=0.0)
+        if "length" in self.groups:
+            out.update(chars=0, words=0, lines=0, truncated=False)
+        if "characteristics" in self.groups:
+            out.update(has_code=False, has_math=False, has_citation=False, has_table=False, has_list=False)
+            out["category"] = UNKNOWN
+        return out
+
+    def tag(self, value: Any) -> dict[str, Any]:
+        text = as_text(value)
+        if text is None:
+            return self.empty()
+        out = self.empty()
+        full_length = len(text)
+        text = text[: self.config.max_chars]
+        words = words_of(text)
+        groups = self.groups
+        if "length" in groups:
+            out.update(
+                chars=full_length,
+                words=len(words),
+                lines=text.count("\n") + 1 if text else 0,
+                truncated=looks_truncated(text if full_length <= len(text) else value_tail(value)),
+            )
+        if self._language is not None:
+            out["language"], out["language_confidence"] = self._language.detect_one(text)
+        if "lexical" in groups:
+            out.update(ttr=ttr(words), mtld=mtld(words))
+        if "repetition" in groups:
+            score, repeats = loop_stats(words)
+            out.update(
+                repeated_ngram_ratio=repeated_ngram_ratio(words, self.config.ngram),
+                loop_score=score,
+                loop_repeats=repeats,
+                compression_ratio=compression_ratio(text),
+            )
+        conversation = (
+            as_conversation(value) if "conversation" in groups or "characteristics" in groups else None
+        )
+        if "characteristics" in groups and text.strip():
+            found = characteristics(text)
+            if conversation is not None and found["category"] == "prose":
+                found["category"] = "conversation"
+            out.update(found)
+        if "conversation" in groups:
+            out.update(conversation_tags(conversation))
+        return out
+
+
+class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
+    """The value is a mapping of tags; a row outside a `filter` bound is filtered with the reason."""
+
+    cpu_bound: ClassVar[bool] = True
+    needs_whole_group: ClassVar[bool] = True
+
+    def __init__(self, config: QualityTagsColumn, setup: GeneratorSetup) -> None:
+        super().__init__(config, setup)
+        self.tagger = HeuristicTagger(config)
+
+    def generate(
+        self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
+    ) -> list[Any]:
+        values = column_values(table, self.config.source, group.size)
+        out: list[Any] = [None] * group.size
+        for i, value in enumerate(values):
+            if active is not None and not active[i]:
+                continue
+            tags = self.tagger.tag(value)
+            out[i] = self._verdict(tags)
+        return out
+
+    def _verdict(self, tags: dict[str, Any]) -> Any:
+        for key, bounds in self.config.filter.items():
+            reason = outside(self.config.name, key, tags.get(key), bounds)
+            if reason is not None:
+                return CellFiltered(reason)
+        return tags

@@ -1,0 +1,1 @@
+"""The `sampler` column family: its config and its generator."""

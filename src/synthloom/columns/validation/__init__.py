@@ -1,0 +1,1 @@
+"""The `validation` column family: its config and its generator."""

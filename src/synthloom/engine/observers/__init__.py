@@ -1,0 +1,1 @@
+"""Observers of a run: the live progress display and the metrics exporters."""
