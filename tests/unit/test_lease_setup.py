@@ -3,6 +3,7 @@ the folder shipped to workers, the executor chosen from the config."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -121,10 +122,12 @@ def test_a_cluster_the_executor_starts_binds_loopback_without_a_dashboard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
     ray = _FakeRay(monkeypatch, mode_after="token")
     assert RayExecutor()._connect(ray, _job(tmp_path))  # type: ignore[arg-type]
     assert ray.options["_node_ip_address"] == "127.0.0.1"
     assert ray.options["include_dashboard"] is False
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"  # Ray keeps 127.0.0.1 as the node address
     joined = _FakeRay(monkeypatch, mode_after=None)
     RayExecutor(address="ray://head:10001")._connect(joined, _job(tmp_path))  # type: ignore[arg-type]
     assert "_node_ip_address" not in joined.options  # a standing cluster is its operator's

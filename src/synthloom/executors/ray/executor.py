@@ -89,6 +89,22 @@ def _refuse_unauthenticated_start() -> None:
         )
 
 
+#: Ray's switch for a cluster of one machine. Off, Ray takes 127.0.0.1 as the node's address (it turns a
+#: given `_node_ip_address` of 127.0.0.1 into the machine's outward address otherwise), and its servers
+#: then listen on loopback only.
+_ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _single_machine(ray: Any) -> None:
+    """Start the next local cluster as a one-machine cluster: node address 127.0.0.1, which Ray's
+    servers (GCS, raylet, workers, agents) then bind. Child processes read the variable; this process
+    already read it at import, so its constant is set too."""
+    os.environ[_ONE_MACHINE] = "0"
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -229,6 +245,7 @@ class RayExecutor:
         starts_cluster = not self.address and not self.init_options.get("address")
         if starts_cluster:
             _refuse_unauthenticated_start()
+            _single_machine(ray)
             options["_node_ip_address"] = LOOPBACK
         env = worker_runtime_env(
             job.config,
