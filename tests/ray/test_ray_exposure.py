@@ -7,6 +7,7 @@ on 127.0.0.1 / ::1, and a client with a wrong token is refused by the cluster's 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -19,7 +20,13 @@ import yaml
 
 pytestmark = pytest.mark.ray
 
-LOOPBACK = {"127.0.0.1", "::1"}
+
+def _is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, or IPv4 loopback written as IPv6 (`::ffff:127.0.0.1`, gRPC's dual-stack form)."""
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
 
 GATE = '''
 from pathlib import Path
@@ -128,7 +135,7 @@ def test_a_cluster_synthloom_starts_listens_on_loopback_only_and_needs_its_token
         gcs = (gate / "ready").read_text()
         sockets = _listening(driver.pid)
         assert any(name == "gcs_server" for _, _, name in sockets), sockets
-        beyond = [s for s in sockets if s[0] not in LOOPBACK]
+        beyond = [s for s in sockets if not _is_loopback(s[0])]
         assert beyond == [], f"listening beyond loopback: {beyond}"
         assert gcs.startswith("127.0.0.1:")
 
