@@ -87,3 +87,10 @@ def _builtin_column_types(registry: _registry.ColumnTypeRegistry) -> None:
 # registry where the built-ins are when the installed metadata lacks their `builtin` entry point; the
 # package root is the one module that joins the layers, so the config layer never names the engine.
 _registry.default_registry.add_fallback("builtin", _builtin_column_types)
+
+
+def __getattr__(name: str) -> object:
+    # 0.2's names, kept working for code written against them (not part of `__all__`).
+    if name == "RowExecutor":
+        return RowRunner
+    raise AttributeError(f"module 'synthloom' has no attribute {name!r}")

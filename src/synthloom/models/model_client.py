@@ -403,10 +403,35 @@ class ModelClient:
 
     def _draws(self, scope: CallScope) -> random.Random:
         """Where distributed inference parameters are drawn from: fixed by the cell's seed and attempt
-        (so a resumed run draws the same values), fresh per request outside a cell."""
+        (so a resumed run draws the same values), fresh per request outside a cell. Seeded on first
+        use: most requests draw nothing, and seeding costs more than the request's own bookkeeping."""
         if scope.seed is None:
-            return random.Random()
-        return random.Random(stable_hash(f"{scope.seed}:{scope.attempt}:{self.alias}:inference"))
+            return _UNSEEDED
+        return _CellDraws(f"{scope.seed}:{scope.attempt}:{self.alias}:inference")
+
+
+class _CellDraws(random.Random):
+    """A `random.Random` seeded from `key` when first drawn from."""
+
+    def __init__(self, key: str) -> None:  # deliberately not seeding yet
+        self._key: str | None = key
+        self.gauss_next = None
+
+    def _seeded(self) -> None:
+        if self._key is not None:
+            key, self._key = self._key, None
+            super().__init__(stable_hash(key))
+
+    def random(self) -> float:
+        self._seeded()
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        self._seeded()
+        return super().getrandbits(k)
+
+
+_UNSEEDED = random.Random()
 
 
 def _scoped(scope: CallScope | None, tag: str | None) -> CallScope:

@@ -20,8 +20,8 @@ import orjson
 
 from synthloom.report.column_profiles import profile_column
 from synthloom.report.diversity import category_coverage, distinct_n, embedding_spread
-from synthloom.report.run_reader import RunData
 from synthloom.report.svg_charts import bar_chart, elide, number
+from synthloom.store.run_reader import RunData
 
 __all__ = ["build_report", "write_report"]
 

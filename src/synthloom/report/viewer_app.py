@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from synthloom.report.run_reader import RunData
 from synthloom.report.viewer_page import PAGE
+from synthloom.store.run_reader import RunData
 
 __all__ = ["ViewerServer", "build_app"]
 
