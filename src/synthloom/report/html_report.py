@@ -71,6 +71,20 @@ def _reason_kind(reason: str) -> str:
     return text[:160]
 
 
+def _one_per_reason(filtered: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first filtered row of each kind of reason (each gate's example), up to `limit`."""
+    seen: set[str] = set()
+    out = []
+    for f in filtered:
+        kind = f"{f.get('column')}: {_reason_kind(str(f.get('reason', '')))}"
+        if kind not in seen:
+            seen.add(kind)
+            out.append(f)
+            if len(out) == limit:
+                break
+    return out
+
+
 def _short(value: Any, limit: int = 300) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -342,7 +356,7 @@ class _Report:
             [f.get("record"), f.get("column"), _short(f.get("error", ""), 160)] for f in self.run.failures[:5]
         ] + [
             [f.get("record"), f.get("column"), _short(f.get("reason", ""), 160)]
-            for f in self.run.filtered[:5]
+            for f in _one_per_reason(self.run.filtered, 12)
         ]
         return (
             "<section><h2>Failed and filtered rows</h2>"

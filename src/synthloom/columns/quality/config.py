@@ -40,6 +40,7 @@ from synthloom.config.model_config import InferenceParams
 __all__ = [
     "DEDUP_METHODS",
     "HEURISTIC_TAG_GROUPS",
+    "RECOMMENDED_GATES",
     "RUBRIC_CATEGORIES",
     "RUBRIC_DIMENSIONS",
     "DedupColumn",
@@ -57,9 +58,35 @@ HEURISTIC_TAG_GROUPS: dict[str, tuple[str, ...]] = {
     "language": ("language", "language_confidence"),
     "length": ("chars", "words", "lines", "truncated"),
     "lexical": ("ttr", "mtld"),
-    "repetition": ("repeated_ngram_ratio", "loop_score", "loop_repeats", "compression_ratio"),
+    "repetition": (
+        "repeated_ngram_ratio",
+        "loop_score",
+        "loop_repeats",
+        "compression_ratio",
+        "repeated_sentence_ratio",
+        "max_sentence_repeats",
+    ),
     "characteristics": ("has_code", "has_math", "has_citation", "has_table", "has_list", "category"),
     "conversation": ("turns", "avg_turn_length", "role_shares"),
+    "boilerplate": ("boilerplate",),
+    "encoding": ("encoding", "encoding_repairable", "repaired"),
+    "markup": ("markup",),
+}
+
+#: The recommended gates (`gates: recommended`), per tag key: each removes what is almost never wanted
+#: in generated data, and all of them together filter well under 1 % of clean real text (measured in
+#: benchmarks/bench_quality_defects.py). A gate applies when its tag's group is computed; a `filter`
+#: entry for the same key replaces it.
+RECOMMENDED_GATES: dict[str, dict[str, Any]] = {
+    "boilerplate": {
+        "not_in": ["refusal", "refusal_then_content", "self_reference", "preamble", "disclaimer"]
+    },
+    "encoding": {"not_in": ["mojibake", "replacement_char", "binary", "control_chars", "invalid_utf8"]},
+    "markup": {"not_in": ["special_tokens", "html", "xml", "fenced_prose"]},
+    "loop_repeats": {"max": 3},
+    "max_sentence_repeats": {"max": 2},
+    "repeated_sentence_ratio": {"max": 0.45},
+    "truncated": {"in": [False]},
 }
 
 #: The categories the rubric classifies into (rules first, a model for what the rules leave open).
@@ -89,7 +116,17 @@ RUBRIC_DIMENSIONS: tuple[str, ...] = (
 
 DEDUP_METHODS = ("exact", "minhash", "embedding")
 
-TagGroup = Literal["language", "length", "lexical", "repetition", "characteristics", "conversation"]
+TagGroup = Literal[
+    "language",
+    "length",
+    "lexical",
+    "repetition",
+    "characteristics",
+    "conversation",
+    "boilerplate",
+    "encoding",
+    "markup",
+]
 
 
 def source_column(path: str) -> str:
@@ -108,9 +145,13 @@ class TagBounds(StrictModel):
     """Bounds a tag must satisfy for its row to be kept: `min`/`max` for numbers, `in`/`not_in` for
     labels. A value of `unknown` (or null) fails `in` and passes the others."""
 
+    #: The lowest number kept.
     min: float | None = None
+    #: The highest number kept.
     max: float | None = None
+    #: Labels kept.
     in_: list[Any] | None = Field(default=None, alias="in")
+    #: Labels removed.
     not_in: list[Any] | None = None
 
     @model_validator(mode="after")
@@ -125,6 +166,7 @@ class TagBounds(StrictModel):
 class _SourceColumn(ColumnConfig):
     """A column that reads one source value (text, or an OpenAI messages list)."""
 
+    #: The column read: text, or an OpenAI messages list.
     source: Annotated[str, Field(min_length=1)]
 
     @field_validator("source")
@@ -149,7 +191,15 @@ class QualityTagsColumn(_SourceColumn):
         "repetition",
         "characteristics",
         "conversation",
+        "boilerplate",
+        "encoding",
+        "markup",
     ]
+    #: `recommended` turns on `RECOMMENDED_GATES` for the groups computed (`filter` entries override).
+    gates: Literal["none", "recommended"] = "none"
+    #: Write the source column's text with its mojibake repaired (ftfy), before the row is written; the
+    #: row's lineage records the repair. Needs the `encoding` group and a plain column as `source`.
+    repair: bool = False
     #: Restrict language detection to these ISO 639-1 codes (faster, and more accurate on short texts).
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] | None = None
     #: Below this confidence the language is `unknown`.
@@ -169,12 +219,27 @@ class QualityTagsColumn(_SourceColumn):
                 raise ValueError(
                     f"filter on unknown tag {key!r}: this column computes {', '.join(sorted(known))}"
                 )
+        if self.repair and "encoding" not in self.tags:
+            raise ValueError("'repair' needs the 'encoding' tag group in 'tags'")
+        if self.repair and "." in self.source:
+            raise ValueError("'repair' rewrites a whole column: 'source' must be a column, not a path")
         return self
+
+    def gates_in_force(self) -> dict[str, TagBounds]:
+        """The bounds applied: the recommended gates of the computed groups (with `gates:
+        recommended`), then the `filter` entries."""
+        out: dict[str, TagBounds] = {}
+        if self.gates == "recommended":
+            known = {key for group in self.tags for key in HEURISTIC_TAG_GROUPS[group]}
+            out = {key: TagBounds.model_validate(b) for key, b in RECOMMENDED_GATES.items() if key in known}
+        out.update(self.filter)
+        return out
 
 
 class _ModelScoreColumn(_SourceColumn):
     """A number per row from a model endpoint, with optional bounds."""
 
+    #: The alias of the model (server) that scores the value.
     model: str
     #: Bounds on the value: a row outside them is filtered (a null value is never filtered).
     filter: TagBounds | None = None
@@ -190,11 +255,15 @@ class TokenCountColumn(ColumnConfig):
     `tokenizers` package)."""
 
     type: Literal["token-count"] = "token-count"
+    #: The column whose tokens are counted: text, or an OpenAI messages list.
     source: Annotated[str, Field(min_length=1)]
+    #: The alias whose server counts the tokens.
     model: str | None = None
+    #: A `tokenizer.json` file to count with instead of a server.
     tokenizer: str | None = None
     #: Count a messages list through the model's chat template (server counting only).
     chat_template: bool = True
+    #: Bounds the count must satisfy for the row to be kept.
     filter: TagBounds | None = None
 
     @field_validator("source")
@@ -216,6 +285,10 @@ class TokenCountColumn(ColumnConfig):
     def model_aliases(self) -> dict[str, str]:
         return {"model": self.model} if self.model else {}
 
+    def side_columns(self) -> list[str]:
+        # Why a value has no count (a chat template that cannot render it): a tag, not a failed row.
+        return [f"{self.name}__unscored"]
+
 
 class PerplexityColumn(_ModelScoreColumn):
     """The perplexity of `source` under `model`: llama.cpp scores the text's own tokens (a
@@ -226,6 +299,10 @@ class PerplexityColumn(_ModelScoreColumn):
     #: Only the first `max_tokens` tokens are scored.
     max_tokens: Annotated[int, Field(ge=2, le=8192)] = 512
 
+    def side_columns(self) -> list[str]:
+        # Why a text has no score (the server could not score it): a tag, never a failed row.
+        return [f"{self.name}__unscored"]
+
 
 class RewardColumn(ColumnConfig):
     """A reward model's score of a response: `POST <server>/<path>` with the conversation (`messages`,
@@ -234,14 +311,19 @@ class RewardColumn(ColumnConfig):
     and of plain `{"score": x}` / `{"reward": x}` servers)."""
 
     type: Literal["reward"] = "reward"
+    #: The alias of the reward model's server.
     model: str
+    #: The column holding the prompt (with `response`).
     prompt: str | None = None
+    #: The column holding the response (with `prompt`).
     response: str | None = None
+    #: The column holding the whole conversation (instead of prompt and response).
     messages: str | None = None
     #: The path on the model's server, relative to its root (the base URL without `/v1`).
     path: str = "/pooling"
     #: A dotted path into the reply (`data.0.score`); numbers index lists.
     score_path: str | None = None
+    #: Bounds the score must satisfy for the row to be kept.
     filter: TagBounds | None = None
 
     @model_validator(mode="after")
@@ -279,17 +361,22 @@ class QualityRubricColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
 
     type: Literal["quality-rubric"] = "quality-rubric"
+    #: The alias of the judging model.
     model: str
     #: The instruction (a user turn), the response judged, and optional context (a column or path each).
     instruction: str
+    #: The column judged.
     response: str
+    #: The column holding what the response answers (a question, a document).
     context: str | None = None
     #: A column (or path) holding a category already known (`tags.category`); rules and the model
     #: are then skipped for rows where it names one of `categories`.
     category: str | None = None
+    #: The categories a record may fall in (each has its own judging prompt).
     categories: list[str] = Field(default_factory=lambda: list(RUBRIC_CATEGORIES), min_length=2)
     #: Ask the model when the rules find no category (otherwise: `open_qa`).
     classify_with_model: bool = True
+    #: Sampling parameters for the judge's requests.
     inference: InferenceParams | None = None
     #: Bounds on `overall` (the mean of the five scores): a row outside them is filtered.
     filter: TagBounds | None = None
@@ -325,15 +412,18 @@ class DedupColumn(ColumnConfig):
     type: Literal["dedup"] = "dedup"
     #: Text columns (or paths) compared, joined in order (exact and minhash).
     source: list[str] | str | None = None
+    #: `exact` (normalised hash), `minhash` (word n-gram Jaccard) or `embedding` (cosine).
     method: Literal["exact", "minhash", "embedding"] = "exact"
-    #: Jaccard similarity (minhash) or cosine similarity (embedding) at or above which a row is a
-    #: duplicate. Defaults: 0.8 for minhash, 0.95 for embedding.
+    #: Jaccard similarity (minhash: of word `ngram`-grams) or cosine similarity (embedding) at or above
+    #: which a row is a duplicate. Defaults: 0.7 for minhash (with `ngram: 5` and 256 permutations it
+    #: finds 95 % or more of the pairs at Jaccard 0.7 and above), 0.95 for embedding.
     threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     #: The `embedding` column whose vectors are compared (method embedding).
     embedding: str | None = None
     #: MinHash: permutations, and the word n-gram size of the shingles.
-    num_perm: Annotated[int, Field(ge=16, le=512)] = 64
-    ngram: Annotated[int, Field(ge=1, le=10)] = 3
+    num_perm: Annotated[int, Field(ge=16, le=512)] = 256
+    #: `minhash`: words per n-gram.
+    ngram: Annotated[int, Field(ge=1, le=10)] = 5
     #: Exact: compare case, punctuation and spacing too (default: normalised away).
     case_sensitive: bool = False
     drop: bool = True
@@ -372,7 +462,7 @@ class DedupColumn(ColumnConfig):
         """The threshold in force."""
         if self.threshold is not None:
             return self.threshold
-        return 0.95 if self.method == "embedding" else 0.8 if self.method == "minhash" else 1.0
+        return 0.95 if self.method == "embedding" else 0.7 if self.method == "minhash" else 1.0
 
     def referenced_columns(self) -> dict[str, list[str]]:
         if self.embedding is not None:
