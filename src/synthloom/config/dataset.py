@@ -61,6 +61,9 @@ class DatasetConfig(StrictModel):
     run: RunConfig = Field(default_factory=RunConfig)
     #: How each row becomes the final record: mapping, training format, schema (see output_config).
     output: OutputConfig | None = None
+    #: Folders (relative to the config file's) whose files an image or audio value may name. Seed rows
+    #: are not trusted, so by default no media value reads a local file (see `columns/media.py`).
+    media_roots: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -78,6 +81,11 @@ class DatasetConfig(StrictModel):
         """The line where model `alias` (and its `field`) is written, when known."""
         index = next((i for i, m in enumerate(self.models) if m.alias == alias), None)
         return None if index is None else self._line_at(("models", index), field)
+
+    def line_of_field(self, field: str) -> int | None:
+        """The line where a top-level `field` (like `media_roots.1`) is written, when known."""
+        head = field.split(".", 1)[0]
+        return self._line_at((), field) or self._lines.get((head,))
 
     def _line_at(self, prefix: tuple[str | int, ...], field: str | None) -> int | None:
         parts = field.split(".") if field else []

@@ -88,6 +88,8 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
             ) from None
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        if node is not None:
+            _check_expansion(node, source)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -97,6 +99,8 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
         raise ConfigError(
             f"invalid YAML: {problem}{where}{hint}", source=source, line=mark.line + 1 if mark else None
         ) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", source=source) from None
     if node is not None:
         _index_lines(node, (), lines)
     return data, lines
@@ -140,6 +144,44 @@ def _value_end(rest: str) -> int:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+#: The most values a YAML file may stand for once its aliases are expanded. A config is a few
+#: thousand; "billion laughs" (aliases of aliases of lists) stands for billions in a few lines, and
+#: whatever walks it (line indexing, validation, a fingerprint) would exhaust memory.
+MAX_YAML_VALUES = 1_000_000
+
+
+def _check_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases expand past `MAX_YAML_VALUES` values, or refer to themselves.
+    Each node is sized once (aliases share nodes), so the check costs what the text does."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(
+                "invalid YAML: an anchor refers to itself", source=source, line=node.start_mark.line + 1
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(v) for v in node.value)
+        open_nodes.discard(key)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"invalid YAML: its anchors and aliases expand to more than {MAX_YAML_VALUES:,} values",
+                source=source,
+                line=node.start_mark.line + 1,
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

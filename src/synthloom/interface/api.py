@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+from synthloom.columns.media import check_media_roots
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
 from synthloom.engine.executor import Executor, Job
@@ -87,6 +88,7 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
 def _prepare(config: DatasetConfig) -> Job:
     """Everything checked and built before anything is written: models, seed data, plan, generators."""
     check_model_configs(config)
+    check_media_roots(config)
     seed = None
     if config.seed is not None:
         try:

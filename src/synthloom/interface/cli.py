@@ -16,6 +16,7 @@ import click
 
 from synthloom._version import __version__
 from synthloom.errors import ConfigError, RunStateError, SynthloomError
+from synthloom.terminal_text import PrintableFormatter, plain, printable
 
 __all__ = ["main"]
 
@@ -29,7 +30,8 @@ EXIT_PARTIAL = 3
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+    # An error may quote a seed value, a model's reply or a server's body: printed as data.
+    click.echo(f"Error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -63,12 +65,17 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO, format=_LOG_FORMAT, stream=sys.stderr
     )
+    # Log lines quote file names, seed values and server errors: the console handler escapes them.
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
+            handler.setFormatter(PrintableFormatter(_LOG_FORMAT))
     for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
@@ -191,7 +198,7 @@ def preview(config: Path, num_records: int, as_json: bool) -> None:
     if result.failures:
         click.echo(f"{len(result.failures)} record(s) failed:", err=True)
         for f in result.failures[:10]:
-            click.echo(f"  record {f['record']}, column '{f['column']}': {f['error']}", err=True)
+            click.echo(printable(f"  record {f['record']}, column '{f['column']}': {f['error']}"), err=True)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -208,7 +215,8 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         table.add_column("value", overflow="fold")
         for key, value in row.items():
             text = json.dumps(value, default=str, indent=1) if isinstance(value, dict | list) else str(value)
-            table.add_row(key, text if len(text) < 2000 else text[:2000] + " ...")
+            # Values are data: escaped, and never read as rich markup.
+            table.add_row(plain(key), plain(text if len(text) < 2000 else text[:2000] + " ..."))
         console.print(table)
 
 

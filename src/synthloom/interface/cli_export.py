@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from synthloom.outputs.exporters import EXPORT_FORMATS, TRAINING_FORMATS
+from synthloom.terminal_text import printable
 
 __all__ = ["export_command"]
 
@@ -131,16 +132,17 @@ def export_command(
                 }
             )
     except (ConfigError, RunStateError) as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(_EXIT_USER_ERROR)
     except SynthloomError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(_EXIT_FAILED)
     except Exception as exc:  # a bug: say so plainly, trace only when asked
         if os.environ.get("SYNTHLOOM_DEBUG"):
             raise
         click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}); set SYNTHLOOM_DEBUG=1 for a traceback",
+            f"Error: internal error ({type(exc).__name__}: {printable(exc)}); set SYNTHLOOM_DEBUG=1 for a "
+            "traceback",
             err=True,
         )
         sys.exit(_EXIT_FAILED)
@@ -155,4 +157,4 @@ def export_command(
             line += f" ({removed:,} {'row' if removed == 1 else 'rows'} skipped, for example:)"
         click.echo(line)
         for example in report["examples"]:
-            click.echo(f"  {example}", err=True)
+            click.echo(f"  {printable(example)}", err=True)

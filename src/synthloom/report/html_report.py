@@ -20,7 +20,7 @@ import orjson
 
 from synthloom.report.column_profiles import profile_column
 from synthloom.report.diversity import category_coverage, distinct_n, embedding_spread
-from synthloom.report.svg_charts import bar_chart, number
+from synthloom.report.svg_charts import bar_chart, elide, number
 from synthloom.store.run_reader import RunData
 
 __all__ = ["build_report", "write_report"]
@@ -54,7 +54,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 cells.append(f'<td class="num">{escape(number(value))}</td>')
             else:
-                cells.append(f"<td>{escape(str(value))}</td>")
+                cells.append(f"<td>{escape(elide(str(value)))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

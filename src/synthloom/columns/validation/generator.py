@@ -141,6 +141,15 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
     async def _check_one(self, value: Any) -> dict[str, Any]:
         if value is None:
             return {"is_valid": False, "errors": ["no value (the cell was skipped)"]}
+        try:
+            return await self._check_value(value)
+        except (RecursionError, MemoryError) as exc:
+            # A model's reply may nest without end (`((((...`, `[[[[...`): the parsers give up with
+            # these rather than a syntax error. It is a verdict on the value, not a failed cell.
+            what = "recursion limit" if isinstance(exc, RecursionError) else "parser stack"
+            return {"is_valid": False, "errors": [f"nested too deeply to check ({what} reached)"]}
+
+    async def _check_value(self, value: Any) -> dict[str, Any]:
         kind = self.config.validator
         if kind == "python":
             return await check_python(str(value), self._ruff_slots)
