@@ -60,11 +60,19 @@ class ColumnConfig(StrictModel):
 
     #: Template fields every column has; subclasses extend `template_field_names`.
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
+    #: A minimal column of this type, as a user writes it (`synthloom reference` shows it; a test
+    #: checks that it validates). None: the reference fills the required fields with placeholders.
+    example: ClassVar[Mapping[str, Any] | None] = None
 
     name: Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
     type: str
     drop: bool = False
     when: str | None = None
+
+    @classmethod
+    def reference_example(cls) -> dict[str, Any] | None:
+        """`example` as a plain dict (None when the type gives none)."""
+        return dict(cls.example) if cls.example is not None else None
 
     def templates(self) -> dict[str, str]:
         """Field name -> Jinja2 source for every template this column owns."""

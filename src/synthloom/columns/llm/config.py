@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from synthloom.config.base import IMPORT_PATH_PATTERN, ColumnConfig, ImportPath, ImportPathText, StrictModel
 from synthloom.config.model_config import InferenceParams
+from synthloom.models.structured_formats import StructuredFormat
 from synthloom.tools.config import ToolMode, ToolsConfig, TrajectoryPlace
 
 __all__ = [
@@ -121,8 +123,24 @@ class LLMCodeColumn(LLMColumn):
 class LLMStructuredColumn(LLMColumn):
     """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "profile",
+        "type": "llm-structured",
+        "model": "default",
+        "prompt": "Invent a customer who likes {{ topic }}.",
+        "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+        },
+    }
+
     type: Literal["llm-structured"] = "llm-structured"
+    #: The JSON Schema the value must satisfy, or the import path of a Pydantic model.
     output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
+    #: How the model writes the value: json, yaml (read safely: no anchors, aliases or tags) or xml (read
+    #: by synthloom's element convention); the value stored is the same JSON value either way.
+    format: StructuredFormat = "json"
 
     @field_validator("output_schema", mode="before")
     @classmethod

@@ -22,7 +22,8 @@ from synthloom.columns.media import prompt_media
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
 from synthloom.models.code_extraction import extract_code
-from synthloom.models.structured_output import extract_json, json_prompt_instruction
+from synthloom.models.structured_formats import StructuredFormat, format_instruction
+from synthloom.models.structured_output import extract_structured, json_prompt_instruction
 from synthloom.plan.planner import import_object
 from synthloom.plan.templates import compile_template
 from synthloom.tools.tool_loop import Answer, Finish, text_answer
@@ -154,11 +155,17 @@ class LLMStructuredGenerator(_ChatColumn):
         self.schema = resolve_schema(config.output_schema)
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        fmt = self.config.format
         if self.tools is not None:
-            messages = self.messages(row, ctx, json_prompt_instruction(self.schema))
-            return await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
+            messages = self.messages(row, ctx, format_instruction(fmt, self.schema))
+            what = _JSON_WHAT if fmt == "json" else f"a {fmt.upper()} document matching the schema"
+            return await self.with_tools(ctx, messages, json_answer(self.schema, fmt), what)
         result = await self.client(ctx).generate_structured(
-            self.messages(row, ctx), self.schema, inference=self.config.inference, tag=ctx.tag
+            self.messages(row, ctx),
+            self.schema,
+            inference=self.config.inference,
+            tag=ctx.tag,
+            output_format=fmt,
         )
         return self.output(result.value, result.chat)
 
@@ -166,11 +173,11 @@ class LLMStructuredGenerator(_ChatColumn):
 _JSON_WHAT = "a JSON value matching the schema"
 
 
-def json_answer(schema: dict[str, Any]) -> Finish:
-    """A tool loop's final answer read as a JSON value valid against `schema`."""
+def json_answer(schema: dict[str, Any], fmt: StructuredFormat = "json") -> Finish:
+    """A tool loop's final answer read as a value valid against `schema`, written in `fmt`."""
 
     def finish(text: str) -> Answer:
-        found = extract_json(text, schema)
+        found = extract_structured(text, schema, fmt)
         return Answer(found.ok, found.value, found.error)
 
     return finish
