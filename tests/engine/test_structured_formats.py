@@ -122,7 +122,10 @@ async def test_xml_reply_in_the_wrong_shape_is_corrected(endpoint: SimulatedEndp
     wrong = (
         "<root><title>T</title><year>nineteen</year><tags><item>a</item></tags><draft>false</draft></root>"
     )
-    right = "```xml\n<root><title>T</title><year>1999</year><tags><item>a</item></tags><draft>true</draft></root>\n```"
+    right = (
+        "```xml\n<root><title>T</title><year>1999</year><tags><item>a</item></tags>"
+        "<draft>true</draft></root>\n```"
+    )
     rows, failures = await _structured_after(endpoint, "xml", wrong, right)
     assert failures == []
     assert rows[0]["doc"] == {"title": "T", "year": 1999, "tags": ["a"], "draft": True}

@@ -64,9 +64,13 @@ class ColumnConfig(StrictModel):
     #: checks that it validates). None: the reference fills the required fields with placeholders.
     example: ClassVar[Mapping[str, Any] | None] = None
 
+    #: The column's name: how templates (`{{ name }}`) and other columns refer to it.
     name: Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
+    #: The column type.
     type: str
+    #: Compute the column but leave it out of the final records.
     drop: bool = False
+    #: A Jinja condition over other columns: when it renders false the cell is skipped (null).
     when: str | None = None
 
     @classmethod

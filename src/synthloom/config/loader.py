@@ -70,7 +70,7 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
             return json.loads(text), lines
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
+                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno, col=exc.colno
             ) from None
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
@@ -79,7 +79,10 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
+            f"invalid YAML: {problem}",
+            source=source,
+            line=mark.line + 1 if mark else None,
+            col=mark.column + 1 if mark else None,
         ) from None
     if node is not None:
         _index_lines(node, (), lines)
@@ -138,11 +141,8 @@ def config_error_from_validation(
     errors = exc.errors(include_url=False)
     messages = [_describe(err, data, source, lines or {}) for err in errors]
     first = messages[0]
-    if len(messages) > 1:
-        rest = "\n".join(f"  also: {m}" for m in messages[1:6])
-        more = f"\n  ... and {len(messages) - 6} more" if len(messages) > 6 else ""
-        first.reason = f"{first.reason}\n{rest}{more}"
-        first.args = (first._render(),)
+    first.also = messages[1:]
+    first.args = (first._render(),)
     return first
 
 
@@ -178,17 +178,27 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
         data_path.append(part)
         current = _get(current, part)
     msg = err["msg"].removeprefix("Value error, ")
+    field = ".".join(field_parts) or None
+    fix = None
     if err["type"] == "extra_forbidden":
-        msg = "unknown field" + _suggest_field(data, data_path)
+        suggestion = _suggest_field(data, data_path)
+        msg = "unknown field" + suggestion
+        last = field_parts[-1] if field_parts else ""
+        close = re.search(r"did you mean '([^']+)'", suggestion)
+        fix = f"rename '{last}' to '{close.group(1)}'" if close else f"remove '{last}'"
     elif err["type"] == "missing":
         msg = "required field is missing"
+        fix = f"add '{field_parts[-1]}'" if field_parts else None
+    line = _line_for(lines, data_path)
     return ConfigError(
         msg,
         source=source,
         model=model,
         column=column,
-        field=".".join(field_parts) or None,
-        line=_line_for(lines, data_path),
+        field=field,
+        line=line,
+        col=getattr(line, "col", None),
+        fix=fix,
     )
 
 
@@ -273,15 +283,27 @@ def _line_for(lines: Mapping[Loc, int], path: list[str | int]) -> int | None:
     return None
 
 
+class LinePosition(int):
+    """A 1-based line number that also knows its 1-based character column (`col`): the line index keeps
+    plain ints for every reader, and error reports can still say where on the line a key starts."""
+
+    col: int
+
+    def __new__(cls, mark: yaml.Mark) -> LinePosition:
+        position = super().__new__(cls, mark.line + 1)
+        position.col = mark.column + 1
+        return position
+
+
 def _index_lines(node: yaml.Node, path: Loc, out: dict[Loc, int]) -> None:
-    out[path] = node.start_mark.line + 1
+    out[path] = LinePosition(node.start_mark)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 child = (*path, key.value)
-                out[child] = key.start_mark.line + 1
+                out[child] = LinePosition(key.start_mark)
                 _index_lines(value, child, out)
-                out[child] = key.start_mark.line + 1
+                out[child] = LinePosition(key.start_mark)
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
             _index_lines(value, (*path, index), out)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,10 +16,21 @@ class CustomColumn(ColumnConfig):
     """A Python function by import path, called per cell (`row -> value`) or per row group
     (`rows -> values`). `inputs` names the columns it reads."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "word_count",
+        "type": "custom",
+        "function": "my_functions:count_words",
+        "inputs": ["answer"],
+    }
+
     type: Literal["custom"] = "custom"
+    #: `package.module:function` computing the value.
     function: ImportPathText
+    #: cell: called per row (`row -> value`); batch: called per row group (`rows -> values`).
     mode: Literal["cell", "batch"] = "cell"
+    #: The columns the function reads.
     inputs: list[str] = Field(default_factory=list)
+    #: Keyword arguments passed to the function.
     params: dict[str, Any] = Field(default_factory=dict)
     #: Model aliases a cell function calls through its `context` (`context.client(alias)`): the run
     #: opens them, and their requests go through the run's limiters and usage accounting.

@@ -63,7 +63,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -280,15 +281,46 @@ class HistoryConfig(StrictModel):
 class FlowColumn(ColumnConfig):
     """A per-record graph of nodes (see the module docstring)."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "solution",
+        "type": "flow",
+        "nodes": [
+            {"name": "draft", "type": "llm-text", "model": "writer", "prompt": "Answer: {{ question }}"},
+            {
+                "name": "check",
+                "type": "llm-judge",
+                "model": "judge",
+                "prompt": "Check: {{ draft }}",
+                "scores": [
+                    {
+                        "name": "correct",
+                        "description": "Is the answer correct?",
+                        "options": {0: "no", 1: "yes"},
+                    }
+                ],
+            },
+        ],
+        "outputs": {"answer": "draft", "verdict": "check"},
+    }
+
     type: Literal["flow"] = "flow"
+    #: The initial per-record state (plain values), read and written by the nodes.
     state: dict[str, Any] = Field(default_factory=dict)
+    #: Shared chat histories by name (`{window: N}`), which LLM nodes speak into.
     histories: dict[str, HistoryConfig] = Field(default_factory=dict)
+    #: The nodes: column configs of a built-in kind, plus `writes` (the state key they write).
     nodes: Annotated[list[FlowNodeConfig], Field(min_length=1)]
+    #: How the nodes connect (`from`/`to`, `when` conditions or a `router`); none: in the order written.
     edges: list[FlowEdge] = Field(default_factory=list)
+    #: The most node runs per record; required when the graph has a cycle.
     max_steps: Annotated[int, Field(gt=0)] | None = None
+    #: fail: the row fails at `max_steps`; keep: kept, with `<name>__exhausted` true.
     on_max_steps: Literal["fail", "keep"] = "fail"
+    #: The one state key that is the flow's value.
     output: str | None = None
+    #: The flow's value as a mapping: output key -> state key.
     outputs: Annotated[dict[str, str], Field(min_length=1)] | None = None
+    #: Also write `<name>__trajectory`: one entry per step.
     trajectory: bool = False
     #: Columns (or, in a nested flow, outer state keys) the flow reads besides those its templates name:
     #: what a router or a custom node needs from outside.

@@ -29,9 +29,13 @@ class LLMColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
+    #: The model alias (from `models:`) that answers.
     model: str
+    #: The user prompt: a Jinja2 template over other columns and seed fields.
     prompt: str
+    #: A system prompt (a template too), sent before the prompt.
     system_prompt: str | None = None
+    #: Inference parameters for this column, merged over the model's own (temperature, max_tokens, ...).
     inference: InferenceParams | None = None
     #: Also write `<name>__trace`: the full message exchange.
     with_trace: bool = False
@@ -110,13 +114,29 @@ class LLMColumn(ColumnConfig):
 class LLMTextColumn(LLMColumn):
     """Free text from a chat model."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "question",
+        "type": "llm-text",
+        "model": "writer",
+        "prompt": "Ask one question about {{ topic }}.",
+    }
+
     type: Literal["llm-text"] = "llm-text"
 
 
 class LLMCodeColumn(LLMColumn):
     """Code in `language`, extracted from the model's reply."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "solution",
+        "type": "llm-code",
+        "model": "writer",
+        "prompt": "Solve in Python: {{ task }}",
+        "language": "python",
+    }
+
     type: Literal["llm-code"] = "llm-code"
+    #: The language of the fenced code block the reply must contain.
     language: str = "python"
 
 
@@ -212,7 +232,18 @@ class JudgeScore(StrictModel):
 class LLMJudgeColumn(LLMColumn):
     """A rubric of named scores; the value is `{score_name: {score, reasoning}}`."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "grade",
+        "type": "llm-judge",
+        "model": "judge",
+        "prompt": "Question: {{ question }}\nAnswer: {{ answer }}",
+        "scores": [
+            {"name": "correct", "description": "Is the answer correct?", "options": {0: "no", 1: "yes"}}
+        ],
+    }
+
     type: Literal["llm-judge"] = "llm-judge"
+    #: The named scores, each with a description and its options (score -> meaning).
     scores: Annotated[list[JudgeScore], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -227,8 +258,17 @@ class LLMJudgeColumn(LLMColumn):
 class EmbeddingColumn(ColumnConfig):
     """An embedding vector of the text in column `source`."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "question_vector",
+        "type": "embedding",
+        "model": "embedder",
+        "source": "question",
+    }
+
     type: Literal["embedding"] = "embedding"
+    #: The model alias of an embeddings endpoint.
     model: str
+    #: The column whose text is embedded.
     source: str
     #: Cells waiting at the same moment are sent together, up to this many texts per request.
     batch_size: Annotated[int, Field(gt=0, le=2048)] = 64

@@ -48,6 +48,7 @@ class ValidationColumn(ColumnConfig):
     function: ImportPathText | None = None
     #: http: a URL that receives `{"values": {...}}` by POST and answers `{"is_valid": ..., ...}`.
     url: str | None = None
+    #: http: seconds to wait for the remote validator.
     timeout: Annotated[float, Field(gt=0)] = 30.0
 
     @model_validator(mode="after")
