@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import click
@@ -35,15 +36,30 @@ def _check_run(run: Path) -> None:
 )
 @click.option("--max-rows", default=20_000, show_default=True, type=int, help="Rows the plots read.")
 @click.option("--samples", default=10, show_default=True, type=int, help="Sample records shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's path and the run's counts as JSON.")
 @user_errors
-def report_command(run: Path, output: Path | None, max_rows: int, samples: int) -> None:
+def report_command(run: Path, output: Path | None, max_rows: int, samples: int, as_json: bool) -> None:
     """Write one self-contained HTML report of RUN: distributions, scores, tags, tokens and cost,
     latency, failed and filtered rows, dedup, diversity and sample records."""
     from synthloom.report import write_report
+    from synthloom.report.run_reader import RunData
 
     _check_run(run)
     path = write_report(run, output, max_rows=max_rows, samples=samples)
-    click.echo(f"report written to {path}")
+    if not as_json:
+        click.echo(f"report written to {path}")
+        return
+    meta = RunData(run).metadata
+    summary = {
+        "report": str(path),
+        "run": str(run),
+        "status": meta.get("status"),
+        "records": meta.get("committed_records"),
+        "target_records": meta.get("target_records"),
+        "failed_records": meta.get("failed_records", 0),
+        "filtered_records": meta.get("filtered_records", 0),
+    }
+    click.echo(json.dumps(summary, indent=2, default=str))
 
 
 @click.command("view")
