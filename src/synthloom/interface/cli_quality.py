@@ -49,6 +49,8 @@ def report_command(run: Path, output: Path | None, max_rows: int, samples: int, 
     if not as_json:
         click.echo(f"report written to {path}")
         return
+    from synthloom.report.html_report import report_reviews
+
     meta = RunData(run).metadata
     summary = {
         "report": str(path),
@@ -58,6 +60,7 @@ def report_command(run: Path, output: Path | None, max_rows: int, samples: int, 
         "target_records": meta.get("target_records"),
         "failed_records": meta.get("failed_records", 0),
         "filtered_records": meta.get("filtered_records", 0),
+        "reviews": report_reviews(run, max_rows=max_rows),
     }
     click.echo(json.dumps(summary, indent=2, default=str))
 
@@ -65,17 +68,25 @@ def report_command(run: Path, output: Path | None, max_rows: int, samples: int, 
 @click.command("view")
 @run_argument
 @click.option("--port", default=8765, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free).")
+@click.option(
+    "--review", is_flag=True, help="Mark records good or bad with a note (saved to RUN/reviews.jsonl)."
+)
+@click.option("--reviewer", default=None, help="The name written with each review (default: your login).")
 @user_errors
-def view_command(run: Path, port: int) -> None:
+def view_command(run: Path, port: int, review: bool, reviewer: str | None) -> None:
     """Browse RUN in a local web viewer (127.0.0.1 only): records filtered by values and tags, failed
-    and filtered rows, and each cell's lineage (prompt, reply, reasoning, attempts, tokens, latency)."""
+    and filtered rows, and each cell's lineage (prompt, reply, reasoning, attempts, tokens, latency).
+    With --review, mark records good or bad, add notes, and filter by review."""
+    import getpass
+
     from synthloom.report import ViewerServer
 
     _check_run(run)
+    who = reviewer or getpass.getuser()
 
     async def serve() -> None:
         try:
-            server = ViewerServer(run, port=port)
+            server = ViewerServer(run, port=port, review=review, reviewer=who)
             await server.start()
         except OSError as exc:
             raise RunStateError(
