@@ -98,11 +98,19 @@ class FlowNodes:
         record: int,
         group: RowGroupSlice,
         models: ModelPool | None,
+        spend_group: int | None,
     ) -> RowResult:
-        """Run `node` once over the state; its value (and side columns) are in `result.values`."""
+        """Run `node` once over the state; its value (and side columns) are in `result.values`; its
+        requests count toward the flow cell's row group (`spend_group`)."""
         history = {node: call.history} if call.history is not None else None
         return await self._executors[node].run(
-            state, record=record, group=group, models=models, history=history, tag_prefix=call.tag_prefix
+            state,
+            record=record,
+            group=group,
+            models=models,
+            history=history,
+            tag_prefix=call.tag_prefix,
+            spend_group=spend_group,
         )
 
 

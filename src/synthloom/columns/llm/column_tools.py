@@ -26,7 +26,7 @@ from synthloom.tools.toolset import Tool, Toolset
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
-    from synthloom.models import ModelClient
+    from synthloom.models import ScopedClient
 
 __all__ = ["ColumnTools"]
 
@@ -79,7 +79,7 @@ class ColumnTools:
                 field="tool_mode",
             )
 
-    def mode_for(self, client: ModelClient) -> LoopMode:
+    def mode_for(self, client: ScopedClient) -> LoopMode:
         mode = self.config.tool_mode
         if mode == "auto":
             return "native" if client.provider.capabilities.tools else "react"

@@ -441,8 +441,8 @@ class RayExecutor:
                     events.row_removed(record)
 
     def _replay_usage(self, report: WorkerReport) -> None:
-        for alias, tag, usage, ok in report.calls:
-            self._usage.record(alias, tag, usage, ok=ok)
+        for alias, tag, usage, ok, cached in report.calls:
+            self._usage.record(alias, tag, usage, ok=ok, cached=cached)
 
     async def _refresh_budgets(self) -> None:
         keys = list(self._budgets)

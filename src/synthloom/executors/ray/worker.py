@@ -41,8 +41,8 @@ from synthloom.row_groups import RowGroupSlice
 
 __all__ = ["CallRecord", "EventLog", "RecordingUsage", "RowGroupWorker", "WorkerReport", "WorkerSpec"]
 
-#: One model exchange as `UsageTracker.record` saw it: alias, tag, usage, ok.
-CallRecord = tuple[str, str | None, CallUsage, bool]
+#: One model exchange as `UsageTracker.record` saw it: alias, tag, usage, ok, cached.
+CallRecord = tuple[str, str | None, CallUsage, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,18 @@ class RecordingUsage(UsageTracker):
         super().__init__(dict(pricing))
         self.calls: list[CallRecord] = []
 
-    def record(self, alias: str, tag: str | None, usage: CallUsage, *, ok: bool = True) -> None:
-        super().record(alias, tag, usage, ok=ok)
-        self.calls.append((alias, tag, usage, ok))
+    def record(
+        self,
+        alias: str,
+        tag: str | None,
+        usage: CallUsage,
+        *,
+        ok: bool = True,
+        row_group: int | None = None,
+        cached: bool = False,
+    ) -> None:
+        super().record(alias, tag, usage, ok=ok, row_group=row_group, cached=cached)
+        self.calls.append((alias, tag, usage, ok, cached))
 
     def take_calls(self) -> list[CallRecord]:
         calls, self.calls = self.calls, []
