@@ -3,7 +3,11 @@ simulated endpoint (which answers in the format the prompt asks for)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 import synthloom
 from synthloom.config.dataset import DatasetConfig
@@ -130,3 +134,43 @@ async def test_xml_reply_in_the_wrong_shape_is_corrected(endpoint: SimulatedEndp
     assert failures == []
     assert rows[0]["doc"] == {"title": "T", "year": 1999, "tags": ["a"], "draft": True}
     assert "<year> should be a number" in endpoint.requests[1].json_body["messages"][-1]["content"]
+
+
+async def test_the_structured_formats_example_validates_rejects_and_judges(
+    endpoint: SimulatedEndpoint, tmp_path: Path
+) -> None:
+    """examples/structured-formats: documents in the sampled format; a broken one (every kettle) is
+    rejected by its format's validator and filtered with the reason; the rest are judged."""
+    from synthloom.models.structured_formats import to_xml, to_yaml
+    from tests.engine.test_examples_plumbing import EXAMPLES, run
+
+    default_text = endpoint._simulated_text
+
+    def reply(payload: dict[str, Any], messages: list[Any]) -> str:
+        prompt = str(messages[-1]["content"])
+        if "was asked for" in prompt:  # the judge: the endpoint's schema-shaped JSON reply
+            return default_text(payload, messages)
+        fmt = next(f for f in ("JSON", "YAML", "XML") if f"Write a {f} document" in prompt)
+        value: dict[str, Any] = {"name": "Thing", "price": 9.5}
+        if "dimensions" in prompt:
+            value["dimensions"] = {"width": 3, "height": 4}
+        if "kettle" in prompt:
+            value["price"] = "cheap"  # not a number: the validator rejects it
+        text = {"JSON": json.dumps(value), "YAML": to_yaml(value), "XML": to_xml(value)}[fmt]
+        return f"```{fmt.lower()}\n{text}\n```"
+
+    endpoint._simulated_text = reply  # type: ignore[method-assign]
+    data = yaml.safe_load((EXAMPLES / "structured-formats" / "config.yaml").read_text())
+    data = {k: v for k, v in data.items() if not k.startswith("x-")}  # the anchors' home, as the loader does
+    data["models"] = [model("writer", endpoint.base_url)]
+    config = DatasetConfig.model_validate(data)
+    rows, result = await run(config, 24, tmp_path)
+    assert not result.failures
+    assert rows and all(r["valid"] is True and r["product"] != "kettle" for r in rows)
+    assert {r["output_format"] for r in rows} == {"json", "yaml", "xml"}
+    assert {r["complexity"] for r in rows} == {"flat", "nested"}
+    assert all(r["grade"]["faithful"]["score"] in (1, 2, 3) for r in rows)
+    filtered = [json.loads(line) for line in (Path(result.path) / "filtered.jsonl").read_text().splitlines()]
+    assert filtered and len(rows) + len(filtered) == 24
+    assert all(f["column"] == "only_valid" and f["reason"].startswith("invalid ") for f in filtered)
+    assert any("price" in f["reason"] for f in filtered)

@@ -96,12 +96,17 @@ def check_sql(code: str, dialect: str | None) -> dict[str, Any]:
     return {"is_valid": True, "errors": [], "statements": len(statements)}
 
 
+_FENCED = re.compile(r"```[\w-]*\n(.*?)\n?```", re.DOTALL)
+
+
 def check_json_schema(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
 
     if isinstance(value, str):
+        text = value.strip()
+        fenced = _FENCED.fullmatch(text)  # a reply's one fenced block: its content is the document
         try:
-            value = json.loads(value)
+            value = json.loads(fenced.group(1) if fenced else text)
         except ValueError as exc:
             return {"is_valid": False, "errors": [f"not JSON: {exc}"]}
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -117,7 +122,7 @@ def check_document(value: Any, fmt: str, schema: dict[str, Any] | None) -> dict[
     A value that is already parsed (an `llm-structured` column's) is checked against the schema only."""
     if isinstance(value, str):
         text = value.strip()
-        fenced = re.fullmatch(r"```[\w-]*\n(.*?)\n?```", text, re.DOTALL)
+        fenced = _FENCED.fullmatch(text)
         try:
             body = fenced.group(1) if fenced else text
             value = parse_yaml(body) if fmt == "yaml" else parse_xml(body, schema)
