@@ -160,3 +160,34 @@ async def test_reviews_survive_a_resume_and_feed_export_and_report(
     assert judge == {"compared": 3, "agree": expected, "agreement": round(expected / 3, 4)}
     html = (run / "report.html").read_text()
     assert "<h2>Reviews</h2>" in html and "records reviewed" in html
+
+
+async def test_reviewed_records_seed_few_shot_examples_in_a_prompt(
+    endpoint: SimulatedEndpoint, tmp_path: Path
+) -> None:
+    run = await _run(endpoint, tmp_path, 8)
+    from synthloom.report.run_reader import RunData
+
+    by_record = dict(RunData(run).rows())
+    log = ReviewLog(run)
+    log.add(2, "good", who="ana")
+    log.add(4, "bad", who="ana")
+    log.add(6, "good", who="ana")
+    log.add(7, "good", who="ana")
+    prompt = (
+        "Examples:{% for ex in examples('"
+        + str(run)
+        + "', verdict='good', n=2) %}\n- {{ ex.text }}{% endfor %}"
+        "\nNow write one more."
+    )
+    config = DatasetConfig.model_validate(
+        {
+            "models": [model("m", endpoint.base_url)],
+            "columns": [{"name": "more", "type": "llm-text", "model": "m", "prompt": prompt}],
+        }
+    )
+    endpoint.requests.clear()
+    rows = list(await synthloom.apreview(config, num_records=1))
+    assert len(rows) == 1
+    sent = endpoint.requests[-1].json_body["messages"][-1]["content"]
+    assert sent == f"Examples:\n- {by_record[2]['text']}\n- {by_record[6]['text']}\nNow write one more."

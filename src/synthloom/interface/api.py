@@ -19,6 +19,8 @@ from synthloom.interface.dataset_result import DatasetResult
 from synthloom.models import check_models
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
+from synthloom.plan.templates import set_examples_reader
+from synthloom.report.reviewed_records import read_examples
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
@@ -75,6 +77,8 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
 
 def _prepare(config: DatasetConfig) -> Job:
     """Everything checked and built before anything is written: models, seed data, plan, generators."""
+    # Prompts may read reviewed records of earlier runs: `{{ examples('output/qa', verdict='good') }}`.
+    set_examples_reader(read_examples)
     check_model_configs(config)
     seed = None
     if config.seed is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from synthloom.report.run_reader import RunData
 from synthloom.store.reviews import VERDICTS, ReviewLog
 from synthloom.store.table_codec import decode_rows
 
-__all__ = ["REVIEW_CHOICES", "reviewed_records", "reviewed_source"]
+__all__ = ["REVIEW_CHOICES", "read_examples", "reviewed_records", "reviewed_source"]
 
 REVIEW_CHOICES: tuple[str, ...] = (*VERDICTS, "unreviewed")
 
@@ -72,3 +73,22 @@ def _matches(review: Any, verdict: str) -> bool:
     if verdict == "unreviewed":
         return review is None
     return review is not None and review.verdict == verdict
+
+
+def read_examples(run_dir: str, verdict: str = "good", n: int = 3) -> list[dict[str, Any]]:
+    """`reviewed_records`, read once per state of the run (a prompt renders it for every cell)."""
+    root = Path(run_dir)
+    stamps = tuple(_mtime(root / name) for name in ("reviews.jsonl", "metadata.json"))
+    return _cached_examples(str(root.resolve()), verdict, n, stamps)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@lru_cache(maxsize=32)
+def _cached_examples(root: str, verdict: str, n: int, stamps: tuple[int, ...]) -> list[dict[str, Any]]:
+    return reviewed_records(root, verdict, n)
