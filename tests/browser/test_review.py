@@ -17,6 +17,8 @@ from tests.browser.cdp import Chromium
 pytestmark = pytest.mark.browser
 
 FIRST_ROW = "#rows tbody tr"
+#: Where to click a row: its first cell, always in view (a wide row's middle may be scrolled out of sight).
+FIRST_CELL = "#rows tbody tr td:first-child"
 
 
 async def test_a_verdict_clicked_in_the_viewer_is_saved_and_shown_after_a_reload(tmp_path: Path) -> None:
@@ -28,7 +30,7 @@ async def test_a_verdict_clicked_in_the_viewer_is_saved_and_shown_after_a_reload
         await page.goto(server.url)
         await page.wait_for(f"document.querySelectorAll('{FIRST_ROW}').length > 0")
         record = int(await page.evaluate(f"document.querySelector('{FIRST_ROW}').dataset.record"))
-        await page.click(FIRST_ROW)
+        await page.click(FIRST_CELL)
         await page.wait_for("document.getElementById('review-good') !== null")
         assert await page.evaluate("document.getElementById('review-status').textContent") == "not reviewed"
         await page.type_into("#review-note", "clear and correct")
@@ -38,7 +40,7 @@ async def test_a_verdict_clicked_in_the_viewer_is_saved_and_shown_after_a_reload
         await page.goto(server.url)  # reload: what is shown now comes from reviews.jsonl
         await page.wait_for(f"document.querySelectorAll('{FIRST_ROW}').length > 0")
         assert await page.evaluate(f"document.querySelector('{FIRST_ROW} td.verdict').textContent") == "bad"
-        await page.click(FIRST_ROW)
+        await page.click(FIRST_CELL)
         await page.wait_for("document.getElementById('review-status') !== null")
         assert (await page.evaluate("document.getElementById('review-status').textContent")).startswith(
             "bad by ana"

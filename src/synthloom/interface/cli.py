@@ -312,6 +312,9 @@ def _attach_model_commands() -> None:
 
     cli.add_command(reference_command)
     cli.add_command(skill_command)
+    from synthloom.interface.cli_recipes import recipes_group
+
+    cli.add_command(recipes_group)
 
 
 _attach_model_commands()

@@ -11,7 +11,7 @@ The JSON shape (`synthloom reference --json`) is stable; `REFERENCE_SHAPE_VERSIO
                        "example_valid": bool}],
      "samplers":     [{"name", "summary", "fields": [FIELD...]}],
      "providers":    [{"name", "summary", "capabilities": {"json_schema": bool, ...}}],
-     "recipes":      [{"name", "description"}],
+     "recipes":      [{"name", "description", "origin"}],
      "executors":    [{"name", "summary", "requires", "fields": [FIELD...]}],
      "export_formats": ["jsonl", ...],
      "structured_formats": ["json", "yaml", "xml"]}
@@ -33,7 +33,7 @@ from pydantic_core import PydanticUndefined
 from synthloom._version import __version__
 from synthloom.columns.sampler.params import SAMPLER_PARAMS
 from synthloom.config.field_docs import field_meanings, first_sentence
-from synthloom.config.recipe_library import recipe_description, recipe_names
+from synthloom.config.recipe_library import recipe_description, recipe_names, recipe_origin
 from synthloom.config.registry import ColumnType, column_types
 from synthloom.executors.registry import EXECUTORS
 from synthloom.models.providers.registry import provider_registry
@@ -56,7 +56,10 @@ def build_reference() -> dict[str, Any]:
             for name, model in SAMPLER_PARAMS.items()
         ],
         "providers": [_provider_entry(name) for name in provider_registry.names()],
-        "recipes": [{"name": name, "description": recipe_description(name)} for name in recipe_names()],
+        "recipes": [
+            {"name": name, "description": recipe_description(name), "origin": recipe_origin(name)}
+            for name in recipe_names()
+        ],
         "executors": [
             {
                 "name": name,
