@@ -15,9 +15,17 @@ from pydantic import BaseModel, ValidationError
 from synthloom.config.base import ColumnConfig
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.includes import expand_includes
+from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 
-__all__ = ["EXTENSION_PREFIX", "config_error_from_validation", "load_config", "parse_config", "read_data"]
+__all__ = [
+    "EXTENSION_PREFIX",
+    "config_error_from_validation",
+    "load_config",
+    "load_models_file",
+    "parse_config",
+    "read_data",
+]
 
 Loc = tuple[str | int, ...]
 
@@ -39,6 +47,31 @@ def load_config(path: str | Path) -> DatasetConfig:
     config = parse_config(text, source=source, fmt=fmt, base_dir=path.resolve().parent)
     config._base_dir = path.resolve().parent
     return config
+
+
+def load_models_file(path: str | Path) -> list[ModelConfig]:
+    """The `models:` of a YAML or JSON file (a whole config, or a file holding only `models:`)."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the models file: {exc}", source=source) from None
+    data, lines = read_data(text, source=source, fmt="json" if path.suffix.lower() == ".json" else "yaml")
+    entries = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("expected a `models:` list", source=source)
+    out = []
+    for index, entry in enumerate(entries):
+        try:
+            out.append(ModelConfig.model_validate(entry))
+        except ValidationError as exc:
+            wrapped = {"models": entries}
+            errors = exc.errors(include_url=False)
+            for err in errors:
+                err["loc"] = ("models", index, *err["loc"])
+            raise _describe(errors[0], wrapped, source, lines) from None
+    return out
 
 
 def parse_config(

@@ -308,8 +308,9 @@ def _attach_model_commands() -> None:
 
     cli.add_command(report_command)
     cli.add_command(view_command)
-    from synthloom.interface.cli_reference import reference_command, skill_command
+    from synthloom.interface.cli_reference import design_command, reference_command, skill_command
 
+    cli.add_command(design_command)
     cli.add_command(reference_command)
     cli.add_command(skill_command)
     from synthloom.interface.cli_recipes import recipes_group

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +15,7 @@ import click
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import user_errors
 
-__all__ = ["reference_command", "skill_command", "skill_text"]
+__all__ = ["design_command", "reference_command", "skill_command", "skill_text"]
 
 #: The reference's sections, in the order they are printed, with the title each gets.
 SECTIONS = {
@@ -137,3 +139,98 @@ def skill_command(show_path: bool) -> None:
         click.echo(str(resources.files("synthloom").joinpath("SKILL.md")))
         return
     click.echo(skill_text(), nl=False)
+
+
+@click.command("design")
+@click.argument("description")
+@click.option(
+    "--model", "alias", required=True, help="The model alias that drafts (`local`: the embedded model)."
+)
+@click.option(
+    "--models",
+    "models_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A YAML file whose `models:` declares the aliases (the drafted config gets the same).",
+)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default="dataset", show_default=True, help="The dataset's name in the config.")
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(1, 20), help="Drafts at most.")
+@click.option("--fixes", default=2, show_default=True, type=click.IntRange(0, 10), help="Previews at most.")
+@click.option("--interactive", is_flag=True, help="Show each valid draft and take your corrections.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print {path, valid, rounds, errors} as JSON.")
+@user_errors
+def design_command(
+    description: str,
+    alias: str,
+    models_file: Path | None,
+    output: Path,
+    name: str,
+    rounds: int,
+    fixes: int,
+    interactive: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Draft a config for DESCRIPTION with a model: validate it, feed the errors back, preview two records,
+    ask for fixes, and write OUTPUT (exit 1, writing nothing, when no valid draft came out)."""
+    from synthloom.config.loader import load_models_file
+    from synthloom.config.model_config import ModelConfig
+    from synthloom.interface.design import run_design
+
+    if output.exists() and not force:
+        raise ConfigError(f"{output} exists: give --force to overwrite it")
+    if models_file is not None:
+        models = load_models_file(models_file)
+    elif alias == "local":
+        models = [ModelConfig(alias="local", provider="local")]
+    else:
+        raise ConfigError(f"model '{alias}': give --models FILE declaring it (or use --model local)")
+    if alias not in {m.alias for m in models}:
+        raise ConfigError(f"model '{alias}' is not declared in {models_file}")
+
+    def ask(draft: str) -> str:
+        click.echo(draft)
+        return str(click.prompt("Corrections (empty to accept)", default="", show_default=False))
+
+    result = run_design(
+        description,
+        model=alias,
+        models=models,
+        name=name,
+        max_rounds=rounds,
+        max_fixes=fixes,
+        ask=ask if interactive else None,
+    )
+    if as_json:
+        report = {
+            "path": str(output) if result.valid else None,
+            "valid": result.valid,
+            "rounds": result.rounds,
+            "errors": result.errors,
+        }
+    if not result.valid:
+        if as_json:
+            click.echo(json.dumps(report, indent=2, default=str))
+        for error in result.errors:
+            click.echo(
+                f"  {error.get('message')} (column {error.get('column')}, field {error.get('field')})",
+                err=True,
+            )
+        click.echo(f"Error: no valid config after {result.rounds} drafts; nothing written", err=True)
+        sys.exit(1)
+    header = "".join(f"# {line}\n" for line in _header(description, alias, result.rounds))
+    output.write_text(header + result.yaml_text, encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        click.echo(
+            f"{output}: valid config after {result.rounds} draft(s); check it: synthloom preview {output}"
+        )
+
+
+def _header(description: str, alias: str, rounds: int) -> list[str]:
+    lines = [f"Drafted by `synthloom design` with model '{alias}' in {rounds} draft(s), from:"]
+    lines += ["  " + line for line in description.splitlines() or [""]]
+    lines.append("Check it before a large run: synthloom preview THIS_FILE -n 5")
+    return lines
