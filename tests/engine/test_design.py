@@ -96,3 +96,31 @@ async def test_a_model_that_never_drafts_a_valid_config_exits_1_and_writes_nothi
         )
         check = await asyncio.to_thread(CliRunner().invoke, cli, ["validate", str(out)])
         assert check.exit_code == 0, check.output
+
+
+async def test_interactive_corrections_go_to_the_model_before_the_preview(
+    endpoint: SimulatedEndpoint,
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        with_country = GOOD_DRAFT.replace(
+            "columns:\n", "columns:\n  - {name: country, type: expression, expr: Peru}\n"
+        )
+        endpoint.script({"text": GOOD_DRAFT}, {"text": with_country}, {"text": "OK"})
+        shown: list[str] = []
+        answers = iter(["add a country column", ""])
+
+        def ask(draft: str) -> str:
+            shown.append(draft)
+            return next(answers)
+
+        result = await design_config("cities", model="designer", models=_models(endpoint, writer), ask=ask)
+        assert result.valid and result.rounds == 3
+        assert len(shown) == 2 and "country" not in shown[0] and "country" in shown[1]
+        assert (
+            endpoint.requests[1].json_body["messages"][-1]["content"] == "Change this: add a country column"
+        )
+        assert [c["name"] for c in yaml.safe_load(result.yaml_text)["columns"]] == [
+            "country",
+            "city",
+            "blurb",
+        ]
