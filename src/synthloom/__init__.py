@@ -21,7 +21,7 @@ from synthloom.engine.generator import (
     CellOutput,
     RowGroupSlice,
 )
-from synthloom.engine.row_executor import RowExecutor, RowResult
+from synthloom.engine.row_runner import RowResult, RowRunner
 from synthloom.errors import (
     ConfigError,
     EarlyShutdownError,
@@ -56,9 +56,9 @@ __all__ = [
     "ModelError",
     "OutputError",
     "PlanError",
-    "RowExecutor",
     "RowGroupSlice",
     "RowResult",
+    "RowRunner",
     "RunConfig",
     "RunStateError",
     "SeedConfig",

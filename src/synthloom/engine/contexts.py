@@ -77,7 +77,7 @@ class CellContext:
     through that model's handler chain (limiter, retries, accounting) and are accounted under this column
     (`tag`) and row group, ordered at the limiter by record, and logged in `lineage` when the run keeps
     it. `seed` is fixed by the run seed, the column and the record, so a generator that draws from it is
-    reproducible. `trace` collects what the generator wants kept about how the cell was made.
+    reproducible.
 
     Inside a flow the cell is a node's: `tag_prefix` is `"<column>."` (so usage is accounted per node as
     `<column>.<node>`) and `history` holds the chat turns a node sharing a history sees, already labelled
@@ -89,7 +89,6 @@ class CellContext:
     attempt: int
     seed: int
     models: ModelPool | None = None
-    trace: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] | None = None
     tag_prefix: str = ""
     #: The row group the cell belongs to (its spend is committed with the group); None in a preview.

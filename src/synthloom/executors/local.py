@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.observers.progress import model_rows
-from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
+from synthloom.engine.row_runner import CellEvents
 from synthloom.executors.run_group import run_group
 from synthloom.models.calls import RequestSink
 from synthloom.row_groups import RowGroupSlice

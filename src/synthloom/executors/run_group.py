@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from synthloom.engine.contexts import RunResources, current_resources
 from synthloom.engine.executor import GroupResult, Job
-from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
+from synthloom.engine.row_runner import CellEvents
 from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from synthloom.columns.flow.graph import FlowGraph
 from synthloom.columns.flow.history import ChatHistory, turn_text
 from synthloom.columns.flow.nodes import FlowNodes, NodeCall
 from synthloom.engine.generator import CellFiltered, CellGenerator, CellOutput
-from synthloom.engine.row_executor import CellPolicy
+from synthloom.engine.row_runner import CellPolicy
 from synthloom.errors import CellFailedError, GenerationError
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import RowGroupSlice, stable_hash

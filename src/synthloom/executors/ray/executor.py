@@ -51,7 +51,7 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.model_config import ModelConfig
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.observers.progress import model_rows
-from synthloom.engine.row_executor import CellEvents, CellStatus
+from synthloom.engine.row_runner import CellEvents, CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.executors.ray.budget_actor import BudgetActor
 from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerSpec

@@ -28,8 +28,8 @@ from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, Job
 from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.generation import build_job
-from synthloom.engine.row_executor import CellStatus
 from synthloom.engine.row_group import RowGroupRunner
+from synthloom.engine.row_runner import CellStatus
 from synthloom.executors.ray.leased_limiter import LeasedLimiter
 from synthloom.executors.run_group import run_group
 from synthloom.models.adaptive_limiter import AdaptiveLimiter

@@ -1,6 +1,6 @@
-"""The row executor: a set of planned columns run over one row's inputs, returning that row's outputs.
+"""The row runner: a set of planned columns run over one row's inputs, returning that row's outputs.
 
-    executor = RowExecutor(plan, ["question", "answer"], generators, inputs, policy=CellPolicy())
+    executor = RowRunner(plan, ["question", "answer"], generators, inputs, policy=CellPolicy())
     result = await executor.run({"topic": "tides"}, record=7, group=group, models=pool, events=events)
     result.outcome           # "kept", "filtered" or "failed"
     result.values["answer"]  # the outputs (and side columns) of the columns it ran
@@ -45,7 +45,7 @@ from synthloom.row_groups import SINGLE_RECORD_INDEX, RowGroupSlice
 if TYPE_CHECKING:
     from synthloom.models import ModelPool
 
-__all__ = ["CellEvents", "CellPolicy", "CellStatus", "RowExecutor", "RowResult", "failure_of"]
+__all__ = ["CellEvents", "CellPolicy", "CellStatus", "RowResult", "RowRunner", "failure_of"]
 
 CellStatus = Literal["done", "failed", "skipped", "filtered"]
 Outcome = Literal["kept", "filtered", "failed"]
@@ -61,7 +61,7 @@ class CellEvents(Protocol):
 
 
 class NoEvents:
-    """Events go nowhere (a row executor used on its own)."""
+    """Events go nowhere (a row runner used on its own)."""
 
     def cells_finished(self, column: str, status: CellStatus, count: int = 1) -> None:
         return None
@@ -126,7 +126,7 @@ class _RowEnded(Exception):
 
 @dataclass
 class _Row:
-    """The state of one row while it runs: private to one `RowExecutor.run` call."""
+    """The state of one row while it runs: private to one `RowRunner.run` call."""
 
     record: int
     group: RowGroupSlice
@@ -148,7 +148,7 @@ class _Row:
             self.values[name] = self.outputs[name] = side_value
 
 
-class RowExecutor:
+class RowRunner:
     """Runs `columns` (a subset of `plan`, any order) for one row at a time. Shared by every row: it
     holds only what the plan fixes, so concurrent `run` calls never touch each other's state."""
 
