@@ -58,20 +58,20 @@ class DesignResult:
 
 
 def compact_reference() -> str:
-    """Column types with their fields (required first) and samplers: what a draft may use."""
+    """Column types with their required fields and a few optional ones, and samplers with their
+    parameters: what a draft may use, short enough for a small model's context (about 1,000 tokens)."""
     data = build_reference()
-    lines = ["Column types (field: type, * = required):"]
+    lines = ["Column types (type: fields; * = required):"]
     for entry in data["column_types"]:
-        fields = [
-            f"{f['name']}{'*' if f['required'] else ''}: {f['type']}"
-            for f in entry["fields"]
-            if f["name"] not in ("name", "type", "drop", "when")
-        ]
-        lines.append(f"- {entry['name']}: {entry['summary']} Fields: {'; '.join(fields[:12])}")
-    lines.append("Samplers (`type: sampler`, `sampler: NAME`, `params: {...}`):")
+        own = [f for f in entry["fields"] if f["name"] not in ("name", "type", "drop", "when")]
+        required = [f"{f['name']}*" for f in own if f["required"]]
+        optional = [f["name"] for f in own if not f["required"]][:3]
+        summary = entry["summary"][:70].rstrip()
+        lines.append(f"- {entry['name']}: {', '.join(required + optional)} ({summary})")
+    lines.append("Samplers (type: sampler, sampler: NAME, params: {...}):")
     for sampler in data["samplers"]:
         params = ", ".join(f"{f['name']}{'*' if f['required'] else ''}" for f in sampler["fields"])
-        lines.append(f"- {sampler['name']}: {sampler['summary']} params: {params}")
+        lines.append(f"- {sampler['name']}: {params}")
     return "\n".join(lines)
 
 
