@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from synthloom.config.base import StrictModel
-from synthloom.config.field_docs import field_descriptions
+from synthloom.config.field_docs import field_meanings as field_descriptions
 from synthloom.interface.cli import cli
 
 

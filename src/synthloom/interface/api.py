@@ -24,6 +24,8 @@ from synthloom.models import check_models
 from synthloom.models.reachability import unreachable_endpoints
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
+from synthloom.plan.templates import set_examples_reader
+from synthloom.report.reviewed_records import read_examples
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
@@ -87,6 +89,8 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
 
 def _prepare(config: DatasetConfig) -> Job:
     """Everything checked and built before anything is written: models, seed data, plan, generators."""
+    # Prompts may read reviewed records of earlier runs: `{{ examples('output/qa', verdict='good') }}`.
+    set_examples_reader(read_examples)
     check_model_configs(config)
     check_media_roots(config)
     seed = None

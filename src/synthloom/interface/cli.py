@@ -35,16 +35,34 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _fail_json(exc: SynthloomError, code: int, command: str) -> None:
+    """The error of a command run with `--json`, on stdout as JSON (the shape is in the README)."""
+    from synthloom.interface.error_report import error_entries
+
+    report: dict[str, Any] = {"ok": False, "exit_code": code, "error": str(exc)}
+    if command == "validate":
+        report = {"valid": False, **report}
+    report["errors"] = error_entries(exc) if isinstance(exc, ConfigError) else []
+    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(code)
+
+
 def user_errors(func: F) -> F:
-    """Turn synthloom's errors into one line on stderr and an exit code."""
+    """Turn synthloom's errors into one line on stderr and an exit code (and, under `--json`, a JSON
+    report on stdout)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except (ConfigError, RunStateError) as exc:
+            if kwargs.get("as_json"):
+                _fail_json(exc, EXIT_USER_ERROR, func.__name__)
             _fail(str(exc), EXIT_USER_ERROR)
         except SynthloomError as exc:
+            if kwargs.get("as_json"):
+                _fail_json(exc, EXIT_RUN_FAILED, func.__name__)
             _fail(str(exc), EXIT_RUN_FAILED)
         except KeyboardInterrupt:
             _fail("interrupted; committed row groups are kept (continue with --resume always)", 130)
@@ -95,7 +113,9 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @config_argument
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the plan, or every error with a suggested fix, as JSON."
+)
 @user_errors
 def validate(config: Path, as_json: bool) -> None:
     """Check CONFIG (columns, templates, models, seed data) without generating anything. A pipeline
@@ -431,6 +451,14 @@ def _attach_model_commands() -> None:
 
     cli.add_command(report_command)
     cli.add_command(view_command)
+    from synthloom.interface.cli_reference import design_command, reference_command, skill_command
+
+    cli.add_command(design_command)
+    cli.add_command(reference_command)
+    cli.add_command(skill_command)
+    from synthloom.interface.cli_recipes import recipes_group
+
+    cli.add_command(recipes_group)
 
 
 _attach_model_commands()

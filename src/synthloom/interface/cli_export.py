@@ -68,6 +68,11 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Upload to this Hugging Face dataset repo (Parquet shards and a dataset card); token from HF_TOKEN.",
 )
 @click.option("--private", is_flag=True, default=None, help="Create the Hub repo as private.")
+@click.option(
+    "--reviewed",
+    type=click.Choice(["good", "bad", "unreviewed"]),
+    help="Only the records whose latest review (synthloom view --review) is this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def export_command(
     run: Path,
@@ -78,6 +83,7 @@ def export_command(
     license: str | None,
     repo_id: str | None,
     private: bool | None,
+    reviewed: str | None,
     as_json: bool,
 ) -> None:
     """Export the records of the run directory RUN (`<output>/<name>/`).
@@ -109,8 +115,16 @@ def export_command(
         )
     sources = _parse_map(mapping)
     reports: list[dict[str, Any]] = []
+
+    def read_run() -> ExportSource:
+        if reviewed is None:
+            return ExportSource.from_run(run)
+        from synthloom.report.reviewed_records import reviewed_source
+
+        return reviewed_source(run, reviewed)
+
     try:
-        source = ExportSource.from_run(run)
+        source = read_run()
         if output is not None:
             assert fmt is not None
             written = export_records(
@@ -118,7 +132,7 @@ def export_command(
             )
             reports.append(written.to_json())
         if repo_id is not None:
-            shaped = prepare_source(ExportSource.from_run(run), records_as or fmt, sources=sources)
+            shaped = prepare_source(read_run(), records_as or fmt, sources=sources)
             pushed = push_to_hub(shaped, repo_id, private=private or None, license=license)
             reports.append(
                 {

@@ -1,10 +1,22 @@
 # ruff: noqa: E501, RUF001  (the page is HTML and JavaScript, not Python)
 """The viewer's one page: plain HTML, CSS and JavaScript, no framework and nothing fetched from
-elsewhere. It talks to the JSON API of `viewer_app.py`."""
+elsewhere. It talks to the JSON API of `viewer_app.py`. In review mode (`page_html(review=True, ...)`)
+the page carries the per-launch token its review requests must send."""
 
 from __future__ import annotations
 
-__all__ = ["PAGE"]
+import json
+
+__all__ = ["PAGE", "page_html"]
+
+_CONFIG_SLOT = '{"review": false, "token": "", "reviewer": ""}'
+
+
+def page_html(*, review: bool, token: str, reviewer: str) -> str:
+    """The page with its settings written in (as JSON that cannot close the script element)."""
+    settings = json.dumps({"review": review, "token": token, "reviewer": reviewer})
+    return PAGE.replace(_CONFIG_SLOT, settings.replace("</", "<\\/"), 1)
+
 
 PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>synthloom viewer</title>
@@ -29,17 +41,23 @@ td{max-width:220px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}#co
 .call{border-left:3px solid #93c5fd;padding-left:8px;margin:6px 0}.meta{color:#6b7280;font-size:12px}
 .msg b{display:inline-block;min-width:70px;color:#374151}.removed{background:#fef2f2;border:1px solid #fecaca;padding:6px 10px;border-radius:6px}
 .status-failed{color:#b91c1c}.status-filtered{color:#b45309}.status-done{color:#15803d}
+.review{border:1px solid #c7d2fe;background:#eef2ff;border-radius:6px;padding:8px 10px;margin:8px 0}
+.review button{padding:5px 14px;margin-right:6px;border-radius:4px;border:1px solid #9ca3af;background:#fff;cursor:pointer}
+.review button.on-good{background:#16a34a;color:#fff;border-color:#16a34a}.review button.on-bad{background:#dc2626;color:#fff;border-color:#dc2626}
+.review textarea{width:100%;min-height:48px;margin:6px 0;font:inherit}.v-good{color:#15803d;font-weight:600}.v-bad{color:#b91c1c;font-weight:600}
 </style></head><body>
 <header><h1 id="title">synthloom viewer</h1><span class="path" id="path"></span>
 <nav><button id="tab-records" class="active">Records</button><button id="tab-failed">Failed</button><button id="tab-filtered">Filtered</button></nav></header>
 <div id="bar"><span>Filter</span><select id="filter-field"></select><select id="filter-op"></select>
 <input id="filter-value" placeholder="value"><button id="add-filter">Add filter</button>
-<input id="search" placeholder="search text" size="18"><button id="do-search">Search</button><span id="chips"></span></div>
+<input id="search" placeholder="search text" size="18"><button id="do-search">Search</button>
+<select id="review-filter" style="display:none"><option value="">all reviews</option><option value="good">good</option><option value="bad">bad</option><option value="unreviewed">unreviewed</option></select><span id="chips"></span></div>
 <div id="layout"><div id="list"><div id="count"></div><table id="rows"><thead></thead><tbody></tbody></table>
 <div class="pager"><button id="prev">Previous</button><button id="next">Next</button></div></div>
 <div id="detail"><p class="meta">Click a row to see its values and how each cell was made.</p></div></div>
 <script>
-const state = {tab: "records", filters: [], q: "", offset: 0, limit: 50, summary: null, total: 0};
+const CONFIG = {"review": false, "token": "", "reviewer": ""};
+const state = {tab: "records", filters: [], q: "", review: "", offset: 0, limit: 50, summary: null, total: 0};
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const show = (v) => v === null || v === undefined ? "" : (typeof v === "object" ? JSON.stringify(v) : String(v));
@@ -58,6 +76,7 @@ async function init() {
   $("add-filter").onclick = () => { state.filters.push([$("filter-field").value, $("filter-op").value, $("filter-value").value]); state.offset = 0; render(); };
   $("do-search").onclick = () => { state.q = $("search").value; state.offset = 0; render(); };
   $("search").onkeydown = (e) => { if (e.key === "Enter") $("do-search").click(); };
+  if (CONFIG.review) { $("review-filter").style.display = ""; $("review-filter").onchange = () => { state.review = $("review-filter").value; state.offset = 0; render(); }; }
   $("prev").onclick = () => { state.offset = Math.max(0, state.offset - state.limit); render(); };
   $("next").onclick = () => { if (state.offset + state.limit < state.total) { state.offset += state.limit; render(); } };
   await render();
@@ -76,12 +95,14 @@ async function render() {
   if (state.tab === "records") {
     const params = new URLSearchParams({offset: state.offset, limit: state.limit});
     if (state.q) params.set("q", state.q);
+    if (state.review) params.set("review", state.review);
     for (const f of state.filters) params.append("f", f.join(":"));
     const data = await api("/api/records?" + params);
     state.total = data.total;
     const cols = state.summary.columns;
-    head.innerHTML = "<tr><th>record</th>" + cols.map((c) => `<th>${esc(c)}</th>`).join("") + "</tr>";
-    body.innerHTML = data.rows.map((r) => `<tr data-record="${r.record}"><td>${r.record}</td>` + cols.map((c) => `<td>${esc(show(r.values[c]))}</td>`).join("") + "</tr>").join("");
+    const rv = (r) => CONFIG.review ? `<td class="verdict v-${r.review || "none"}">${r.review || ""}</td>` : "";
+    head.innerHTML = "<tr><th>record</th>" + (CONFIG.review ? "<th>review</th>" : "") + cols.map((c) => `<th>${esc(c)}</th>`).join("") + "</tr>";
+    body.innerHTML = data.rows.map((r) => `<tr data-record="${r.record}"><td>${r.record}</td>` + rv(r) + cols.map((c) => `<td>${esc(show(r.values[c]))}</td>`).join("") + "</tr>").join("");
   } else {
     const data = await api(`/api/removed?kind=${state.tab}&offset=${state.offset}&limit=${state.limit}`);
     state.total = data.total;
@@ -116,9 +137,25 @@ function callHtml(c, i) {
   return `<div class="call"><div class="meta">exchange ${i + 1}: ${meta}</div>${body}</div>`;
 }
 
+function reviewHtml(d) {
+  if (!CONFIG.review || !d.values) return "";
+  const r = d.review || {};
+  const said = r.verdict ? `<span class="meta" id="review-status">${esc(r.verdict)} by ${esc(r.who)} at ${esc(r.when)}</span>` : '<span class="meta" id="review-status">not reviewed</span>';
+  return `<div class="review" data-record="${d.record}"><b>Review</b> ${said}<textarea id="review-note" placeholder="note (optional)">${esc(r.note || "")}</textarea>
+    <button id="review-good" class="${r.verdict === "good" ? "on-good" : ""}">Good</button><button id="review-bad" class="${r.verdict === "bad" ? "on-bad" : ""}">Bad</button></div>`;
+}
+
+async function saveReview(record, verdict) {
+  const r = await fetch("/api/review", {method: "POST", headers: {"Content-Type": "application/json", "X-Synthloom-Token": CONFIG.token},
+    body: JSON.stringify({record, verdict, note: $("review-note").value})});
+  if (!r.ok) { $("review-status").textContent = "not saved: " + await r.text(); return; }
+  await openRecord(record);
+  await render();
+}
+
 async function openRecord(record) {
   const d = await api("/api/record/" + record);
-  let html = `<h2>Record ${d.record}</h2>`;
+  let html = `<h2>Record ${d.record}</h2>` + reviewHtml(d);
   if (d.removal) html += `<div class="removed"><b class="status-${d.removal.kind}">${d.removal.kind}</b> in column <b>${esc(d.removal.column)}</b>: ${esc(d.removal.reason || d.removal.error || "")}</div>`;
   html += `<h3>Lineage (${d.lineage.length} cell${d.lineage.length === 1 ? "" : "s"})</h3>`;
   if (!d.lineage.length) html += '<p class="meta">No model-backed cell was logged for this record.</p>';
@@ -126,6 +163,7 @@ async function openRecord(record) {
     <div class="meta">${cell.attempts} attempt(s) · ${cell.seconds}s · ${cell.calls.length} exchange(s)</div>${cell.calls.map(callHtml).join("")}</div>`).join("");
   if (d.values) html += "<h3>Values</h3>" + Object.entries(d.values).map(([k, v]) => `<div class="msg"><b>${esc(k)}</b><pre>${esc(typeof v === "object" && v !== null ? JSON.stringify(v, null, 1) : show(v))}</pre></div>`).join("");
   $("detail").innerHTML = html;
+  if (CONFIG.review && d.values) for (const v of ["good", "bad"]) $("review-" + v).onclick = () => saveReview(d.record, v);
 }
 init().catch((e) => { document.body.insertAdjacentHTML("beforeend", `<pre id="error">${esc(e)}</pre>`); });
 </script></body></html>
