@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from synthloom.outputs import (
     push_to_hub,
     save_hf_dataset,
 )
+from synthloom.report.record_cards import records_html
 from synthloom.store.table_codec import decode_rows, is_json_field
 
 if TYPE_CHECKING:
@@ -249,6 +251,19 @@ class DatasetResult:
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
         return f"<DatasetResult {len(self)} records, {where}>"
+
+    #: How many records a notebook shows.
+    html_records = 10
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a result: the first records as cards (chats as chats, images as images)."""
+        total = len(self)
+        rows = list(itertools.islice(iter(self), self.html_records))
+        where = str(self.path) if self.path else "preview, in memory"
+        removed = f", {len(self.filtered)} filtered, {len(self.failures)} failed" if self.path or total else ""
+        shown = f" · first {len(rows)}" if len(rows) < total else ""
+        heading = f"{total} records{removed} ({where}){shown}"
+        return records_html(((f"record {i}", row) for i, row in enumerate(rows)), heading=heading)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

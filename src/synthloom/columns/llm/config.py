@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from synthloom.config.base import IMPORT_PATH_PATTERN, ColumnConfig, ImportPath, ImportPathText, StrictModel
 from synthloom.config.model_config import InferenceParams
@@ -119,7 +119,8 @@ class LLMCodeColumn(LLMColumn):
 
 
 class LLMStructuredColumn(LLMColumn):
-    """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
+    """A JSON value that satisfies `schema`: a JSON Schema, a Pydantic model by import path, or (from
+    Python) a Pydantic model class, which stands for its JSON Schema."""
 
     type: Literal["llm-structured"] = "llm-structured"
     output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
@@ -127,6 +128,10 @@ class LLMStructuredColumn(LLMColumn):
     @field_validator("output_schema", mode="before")
     @classmethod
     def _schema_or_path(cls, value: Any) -> Any:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            # A class defined in a notebook has no import path a run could reload; its schema does,
+            # and it is what a config written out (`to_yaml`) can hold.
+            return value.model_json_schema()
         if isinstance(value, str) and not re.fullmatch(IMPORT_PATH_PATTERN, value):
             hint = (
                 " (this looks like JSON: write the schema as a YAML mapping)"
