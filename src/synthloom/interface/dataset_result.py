@@ -260,7 +260,7 @@ class DatasetResult:
         total = len(self)
         rows = list(itertools.islice(iter(self), self.html_records))
         where = str(self.path) if self.path else "preview, in memory"
-        removed = f", {len(self.filtered)} filtered, {len(self.failures)} failed" if self.path or total else ""
+        removed = f", {len(self.filtered)} filtered, {len(self.failures)} failed"
         shown = f" · first {len(rows)}" if len(rows) < total else ""
         heading = f"{total} records{removed} ({where}){shown}"
         return records_html(((f"record {i}", row) for i, row in enumerate(rows)), heading=heading)

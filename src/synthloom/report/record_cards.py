@@ -20,7 +20,8 @@ __all__ = ["CARD_CSS", "record_card", "records_html", "value_html"]
 #: Styles of the cards, scoped under `.sl-records` so they can sit in any page (a notebook's included).
 CARD_CSS = """
 .sl-records{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;color:#1f2937}
-.sl-records .sl-card{border:1px solid #e5e7eb;border-radius:8px;margin:10px 0;padding:8px 12px;background:#fff}
+.sl-records .sl-card{border:1px solid #e5e7eb;border-radius:8px;margin:10px 0;padding:8px 12px;
+  background:#fff}
 .sl-records .sl-card>h4{margin:0 0 6px;font-size:14px}
 .sl-records dl{display:grid;grid-template-columns:minmax(90px,max-content) 1fr;gap:4px 12px;margin:0}
 .sl-records dt{font-weight:600;color:#374151;overflow-wrap:anywhere}
@@ -36,7 +37,8 @@ CARD_CSS = """
 .sl-records .sl-system{background:#f3f4f6;font-style:italic}
 .sl-records .sl-tool{background:#fefce8;font-family:ui-monospace,monospace;font-size:12px}
 .sl-records .sl-call{font-family:ui-monospace,monospace;font-size:12px;color:#92400e}
-.sl-records .sl-score{display:inline-block;background:#e0e7ff;border-radius:10px;padding:1px 8px;margin-right:6px}
+.sl-records .sl-score{display:inline-block;background:#e0e7ff;border-radius:10px;padding:1px 8px;
+  margin-right:6px}
 .sl-records img{max-width:240px;max-height:240px;border:1px solid #e5e7eb;border-radius:4px}
 .sl-records details summary{cursor:pointer;color:#2563eb}
 """
@@ -115,9 +117,8 @@ def _steps(steps: Sequence[Mapping[str, Any]], limit: int) -> str:
     for s in steps:
         nxt = f" → {escape(str(s['next']))}" if s.get("next") else ""
         label = f"step {escape(str(s.get('step')))} · node {escape(str(s.get('node')))}{nxt}"
-        out.append(
-            f'<div class="sl-msg sl-system"><b>{label}</b>{value_html(s.get("output"), limit=limit, depth=1)}</div>'
-        )
+        output = value_html(s.get("output"), limit=limit, depth=1)
+        out.append(f'<div class="sl-msg sl-system"><b>{label}</b>{output}</div>')
     return f'<div class="sl-chat">{"".join(out)}</div>'
 
 
