@@ -14,8 +14,8 @@ from pydantic import BaseModel
 import synthloom
 from synthloom import DatasetBuilder
 from synthloom.columns.builtin import BUILTIN_COLUMN_TYPES
-from synthloom.config.registry import ColumnType
 from synthloom.config.loader import parse_config
+from synthloom.config.registry import ColumnType
 from synthloom.errors import ConfigError
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.store.table_codec import to_arrow_table
@@ -27,7 +27,7 @@ def _fields(config_class: type[BaseModel]) -> set[str]:
 
 
 @pytest.mark.parametrize("column_type", BUILTIN_COLUMN_TYPES, ids=lambda t: t.name)
-def test_every_builtin_column_type_has_a_typed_method_with_exactly_its_fields(column_type: ColumnType) -> None:
+def test_every_builtin_column_type_has_a_typed_method_with_its_fields(column_type: ColumnType) -> None:
     method = getattr(DatasetBuilder, column_type.name.replace("-", "_"))
     parameters = inspect.signature(method).parameters
     keywords = {n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD} - {"self", "name"}
