@@ -5,10 +5,12 @@ Host is not the loopback address are refused (a web page elsewhere cannot reach 
 rebinding), and nothing is ever uploaded or written.
 
     GET /                       the page (viewer_page.py)
-    GET /api/summary            run name, counts, columns and the fields records can be filtered on
+    GET /api/summary            run name, counts, columns (and those shown by default: not side columns)
+                                and the fields records can be filtered and sorted on
     GET /api/records            ?offset&limit&q=<text>&f=<field>:<op>:<value> (repeatable; ops eq ne
-                                contains gt lt) -> {total, rows: [{record, values}]}
-    GET /api/record/{record}    one record: its values, why it was removed, and its cells' lineage
+                                contains gt lt ge le)&sort=<field>&desc=1 -> {total, rows: [{record, values}]}
+    GET /api/record/{record}    one record: its values (images as data URIs), why it was removed, and its
+                                cells' lineage, each exchange labelled with its flow node and speaker
     GET /api/removed            ?kind=failed|filtered&offset&limit -> failures.jsonl / filtered.jsonl lines
 """
 
@@ -25,10 +27,12 @@ from aiohttp import web
 
 from synthloom.report.run_reader import RunData
 from synthloom.report.viewer_page import PAGE
+from synthloom.report.viewer_values import label_exchanges, list_preview, readable, sorted_rows
 
 __all__ = ["ViewerServer", "build_app"]
 
-_OPS = ("eq", "ne", "contains", "gt", "lt")
+_OPS = ("eq", "ne", "contains", "gt", "lt", "ge", "le")
+_NUMERIC_OPS = {"gt": float.__gt__, "lt": float.__lt__, "ge": float.__ge__, "le": float.__le__}
 
 
 def _field(row: Mapping[str, Any], path: str) -> Any:
@@ -47,23 +51,14 @@ def _compare(value: Any, op: str, wanted: str) -> bool:
     if op == "contains":
         text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
         return wanted.lower() in text.lower()
-    if op in ("gt", "lt"):
+    if op in _NUMERIC_OPS:
         try:
             number, bound = float(value), float(wanted)
         except (TypeError, ValueError):
             return False
-        return number > bound if op == "gt" else number < bound
+        return bool(_NUMERIC_OPS[op](number, bound))
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return (shown == wanted) == (op == "eq")
-
-
-def _preview(value: Any, limit: int = 160) -> Any:
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[: limit - 1] + "…"
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    text = orjson.dumps(value, default=str).decode()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Records:
@@ -115,6 +110,7 @@ def build_app(run_dir: str | Path, *, max_rows: int = 200_000) -> web.Applicatio
                 "failed": len(run.failures),
                 "filtered": len(run.filtered),
                 "columns": list(rows[0][1]) if rows else [],
+                "default_columns": _default_columns(list(rows[0][1]) if rows else []),
                 "fields": records.fields,
                 "ops": list(_OPS),
                 "truncated": len(rows) >= max_rows,
@@ -140,8 +136,9 @@ def build_app(run_dir: str | Path, *, max_rows: int = 200_000) -> web.Applicatio
             if text and text not in orjson.dumps(row, default=str).decode().lower():
                 continue
             matched.append((record, row))
+        matched = _ordered(matched, query)
         page_rows = [
-            {"record": record, "values": {k: _preview(v) for k, v in row.items()}}
+            {"record": record, "values": {k: list_preview(v) for k, v in row.items()}}
             for record, row in matched[offset : offset + limit]
         ]
         return _json({"total": len(matched), "offset": offset, "rows": page_rows})
@@ -157,7 +154,14 @@ def build_app(run_dir: str | Path, *, max_rows: int = 200_000) -> web.Applicatio
         removal = run.removal(record)
         if values is None and removal is None and not lineage:
             raise web.HTTPNotFound(text=f"no record {record} in this run")
-        return _json({"record": record, "values": values, "removal": removal, "lineage": lineage})
+        return _json(
+            {
+                "record": record,
+                "values": readable(values),
+                "removal": removal,
+                "lineage": label_exchanges(run.config, lineage),
+            }
+        )
 
     async def removed(request: web.Request) -> web.Response:
         kind = request.query.get("kind", "failed")
@@ -174,6 +178,23 @@ def build_app(run_dir: str | Path, *, max_rows: int = 200_000) -> web.Applicatio
     app.router.add_get("/api/record/{record}", one_record)
     app.router.add_get("/api/removed", removed)
     return app
+
+
+def _ordered(
+    matched: list[tuple[int, dict[str, Any]]], query: Mapping[str, str]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The matched records in the order asked for (`sort=<field>`, `desc=1`), else record order."""
+    field = query.get("sort", "").strip()
+    if not field:
+        return matched
+    values = [_field(row, field) for _, row in matched]
+    return sorted_rows(matched, values, descending=query.get("desc") in ("1", "true"))
+
+
+def _default_columns(columns: list[str]) -> list[str]:
+    """The columns the record list shows until the user picks: the values, not the side columns
+    (`<column>__trajectory`, `__prompt`, ...) that the record's own view shows."""
+    return [c for c in columns if "__" not in c] or columns
 
 
 def _page(query: Mapping[str, str]) -> tuple[int, int]:
