@@ -37,6 +37,11 @@ def shots(tmp_path: Path) -> Path:
     return where
 
 
+def _scroll_to(tag: str, heading: str) -> str:
+    found = f"[...document.querySelectorAll('{tag}')].find((h) => h.textContent.startsWith('{heading}'))"
+    return found + ".scrollIntoView()"
+
+
 async def _texts(page: Chromium, selector: str) -> list[str]:
     return list(
         await page.evaluate(f"[...document.querySelectorAll({selector!r})].map((e) => e.textContent)")
@@ -77,14 +82,14 @@ async def test_viewer_picks_columns_sorts_filters_and_shows_values_as_what_they_
         await page.click("#rows th[data-column=level]")
         await page.wait_for("document.getElementById('sort-state').textContent.includes('descending')")
         level_at = await page.evaluate(
-            "[...document.querySelectorAll('#rows thead th')].findIndex((th) => th.dataset.column === 'level')"
+            "[...document.querySelectorAll('#rows thead th')].findIndex((th) => th.dataset.column == 'level')"
         )
         levels = [int(x) for x in await _texts(page, f"#rows tbody td:nth-child({level_at + 1})")]
         assert levels == sorted(levels, reverse=True) and set(levels) <= {3, 4, 5} and levels[0] == 5
         await page.screenshot(shots / "viewer-filtered-sorted.png", full_page=False)
 
         # A record: its values first, each as what it is, then the lineage.
-        await page.click("#rows tbody tr")
+        await page.click("#rows tbody tr td")  # the record number: a wide row's middle may be off screen
         await page.wait_for("document.querySelectorAll('#detail .lineage-cell').length >= 4")
         assert await page.evaluate(
             "Boolean(document.querySelector('#detail .values').compareDocumentPosition("
@@ -127,20 +132,14 @@ async def test_report_at_10k_records_profiles_fields_and_judge_scores_and_shows_
         titles = await _texts(page, "svg.chart text")
         for field in ("first_name", "age", "occupation", "difficulty", "words"):
             assert any(t.startswith(f"{field} (") for t in titles), field
-        await page.evaluate(
-            "[...document.querySelectorAll('h3')].find((h) => h.textContent.startsWith('reviewer')).scrollIntoView()"
-        )
+        await page.evaluate(_scroll_to("h3", "reviewer"))
         await page.screenshot(shots / "report-person-fields.png", full_page=False)
 
         before_after = await page.evaluate("document.querySelector('table.judge-before-after').innerText")
         assert "before filters" in before_after and "grade.clarity" in before_after
-        await page.evaluate(
-            "[...document.querySelectorAll('h3')].find((h) => h.textContent.startsWith('Judge scores')).scrollIntoView()"
-        )
+        await page.evaluate(_scroll_to("h3", "Judge scores"))
         await page.screenshot(shots / "report-judge-before-after.png", full_page=False)
 
         assert await page.evaluate("document.querySelectorAll('.sl-card').length") == 6
-        await page.evaluate(
-            "[...document.querySelectorAll('h2')].find((h) => h.textContent === 'Sample records').scrollIntoView()"
-        )
+        await page.evaluate(_scroll_to("h2", "Sample records"))
         await page.screenshot(shots / "report-sample-cards.png", full_page=False)
