@@ -52,7 +52,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 import synthloom  # noqa: E402
 from synthloom import DatasetConfig  # noqa: E402
 from synthloom.columns.quality.config import DedupColumn, QualityTagsColumn  # noqa: E402
-from synthloom.columns.quality.dedup import DedupStage, fingerprints_of  # noqa: E402
+from synthloom.columns.quality.dedup import DedupPass, fingerprints_of  # noqa: E402
 from synthloom.columns.quality.heuristic_tags import HeuristicTagger  # noqa: E402
 
 KINDS = ("exact", "near", "paraphrase", "language", "loop", "truncated", "gibberish", "short")
@@ -555,7 +555,7 @@ def index_memory(records: list[dict[str, Any]]) -> dict[str, Any]:
         ("minhash", DedupColumn(name="x", source="response", method="minhash", threshold=0.75), table),
         ("embedding", DedupColumn(name="x", method="embedding", embedding="vector", threshold=0.9), vectors),
     ):
-        stage = DedupStage(config, {})
+        stage = DedupPass(config, {})
         stage.restore(None, [])
         n = len(records)
         started = time.perf_counter()
@@ -579,7 +579,7 @@ def minhash_at_scale(n: int, group: int = 1000) -> dict[str, Any]:
     dropped per group, only the index stays. 1 % of rows are near copies of earlier ones."""
     rng = random.Random(5)
     config = DedupColumn(name="near", source="response", method="minhash", threshold=0.8)
-    stage = DedupStage(config, {})
+    stage = DedupPass(config, {})
     stage.restore(None, [])
     process = psutil.Process()
     rss_start = process.memory_info().rss

@@ -14,18 +14,10 @@ from synthloom.columns.filter.config import FilterColumn
 from synthloom.columns.flow.config import (
     AgentNode,
     Branch,
-    CustomNode,
-    ExpressionNode,
-    FilterNode,
     FlowColumn,
     FlowEdge,
-    FlowNode,
     HistoryConfig,
     Injection,
-    LLMCodeNode,
-    LLMJudgeNode,
-    LLMStructuredNode,
-    LLMTextNode,
     NodeHistory,
 )
 from synthloom.columns.flow.preset_configs import (
@@ -71,7 +63,7 @@ from synthloom.engine.generator import (
     CellOutput,
     RowGroupSlice,
 )
-from synthloom.engine.row_executor import RowExecutor, RowResult
+from synthloom.engine.row_runner import RowResult, RowRunner
 from synthloom.errors import (
     ConfigError,
     EarlyShutdownError,
@@ -103,7 +95,6 @@ __all__ = [
     "ConfigError",
     "ConversationColumn",
     "CustomColumn",
-    "CustomNode",
     "DatasetBuilder",
     "DatasetConfig",
     "DatasetResult",
@@ -111,12 +102,9 @@ __all__ = [
     "EarlyShutdownError",
     "EmbeddingColumn",
     "ExpressionColumn",
-    "ExpressionNode",
     "FilterColumn",
-    "FilterNode",
     "FlowColumn",
     "FlowEdge",
-    "FlowNode",
     "GenerationError",
     "HistoryConfig",
     "ImageColumn",
@@ -125,13 +113,9 @@ __all__ = [
     "JudgeOptions",
     "JudgeScore",
     "LLMCodeColumn",
-    "LLMCodeNode",
     "LLMJudgeColumn",
-    "LLMJudgeNode",
     "LLMStructuredColumn",
-    "LLMStructuredNode",
     "LLMTextColumn",
-    "LLMTextNode",
     "McpServerConfig",
     "ModelConfig",
     "ModelError",
@@ -146,9 +130,9 @@ __all__ = [
     "QualityTagsColumn",
     "RefineColumn",
     "RewardColumn",
-    "RowExecutor",
     "RowGroupSlice",
     "RowResult",
+    "RowRunner",
     "RunConfig",
     "RunStateError",
     "SamplerColumn",
@@ -185,3 +169,10 @@ def _builtin_column_types(registry: _registry.ColumnTypeRegistry) -> None:
 # registry where the built-ins are when the installed metadata lacks their `builtin` entry point; the
 # package root is the one module that joins the layers, so the config layer never names the engine.
 _registry.default_registry.add_fallback("builtin", _builtin_column_types)
+
+
+def __getattr__(name: str) -> object:
+    # 0.2's names, kept working for code written against them (not part of `__all__`).
+    if name == "RowExecutor":
+        return RowRunner
+    raise AttributeError(f"module 'synthloom' has no attribute {name!r}")

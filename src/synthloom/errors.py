@@ -128,6 +128,10 @@ class ModelError(SynthloomError):
 
     #: Whether the engine may retry the call with backoff.
     retryable: bool = False
+    #: Seconds the failed attempt spent at the server (set where the request was sent).
+    latency_s: float = 0.0
+    #: What the whole call cost before it gave up (a `CallUsage`, set by the retry handler).
+    usage: Any = None
 
 
 class ModelHTTPError(ModelError):

@@ -157,8 +157,12 @@ async def test_an_agent_calls_python_tools_then_a_judge_scores_its_answer(tmp_pa
         for cell in pq.read_table(part).to_pylist()
         if cell["column"] == "study"
     ]
-    tags = [call["tag"] for cell in cells for call in json.loads(cell["calls"])]
+    calls = [call for cell in cells for call in json.loads(cell["calls"])]
+    tags = [call["tag"] for call in calls if "model" in call]  # the model exchanges
     assert sorted(tags) == ["study.judge"] * 12 + ["study.researcher"] * 36
+    # ... and, per agent step, which tools ran.
+    tools = [call for call in calls if "tool_mode" in call]
+    assert len(tools) == 12 and all(t["tag"] == "study.researcher" and t["tool_calls"] for t in tools)
 
 
 async def test_an_agent_and_a_simulated_user_share_a_history_for_two_turns() -> None:

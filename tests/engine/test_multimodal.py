@@ -17,7 +17,7 @@ import yaml
 
 import synthloom
 from synthloom import DatasetConfig
-from synthloom.errors import GenerationError
+from synthloom.errors import ConfigError
 from synthloom.testing import SimulatedEndpoint
 from synthloom.testing.png import decode_png, solid_png
 
@@ -191,12 +191,14 @@ async def test_image_column_output_decodes_as_png_with_its_prompt(
     assert pq.read_schema(part).field("picture").type == pa.binary()
 
 
-async def test_image_column_on_a_model_without_images_fails_with_a_clear_error(
+async def test_image_column_on_a_model_without_images_is_refused_before_any_request(
     endpoint: SimulatedEndpoint, tmp_path: Path
 ) -> None:
     config = _painter_config(endpoint.base_url.removesuffix("/v1"), tmp_path, provider="anthropic")
-    with pytest.raises(GenerationError, match="provider 'anthropic' has no images endpoint"):
+    with pytest.raises(ConfigError, match="provider 'anthropic'\\) does not take image generation") as caught:
         await synthloom.acreate(config, 4, tmp_path / "out")
+    assert (caught.value.column, caught.value.field) == ("picture", "model")
+    assert endpoint.stats()["requests"] == 0
 
 
 def test_an_edit_without_a_source_is_a_config_error() -> None:

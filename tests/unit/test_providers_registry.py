@@ -224,7 +224,7 @@ def test_builtin_fields_are_still_checked_when_the_config_is_built() -> None:
 def test_capabilities_are_declared_per_provider() -> None:
     openai, anthropic, local = (resolve_provider(name) for name in ("openai", "anthropic", "local"))
     assert openai.capabilities == ProviderCapabilities(
-        json_schema=True, tools=True, vision=True, audio=True, embeddings=True
+        json_schema=True, tools=True, vision=True, audio=True, embeddings=True, images=True
     )
     assert anthropic.capabilities == ProviderCapabilities(tools=True, vision=True)
     assert local.capabilities == ProviderCapabilities(json_schema=True, embeddings=True)

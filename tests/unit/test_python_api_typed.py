@@ -67,7 +67,7 @@ def test_typed_methods_build_the_config_the_yaml_would() -> None:
         .dedup("unique", source=["q"])
         .flow(
             "debate",
-            nodes=[synthloom.LLMTextNode(name="pro", type="llm-text", model="w", prompt="For {{ topic }}")],
+            nodes=[synthloom.LLMTextColumn(name="pro", model="w", prompt="For {{ topic }}")],
             edges=[synthloom.FlowEdge.model_validate({"from": "pro", "to": "end"})],
         )
         .conversation(

@@ -154,3 +154,27 @@ def test_when_false_gives_null_like_a_builtin() -> None:
     assert {r["word"] for r in rows} == {"a", "b"}
     for row in rows:
         assert row["loud"] == ("A!" if row["word"] == "a" else None)
+
+
+def test_the_plugin_column_type_is_a_flow_node_too(tmp_path: Path) -> None:
+    """A flow's nodes are any registered column type: the plugin's included, with no code for it."""
+    config = tmp_path / "flow.yaml"
+    config.write_text(
+        "columns:\n"
+        "  - {name: who, type: sampler, sampler: category, params: {values: [world]}}\n"
+        "  - name: greet\n"
+        "    type: flow\n"
+        "    nodes:\n"
+        "      - {name: hello, type: expression, expr: 'hello {{ who }}'}\n"
+        "      - {name: loud, type: shout, source: hello, exclamations: 2}\n"
+        "    edges: [{from: START, to: hello}, {from: hello, to: loud}, {from: loud, to: END}]\n"
+        "    output: loud\n"
+    )
+    preview = synthloom.preview(config, num_records=2)
+    assert [row["greet"] for row in preview] == ["HELLO WORLD!!", "HELLO WORLD!!"]
+    # A mistake in the plugin's fields inside a node is reported like one in a built-in node.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("exclamations: 2", "exclamations: 99"))
+    with pytest.raises(synthloom.ConfigError) as caught:
+        synthloom.validate(bad)
+    assert caught.value.column == "greet" and "exclamations" in str(caught.value)

@@ -25,7 +25,7 @@ __all__ = ["Committer", "KeptTarget", "MemoryCommitter", "RecordOrder"]
 
 
 class RecordOrder:
-    """Hands results on in row-group order when commit stages need it (results arrive in any order).
+    """Hands results on in row-group order when commit passes need it (results arrive in any order).
 
     Wraps the supply to know which groups are out, holds finished results until every group before them
     is done, and stops the supply while `max_held` results wait, so a slow group never makes the held

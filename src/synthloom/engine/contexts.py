@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthloom.errors import GenerationError
+from synthloom.models.calls import CallScope
+from synthloom.models.scoped_client import ScopedClient
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
-    from synthloom.models import ModelClient, ModelPool
+    from synthloom.models import ModelPool
 
 __all__ = ["CellContext", "GeneratorSetup", "RunResources", "current_resources"]
 
@@ -71,10 +73,11 @@ class GeneratorSetup:
 class CellContext:
     """One cell being computed.
 
-    `client(alias)` is the run's client for a model alias: requests go through that endpoint's adaptive
-    limiter and retry policy and are accounted under this column (`tag`). `seed` is fixed by the run
-    seed, the column and the record, so a generator that draws from it is reproducible. `trace` collects
-    what the generator wants kept about how the cell was made (lineage for reports and viewers).
+    `client(alias)` is the run's client for a model alias, bound to this cell's `scope`: its requests go
+    through that model's handler chain (limiter, retries, accounting) and are accounted under this column
+    (`tag`) and row group, ordered at the limiter by record, and logged in `lineage` when the run keeps
+    it. `seed` is fixed by the run seed, the column and the record, so a generator that draws from it is
+    reproducible.
 
     Inside a flow the cell is a node's: `tag_prefix` is `"<column>."` (so usage is accounted per node as
     `<column>.<node>`) and `history` holds the chat turns a node sharing a history sees, already labelled
@@ -86,9 +89,12 @@ class CellContext:
     attempt: int
     seed: int
     models: ModelPool | None = None
-    trace: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] | None = None
     tag_prefix: str = ""
+    #: The row group the cell belongs to (its spend is committed with the group); None in a preview.
+    row_group: int | None = None
+    #: The cell's log of model exchanges (lineage), or None when the run keeps none.
+    lineage: list[bytes] | None = None
     #: The run's resources (MCP servers, started once per run); None outside a run.
     resources: RunResources | None = field(default_factory=current_resources.get)
 
@@ -98,10 +104,22 @@ class CellContext:
         for a flow's node)."""
         return self.tag_prefix + self.column
 
-    def client(self, alias: str) -> ModelClient:
+    @property
+    def scope(self) -> CallScope:
+        """What every request of this cell carries through the model-call chain."""
+        return CallScope(
+            tag=self.tag,
+            record=self.record,
+            row_group=self.row_group,
+            seed=self.seed,
+            attempt=self.attempt,
+            lineage=self.lineage,
+        )
+
+    def client(self, alias: str) -> ScopedClient:
         if self.models is None:
             raise GenerationError(
                 f"column '{self.column}' asked for model '{alias}', but the run opened no models: "
                 "declare the aliases a custom column calls in its `models` list"
             )
-        return self.models.client(alias)
+        return ScopedClient(self.models.client(alias), self.scope)

@@ -23,18 +23,18 @@ import pyarrow as pa
 
 from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.generator import ColumnGenerator
-from synthloom.engine.row_executor import CellEvents, CellPolicy
+from synthloom.engine.row_runner import CellEvents, CellPolicy
 from synthloom.plan import Plan
 from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
-    from synthloom.engine.row_group import RowGroupOutcome
+    from synthloom.engine.row_group import RowGroupRows
     from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
     from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["CommitStage", "Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
+__all__ = ["CommitPass", "Executor", "GroupResult", "GroupSupply", "Job", "supply_of"]
 
 #: Called for the next row group to run; None when there is none to hand out now.
 GroupSupply = Callable[[], RowGroupSlice | None]
@@ -57,9 +57,9 @@ class Job:
     #: The `output:` block, applied to each row group's kept rows (None: records are the output columns).
     shaper: OutputShaper | None = None
     #: Steps that see every group in record order before it is committed (dedup across the run).
-    stages: list[CommitStage] = field(default_factory=list)
+    commit_passes: list[CommitPass] = field(default_factory=list)
 
-    def group_result(self, outcome: RowGroupOutcome, usage: dict[str, dict[str, Any]]) -> GroupResult:
+    def group_result(self, outcome: RowGroupRows, usage: dict[str, dict[str, Any]]) -> GroupResult:
         """A finished row group as a result to commit: its kept rows shaped into final records (a record
         the output mapping or its schema rejects is filtered, one it cannot build fails)."""
         group = outcome.group
@@ -119,7 +119,7 @@ class GroupResult:
         return int(self.table.num_rows)
 
 
-class CommitStage(Protocol):
+class CommitPass(Protocol):
     """A step that sees each row group's result in record order, just before it is committed, knowing
     everything committed before it: what dedup across the whole run needs. It may move kept rows to
     `filtered` (with a reason) and write its own per-group state into the run directory (before the

@@ -20,12 +20,12 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.registry import get_column_type
 from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter, RecordOrder
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.engine.executor import CommitStage, Executor, GroupResult, GroupSupply, Job, supply_of
+from synthloom.engine.executor import CommitPass, Executor, GroupResult, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generator import CellGenerator, ColumnGenerator
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
-from synthloom.engine.row_executor import CellStatus
+from synthloom.engine.row_runner import CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
@@ -35,11 +35,11 @@ from synthloom.store.metadata import RunMetadata
 from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["RunOutcome", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
+__all__ = ["RunResult", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
 
 
 @dataclass
-class RunOutcome:
+class RunResult:
     records: int
     failures: list[Failure]
     filtered: list[FilteredRow]
@@ -69,13 +69,15 @@ def build_job(config: DatasetConfig, plan: Plan, seed: SeedReader | None) -> Job
     shaper = None
     if config.output is not None:
         shaper = OutputShaper(config.output, plan.output_columns, known=plan.row_columns)
-    # A column type whose generator has a `commit_stage()` also acts at commit time, in record order.
-    stages = [stage for gen in generators.values() if (stage := _commit_stage(gen)) is not None]
-    return Job(config=config, plan=plan, generators=generators, seed=seed, shaper=shaper, stages=stages)
+    # A column type whose generator has a `commit_pass()` also acts at commit time, in record order.
+    passes = [found for gen in generators.values() if (found := _commit_pass(gen)) is not None]
+    return Job(
+        config=config, plan=plan, generators=generators, seed=seed, shaper=shaper, commit_passes=passes
+    )
 
 
-def _commit_stage(gen: ColumnGenerator[Any]) -> CommitStage | None:
-    factory = getattr(gen, "commit_stage", None)
+def _commit_pass(gen: ColumnGenerator[Any]) -> CommitPass | None:
+    factory = getattr(gen, "commit_pass", None)
     return factory() if callable(factory) else None
 
 
@@ -125,7 +127,7 @@ async def generate_dataset(
     show_progress: bool,
     executor: Executor,
     metrics: RunMetrics | None = None,
-) -> RunOutcome:
+) -> RunResult:
     """Generate into `directory` (locked by the caller), committing row group by row group; `metrics`
     (when given) is fed as the run goes, for its exporters."""
     config = job.config
@@ -194,7 +196,7 @@ async def generate_dataset(
         usage = _usage(executor.usage_summary(), progress)
         directory.write_usage(usage)
         metadata.finish(status, usage)
-    return RunOutcome(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
+    return RunResult(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
 
 
 async def _results(
@@ -206,19 +208,19 @@ async def _results(
     *,
     committed: list[int],
 ) -> AsyncIterator[GroupResult]:
-    """The executor's results, ready to commit. With commit stages (dedup across the run) they come in
-    record order and each stage has seen them; otherwise as they finish."""
-    if not job.stages:
+    """The executor's results, ready to commit. With commit passes (dedup across the run) they come in
+    record order and each commit pass has seen them; otherwise as they finish."""
+    if not job.commit_passes:
         async for result in executor.run(job, supply, events):
             yield result
         return
-    for stage in job.stages:
-        stage.restore(directory, committed)
+    for commit_pass in job.commit_passes:
+        commit_pass.restore(directory, committed)
     order = RecordOrder(supply, max_held=2 * job.config.run.max_row_groups_in_flight)
     async for finished in executor.run(job, order.next_group, events):
         for result in order.ready(finished):
-            for stage in job.stages:
-                result = stage.apply(result, directory)
+            for commit_pass in job.commit_passes:
+                result = commit_pass.apply(result, directory)
             yield result
 
 
@@ -236,7 +238,7 @@ def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> 
     return dataclasses.replace(work, todo=todo, kept=kept, trimmed=frozenset())
 
 
-async def generate_in_memory(job: Job, *, num_records: int, executor: Executor) -> RunOutcome:
+async def generate_in_memory(job: Job, *, num_records: int, executor: Executor) -> RunResult:
     """The preview: the same engine, nothing written."""
     config = job.config
     progress = ProgressTracker()
@@ -253,7 +255,7 @@ async def generate_in_memory(job: Job, *, num_records: int, executor: Executor) 
         failures.extend(result.failures)
         filtered.extend(result.filtered)
     tables = sink.ordered()
-    return RunOutcome(
+    return RunResult(
         records=sum(t.num_rows for t in tables),
         failures=failures,
         filtered=filtered,

@@ -1,14 +1,14 @@
-"""Fill one row group: model-free columns in bulk, then each row through the row executor.
+"""Fill one row group: model-free columns in bulk, then each row through the row runner.
 
 A row group runs in phases. A *bulk* phase computes every batch column whose inputs are already final
 for the whole group (samplers, expressions over samplers and seed fields, filters over them). A *row*
-phase then runs each surviving row through a `RowExecutor`: a cell starts as soon as that row's inputs
+phase then runs each surviving row through a `RowRunner`: a cell starts as soon as that row's inputs
 exist, independently of other rows and columns, so two models in a pipeline work at once. Batch columns
 downstream of a cell are computed per row in the row phase; only columns that declare they need the
 whole group (`needs_whole_group`) wait for a further bulk phase. A typical config has one bulk and one
 row phase.
 
-The runner owns the group's table while it runs and returns it in a `RowGroupOutcome`; nothing else
+The runner owns the group's table while it runs and returns it in a `RowGroupRows`; nothing else
 writes into it.
 """
 
@@ -30,7 +30,7 @@ from synthloom.engine.generator import (
     CellFiltered,
     ColumnGenerator,
 )
-from synthloom.engine.row_executor import CellEvents, CellPolicy, RowExecutor, failure_of
+from synthloom.engine.row_runner import CellEvents, CellPolicy, RowRunner, failure_of
 from synthloom.plan import Plan
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import RowGroupSlice
@@ -39,11 +39,11 @@ from synthloom.store.table_codec import to_arrow_table
 if TYPE_CHECKING:
     from synthloom.models import ModelPool
 
-__all__ = ["RowGroupOutcome", "RowGroupRunner"]
+__all__ = ["RowGroupRows", "RowGroupRunner"]
 
 
 @dataclass
-class RowGroupOutcome:
+class RowGroupRows:
     """A finished row group: every column's values, and the rows that did not survive."""
 
     group: RowGroupSlice
@@ -92,11 +92,11 @@ class RowGroupRunner:
         self.seed_rows = seed_rows
         self.inputs = ColumnInputs(plan)
         self._by_name = {c.name: c for c in plan.columns}
-        self._executors: dict[tuple[str, ...], RowExecutor] = {}
+        self._executors: dict[tuple[str, ...], RowRunner] = {}
 
     async def run(
         self, group: RowGroupSlice, *, models: ModelPool | None, events: CellEvents
-    ) -> RowGroupOutcome:
+    ) -> RowGroupRows:
         values: dict[str, list[Any]] = {}
         if self.seed_rows is not None:
             values.update(await asyncio.to_thread(self.seed_rows, group))
@@ -104,7 +104,7 @@ class RowGroupRunner:
             values[col.name] = [None] * group.size
             for side in col.config.side_columns():
                 values[side] = [None] * group.size
-        outcome = RowGroupOutcome(group, values)
+        outcome = RowGroupRows(group, values)
         done: set[str] = set()
         remaining = [c.name for c in self.plan.columns]
         while remaining:
@@ -121,7 +121,7 @@ class RowGroupRunner:
 
     # ---- bulk -----------------------------------------------------------------------------------
     async def _bulk_phase(
-        self, outcome: RowGroupOutcome, remaining: list[str], done: set[str], events: CellEvents
+        self, outcome: RowGroupRows, remaining: list[str], done: set[str], events: CellEvents
     ) -> bool:
         progressed = False
         for name in remaining:
@@ -135,7 +135,7 @@ class RowGroupRunner:
         return progressed
 
     async def _run_batch(
-        self, outcome: RowGroupOutcome, name: str, gen: BatchGenerator[Any], events: CellEvents
+        self, outcome: RowGroupRows, name: str, gen: BatchGenerator[Any], events: CellEvents
     ) -> None:
         group = outcome.group
 
@@ -182,7 +182,7 @@ class RowGroupRunner:
             events.cells_finished(name, "skipped", n_skipped)
 
     def _fail(
-        self, outcome: RowGroupOutcome, column: str, i: int, error: str | BaseException, events: CellEvents
+        self, outcome: RowGroupRows, column: str, i: int, error: str | BaseException, events: CellEvents
     ) -> None:
         if outcome.removed(i):
             return
@@ -208,16 +208,16 @@ class RowGroupRunner:
                 out.append(name)
         return out
 
-    def _executor(self, columns: list[str]) -> RowExecutor:
+    def _executor(self, columns: list[str]) -> RowRunner:
         key = tuple(columns)
         executor = self._executors.get(key)
         if executor is None:
-            executor = RowExecutor(self.plan, columns, self.generators, self.inputs, policy=self.policy)
+            executor = RowRunner(self.plan, columns, self.generators, self.inputs, policy=self.policy)
             self._executors[key] = executor
         return executor
 
     async def _row_phase(
-        self, outcome: RowGroupOutcome, columns: list[str], models: ModelPool | None, events: CellEvents
+        self, outcome: RowGroupRows, columns: list[str], models: ModelPool | None, events: CellEvents
     ) -> None:
         executor = self._executor(columns)
         group = outcome.group

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.observers.progress import model_rows
-from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
+from synthloom.engine.row_runner import CellEvents
 from synthloom.executors.run_group import run_group
+from synthloom.models.calls import RequestSink
 from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ __all__ = ["LocalExecutor"]
 
 
 @contextlib.asynccontextmanager
-async def open_models(job: Job) -> AsyncIterator[ModelPool | None]:
+async def open_models(
+    job: Job, *, request_sinks: Sequence[RequestSink] = ()
+) -> AsyncIterator[ModelPool | None]:
     """The model pool of the aliases the plan uses (None when no column calls a model)."""
     if not job.model_aliases:
         yield None
@@ -30,7 +33,7 @@ async def open_models(job: Job) -> AsyncIterator[ModelPool | None]:
     from synthloom.models import ModelPool
 
     used = [m for m in job.config.models if m.alias in job.model_aliases]
-    async with ModelPool(used) as pool:
+    async with ModelPool(used, request_sinks=request_sinks) as pool:
         yield pool
 
 
@@ -41,6 +44,11 @@ class LocalExecutor:
     def __init__(self) -> None:
         self._pool: ModelPool | None = None
         self._final_usage: dict[str, Any] | None = None
+        self._sinks: list[RequestSink] = []
+
+    def add_sample_sink(self, sink: RequestSink) -> None:
+        """Tell `sink` of every request attempt of the runs that start afterwards (the run's metrics)."""
+        self._sinks.append(sink)
 
     def model_stats(self) -> dict[str, dict[str, Any]]:
         pool = self._pool
@@ -56,7 +64,7 @@ class LocalExecutor:
     async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         self._final_usage = None
         # Resources (MCP servers) close before the models: a tool loop never outlives its model pool.
-        async with open_models(job) as pool, RunResources() as resources:
+        async with open_models(job, request_sinks=self._sinks) as pool, RunResources() as resources:
             self._pool = pool
             try:
                 async for result in self._run_groups(job, supply, events, pool, resources):

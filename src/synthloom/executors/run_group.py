@@ -1,8 +1,9 @@
 """`run_group()`: one row group, start to result — the glue every executor shares.
 
 An executor decides *where* a group runs (a task on this loop, a Ray worker) and how its results travel;
-what running one group means is the same everywhere: its requests counted for it alone, the run's
-resources (MCP servers) at hand, the row-group runner, and the group's spend taken with its result.
+what running one group means is the same everywhere: the run's resources (MCP servers) at hand, the
+row-group runner (whose cells' requests carry the group in their scope), and the group's spend taken
+with its result.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from synthloom.engine.contexts import RunResources, current_resources
 from synthloom.engine.executor import GroupResult, Job
-from synthloom.engine.row_executor import CellEvents
 from synthloom.engine.row_group import RowGroupRunner
-from synthloom.models.usage import usage_scope
+from synthloom.engine.row_runner import CellEvents
 from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
@@ -32,8 +32,7 @@ async def run_group(
     events: CellEvents,
 ) -> GroupResult:
     """Generate `group` and return its result with what it spent. Call it in a task of its own: the
-    usage scope it sets belongs to that task's context."""
-    usage_scope.set(group.index)
+    resources it sets belong to that task's context."""
     current_resources.set(resources)
     outcome = await runner.run(group, models=models, events=events)
     usage = models.usage.take_scope(group.index) if models is not None else {}

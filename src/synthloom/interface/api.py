@@ -94,6 +94,7 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
         ("images", bool(getattr(col, "images", None)), caps.vision, "images"),
         ("audio", bool(getattr(col, "audio", None)), caps.audio, "audio"),
         ("model", col.type == "embedding", caps.embeddings, "embeddings"),
+        ("model", col.type == "image", caps.images, "image generation"),
     ]
     for field, needed, supported, what in needs:
         if needed and not supported:

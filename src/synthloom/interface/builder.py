@@ -11,9 +11,9 @@
 Each method's keywords are exactly the fields of its column's config class (`LLMTextColumn`,
 `FlowColumn`, ...), typed, so a type checker and an IDE catch a misspelt keyword or a wrong kind of
 value. A keyword left at `None` takes the config's default. Nested parts may be given as their config
-classes (`JudgeScore`, `FlowEdge`, `LLMTextNode`, ...) or as plain mappings. `build()` validates the
-whole config exactly as loading YAML does (same `ConfigError`s); `add()` takes ready-made column
-configs, `column()` any registered type by name (plugins included).
+classes (`JudgeScore`, `FlowEdge`, `LLMTextColumn` as a flow node, ...) or as plain mappings.
+`build()` validates the whole config exactly as loading YAML does (same `ConfigError`s); `add()` takes
+ready-made column configs, `column()` any registered type by name (plugins included).
 
 It lives in the interface layer because its signatures name the column families' config classes,
 which the config layer must not import.
@@ -56,7 +56,11 @@ Schema = Mapped | type[BaseModel] | str
 
 
 def _plain(value: Any) -> Any:
-    """Config objects given to the builder as the plain data YAML would hold (only what was set)."""
+    """Config objects given to the builder as the plain data YAML would hold (only what was set; a
+    column config keeps its `type`, which selects its kind back, as a flow node's does)."""
+    if isinstance(value, ColumnConfig):
+        data = value.model_dump(mode="python", by_alias=True, exclude_unset=True)
+        return {"name": value.name, "type": value.type, **data}
     if isinstance(value, BaseModel):
         return value.model_dump(mode="python", by_alias=True, exclude_unset=True)
     if isinstance(value, Mapping):
@@ -149,9 +153,7 @@ class DatasetBuilder:
 
     def add(self, *columns: ColumnConfig) -> DatasetBuilder:
         """Add ready-made column configs (`synthloom.LLMTextColumn(...)`, a plugin's config, ...)."""
-        for col in columns:
-            data = col.model_dump(mode="python", by_alias=True, exclude_unset=True)
-            self._data["columns"].append({"name": col.name, "type": col.type, **data})
+        self._data["columns"].extend(_plain(col) for col in columns)
         return self
 
     def _add(self, type: str, name: str, arguments: Mapping[str, Any]) -> DatasetBuilder:
@@ -395,8 +397,10 @@ class DatasetBuilder:
         when: str | None = None,
         drop: bool | None = None,
     ) -> DatasetBuilder:
-        """A `flow` column (`FlowColumn`): a graph of nodes (`LLMTextNode`, `AgentNode`, ...) over a
-        state, with edges, conditions, routers and shared chat histories."""
+        """A `flow` column (`FlowColumn`): a graph of nodes over a state, with edges, conditions,
+        routers and shared chat histories. A node is a column config of any registered type
+        (`LLMTextColumn(...)`, a plugin's), an `AgentNode`, or a mapping (for a node's own `writes`,
+        `history`)."""
         return self._add("flow", name, locals())
 
     def conversation(

@@ -13,7 +13,8 @@ a plugin from the `synthloom.providers` entry-point group) renders them in its w
 
 from __future__ import annotations
 
-from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit, request_priority
+from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit
+from synthloom.models.calls import CallScope, FunctionHandler, Handler, ModelRequest, ModelResponse, Wrapper
 from synthloom.models.code_extraction import extract_code
 from synthloom.models.local_server import LocalModelServer, find_bundled_model
 from synthloom.models.messages import (
@@ -41,24 +42,30 @@ from synthloom.models.providers import (
 from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
 from synthloom.models.retry_policy import RetryPolicy
+from synthloom.models.scoped_client import ScopedClient
 from synthloom.models.structured_output import extract_json
 from synthloom.models.usage import UsageTracker
 
 __all__ = [
     "AdaptiveLimiter",
     "AudioPart",
+    "CallScope",
     "CallUsage",
     "ChatRequest",
     "ChatResult",
     "CodeResult",
     "ContentPart",
     "EmbeddingResult",
+    "FunctionHandler",
+    "Handler",
     "ImagePart",
     "LimiterStats",
     "LocalModelServer",
     "Message",
     "ModelClient",
     "ModelPool",
+    "ModelRequest",
+    "ModelResponse",
     "Outcome",
     "Permit",
     "Provider",
@@ -66,18 +73,19 @@ __all__ = [
     "ProviderRegistry",
     "Reply",
     "RetryPolicy",
+    "ScopedClient",
     "StructuredResult",
     "TextPart",
     "ToolCall",
     "ToolSpec",
     "UsageTracker",
+    "Wrapper",
     "as_messages",
     "check_models",
     "extract_code",
     "extract_json",
     "find_bundled_model",
     "provider_registry",
-    "request_priority",
     "resolve_provider",
     "to_openai_messages",
 ]

@@ -2,14 +2,20 @@
 
 The level moves by AIMD with three refinements:
 
-- **Slow start.** Until the first sign of overload the level grows by one per success (it doubles
-  every round trip), so a fresh run reaches the server's capacity in a few round trips.
+- **Fast start.** A fresh limiter starts at a level its ceiling justifies (a sixteenth of it, between
+  8 and 32) and, until the first sign of overload, grows by one per success (it doubles every round
+  trip) — or, for a success that took at least `fast_start_latency` (0.2 s), by `start_growth` (3):
+  the level quadruples every round trip, so a slow, large server (thousands in flight, seconds per
+  request) is reached in three round trips. The first replies justify it: past a refusing server's
+  capacity the overshoot lasts only until its first 429 comes back, short against a round trip of
+  seconds; a fast server is reached in a fraction of a second by doubling alone.
 - **Once per burst.** A 429 lowers the level only if the rejected request was started at the current
   level (its permit carries the level's *epoch*); the other in-flight requests rejected by the same
   overload are ignored. `Retry-After` pauses new acquisitions.
 - **Remembered trouble.** After a 429 the level where it began is remembered: the level regrows
-  quickly to just below it, then probes past it rarely, each failed probe doubling the wait before
-  the next. A full window above it without a 429 means the capacity grew, and the memory is dropped.
+  quickly (one per success) to just below it, then probes past it rarely, each failed probe doubling
+  the wait before the next and stepping back to just below the trouble, not by a tenth. A full window
+  above it without a 429 means the capacity grew, and the memory is dropped.
 
 Servers that queue instead of refusing (vLLM under overload) never send a 429; their latency rises
 with concurrency while throughput stays flat. Each *window* (one success per permitted request, i.e.
@@ -42,13 +48,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from synthloom.errors import RateLimitError
 
-__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue", "request_priority"]
+__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +94,6 @@ class LimiterStats:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
-#: Which waiting request a limiter serves first (lower first). The engine sets it to the record index,
-#: so the cells of earlier rows go first: row groups finish in order and commit sooner.
-request_priority: ContextVar[int] = ContextVar("request_priority", default=0)
-
-
 class WaitQueue(Generic[T]):
     """Waiting requests (futures) ordered by (priority, arrival)."""
 
@@ -127,6 +127,8 @@ class AdaptiveLimiter:
         ceiling: int,
         *,
         initial: int | None = None,
+        start_growth: int = 3,
+        fast_start_latency: float = 0.2,
         decrease_factor: float = 0.9,
         latency_tolerance: float = 0.3,
         max_probe_windows: int = 32,
@@ -141,7 +143,10 @@ class AdaptiveLimiter:
         self.decrease_factor = decrease_factor
         self.latency_tolerance = latency_tolerance
         self.max_probe_windows = max_probe_windows
-        self._limit = max(1, min(initial if initial is not None else 8, ceiling))
+        self.start_growth = max(1, start_growth)
+        self.fast_start_latency = fast_start_latency
+        start = initial if initial is not None else max(8, min(32, ceiling // 16))
+        self._limit = max(1, min(start, ceiling))
         self._in_flight = 0
         self._waiters: WaitQueue[Permit] = WaitQueue()
         self._paused_until = 0.0
@@ -228,13 +233,14 @@ class AdaptiveLimiter:
 
     # -- acquire / release -------------------------------------------------------------------------
 
-    async def acquire(self) -> Permit:
-        """Wait for a slot and return its permit. Waiters are served by `request_priority` (lower
-        first), then first come, first served."""
+    async def acquire(self, priority: int = 0) -> Permit:
+        """Wait for a slot and return its permit. Waiters are served by `priority` (lower first: the
+        engine passes the record index, so earlier rows go first and row groups commit in order), then
+        first come, first served."""
         if not self._waiters and self._can_grant():
             return self._grant()
         future: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
-        self._waiters.push(request_priority.get(), future)
+        self._waiters.push(priority, future)
         self._schedule_wake()
         try:
             return await future
@@ -276,9 +282,9 @@ class AdaptiveLimiter:
         self._wake()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Permit]:
+    async def slot(self, priority: int = 0) -> AsyncIterator[Permit]:
         """Hold a slot for the body; a `RateLimitError` raised inside counts as a 429."""
-        permit = await self.acquire()
+        permit = await self.acquire(priority)
         try:
             yield permit
         except RateLimitError as exc:
@@ -295,7 +301,7 @@ class AdaptiveLimiter:
     def _on_success(self, permit: Permit, latency: float, busy: bool) -> None:
         if permit.epoch == self._epoch:
             if not self._window:
-                # Sized when it opens: in slow start the level doubles before the window closes.
+                # Sized when it opens: in fast start the level grows several-fold before it closes.
                 self._window_size = max(self._limit, 4)
             self._window.append(latency)
             if len(self._window) >= self._window_size and self._end_window():
@@ -304,11 +310,11 @@ class AdaptiveLimiter:
             return  # growth only counts when the level is actually the constraint
         self._successes += 1
         if self._slow_start:
-            self._set_limit(self._limit + 1, "slow start")
+            growth = self.start_growth if latency >= self.fast_start_latency else 1
+            self._set_limit(self._limit + growth, "fast start")
         elif self._trouble_level is not None and self._limit < self._trouble_level - 1:
-            # Regrow quickly to just below where the last 429 began.
-            if self._successes >= max(1, self._limit // 8):
-                self._set_limit(self._limit + 1, "recovery")
+            # Regrow quickly (about doubling per round trip) to just below where the last 429 began.
+            self._set_limit(min(self._limit + 1, self._trouble_level - 1), "recovery")
         elif self._successes >= self._limit * self._probe_windows:
             self._set_limit(self._limit + 1, "probe" if self._trouble_level else "additive increase")
 
@@ -343,10 +349,13 @@ class AdaptiveLimiter:
             return  # this overload was already answered by a decrease
         # The server refused at this concurrency (this request included).
         level = max(permit.level, in_flight)
-        if self._trouble_level is not None and level >= self._trouble_level - 1:
+        probing = self._trouble_level is not None and level >= self._trouble_level - 1
+        if probing:
             self._probe_windows = min(self._probe_windows * 2, self.max_probe_windows)
         self._trouble_level = level
-        target = min(math.floor(self._limit * self.decrease_factor), level - 1)
+        # A failed probe steps back to just below the trouble; any other 429 backs off by a tenth.
+        backed_off = level - 1 if probing else math.floor(self._limit * self.decrease_factor)
+        target = min(backed_off, level - 1)
         self._decrease(target, f"429 at {level} in flight")
 
     def _decrease(self, target: int, reason: str) -> None:

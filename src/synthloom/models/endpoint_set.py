@@ -53,7 +53,6 @@ from synthloom.models.adaptive_limiter import (
     Outcome,
     Permit,
     WaitQueue,
-    request_priority,
 )
 from synthloom.models.http_session import HttpSession
 from synthloom.models.usage import LatencyHistogram
@@ -227,13 +226,13 @@ class EndpointSet:
     # -- a request's slot --------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Lease]:
+    async def slot(self, priority: int = 0) -> AsyncIterator[Lease]:
         """Hold a slot on the chosen replica for the body. What the body raises tells the replica's
         limiter (429) and its health (refused connections, 5xx, timeouts)."""
         if self._single is not None:
-            lease = Lease(self._single, await self._single.limiter.acquire())
+            lease = Lease(self._single, await self._single.limiter.acquire(priority))
         else:
-            lease = Lease(*await self._acquire())
+            lease = Lease(*await self._acquire(priority))
         try:
             endpoint = await lease.replica.resolve()
             lease.base_url = endpoint.base_url
@@ -249,13 +248,13 @@ class EndpointSet:
         else:
             self._finish(lease, Outcome.SUCCESS, None)
 
-    async def _acquire(self) -> tuple[Replica, Permit, bool]:
+    async def _acquire(self, priority: int) -> tuple[Replica, Permit, bool]:
         if not self._waiters:
             granted = self._grant(self._clock())
             if granted is not None:
                 return granted
         future: asyncio.Future[tuple[Replica, Permit, bool]] = asyncio.get_running_loop().create_future()
-        self._waiters.push(request_priority.get(), future)
+        self._waiters.push(priority, future)
         self._dispatch()
         try:
             return await future

@@ -2,28 +2,28 @@
 
 `chat` is the one primitive: typed messages (or OpenAI-style dicts) and optional tools in, a
 `ChatResult` out. `generate_text`, `generate_structured` and `generate_code` are built on it; what a
-request looks like on the wire is the provider's business (`providers/`). `embed` and `generate_image`
-use the provider's other endpoints. Every request goes through the alias's `EndpointSet`: the
-replica with the most room, its limiter, and its health.
+request looks like on the wire is the provider's business (`providers/`). `embed`, `generate_image` and
+`post` (a server's own routes: tokenize, logprobs, reward) use the provider's other endpoints.
+
+The client only *builds* requests: each becomes a `ModelRequest` value carrying the caller's
+`CallScope`, handed to the alias's handler chain (`models/calls/`: accounting, retries, routing over
+the endpoint set), which is where every request of a run passes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from synthloom.config.model_config import InferenceParams, ModelConfig
-from synthloom.errors import ModelError, ParseError, RateLimitError, RequestRejectedError
+from synthloom.errors import ModelError, ParseError, RequestRejectedError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
-from synthloom.models.call_log import call_log, log_exchange, log_failure
+from synthloom.models.calls import NO_SCOPE, CallScope, Handler, ModelRequest, Parsed, UploadFile
 from synthloom.models.code_extraction import extract_code
-from synthloom.models.endpoint_set import Endpoint, EndpointSet, Lease
-from synthloom.models.http_session import HttpSession
+from synthloom.models.endpoint_set import Endpoint, EndpointSet
 from synthloom.models.image_generation import (
     ImageRequest,
     ImageResult,
@@ -33,11 +33,9 @@ from synthloom.models.image_generation import (
 )
 from synthloom.models.messages import Message, TextPart, ToolSpec, as_messages
 from synthloom.models.providers.base import ChatRequest, Provider
-from synthloom.models.providers.openai_chat import OpenAIProvider
 from synthloom.models.providers.registry import resolve_provider
 from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
-from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.structured_output import (
     correction_message,
     extract_json,
@@ -45,9 +43,13 @@ from synthloom.models.structured_output import (
     json_schema_response_format,
     schema_name,
 )
-from synthloom.models.usage import UsageTracker
+from synthloom.row_groups import stable_hash
 
-__all__ = ["Endpoint", "ModelClient"]  # `Endpoint` lives in endpoint_set; kept here for its importers
+__all__ = [
+    "Endpoint",
+    "ModelClient",
+    "server_root",
+]  # `Endpoint` lives in endpoint_set; kept for its importers
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,6 @@ T = TypeVar("T")
 
 #: What the public calls accept as messages: typed ones, OpenAI-style dicts, or a mix.
 MessagesIn = Iterable[Message | Mapping[str, Any]]
-
-#: Sends one request on a lease: the JSON answered.
-_Send = Callable[[HttpSession, str, Mapping[str, str]], Awaitable[dict[str, Any]]]
 
 
 class _Extraction(Protocol):
@@ -77,22 +76,23 @@ class ModelClient:
         self,
         config: ModelConfig,
         *,
-        endpoints: EndpointSet,
-        usage: UsageTracker,
+        handler: Handler,
+        endpoints: EndpointSet | None = None,
         provider: Provider | None = None,
-        retry_policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.provider = provider or resolve_provider(config.provider, model=config.alias)
+        #: The chain every request of this alias goes through.
+        self.handler = handler
         self.endpoints = endpoints
-        #: The limiter of the first (usually the only) endpoint.
-        self.limiter: AdaptiveLimiter = endpoints.limiter
-        self._usage = usage
-        self._retry = retry_policy or RetryPolicy()
-        self._rng = rng or random.Random()
         self._model = self.provider.model_id(config)
         self._json_schema_rejected = False
+
+    @property
+    def limiter(self) -> AdaptiveLimiter:
+        """The limiter of the first (usually the only) endpoint."""
+        assert self.endpoints is not None, "a client built on a bare handler has no endpoints"
+        return self.endpoints.limiter
 
     def __repr__(self) -> str:
         return f"ModelClient(alias={self.config.alias!r}, provider={self.config.provider!r})"
@@ -115,15 +115,17 @@ class ModelClient:
         tool_choice: str | None = None,
         response_format: Mapping[str, Any] | None = None,
         inference: InferenceParams | None = None,
+        scope: CallScope | None = None,
         tag: str | None = None,
     ) -> ChatResult:
         """One chat exchange. `tools` are offered to the model (its calls are in `result.tool_calls`);
         `tool_choice` is "auto", "none", "required" or the name of the tool to call;
-        `response_format` is OpenAI's form and needs a provider with a JSON-schema mode."""
+        `response_format` is OpenAI's form and needs a provider with a JSON-schema mode. `scope` is the
+        calling cell's (usage tag, record, row group, seed, lineage); `tag` overrides its usage tag."""
         return await self._chat(
             as_messages(messages),
             self.config.inference.merged(inference),
-            tag,
+            _scoped(scope, tag),
             tools=tools or (),
             tool_choice=tool_choice,
             response_format=response_format,
@@ -134,10 +136,13 @@ class ModelClient:
         messages: MessagesIn,
         *,
         inference: InferenceParams | None = None,
+        scope: CallScope | None = None,
         tag: str | None = None,
     ) -> ChatResult:
         """One chat exchange; the reply's text as is."""
-        return await self._chat(as_messages(messages), self.config.inference.merged(inference), tag)
+        return await self._chat(
+            as_messages(messages), self.config.inference.merged(inference), _scoped(scope, tag)
+        )
 
     async def generate_structured(
         self,
@@ -145,11 +150,13 @@ class ModelClient:
         schema: dict[str, Any],
         *,
         inference: InferenceParams | None = None,
+        scope: CallScope | None = None,
         tag: str | None = None,
     ) -> StructuredResult:
         """A JSON value valid against `schema`, using the server's JSON-schema mode where it has one."""
         conversation = as_messages(messages)
         params = self.config.inference.merged(inference)
+        scope = _scoped(scope, tag)
         mode = self.config.structured_output.mode
         use_schema_mode = self.provider.capabilities.json_schema and (
             mode == "json_schema" or (mode == "auto" and not self._json_schema_rejected)
@@ -159,10 +166,10 @@ class ModelClient:
             return extract_json(text, schema)
 
         if use_schema_mode:
-            response_format = json_schema_response_format(schema_name(schema, tag), schema)
+            response_format = json_schema_response_format(schema_name(schema, scope.tag), schema)
             try:
                 value, chat, usage, attempts = await self._until_parsed(
-                    conversation, params, tag, extract, "a JSON value matching the schema", response_format
+                    conversation, params, scope, extract, "a JSON value matching the schema", response_format
                 )
                 return StructuredResult(value=value.value, chat=chat, usage=usage, attempts=attempts)
             except RequestRejectedError:
@@ -173,7 +180,7 @@ class ModelClient:
                 self._json_schema_rejected = True
         prompted = _append_to_last_user(conversation, json_prompt_instruction(schema))
         value, chat, usage, attempts = await self._until_parsed(
-            prompted, params, tag, extract, "a JSON value matching the schema"
+            prompted, params, scope, extract, "a JSON value matching the schema"
         )
         return StructuredResult(value=value.value, chat=chat, usage=usage, attempts=attempts)
 
@@ -183,29 +190,43 @@ class ModelClient:
         language: str,
         *,
         inference: InferenceParams | None = None,
+        scope: CallScope | None = None,
         tag: str | None = None,
     ) -> CodeResult:
         """Source code in `language`, extracted from the reply's fenced block."""
         params = self.config.inference.merged(inference)
         what = f"the {language} code in one fenced block (```{language} ... ```)"
         found, chat, usage, attempts = await self._until_parsed(
-            as_messages(messages), params, tag, lambda text: extract_code(text, language), what
+            as_messages(messages),
+            params,
+            _scoped(scope, tag),
+            lambda text: extract_code(text, language),
+            what,
         )
         return CodeResult(code=found.code, language=language, chat=chat, usage=usage, attempts=attempts)
 
-    async def embed(self, texts: list[str], *, tag: str | None = None) -> EmbeddingResult:
+    async def embed(
+        self, texts: list[str], *, scope: CallScope | None = None, tag: str | None = None
+    ) -> EmbeddingResult:
         """One vector per text, from the provider's embeddings endpoint."""
         provider = self.provider
         if not provider.capabilities.embeddings:
             raise ModelError(f"model '{self.alias}': provider '{provider.name}' has no embeddings endpoint")
-        payload = provider.build_embeddings_request(self.model, texts)
 
-        def parse(body: dict[str, Any]) -> tuple[list[list[float]], int, int]:
+        def parse(body: dict[str, Any]) -> Parsed:
             vectors, tokens = provider.parse_embeddings_reply(body, len(texts))
-            return vectors, tokens, 0
+            return Parsed(vectors, tokens, 0)
 
-        vectors, usage = await self._exchange(self._post_json(provider.embeddings_url, payload), tag, parse)
-        return EmbeddingResult(vectors=vectors, usage=usage)
+        request = ModelRequest(
+            alias=self.alias,
+            route="embeddings",
+            body=provider.build_embeddings_request(self.model, texts),
+            url=provider.embeddings_url,
+            parse=parse,
+            scope=_scoped(scope, tag),
+        )
+        response = await self.handler.handle(request)
+        return EmbeddingResult(vectors=response.value, usage=response.usage)
 
     async def generate_image(
         self,
@@ -216,17 +237,18 @@ class ModelClient:
         image_media_type: str = "image/png",
         n: int = 1,
         extra_body: Mapping[str, Any] | None = None,
+        scope: CallScope | None = None,
         tag: str | None = None,
     ) -> ImageResult:
-        """`n` images from an OpenAI-compatible images endpoint: generated from `prompt`, or, when
-        `image` is given, an edit of it (`/images/edits`, a multipart upload)."""
+        """`n` images from the provider's images endpoint: generated from `prompt`, or, when `image` is
+        given, an edit of it (`/images/edits`, a multipart upload)."""
         provider = self.provider
-        if not isinstance(provider, OpenAIProvider) or provider.starts_locally:
+        if not provider.capabilities.images:
             raise ModelError(
                 f"model '{self.alias}': provider '{provider.name}' has no images endpoint "
                 "(an image column needs an OpenAI-compatible server with /images/generations)"
             )
-        request = ImageRequest(
+        image_request = ImageRequest(
             model=self.model,
             prompt=prompt,
             size=size,
@@ -236,24 +258,61 @@ class ModelClient:
             extra_body=extra_body or {},
         )
 
-        def parse(body: dict[str, Any]) -> tuple[tuple[list[bytes], str | None], int, int]:
+        def parse(body: dict[str, Any]) -> Parsed:
             images, revised, tokens_in, tokens_out = parse_images_reply(body, n)
-            return (images, revised), tokens_in, tokens_out
+            return Parsed((images, revised), tokens_in, tokens_out)
 
-        send: _Send
-        if request.is_edit:
-            fields, files = edit_form(request)
-
-            async def send(session: HttpSession, base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
-                return await session.post_form(
-                    f"{base_url}/images/edits", fields, files, headers=headers, timeout=self.config.timeout
-                )
+        if image_request.is_edit:
+            fields, files = edit_form(image_request)
+            route = "images/edits"
+            body: Mapping[str, Any] = fields
+            uploads = tuple(UploadFile(name, *spec) for name, spec in files.items())
         else:
-            send = self._post_json(
-                lambda base_url: f"{base_url}/images/generations", generation_body(request)
-            )
-        (images, revised), usage = await self._exchange(send, tag, parse)
-        return ImageResult(images=images, usage=usage, revised_prompt=revised)
+            route, body, uploads = "images/generations", generation_body(image_request), ()
+        request = ModelRequest(
+            alias=self.alias,
+            route=route,
+            body=body,
+            url=lambda base_url: f"{base_url}/{route}",
+            parse=parse,
+            scope=_scoped(scope, tag),
+            files=uploads,
+        )
+        response = await self.handler.handle(request)
+        images, revised = response.value
+        return ImageResult(images=images, usage=response.usage, revised_prompt=revised)
+
+    async def post(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        under_base_url: bool = False,
+        input_tokens: int = 0,
+        scope: CallScope | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """POST `payload` to `path` on the model's server — its root (the base URL without `/v1`), or
+        its base URL when `under_base_url` — and return the JSON answered: llama.cpp's `/tokenize` and
+        `/completion`, vLLM's `/pooling`, a reward server. Retried, accounted and logged like a chat."""
+
+        def url(base_url: str) -> str:
+            return (base_url.rstrip("/") if under_base_url else server_root(base_url)) + path
+
+        request = ModelRequest(
+            alias=self.alias,
+            route=path,
+            body=payload,
+            url=url,
+            parse=lambda body: Parsed(body, input_tokens, 0),
+            scope=_scoped(scope, tag),
+            describe=lambda body: {
+                "request": {"path": path, **_shortened(payload)},
+                "reply": _shortened(body),
+            },
+        )
+        response = await self.handler.handle(request)
+        return response.body
 
     # -- the correction loop -----------------------------------------------------------------------
 
@@ -261,7 +320,7 @@ class ModelClient:
         self,
         messages: list[Message],
         params: InferenceParams,
-        tag: str | None,
+        scope: CallScope,
         extract: Callable[[str], E],
         what: str,
         response_format: dict[str, Any] | None = None,
@@ -280,7 +339,7 @@ class ModelClient:
             conversation = messages
             for _ in range(policy.correction_turns + 1):
                 attempts += 1
-                chat = await self._chat(conversation, run_params, tag, response_format=response_format)
+                chat = await self._chat(conversation, run_params, scope, response_format=response_format)
                 total = total.add(chat.usage)
                 found = extract(chat.text)
                 if found.ok:
@@ -299,120 +358,103 @@ class ModelClient:
         self,
         messages: list[Message],
         params: InferenceParams,
-        tag: str | None,
+        scope: CallScope,
         *,
         tools: Sequence[ToolSpec] = (),
         tool_choice: str | None = None,
         response_format: Mapping[str, Any] | None = None,
     ) -> ChatResult:
         provider = self.provider
-        request = ChatRequest(
+        chat_request = ChatRequest(
             model=self._model,
             messages=messages,
             params=params,
-            rng=self._rng,
+            rng=self._draws(scope),
             tools=tools,
             tool_choice=tool_choice,
             response_format=response_format,
         )
-        problem = provider.unsupported(request)
+        problem = provider.unsupported(chat_request)
         if problem is not None:
             raise ModelError(f"model '{self.alias}': {problem}")
-        payload = provider.build_chat_request(request)
 
-        def parse(body: dict[str, Any]) -> tuple[Reply, int, int]:
+        def parse(body: dict[str, Any]) -> Parsed:
             reply = provider.parse_chat_reply(body)
-            return reply, reply.input_tokens, reply.output_tokens
+            return Parsed(reply, reply.input_tokens, reply.output_tokens)
 
-        try:
-            reply, usage = await self._exchange(self._post_json(provider.chat_url, payload), tag, parse)
-        except ModelError as exc:
-            log_failure(self.alias, tag, exc)
-            raise
-        result = ChatResult(reply=reply, sent=messages, usage=usage)
-        if call_log.get() is not None:
-            log_exchange(
-                self.alias,
-                tag,
-                {
-                    "messages": result.messages,
-                    "reasoning": reply.reasoning,
-                    "finish_reason": reply.finish_reason,
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "latency_s": round(usage.latency_s, 4),
-                    "http_attempts": usage.attempts,
-                },
-            )
-        return result
+        def describe(reply: Reply) -> dict[str, Any]:
+            return {
+                "messages": ChatResult(reply=reply, sent=messages, usage=CallUsage()).messages,
+                "reasoning": reply.reasoning,
+                "finish_reason": reply.finish_reason,
+            }
 
-    def _post_json(self, url_for: Callable[[str], str], payload: dict[str, Any]) -> _Send:
-        """A sender POSTing `payload` as JSON to `url_for(base_url)` of whichever endpoint is chosen."""
-        timeout = self.config.timeout
+        request = ModelRequest(
+            alias=self.alias,
+            route="chat",
+            body=provider.build_chat_request(chat_request),
+            url=provider.chat_url,
+            parse=parse,
+            scope=scope,
+            describe=describe,
+        )
+        response = await self.handler.handle(request)
+        return ChatResult(reply=response.value, sent=messages, usage=response.usage)
 
-        def send(
-            session: HttpSession, base_url: str, headers: Mapping[str, str]
-        ) -> Awaitable[dict[str, Any]]:
-            return session.post_json(url_for(base_url), payload, headers=headers, timeout=timeout)
-
-        return send
-
-    async def _exchange(
-        self,
-        send: _Send,
-        tag: str | None,
-        parse: Callable[[dict[str, Any]], tuple[T, int, int]],
-    ) -> tuple[T, CallUsage]:
-        """Send through the alias's endpoints (one chosen per attempt, its limiter held) with retries;
-        record the exchange in the usage tracker.
-
-        `latency_s` sums the time spent waiting on the server, not time queued in the limiter or
-        sleeping between attempts.
-        """
-        usage = CallUsage()
-        retries = rate_limited = 0
-        while True:
-            usage.attempts += 1
-            started = time.monotonic()
-            try:
-                async with self.endpoints.slot() as lease:
-                    started = lease.started
-                    body = await send(_session(lease), lease.base_url, lease.headers)
-                    result, usage.input_tokens, usage.output_tokens = parse(body)
-                    lease.input_tokens, lease.output_tokens = usage.input_tokens, usage.output_tokens
-            except ModelError as exc:
-                usage.latency_s += time.monotonic() - started
-                usage.status_codes.append(getattr(exc, "status_code", None))
-                if isinstance(exc, RateLimitError):
-                    rate_limited += 1
-                else:
-                    retries += 1
-                if not self._retry.should_retry(
-                    exc, retries=retries, rate_limited=rate_limited, max_retries=self.config.max_retries
-                ):
-                    self._usage.record(self.alias, tag, usage, ok=False)
-                    raise
-                await _sleep(self._retry.delay(exc, retries=retries, rate_limited=rate_limited))
-                continue
-            except BaseException:
-                usage.latency_s += time.monotonic() - started
-                usage.status_codes.append(None)
-                self._usage.record(self.alias, tag, usage, ok=False)
-                raise
-            usage.latency_s += time.monotonic() - started
-            usage.status_codes.append(200)
-            self._usage.record(self.alias, tag, usage, ok=True)
-            return result, usage
+    def _draws(self, scope: CallScope) -> random.Random:
+        """Where distributed inference parameters are drawn from: fixed by the cell's seed and attempt
+        (so a resumed run draws the same values), fresh per request outside a cell. Seeded on first
+        use: most requests draw nothing, and seeding costs more than the request's own bookkeeping."""
+        if scope.seed is None:
+            return _UNSEEDED
+        return _CellDraws(f"{scope.seed}:{scope.attempt}:{self.alias}:inference")
 
 
-def _session(lease: Lease) -> HttpSession:
-    assert lease.session is not None  # set by the endpoint set before the lease is handed out
-    return lease.session
+class _CellDraws(random.Random):
+    """A `random.Random` seeded from `key` when first drawn from."""
+
+    def __init__(self, key: str) -> None:  # deliberately not seeding yet
+        self._key: str | None = key
+        self.gauss_next = None
+
+    def _seeded(self) -> None:
+        if self._key is not None:
+            key, self._key = self._key, None
+            super().__init__(stable_hash(key))
+
+    def random(self) -> float:
+        self._seeded()
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        self._seeded()
+        return super().getrandbits(k)
 
 
-async def _sleep(seconds: float) -> None:
-    if seconds > 0:
-        await asyncio.sleep(seconds)
+_UNSEEDED = random.Random()
+
+
+def _scoped(scope: CallScope | None, tag: str | None) -> CallScope:
+    return (scope or NO_SCOPE).tagged(tag)
+
+
+def server_root(base_url: str) -> str:
+    """The server's root: its OpenAI base URL without the trailing `/v1`."""
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def _shortened(value: Any, limit: int = 4000) -> Any:
+    """`value` for the lineage, long lists and strings cut (a token list, log-probabilities)."""
+    if isinstance(value, dict):
+        return {k: _shortened(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v, limit) for v in value[:64]] + (
+            [f"... {len(value) - 64} more"] if len(value) > 64 else []
+        )
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... ({len(value)} characters)"
+    return value
 
 
 def _append_to_last_user(messages: list[Message], text: str) -> list[Message]:

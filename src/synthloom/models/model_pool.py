@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
+from synthloom.models.calls import HandlerWrapper, RequestSink, Routing, build_chain
 from synthloom.models.endpoint_set import Endpoint, EndpointSet, HealthPolicy, Replica
 from synthloom.models.http_session import HttpSession
 from synthloom.models.model_client import ModelClient
@@ -20,18 +20,12 @@ from synthloom.models.providers.registry import ProviderRegistry, check_models
 from synthloom.models.retry_policy import RetryPolicy
 from synthloom.models.usage import UsageTracker
 
-__all__ = ["LimiterFactory", "ModelPool", "default_limiter_factory"]
+__all__ = ["LimiterFactory", "ModelPool"]
 
 logger = logging.getLogger(__name__)
 
 #: Makes the limiter of one limiter key: `(key, ceiling, name) -> limiter`.
 LimiterFactory = Callable[[tuple[str, str], int, str], AdaptiveLimiter]
-
-#: The factory of pools made in this context without one (a run exporting metrics instruments its
-#: limiters this way); None: plain adaptive limiters.
-default_limiter_factory: ContextVar[LimiterFactory | None] = ContextVar(
-    "default_limiter_factory", default=None
-)
 
 
 class ModelPool:
@@ -44,6 +38,10 @@ class ModelPool:
     `starts_locally` (the embedded model) has its server started on the first request (once, however
     many ask at once) and stopped when the pool closes. Providers come from `providers` (the default
     registry unless given); an unknown provider or a config its provider refuses is a `ConfigError`.
+
+    Each alias's client sends through one handler chain (`models/calls/`), built here once: accounting,
+    the `wrappers` given (a cache, a budget, …), retries, and routing over the alias's endpoints, whose
+    every attempt is told to the `request_sinks` (the run's metrics).
     """
 
     def __init__(
@@ -55,6 +53,8 @@ class ModelPool:
         providers: ProviderRegistry | None = None,
         health: HealthPolicy | None = None,
         limiter_factory: LimiterFactory | None = None,
+        wrappers: Sequence[HandlerWrapper] = (),
+        request_sinks: Sequence[RequestSink] = (),
     ) -> None:
         self._configs: dict[str, ModelConfig] = {}
         for config in configs:
@@ -73,7 +73,9 @@ class ModelPool:
                 ceilings[key] = min(ceilings.get(key, limit), limit)
         # A supplied factory (a Ray worker's leased share of a budget held elsewhere) replaces
         # `limiter_options`.
-        make = limiter_factory or default_limiter_factory.get()
+        make = limiter_factory
+        self._wrappers = list(wrappers)
+        self._sinks = list(request_sinks)
         self._limiters = {
             key: make(key, ceiling, f"{key[1]}@{key[0]}")
             if make is not None
@@ -103,12 +105,13 @@ class ModelPool:
         client = self._clients.get(alias)
         if client is None:
             config = self.config(alias)
+            endpoints = self.endpoint_set(alias)
+            routing = Routing(endpoints, timeout=config.timeout, sinks=self._sinks)
+            handler = build_chain(
+                config, routing, usage=self.usage, retry_policy=self._retry, extra=self._wrappers
+            )
             client = ModelClient(
-                config,
-                endpoints=self.endpoint_set(alias),
-                provider=self._providers[alias],
-                usage=self.usage,
-                retry_policy=self._retry,
+                config, handler=handler, endpoints=endpoints, provider=self._providers[alias]
             )
             self._clients[alias] = client
         return client

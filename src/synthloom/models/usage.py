@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from synthloom.config.model_config import Pricing
 from synthloom.models.results import CallUsage
 
-__all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker", "usage_scope"]
-
-#: Set by the engine around the work of one row group: every exchange made within it is also counted
-#: under that scope, so the group's spend can be committed with the group (`UsageTracker.take_scope`).
-usage_scope: ContextVar[int | None] = ContextVar("usage_scope", default=None)
+__all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker"]
 
 
 class LatencyHistogram:
@@ -54,6 +49,8 @@ class UsageTotals:
     """Running totals for one model alias or one column."""
 
     requests: int = 0
+    #: Requests answered without a server (a response cache): counted, not paid for.
+    cached: int = 0
     failures: int = 0
     rate_limited: int = 0
     retries: int = 0
@@ -62,8 +59,11 @@ class UsageTotals:
     cost: float = 0.0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def add(self, usage: CallUsage, *, ok: bool, cost: float) -> None:
+    def add(self, usage: CallUsage, *, ok: bool, cost: float, cached: bool = False) -> None:
         self.requests += 1
+        if cached:
+            self.cached += 1
+            return
         self.failures += 0 if ok else 1
         self.rate_limited += usage.rate_limited
         self.retries += usage.retries
@@ -80,6 +80,7 @@ class UsageTotals:
 
         return {
             "requests": self.requests,
+            "cached": self.cached,
             "failures": self.failures,
             "rate_limited": self.rate_limited,
             "retries": self.retries,
@@ -118,18 +119,29 @@ class UsageTracker:
     def set_pricing(self, alias: str, pricing: Pricing | None) -> None:
         self._pricing[alias] = pricing
 
-    def record(self, alias: str, tag: str | None, usage: CallUsage, *, ok: bool = True) -> None:
-        """Count one exchange (one request and its retries). Failed exchanges still cost tokens."""
-        cost = cost_of(usage, self._pricing.get(alias))
-        self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
+    def record(
+        self,
+        alias: str,
+        tag: str | None,
+        usage: CallUsage,
+        *,
+        ok: bool = True,
+        row_group: int | None = None,
+        cached: bool = False,
+    ) -> None:
+        """Count one exchange (one request and its retries) for its model, its column (`tag`) and its
+        row group (committed with the group: `take_scope`). Failed exchanges still cost tokens; a cached
+        answer is counted apart and costs nothing."""
+        cost = 0.0 if cached else cost_of(usage, self._pricing.get(alias))
+        self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
         if tag is not None:
-            self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost)
+            self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
             if "." in tag:  # a flow node's (`<column>.<node>`): also counted for the whole column
                 column = tag.split(".", 1)[0]
-                self._columns.setdefault(column, UsageTotals()).add(usage, ok=ok, cost=cost)
-        scope = usage_scope.get()
-        if scope is not None:
-            self._scopes.setdefault(scope, {}).setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost)
+                self._columns.setdefault(column, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
+        if row_group is not None:
+            group = self._scopes.setdefault(row_group, {})
+            group.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
 
     def take_scope(self, scope: int) -> dict[str, dict[str, Any]]:
         """What was spent under `scope` (per model alias: requests, tokens, cost, 429s, retries), and
@@ -152,7 +164,16 @@ class UsageTracker:
         return out
 
 
-_COUNT_KEYS = ("requests", "failures", "rate_limited", "retries", "input_tokens", "output_tokens", "cost")
+_COUNT_KEYS = (
+    "requests",
+    "cached",
+    "failures",
+    "rate_limited",
+    "retries",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+)
 
 
 def _counts(totals: UsageTotals) -> dict[str, Any]:

@@ -123,7 +123,7 @@ function messages(list) {
 }
 
 function callHtml(c, i) {
-  const meta = [`model ${esc(c.model)}`, c.input_tokens !== undefined ? `${c.input_tokens} tokens in` : "", c.output_tokens !== undefined ? `${c.output_tokens} out` : "",
+  const meta = [c.model ? `model ${esc(c.model)}` : `tools (${esc(c.tool_mode)}, ${c.model_calls} model call(s))`, c.input_tokens !== undefined ? `${c.input_tokens} tokens in` : "", c.output_tokens !== undefined ? `${c.output_tokens} out` : "",
     c.latency_s !== undefined ? `${c.latency_s}s` : "", c.http_attempts ? `${c.http_attempts} HTTP attempt(s)` : "", c.finish_reason ? `finish ${esc(c.finish_reason)}` : ""].filter(Boolean).join(" · ");
   let body = "";
   if (c.error) body += `<pre class="status-failed">${esc(c.error)}</pre>`;
@@ -131,6 +131,7 @@ function callHtml(c, i) {
   if (c.request) body += `<div class="msg"><b>request</b><pre>${esc(JSON.stringify(c.request, null, 1))}</pre></div>`;
   if (c.reply) body += `<div class="msg"><b>reply</b><pre>${esc(JSON.stringify(c.reply, null, 1))}</pre></div>`;
   if (c.reasoning) body += `<div class="msg"><b>reasoning</b><pre>${esc(c.reasoning)}</pre></div>`;
+  if (c.tool_calls && !c.messages) body += c.tool_calls.map((t) => `<pre class="tool-call">${esc(t.tool)} ${t.error ? "· " + esc(t.error) : "· ok"} · ${t.latency_s}s</pre>`).join("");
   return `<div class="call"><div class="meta exchange">exchange ${i + 1}: ${exchangeLabel(c)}${meta}</div>${body}</div>`;
 }
 

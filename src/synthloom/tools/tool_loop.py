@@ -35,7 +35,7 @@ from synthloom.tools.react import REACT_STOP, observation, parse_react, react_in
 from synthloom.tools.toolset import ToolOutcome, Toolset
 
 if TYPE_CHECKING:
-    from synthloom.models import ModelClient
+    from synthloom.models import ScopedClient
 
 __all__ = ["Answer", "Finish", "ToolLoop", "ToolLoopResult", "text_answer"]
 
@@ -84,7 +84,7 @@ class ToolLoop:
 
     def __init__(
         self,
-        client: ModelClient,
+        client: ScopedClient,
         toolset: Toolset,
         *,
         mode: LoopMode,

@@ -62,8 +62,8 @@ class ToolOutcome:
     def to_message(self) -> Message:
         return Message("tool", self.content, tool_call_id=self.call.id)
 
-    def trace(self) -> dict[str, Any]:
-        """What `CellContext.trace` keeps of the call."""
+    def summary(self) -> dict[str, Any]:
+        """What a cell's lineage keeps of the call (the result itself is in the conversation)."""
         return {
             "tool": self.call.name,
             "error": self.error,

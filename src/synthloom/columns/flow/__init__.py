@@ -5,7 +5,7 @@
 |---|---|
 | `flow_generator.py` | `FlowGenerator`: one record's walk from START to END; the value, side columns |
 | `graph.py` | `FlowGraph`: the compiled edges (plain, conditions, routers): the next node from the state |
-| `nodes.py` | `FlowNodes`: the nodes as a small plan, each run by a `RowExecutor` over the state |
+| `nodes.py` | `FlowNodes`: the nodes as a small plan, each run by a `RowRunner` over the state |
 | `agent.py` | `AgentGenerator`: an `agent` node's step, the tool loop; `own_turn`: what the step added |
 | `history.py` | `ChatHistory`: a shared chat history, labelled from each speaker's side |
 | `presets.py` | `ConversationGenerator`, `RefineGenerator` |

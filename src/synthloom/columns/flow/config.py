@@ -65,20 +65,13 @@ import itertools
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, create_model, field_validator, model_validator
+from pydantic_core import CoreSchema
 
-from synthloom.columns.custom.config import CustomColumn
-from synthloom.columns.expression.config import ExpressionColumn
-from synthloom.columns.filter.config import FilterColumn
 from synthloom.columns.flow.graph_checks import END, START, check_flow_graph
-from synthloom.columns.llm.config import (
-    LLMCodeColumn,
-    LLMColumn,
-    LLMJudgeColumn,
-    LLMStructuredColumn,
-    LLMTextColumn,
-)
+from synthloom.columns.llm.config import LLMColumn
 from synthloom.config.base import COLUMN_NAME_PATTERN, ColumnConfig, ImportPath, ImportPathText, StrictModel
+from synthloom.config.registry import ColumnTypeRegistry, default_registry
 from synthloom.errors import PlanError
 
 __all__ = [
@@ -118,30 +111,6 @@ class _ChatNodeFields(_NodeFields):
     prompt: str = ""
 
 
-class LLMTextNode(_ChatNodeFields, LLMTextColumn):
-    """An `llm-text` node."""
-
-    type: Literal["llm-text"]  # no default: written out with the config, it selects the kind back
-
-
-class LLMCodeNode(_ChatNodeFields, LLMCodeColumn):
-    """An `llm-code` node."""
-
-    type: Literal["llm-code"]  # no default: written out with the config, it selects the kind back
-
-
-class LLMStructuredNode(_ChatNodeFields, LLMStructuredColumn):
-    """An `llm-structured` node."""
-
-    type: Literal["llm-structured"]  # no default: written out with the config, it selects the kind back
-
-
-class LLMJudgeNode(_ChatNodeFields, LLMJudgeColumn):
-    """An `llm-judge` node."""
-
-    type: Literal["llm-judge"]  # no default: written out with the config, it selects the kind back
-
-
 class AgentNode(_ChatNodeFields, LLMColumn):
     """An `agent` node: a model that calls `tools` until it answers (see the module docstring)."""
 
@@ -177,24 +146,6 @@ class AgentNode(_ChatNodeFields, LLMColumn):
             )
         if self.history is None and not self.prompt.strip():
             raise PlanError("required unless the agent speaks in a history", field="prompt")
-
-
-class ExpressionNode(_NodeFields, ExpressionColumn):
-    """An `expression` node (counters, bookkeeping)."""
-
-    type: Literal["expression"]  # no default: written out with the config, it selects the kind back
-
-
-class CustomNode(_NodeFields, CustomColumn):
-    """A `custom` node: a Python function given the state keys in `inputs`."""
-
-    type: Literal["custom"]  # no default: written out with the config, it selects the kind back
-
-
-class FilterNode(_NodeFields, FilterColumn):
-    """A `filter` node: when its test fails, the whole row is filtered."""
-
-    type: Literal["filter"]  # no default: written out with the config, it selects the kind back
 
 
 # ---- edges ---------------------------------------------------------------------------------------------
@@ -280,6 +231,9 @@ class HistoryConfig(StrictModel):
 class FlowColumn(ColumnConfig):
     """A per-record graph of nodes (see the module docstring)."""
 
+    # Built on first use, not on import: its nodes may be of any registered column type.
+    model_config = ConfigDict(defer_build=True)
+
     type: Literal["flow"] = "flow"
     state: dict[str, Any] = Field(default_factory=dict)
     histories: dict[str, HistoryConfig] = Field(default_factory=dict)
@@ -316,7 +270,8 @@ class FlowColumn(ColumnConfig):
         raise KeyError(name)
 
     def state_key(self, node: FlowNodeConfig) -> str:
-        return node.writes or node.name
+        writes: str | None = getattr(node, "writes", None)
+        return writes or node.name
 
     def written_keys(self) -> list[str]:
         """The state keys the flow writes: its initial state, then its nodes' keys, in order."""
@@ -388,27 +343,61 @@ class FlowColumn(ColumnConfig):
         check_flow_graph(self)
 
 
-class FlowNode(_NodeFields, FlowColumn):
-    """A nested `flow` node: its own nodes and state; its inputs are the outer flow's state."""
+class RegisteredNodeTypes:
+    """Pydantic metadata for one entry of a flow's `nodes`: a node of any column type registered in
+    `registry` — built-in or plugin — told apart by `type`, plus the node-only `agent`.
 
-    type: Literal["flow"]  # no default: written out with the config, it selects the kind back
+    A node is its column type's config with what a node adds (`writes`; for chat columns, `history`
+    and an optional `prompt`), made once per type and kept, so a plugin's column type is a flow node
+    with nothing written for it. Built when a flow is first validated, as the column union is."""
+
+    def __init__(self, registry: ColumnTypeRegistry) -> None:
+        self.registry = registry
+        self._classes: dict[type[ColumnConfig], type[ColumnConfig]] = {}
+        registry.on_change(self._classes.clear)
+
+    def node_classes(self) -> list[type[ColumnConfig]]:
+        out: list[type[ColumnConfig]] = []
+        for name, column_type in self.registry.types().items():
+            if name == "agent":
+                continue
+            config = column_type.config
+            node = self._classes.get(config)
+            if node is None:
+                node = self._classes[config] = _node_class(name, config)
+            out.append(node)
+        return [*out, AgentNode]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        union: Any = Annotated[Union[tuple(self.node_classes())], Field(discriminator="type")]  # noqa: UP007
+        return handler.generate_schema(union)
 
 
-#: A node of a flow: a column config of a built-in kind, chosen by `type`.
-FlowNodeConfig = Annotated[
-    Union[  # noqa: UP007 - a discriminated union pydantic reads at run time
-        LLMTextNode,
-        LLMCodeNode,
-        LLMStructuredNode,
-        LLMJudgeNode,
-        AgentNode,
-        ExpressionNode,
-        CustomNode,
-        FilterNode,
-        FlowNode,
-    ],
-    Field(discriminator="type"),
-]
+def _node_class(name: str, config: type[ColumnConfig]) -> type[ColumnConfig]:
+    """`config` as a flow node: a subclass adding the node's fields, whose `type` has no default
+    (written out with the config, it selects the kind back)."""
+    extra = _ChatNodeFields if issubclass(config, LLMColumn) else _NodeFields
+    summary = (config.__doc__ or "").strip().splitlines()[:1]
+    bases: Any = (extra, config)
+    kind: Any = Literal[name]  # type: ignore[valid-type]
+    node: type[ColumnConfig] = create_model(
+        f"{config.__name__.removesuffix('Column')}Node",
+        __base__=bases,
+        __module__=__name__,
+        __doc__=f"A `{name}` node" + (f": {summary[0]}" if summary else "."),
+        type=(kind, ...),
+    )
+    return node
 
-FlowColumn.model_rebuild()
-FlowNode.model_rebuild()
+
+#: A node of a flow: a column config of any registered kind (or an agent), chosen by `type`.
+FlowNodeConfig = Annotated[ColumnConfig, RegisteredNodeTypes(default_registry)]
+
+
+def _rebuild_flows() -> None:
+    # A column type registered after a flow was validated may be a node too.
+    if FlowColumn.__pydantic_complete__:
+        FlowColumn.model_rebuild(force=True)
+
+
+default_registry.on_change(_rebuild_flows)

@@ -29,9 +29,8 @@ from synthloom.columns.flow.graph import FlowGraph
 from synthloom.columns.flow.history import ChatHistory, turn_text
 from synthloom.columns.flow.nodes import FlowNodes, NodeCall
 from synthloom.engine.generator import CellFiltered, CellGenerator, CellOutput
-from synthloom.engine.row_executor import CellPolicy
+from synthloom.engine.row_runner import CellPolicy
 from synthloom.errors import CellFailedError, GenerationError
-from synthloom.models.call_log import call_log
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import RowGroupSlice, stable_hash
 
@@ -106,8 +105,9 @@ class FlowGenerator(CellGenerator[FlowColumn]):
                 # A one-record slice whose seed is this step's: node cells draw per record and step.
                 group=RowGroupSlice(index=ctx.record, start=ctx.record, size=1, run_seed=seed),
                 models=ctx.models,
+                spend_group=ctx.row_group,
             )
-            _pass_on_lineage(result.lineage)
+            _pass_on_lineage(result.lineage, ctx.lineage)
             if result.failure is not None:
                 failure = result.failure
                 raise CellFailedError(
@@ -184,10 +184,9 @@ class FlowGenerator(CellGenerator[FlowColumn]):
         return side
 
 
-def _pass_on_lineage(lineage: list[dict[str, Any]]) -> None:
+def _pass_on_lineage(lineage: list[dict[str, Any]], log: list[bytes] | None) -> None:
     """Hand a node's model exchanges (tagged `<column>.<node>`) to the flow cell's own log: the node's
     cell logged them apart, and the flow's lineage is the sum of its nodes'."""
-    log = call_log.get()
     if log is not None:
         for cell in lineage:
             log.extend(cell["calls"])

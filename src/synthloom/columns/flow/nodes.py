@@ -1,4 +1,4 @@
-"""A flow's nodes as a small plan, each run by a `RowExecutor` with the record's state as its inputs.
+"""A flow's nodes as a small plan, each run by a `RowRunner` with the record's state as its inputs.
 
 Every node is a column config of a built-in kind, so its generator comes from the column type registry
 (`make_generators`) — an `agent` node's, a kind only flows have, from `agent.py` — and its cell runs
@@ -17,7 +17,7 @@ from synthloom.columns.flow.agent import AgentGenerator
 from synthloom.columns.flow.config import AgentNode, FlowColumn
 from synthloom.config.base import ColumnConfig
 from synthloom.engine.conditions import ColumnInputs
-from synthloom.engine.row_executor import CellPolicy, RowExecutor, RowResult
+from synthloom.engine.row_runner import CellPolicy, RowResult, RowRunner
 from synthloom.errors import ConfigError
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import template_references
@@ -85,8 +85,7 @@ class FlowNodes:
         inputs = ColumnInputs(plan)
         self.sides = {node.name: node.side_columns() for node in flow.nodes}
         self._executors = {
-            node.name: RowExecutor(plan, [node.name], generators, inputs, policy=policy)
-            for node in flow.nodes
+            node.name: RowRunner(plan, [node.name], generators, inputs, policy=policy) for node in flow.nodes
         }
 
     async def run(
@@ -98,11 +97,19 @@ class FlowNodes:
         record: int,
         group: RowGroupSlice,
         models: ModelPool | None,
+        spend_group: int | None,
     ) -> RowResult:
-        """Run `node` once over the state; its value (and side columns) are in `result.values`."""
+        """Run `node` once over the state; its value (and side columns) are in `result.values`; its
+        requests count toward the flow cell's row group (`spend_group`)."""
         history = {node: call.history} if call.history is not None else None
         return await self._executors[node].run(
-            state, record=record, group=group, models=models, history=history, tag_prefix=call.tag_prefix
+            state,
+            record=record,
+            group=group,
+            models=models,
+            history=history,
+            tag_prefix=call.tag_prefix,
+            spend_group=spend_group,
         )
 
 

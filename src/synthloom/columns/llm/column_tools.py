@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from synthloom.columns.llm.config import LLMColumn
 from synthloom.engine.contexts import CellContext, RunResources
 from synthloom.errors import ConfigError, ToolError
@@ -26,7 +28,7 @@ from synthloom.tools.toolset import Tool, Toolset
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
-    from synthloom.models import ModelClient
+    from synthloom.models import ScopedClient
 
 __all__ = ["ColumnTools"]
 
@@ -79,7 +81,7 @@ class ColumnTools:
                 field="tool_mode",
             )
 
-    def mode_for(self, client: ModelClient) -> LoopMode:
+    def mode_for(self, client: ScopedClient) -> LoopMode:
         mode = self.config.tool_mode
         if mode == "auto":
             return "native" if client.provider.capabilities.tools else "react"
@@ -111,13 +113,15 @@ class ColumnTools:
                 max_turns=max_turns,
             )
             result = await loop.run(as_messages(messages), finish)
-        ctx.trace.append(
-            {
+        if ctx.lineage is not None:
+            # The cell's lineage says which tools ran, beside the model exchanges the chain logged.
+            summary = {
+                "tag": ctx.tag,
                 "tool_mode": loop.mode,
                 "model_calls": result.model_calls,
-                "tool_calls": [outcome.trace() for outcome in result.outcomes],
+                "tool_calls": [outcome.summary() for outcome in result.outcomes],
             }
-        )
+            ctx.lineage.append(orjson.dumps(summary))
         return result
 
     async def toolset(self, resources: RunResources) -> Toolset:

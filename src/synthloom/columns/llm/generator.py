@@ -28,7 +28,7 @@ from synthloom.plan.templates import compile_template
 from synthloom.tools.tool_loop import Answer, Finish, text_answer
 
 if TYPE_CHECKING:
-    from synthloom.models import ChatResult, ModelClient
+    from synthloom.models import ChatResult, ScopedClient
 
 __all__ = [
     "EmbeddingGenerator",
@@ -53,7 +53,7 @@ class _ChatColumn(CellGenerator[Any]):
         self.tools = ColumnTools(config, setup.config) if config.tools else None
         self.hooks = ColumnHooks(config, setup)
 
-    def client(self, ctx: CellContext) -> ModelClient:
+    def client(self, ctx: CellContext) -> ScopedClient:
         return ctx.client(self.config.model)
 
     def messages(self, row: Mapping[str, Any], ctx: CellContext, suffix: str = "") -> list[dict[str, Any]]:
@@ -242,7 +242,7 @@ class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
 
     def __init__(self, config: EmbeddingColumn, setup: GeneratorSetup) -> None:
         super().__init__(config, setup)
-        self._client: ModelClient | None = None
+        self._client: ScopedClient | None = None
         self._batcher = MicroBatcher(self._embed, max_batch=config.batch_size)
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
@@ -259,7 +259,7 @@ class EmbeddingGenerator(CellGenerator[EmbeddingColumn]):
         self._client = self.client_for(ctx)
         return CellOutput(await self._batcher.submit(text))
 
-    def client_for(self, ctx: CellContext) -> ModelClient:
+    def client_for(self, ctx: CellContext) -> ScopedClient:
         return ctx.client(self.config.model)
 
 

@@ -20,7 +20,7 @@ from synthloom.columns.quality.config import (
     RewardColumn,
     TokenCountColumn,
 )
-from synthloom.columns.quality.dedup import DedupGenerator, DedupStage
+from synthloom.columns.quality.dedup import DedupGenerator, DedupPass
 from synthloom.columns.quality.heuristic_tags import HeuristicTagger, QualityTagsGenerator
 from synthloom.columns.quality.model_scores import PerplexityGenerator, RewardGenerator, TokenCountGenerator
 from synthloom.columns.quality.rubric import QualityRubricGenerator
@@ -29,7 +29,7 @@ from synthloom.config.registry import ColumnType
 __all__ = [
     "QUALITY_COLUMN_TYPES",
     "DedupGenerator",
-    "DedupStage",
+    "DedupPass",
     "HeuristicTagger",
     "PerplexityGenerator",
     "QualityRubricGenerator",

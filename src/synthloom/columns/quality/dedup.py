@@ -2,7 +2,7 @@
 
 Two halves. The generator runs in bulk per row group, off the event loop, and computes each row's
 fingerprint (a hash, a MinHash signature, or the row's embedding as a unit vector); its value is
-`true`. Its commit stage (`DedupStage`) sees the groups in record order just before each commits:
+`true`. Its commit pass (`DedupPass`) sees the groups in record order just before each commits:
 every kept row is checked against the index of all rows kept before it, a duplicate is moved to
 filtered.jsonl with the record it duplicates, and the group's kept fingerprints are written to
 `dedup/<column>/part-NNNNN.npz` (before the group's data, so a committed group always has them) and
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
     from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["DedupGenerator", "DedupStage", "fingerprints_of"]
+__all__ = ["DedupGenerator", "DedupPass", "fingerprints_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def fingerprints_of(
 
 
 class DedupGenerator(BatchGenerator[DedupColumn]):
-    """Computes fingerprints in bulk and keeps them for its commit stage (by row group)."""
+    """Computes fingerprints in bulk and keeps them for its commit pass (by row group)."""
 
     cpu_bound: ClassVar[bool] = True
     needs_whole_group: ClassVar[bool] = True
@@ -129,8 +129,8 @@ class DedupGenerator(BatchGenerator[DedupColumn]):
             out[i] = True
         return out
 
-    def commit_stage(self) -> DedupStage:
-        return DedupStage(self.config, self.pending)
+    def commit_pass(self) -> DedupPass:
+        return DedupPass(self.config, self.pending)
 
 
 def new_index(config: DedupColumn) -> RowIndex:
@@ -154,8 +154,8 @@ def _reason(config: DedupColumn, duplicate: Duplicate) -> str:
     return f"semantic duplicate of record {duplicate.of} (cosine {duplicate.similarity:.3f})"
 
 
-class DedupStage:
-    """The commit-time half of a `dedup` column (a `CommitStage`)."""
+class DedupPass:
+    """The commit-time half of a `dedup` column (a `CommitPass`)."""
 
     def __init__(self, config: DedupColumn, pending: dict[int, Fingerprints]) -> None:
         self.config = config

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthloom.columns.quality.config import PerplexityColumn, RewardColumn, TagBounds, TokenCountColumn
-from synthloom.columns.quality.server_requests import post_to_server
 from synthloom.columns.quality.tag_bounds import outside
 from synthloom.columns.quality.text_values import as_conversation, as_text, path_value, turn_text
 from synthloom.engine.generator import CellFiltered, CellGenerator, CellOutput
@@ -84,9 +83,9 @@ class TokenCountGenerator(CellGenerator[TokenCountColumn]):
         if self._local:
             if templated:
                 messages = [{"role": m["role"], "content": turn_text(m)} for m in conversation or []]
-                reply = await post_to_server(ctx, alias, "/apply-template", {"messages": messages})
+                reply = await ctx.client(alias).post("/apply-template", {"messages": messages})
                 text = str(reply.get("prompt", text))
-            reply = await post_to_server(ctx, alias, "/tokenize", {"content": text, "add_special": templated})
+            reply = await ctx.client(alias).post("/tokenize", {"content": text, "add_special": templated})
             return len(reply.get("tokens") or [])
         model = ctx.client(alias).model
         payload: dict[str, Any] = {"model": model}
@@ -94,7 +93,7 @@ class TokenCountGenerator(CellGenerator[TokenCountColumn]):
             payload["messages"] = [{"role": m["role"], "content": turn_text(m)} for m in conversation or []]
         else:
             payload["prompt"] = text
-        reply = await post_to_server(ctx, alias, "/tokenize", payload)
+        reply = await ctx.client(alias).post("/tokenize", payload)
         if "count" in reply:
             return int(reply["count"])
         return len(reply.get("tokens") or [])
@@ -140,7 +139,7 @@ class PerplexityGenerator(CellGenerator[PerplexityColumn]):
 
     async def _local_logprobs(self, ctx: CellContext, text: str) -> list[float]:
         alias = self.config.model
-        reply = await post_to_server(ctx, alias, "/tokenize", {"content": text, "add_special": False})
+        reply = await ctx.client(alias).post("/tokenize", {"content": text, "add_special": False})
         tokens = [int(t) for t in reply.get("tokens") or []][: self.config.max_tokens]
         if len(tokens) < 2:
             return []
@@ -154,7 +153,7 @@ class PerplexityGenerator(CellGenerator[PerplexityColumn]):
             "temperature": 0,
             "cache_prompt": False,
         }
-        reply = await post_to_server(ctx, alias, "/completion", payload, input_tokens=len(tokens))
+        reply = await ctx.client(alias).post("/completion", payload, input_tokens=len(tokens))
         probs = reply.get("completion_probabilities") or []
         return [float(p["logprob"]) for p in probs if isinstance(p, dict) and "logprob" in p]
 
@@ -168,7 +167,7 @@ class PerplexityGenerator(CellGenerator[PerplexityColumn]):
             "logprobs": 0,
             "temperature": 0,
         }
-        reply = await post_to_server(ctx, self.config.model, "/completions", payload, under_base_url=True)
+        reply = await ctx.client(self.config.model).post("/completions", payload, under_base_url=True)
         try:
             choice = reply["choices"][0]
             values = (choice.get("logprobs") or {}).get("token_logprobs") or []
@@ -238,9 +237,7 @@ class RewardGenerator(CellGenerator[RewardColumn]):
                 messages.append({"role": "user", "content": as_text(_value(row, config.prompt)) or ""})
             messages.append({"role": "assistant", "content": response})
         client = ctx.client(config.model)
-        body = await post_to_server(
-            ctx, config.model, config.path, {"model": client.model, "messages": messages}
-        )
+        body = await ctx.client(config.model).post(config.path, {"model": client.model, "messages": messages})
         score = read_score(body, config.score_path)
         if score is None:
             raise ModelError(

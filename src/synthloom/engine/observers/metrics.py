@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from synthloom.errors import ConfigError
-from synthloom.models.adaptive_limiter import AdaptiveLimiter, Outcome, Permit
-from synthloom.models.model_pool import default_limiter_factory
 
 __all__ = ["LATENCY_BOUNDS", "MetricsSnapshot", "RunMetrics", "SampleSource"]
 
@@ -133,19 +131,14 @@ class RunMetrics:
 
     @contextlib.contextmanager
     def watch(self, executor: Any) -> Iterator[None]:
-        """Read `executor`'s figures while the run lasts, and observe its requests: through the budgets
-        of a `SampleSource`, else by instrumenting the limiters of model pools made meanwhile."""
+        """Read `executor`'s figures while the run lasts, and observe its requests (every executor is a
+        `SampleSource`: the local one hears them at its model-call chains, Ray's at its budgets)."""
         self._source = executor.usage_summary
         if isinstance(executor, SampleSource):
             executor.add_sample_sink(self.request_finished)
-            token = None
-        else:
-            token = default_limiter_factory.set(self._instrumented)
         try:
             yield
         finally:
-            if token is not None:
-                default_limiter_factory.reset(token)
             self.refresh(force=True)
             self._source = None
 
@@ -167,9 +160,6 @@ class RunMetrics:
             models=models,
             latency=latency,
         )
-
-    def _instrumented(self, key: tuple[str, str], ceiling: int, name: str) -> AdaptiveLimiter:
-        return _InstrumentedLimiter(ceiling, name=name, metrics=self)
 
     # -- exporters ---------------------------------------------------------------------------------
 
@@ -215,26 +205,6 @@ class RunMetrics:
         finally:
             self.refresh(force=True)
             provider.shutdown()
-
-
-class _InstrumentedLimiter(AdaptiveLimiter):
-    """An adaptive limiter that also tells the run's metrics how long each request held its slot."""
-
-    def __init__(self, ceiling: int, *, name: str, metrics: RunMetrics) -> None:
-        super().__init__(ceiling, name=name)
-        self._metrics = metrics
-
-    def release(
-        self,
-        permit: Permit,
-        outcome: Outcome,
-        *,
-        latency: float | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        elapsed = latency if latency is not None else time.monotonic() - permit.started
-        super().release(permit, outcome, latency=latency, retry_after=retry_after)
-        self._metrics.request_finished(self.name, outcome.value, elapsed)
 
 
 def _model_figures(usage: dict[str, Any]) -> dict[str, dict[str, int]]:

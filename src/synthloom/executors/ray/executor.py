@@ -51,7 +51,7 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.model_config import ModelConfig
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.observers.progress import model_rows
-from synthloom.engine.row_executor import CellEvents, CellStatus
+from synthloom.engine.row_runner import CellEvents, CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.executors.ray.budget_actor import BudgetActor
 from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerSpec
@@ -441,8 +441,8 @@ class RayExecutor:
                     events.row_removed(record)
 
     def _replay_usage(self, report: WorkerReport) -> None:
-        for alias, tag, usage, ok in report.calls:
-            self._usage.record(alias, tag, usage, ok=ok)
+        for alias, tag, usage, ok, cached in report.calls:
+            self._usage.record(alias, tag, usage, ok=ok, cached=cached)
 
     async def _refresh_budgets(self) -> None:
         keys = list(self._budgets)

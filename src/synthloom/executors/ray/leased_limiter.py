@@ -90,11 +90,11 @@ class LeasedLimiter(AdaptiveLimiter):
 
     # -- what the model pool calls -----------------------------------------------------------------
 
-    async def acquire(self) -> Permit:
+    async def acquire(self, priority: int = 0) -> Permit:
         self._waiting += 1
         self._note_demand()
         try:
-            permit = await super().acquire()
+            permit = await super().acquire(priority)
         finally:
             self._waiting -= 1
         return self._stamped(permit)

@@ -28,8 +28,8 @@ from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, Job
 from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.generation import build_job
-from synthloom.engine.row_executor import CellStatus
 from synthloom.engine.row_group import RowGroupRunner
+from synthloom.engine.row_runner import CellStatus
 from synthloom.executors.ray.leased_limiter import LeasedLimiter
 from synthloom.executors.run_group import run_group
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
@@ -41,8 +41,8 @@ from synthloom.row_groups import RowGroupSlice
 
 __all__ = ["CallRecord", "EventLog", "RecordingUsage", "RowGroupWorker", "WorkerReport", "WorkerSpec"]
 
-#: One model exchange as `UsageTracker.record` saw it: alias, tag, usage, ok.
-CallRecord = tuple[str, str | None, CallUsage, bool]
+#: One model exchange as `UsageTracker.record` saw it: alias, tag, usage, ok, cached.
+CallRecord = tuple[str, str | None, CallUsage, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,18 @@ class RecordingUsage(UsageTracker):
         super().__init__(dict(pricing))
         self.calls: list[CallRecord] = []
 
-    def record(self, alias: str, tag: str | None, usage: CallUsage, *, ok: bool = True) -> None:
-        super().record(alias, tag, usage, ok=ok)
-        self.calls.append((alias, tag, usage, ok))
+    def record(
+        self,
+        alias: str,
+        tag: str | None,
+        usage: CallUsage,
+        *,
+        ok: bool = True,
+        row_group: int | None = None,
+        cached: bool = False,
+    ) -> None:
+        super().record(alias, tag, usage, ok=ok, row_group=row_group, cached=cached)
+        self.calls.append((alias, tag, usage, ok, cached))
 
     def take_calls(self) -> list[CallRecord]:
         calls, self.calls = self.calls, []

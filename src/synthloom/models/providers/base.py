@@ -45,6 +45,8 @@ class ProviderCapabilities:
     audio: bool = False
     #: An embeddings endpoint.
     embeddings: bool = False
+    #: An images endpoint (`/images/generations`, `/images/edits`).
+    images: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

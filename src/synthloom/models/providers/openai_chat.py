@@ -22,7 +22,7 @@ class OpenAIProvider(Provider):
 
     name = "openai"
     capabilities = ProviderCapabilities(
-        json_schema=True, tools=True, vision=True, audio=True, embeddings=True
+        json_schema=True, tools=True, vision=True, audio=True, embeddings=True, images=True
     )
 
     def check_config(self, config: ModelConfig) -> None:

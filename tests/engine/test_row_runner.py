@@ -1,4 +1,4 @@
-"""The row executor used on its own: one row's columns in, that row's outputs (or its end) out."""
+"""The row runner used on its own: one row's columns in, that row's outputs (or its end) out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from synthloom import DatasetConfig
 from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.generation import make_generators
-from synthloom.engine.row_executor import CellPolicy, CellStatus, RowExecutor
+from synthloom.engine.row_runner import CellPolicy, CellStatus, RowRunner
 from synthloom.plan import Plan, build_plan
 from synthloom.row_groups import RowGroupSlice
 
@@ -26,7 +26,7 @@ def custom(name: str, function: str, inputs: list[str], **extra: Any) -> dict[st
     return {"name": name, "type": "custom", "function": f"{HELPERS}:{function}", "inputs": inputs, **extra}
 
 
-def executor_for(columns: list[dict[str, Any]], run: list[str], **policy: Any) -> RowExecutor:
+def executor_for(columns: list[dict[str, Any]], run: list[str], **policy: Any) -> RowRunner:
     config = DatasetConfig.model_validate(
         {
             "name": "rows",
@@ -43,7 +43,7 @@ def executor_for(columns: list[dict[str, Any]], run: list[str], **policy: Any) -
     )
     plan: Plan = build_plan(config)
     generators = make_generators(plan, GeneratorSetup(config=config, run_seed=0))
-    return RowExecutor(plan, run, generators, policy=CellPolicy(**policy) if policy else None)
+    return RowRunner(plan, run, generators, policy=CellPolicy(**policy) if policy else None)
 
 
 class RecordingEvents:

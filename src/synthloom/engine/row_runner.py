@@ -1,6 +1,6 @@
-"""The row executor: a set of planned columns run over one row's inputs, returning that row's outputs.
+"""The row runner: a set of planned columns run over one row's inputs, returning that row's outputs.
 
-    executor = RowExecutor(plan, ["question", "answer"], generators, inputs, policy=CellPolicy())
+    executor = RowRunner(plan, ["question", "answer"], generators, inputs, policy=CellPolicy())
     result = await executor.run({"topic": "tides"}, record=7, group=group, models=pool, events=events)
     result.outcome           # "kept", "filtered" or "failed"
     result.values["answer"]  # the outputs (and side columns) of the columns it ran
@@ -38,8 +38,6 @@ from synthloom.engine.generator import (
     ColumnGenerator,
 )
 from synthloom.errors import ModelConnectionError, ModelError
-from synthloom.models.adaptive_limiter import request_priority
-from synthloom.models.call_log import call_log
 from synthloom.plan.planner import ColumnPlan, Plan
 from synthloom.plan.templates import template_seed
 from synthloom.row_groups import SINGLE_RECORD_INDEX, RowGroupSlice
@@ -47,7 +45,7 @@ from synthloom.row_groups import SINGLE_RECORD_INDEX, RowGroupSlice
 if TYPE_CHECKING:
     from synthloom.models import ModelPool
 
-__all__ = ["CellEvents", "CellPolicy", "CellStatus", "RowExecutor", "RowResult", "failure_of"]
+__all__ = ["CellEvents", "CellPolicy", "CellStatus", "RowResult", "RowRunner", "failure_of"]
 
 CellStatus = Literal["done", "failed", "skipped", "filtered"]
 Outcome = Literal["kept", "filtered", "failed"]
@@ -63,7 +61,7 @@ class CellEvents(Protocol):
 
 
 class NoEvents:
-    """Events go nowhere (a row executor used on its own)."""
+    """Events go nowhere (a row runner used on its own)."""
 
     def cells_finished(self, column: str, status: CellStatus, count: int = 1) -> None:
         return None
@@ -128,7 +126,7 @@ class _RowEnded(Exception):
 
 @dataclass
 class _Row:
-    """The state of one row while it runs: private to one `RowExecutor.run` call."""
+    """The state of one row while it runs: private to one `RowRunner.run` call."""
 
     record: int
     group: RowGroupSlice
@@ -139,6 +137,8 @@ class _Row:
     #: Inside a flow: the chat turns each node sees, and the usage tag prefix (`"<column>."`).
     history: Mapping[str, list[dict[str, Any]]] | None = None
     tag_prefix: str = ""
+    #: The row group whose spend this row's requests count toward (None: no group's, a preview).
+    spend_group: int | None = None
     #: One entry per model-backed cell that finished: status, attempts, time and its model exchanges.
     lineage: list[dict[str, Any]] = field(default_factory=list)
 
@@ -148,7 +148,7 @@ class _Row:
             self.values[name] = self.outputs[name] = side_value
 
 
-class RowExecutor:
+class RowRunner:
     """Runs `columns` (a subset of `plan`, any order) for one row at a time. Shared by every row: it
     holds only what the plan fixes, so concurrent `run` calls never touch each other's state."""
 
@@ -184,13 +184,22 @@ class RowExecutor:
         events: CellEvents | None = None,
         history: Mapping[str, list[dict[str, Any]]] | None = None,
         tag_prefix: str = "",
+        spend_group: int | Literal["group"] | None = "group",
     ) -> RowResult:
         """Compute the columns for one row. `inputs` holds every value they read that is already final
         (seed fields, columns computed earlier); `record` is the record's index in the run and `group`
         its row group (for seeds and failure records). A flow running its nodes passes, per column, the
-        chat `history` it sees and the `tag_prefix` its usage is accounted under (`CellContext`)."""
+        chat `history` it sees and the `tag_prefix` its usage is accounted under (`CellContext`), and the
+        row group its requests are spent for (`spend_group`; by default `group`'s)."""
         row = _Row(
-            record, group, dict(inputs), models, events or NoEvents(), history=history, tag_prefix=tag_prefix
+            record,
+            group,
+            dict(inputs),
+            models,
+            events or NoEvents(),
+            history=history,
+            tag_prefix=tag_prefix,
+            spend_group=group.index if spend_group == "group" else spend_group,
         )
         for col in self.columns:
             row.values[col.name] = None
@@ -288,16 +297,10 @@ class RowExecutor:
         if self._skipped(row, col):
             return
         context = self.inputs.context(col.name, row.values)
-        # Earlier records first at every model's limiter, so row groups complete (and commit) in order.
-        request_priority.set(row.record)
         if self.policy.lineage:
-            calls: list[bytes] = []
-            token = call_log.set(calls)  # every model exchange of this cell is logged here (lineage)
+            calls: list[bytes] = []  # every model exchange of this cell is logged here (lineage)
             started = time.monotonic()
-            try:
-                attempt = await self._attempt_until_final(row, col, gen, context)
-            finally:
-                call_log.reset(token)
+            attempt = await self._attempt_until_final(row, col, gen, context, calls)
             status = "failed" if attempt.error is not None else "filtered" if attempt.filtered else "done"
             row.lineage.append(
                 {
@@ -310,7 +313,7 @@ class RowExecutor:
                 }
             )
         else:
-            attempt = await self._attempt_until_final(row, col, gen, context)
+            attempt = await self._attempt_until_final(row, col, gen, context, None)
         if attempt.error is not None:
             self._fail(row, col, attempt.error, attempt.attempts)
         assert attempt.output is not None
@@ -320,7 +323,12 @@ class RowExecutor:
         row.events.cells_finished(col.name, "done")
 
     async def _attempt_until_final(
-        self, row: _Row, col: ColumnPlan, gen: CellGenerator[Any], context: dict[str, Any]
+        self,
+        row: _Row,
+        col: ColumnPlan,
+        gen: CellGenerator[Any],
+        context: dict[str, Any],
+        lineage: list[bytes] | None,
     ) -> _Attempt:
         """Try the cell until it has an output or has failed for good."""
         seed = row.group.record_seed(col.name, row.record)
@@ -337,6 +345,8 @@ class RowExecutor:
                 models=row.models,
                 history=row.history.get(col.name) if row.history else None,
                 tag_prefix=row.tag_prefix,
+                row_group=row.spend_group,
+                lineage=lineage,
             )
             try:
                 with template_seed(seed):
