@@ -15,3 +15,5 @@ fi
 # The example column plugin (examples/plugin-shout): the test suite checks that a plugin installed through
 # the `synthloom.columns` entry point works exactly like a built-in column type.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e examples/plugin-shout
+# The example seed-reader and sink plugin (examples/servicenow), tested against a loopback Table API.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e examples/servicenow

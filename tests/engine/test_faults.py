@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -212,3 +213,63 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     config = DatasetConfig.model_validate({"columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}]})
     with pytest.raises(synthloom.OutputError, match="cannot write to output directory"):
         synthloom.create(config, 5, blocker / "out")
+
+
+async def test_waiting_out_an_outage_spends_none_of_a_cells_retries(tmp_path: Path) -> None:
+    # The client itself does not retry (max_retries=0): every failure reaches the engine. The cell may
+    # retry a server error once; the dropped connection before it is an outage, not a retry.
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as endpoint:
+        endpoint.script({"drop": True}, {"status": 503})
+        config = DatasetConfig.model_validate(
+            {
+                "name": "blip",
+                "models": [model("m", endpoint.base_url, max_retries=0)],
+                "columns": [{"name": "t", "type": "llm-text", "model": "m", "prompt": "hi"}],
+                "run": {"buffer_size": 1, "cell_retries": 1, "endpoint_deadline": 60},
+            }
+        )
+        result = await synthloom.acreate(config, 1, tmp_path)
+        assert endpoint.stats()["drops"] == 1 and endpoint.stats()["server_errors"] == 1
+    assert result.failures == [] and len(result) == 1
+
+
+def test_a_full_disk_names_the_write_that_failed_not_the_bookkeeping_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills while row group 1 is written: every later write fails the same way. The error the
+    # user sees is the data write's, not that of metadata.json or usage.json written after it.
+    import errno
+
+    from synthloom.store import run_directory
+
+    real_commit = run_directory.RunDirectory.commit_row_group
+    full = {"now": False}
+
+    def commit(self: run_directory.RunDirectory, index: int, table: Any) -> None:
+        if index == 1:
+            full["now"] = True
+            raise run_directory._output_error(
+                f"cannot write {self.part_path(index)}", OSError(errno.ENOSPC, "No space left on device")
+            )
+        real_commit(self, index, table)
+
+    real_write = run_directory.RunDirectory._atomic_write
+
+    def atomic_write(self: run_directory.RunDirectory, path: Path, data: bytes) -> None:
+        if full["now"]:
+            raise run_directory._output_error(f"cannot write {path}", OSError(errno.ENOSPC, "No space"))
+        real_write(self, path, data)
+
+    monkeypatch.setattr(run_directory.RunDirectory, "commit_row_group", commit)
+    monkeypatch.setattr(run_directory.RunDirectory, "_atomic_write", atomic_write)
+    config = DatasetConfig.model_validate(
+        {
+            "name": "full",
+            "columns": [{"name": "x", "type": "sampler", "sampler": "uuid"}],
+            "run": {"buffer_size": 2, "max_row_groups_in_flight": 1},
+        }
+    )
+    with pytest.raises(synthloom.OutputError) as caught:
+        synthloom.create(config, 6, tmp_path)
+    assert "part-00001" in str(caught.value) and "disk is full" in str(caught.value)
+    assert "metadata.json" not in str(caught.value) and "usage.json" not in str(caught.value)

@@ -191,6 +191,19 @@ def test_target_kept_gives_exactly_the_first_n_kept_records_in_order(tmp_path: P
     assert list(kept) == list(records)[:30]
 
 
+def test_target_kept_lists_only_the_rows_up_to_the_cut(tmp_path: Path) -> None:
+    kept = create(kept_config(), 30, tmp_path / "kept")
+    full = create(kept_config(target="records"), 150, tmp_path / "all")
+    left_out = {by_record(line) for line in jsonl(full.path / "filtered.jsonl")}
+    last_kept = [r for r in range(150) if r not in left_out][29]  # the record of the 30th kept row
+    filtered = jsonl(kept.path / "filtered.jsonl")
+    # Rows past the last kept record were never part of the dataset: not listed, not counted.
+    assert sorted(by_record(line) for line in filtered) == sorted(r for r in left_out if r < last_kept)
+    meta = kept.metadata
+    assert meta["filtered_records"] == len(filtered) and meta["failed_records"] == 0
+    assert sum(g.get("filtered", 0) for g in meta["row_groups"].values()) == len(filtered)
+
+
 def test_target_kept_is_reproducible(tmp_path: Path) -> None:
     first = create(kept_config(), 25, tmp_path / "a")
     second = create(kept_config(), 25, tmp_path / "b")

@@ -192,3 +192,40 @@ def _call(call_id: str) -> dict[str, Any]:
         "type": "function",
         "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
     }
+
+
+def test_an_injection_for_one_speaker_is_seen_by_that_speaker_only() -> None:
+    chat = ChatHistory(
+        HistoryConfig(inject=[Injection(at_turn=2, role="user", content="Ask about refunds.", to="customer")])
+    )
+    chat.append("customer", "Hello.")
+    assert chat.inject_due({})
+    assert chat.messages_for("customer") == [
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Ask about refunds."},
+    ]
+    # The support agent never sees a second user turn in a row.
+    assert chat.messages_for("support") == [{"role": "user", "content": "Hello."}]
+
+
+def test_an_injection_for_an_unknown_speaker_is_a_plan_error() -> None:
+    from synthloom.columns.flow.config import FlowColumn
+    from synthloom.errors import PlanError
+
+    flow = FlowColumn.model_validate(
+        {
+            "name": "chat",
+            "histories": {"talk": {"inject": [{"at_turn": 2, "content": "x", "to": ["custmer"]}]}},
+            "nodes": [
+                {
+                    "name": "a",
+                    "type": "llm-text",
+                    "model": "m",
+                    "history": {"name": "talk", "speaker": "customer"},
+                },
+            ],
+        }
+    )
+    with pytest.raises(PlanError) as caught:
+        flow.check_structure()
+    assert caught.value.field == "histories.talk.inject[0].to" and "'custmer'" in str(caught.value)

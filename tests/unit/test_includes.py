@@ -218,6 +218,43 @@ def test_overrides_merge_into_a_column_or_a_flow_node(
     assert synthloom.validate(path).column("p_solution").depends_on == {"problem"}
 
 
+def test_overrides_rename_a_column_with_its_references_and_remove_another(tmp_path: Path) -> None:
+    write(tmp_path, "parts/qa.yaml", QA)
+    entry = QA_ENTRY + "  overrides: {answer: {name: reply, model: big}, tagged: null}\n"
+    path = write(tmp_path, "config.yaml", main_config(entry))
+    columns = columns_of(path)
+    assert list(columns) == ["subject", "question", "reply"]
+    assert columns["reply"]["model"] == "big" and columns["reply"]["prompt"] == "Answer: {{ question }}"
+    synthloom.validate(path)
+
+
+def test_overrides_rename_and_remove_flow_nodes(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "parts/chain.yaml",
+        """\
+        columns:
+          - name: chain
+            type: flow
+            nodes:
+              - {name: one, type: expression, expr: "1"}
+              - {name: two, type: expression, expr: "{{ one }}2"}
+              - {name: three, type: expression, expr: "{{ two }}3"}
+            output: three
+        """,
+    )
+    # `two` read `one`: removing `one` means overriding what `two` reads too.
+    entry = (
+        "- include: parts/chain.yaml\n  overrides: {chain.two: {name: middle, expr: '2'}, chain.one: null}\n"
+    )
+    path = write(tmp_path, "config.yaml", main_config(entry))
+    nodes = columns_of(path)["chain"]["nodes"]  # type: ignore[index]
+    assert [n["name"] for n in nodes] == ["middle", "three"]  # type: ignore[index]
+    assert nodes[1]["expr"] == "{{ middle }}3"  # type: ignore[index]
+    result = synthloom.preview(path, 1)
+    assert result.failures == [] and [row["chain"] for row in result] == ["23"]
+
+
 def test_an_included_file_includes_another_relative_to_itself(tmp_path: Path) -> None:
     write(tmp_path, "lib/qa.yaml", QA)
     write(
@@ -376,10 +413,16 @@ BAD_INCLUDES = [
         id="unknown-override",
     ),
     pytest.param(
-        QA_ENTRY + "  overrides: {answer: {name: x}}\n",
+        QA_ENTRY + "  overrides: {answer: {name: question}}\n",
         "",
-        ("field 'overrides.answer.name'", "cannot rename"),
-        id="override-renames",
+        ("field 'overrides.answer.name'", "'question' is already a name"),
+        id="override-renames-onto-a-name",
+    ),
+    pytest.param(
+        QA_ENTRY + "  overrides: {answer: {name: 9bad}}\n",
+        "",
+        ("field 'overrides.answer.name'", "is not a valid name"),
+        id="override-renames-to-a-bad-name",
     ),
     pytest.param(
         "- include: parts/qa.yaml\n  prefix: qa\n  params: {topic: subject, model: writer}\n",

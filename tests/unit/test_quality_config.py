@@ -16,7 +16,7 @@ from synthloom.interface.cli import cli
 
 def test_dedup_fields_follow_the_method() -> None:
     assert DedupColumn(name="u", source="a").similarity == 1.0
-    assert DedupColumn(name="u", source=["a", "b.text"], method="minhash").similarity == 0.8
+    assert DedupColumn(name="u", source=["a", "b.text"], method="minhash").similarity == 0.7
     assert DedupColumn(name="u", method="embedding", embedding="v").similarity == 0.95
     assert DedupColumn(name="u", source="a").referenced_columns() == {"source": ["a"]}
     for bad, message in [

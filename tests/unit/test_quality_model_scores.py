@@ -197,3 +197,93 @@ def test_a_tokenizer_file_counts_in_process(tmp_path: Path) -> None:
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(synthloom.ConfigError, match=r"not a tokenizer\.json file"):
         synthloom.validate(tmp_path / "config.yaml")
+
+
+class RefusingServer(FakeServer):
+    """Answers as llama.cpp does for texts it cannot take: HTTP 500 "empty grammar stack" on scoring,
+    and a chat template that cannot render a conversation (a turn with an unknown role)."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.path == "/tokenize" and "Ã" in body.get("content", ""):
+            # The broken word's token (999) is the one the grammar cannot take.
+            return web.json_response(
+                {"tokens": [999 if "Ã" in w else i for i, w in enumerate(body["content"].split())]}
+            )
+        if request.path in ("/completion", "/v1/completions") and (
+            "Ã" in str(body.get("prompt")) or "<[999]>" in body.get("grammar", "")
+        ):
+            self.requests.append((request.path, body))
+            message = "Unexpected empty grammar stack after accepting piece: Ã"
+            return web.json_response({"error": {"code": 500, "message": message}}, status=500)
+        if request.path == "/apply-template" and any(m["role"] == "robot" for m in body["messages"]):
+            self.requests.append((request.path, body))
+            message = "Jinja template error: unknown role 'robot'"
+            return web.json_response({"error": {"code": 500, "message": message}}, status=500)
+        return await super().handle(request)
+
+
+@pytest.fixture
+async def refusing() -> AsyncIterator[tuple[FakeServer, str]]:
+    fake = RefusingServer()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    await runner.cleanup()
+
+
+async def test_a_text_the_server_cannot_score_is_a_tag_not_a_failed_row(
+    refusing: tuple[FakeServer, str], tmp_path: Path
+) -> None:
+    _, base_url = refusing
+    config = {
+        "name": "unscored",
+        "models": [model(base_url)],
+        "columns": [
+            {"name": "text", "type": "sampler", "sampler": "category", "params": {"values": ["GrÃ¶ÃŸe x"]}},
+            {"name": "ppl", "type": "perplexity", "source": "text", "model": "m"},
+        ],
+        "run": {"buffer_size": 3},
+    }
+    result = await synthloom.acreate(DatasetConfig.model_validate(config), 3, tmp_path)
+    rows = list(result)
+    assert len(rows) == 3 and not result.failures
+    assert all(r["ppl"] is None for r in rows)
+    assert all("empty grammar stack" in r["ppl__unscored"] for r in rows)
+
+
+async def test_llama_cpp_grammar_and_template_errors_give_a_reason(refusing: tuple[FakeServer, str]) -> None:
+    _, base_url = refusing
+    setup = GeneratorSetup(
+        config=DatasetConfig.model_validate(
+            {"models": [model(base_url)], "columns": [{"name": "a", "type": "sampler", "sampler": "uuid"}]}
+        ),
+        run_seed=0,
+    )
+    tokens = TokenCountGenerator(TokenCountColumn(name="n", source="chat", model="m"), setup)
+    ppl = PerplexityGenerator(PerplexityColumn(name="p", source="text", model="m"), setup)
+    tokens._local = ppl._local = True
+    async with ModelPool([ModelConfig.model_validate(model(base_url))]) as pool:
+        ctx = CellContext(column="n", record=0, attempt=1, seed=0, models=pool)
+        out = await ppl.generate({"text": "Die GrÃ¶ÃŸe der Datei"}, ctx)
+        assert not isinstance(out, CellFiltered) and out.value is None
+        assert out.side["p__unscored"].startswith("HTTP 500") and "grammar" in out.side["p__unscored"]
+        robot = [{"role": "robot", "content": "beep"}, {"role": "user", "content": "hi"}]
+        out = await tokens.generate({"chat": robot}, ctx)
+        assert not isinstance(out, CellFiltered) and out.value is None
+        assert "template" in out.side["n__unscored"]
+        out = await tokens.generate({"chat": CONVERSATION}, ctx)
+        assert not isinstance(out, CellFiltered) and out.value == 9 and not out.side
+
+
+def test_only_content_problems_are_unscorable() -> None:
+    from synthloom.columns.quality.model_scores import unscorable
+    from synthloom.errors import RequestRejectedError, ServerError
+
+    assert unscorable(ServerError("x", status_code=500, body="empty grammar stack")) is not None
+    assert unscorable(ServerError("x", status_code=503, body="loading model")) is None
+    assert unscorable(RequestRejectedError("x", status_code=401, body="invalid api key")) is None

@@ -36,6 +36,10 @@ async def test_the_report_is_one_self_contained_file_with_plots(run: Path, tmp_p
         "distinct-2",
         "p95",
         "checked: ValueError",
+        "boilerplate",  # each defect tag's distribution
+        "encoding",
+        "markup",
+        "repeated_sentence_ratio",
     ]:
         assert text in html, text
     done = CliRunner().invoke(cli, ["report", str(run), "-o", str(tmp_path / "r.html")])
@@ -64,6 +68,7 @@ async def test_viewer_api_filters_and_serves_lineage(run: Path) -> None:
         summary = await (await http.get(base + "api/summary")).json()
         assert summary["name"] == "quality-demo" and summary["failed"] == 6
         assert "tags.language" in summary["fields"] and "grade.clarity.score" in summary["fields"]
+        assert {"tags.boilerplate", "tags.encoding", "tags.markup"} <= set(summary["fields"])
         everything = await (await http.get(base + "api/records")).json()
         tides = await (await http.get(base + "api/records", params=[("f", "topic:eq:tides")])).json()
         assert 0 < tides["total"] < everything["total"]

@@ -278,7 +278,7 @@ def test_sample_draws_each_source_on_its_own(two_sources: Path) -> None:
         ),
         (
             {"path": "a", "hf": "b"},
-            "a seed needs exactly one of path, hf, documents, run, sources; got path, hf",
+            "a seed needs exactly one of path, hf, documents, run, sources, reader, stage; got path, hf",
         ),
         ({"path": "a", "chunk": {"size": 10}}, "'chunk' applies only to a 'documents' seed"),
         (
@@ -305,3 +305,40 @@ def test_large_transformed_seed_spills_to_a_temporary_file(
     assert sorted(x["id"] for x in rows(r, 0, 9)) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     r.close()
     assert not spill_dir.exists()
+
+
+# -- sort and limit -----------------------------------------------------------------------------------
+
+
+def test_sort_orders_by_several_fields_and_limit_keeps_the_first_records(tmp_path: Path) -> None:
+    records = [{"id": i, "group": "b" if i % 3 else "a", "n": (i * 7) % 5} for i in range(9)]
+    name = write_jsonl(tmp_path / "s.jsonl", records)
+    r = reader(tmp_path, path=name, transforms=[{"sort": {"by": ["group", "n"], "descending": False}}])
+    got = [(row["group"], row["n"], row["id"]) for row in rows(r)]
+    assert got == sorted((rec["group"], rec["n"], rec["id"]) for rec in records)
+    r = reader(tmp_path, path=name, transforms=[{"sort": {"by": "id", "descending": True}}, {"limit": 3}])
+    assert [row["id"] for row in rows(r)] == [8, 7, 6]
+    r = reader(tmp_path, path=name, transforms=[{"limit": 4}, {"sort": "n"}])
+    assert len(r) == 4 and [row["n"] for row in rows(r)] == sorted(rec["n"] for rec in records[:4])
+
+
+def test_limit_stops_reading_a_long_stream(tmp_path: Path) -> None:
+    name = write_jsonl(tmp_path / "s.jsonl", [{"id": i} for i in range(50_000)])
+    r = reader(tmp_path, path=name, transforms=[{"limit": 5}])
+    assert len(r) == 5 and [row["id"] for row in rows(r)] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        ({"sort": "missing"}, "no field 'missing'"),
+        ({"limit": 0}, "greater than 0"),
+        ({"sort": {"by": "id", "descend": True}}, "descend"),
+    ],
+)
+def test_bad_sort_and_limit_steps_are_named(
+    tmp_path: Path, seed_file: str, transform: Any, message: str
+) -> None:
+    with pytest.raises((SeedDataError, ValidationError)) as caught:
+        reader(tmp_path, path=seed_file, transforms=[transform])
+    assert message in str(caught.value)

@@ -274,6 +274,23 @@ def _config(tools: list[dict[str, Any]], **column: Any) -> DatasetConfig:
             "tools[0].mcp.env.KEY",
             "'SYNTHLOOM_TEST_UNSET_VARIABLE', which is not set",
         ),
+        (
+            [
+                {
+                    "mcp": {
+                        "url": "http://127.0.0.1:9/mcp",
+                        "headers": {"X-Key": "${SYNTHLOOM_TEST_UNSET_VARIABLE}"},
+                    }
+                }
+            ],
+            "tools[0].mcp.headers.X-Key",
+            "'SYNTHLOOM_TEST_UNSET_VARIABLE', which is not set",
+        ),
+        (
+            [{"mcp": {"url": "http://127.0.0.1:9/mcp?key=${SYNTHLOOM_TEST_UNSET_VARIABLE}"}}],
+            "tools[0].mcp.url",
+            "'SYNTHLOOM_TEST_UNSET_VARIABLE', which is not set",
+        ),
     ],
 )
 def test_a_wrong_tool_entry_is_a_config_error_naming_column_and_field(
@@ -284,6 +301,12 @@ def test_a_wrong_tool_entry_is_a_config_error_naming_column_and_field(
     assert caught.value.column == "answer"
     assert caught.value.field == field
     assert message in str(caught.value)
+
+
+def test_more_python_tools_than_max_tools_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        synthloom.validate(_config([{"function": f"{HERE}:Counter"}], max_tools=1))
+    assert caught.value.field == "max_tools" and "more than max_tools (1)" in str(caught.value)
 
 
 def test_native_tool_mode_on_a_provider_without_tools_is_a_config_error() -> None:

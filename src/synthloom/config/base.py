@@ -99,6 +99,11 @@ class ColumnConfig(StrictModel):
         """Extra output columns this column writes next to its own (`<name>__trace`, ...)."""
         return []
 
+    def kept_when_dropped(self) -> list[str]:
+        """Side columns that stay in the output when the column itself is dropped (a custom
+        function's `outputs`: the columns are the point, the dict they came in is not)."""
+        return []
+
     # ---- columns with an inside (flows) -----------------------------------------------------------
     def nested_columns(self) -> dict[str, ColumnConfig]:
         """Columns run inside this one, by name (a flow's nodes). The planner checks each one's templates,

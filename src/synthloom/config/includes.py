@@ -10,6 +10,8 @@ is loaded, before it is validated.
         params: {instruction: seed_instruction, model: writer}
         overrides:                         # per column or flow node (`column.node` when ambiguous)
           rewrite: {model: big, inference: {temperature: 1.0}}
+          critique: {name: review}         # rename a column or node (references follow)
+          polish: null                     # remove one
 
 An included file (a path is relative to the file that includes it) is YAML or JSON:
 
@@ -23,7 +25,8 @@ An included file (a path is relative to the file that includes it) is YAML or JS
 `${name}` in a string of `columns` is the parameter's value (`synthloom.config.include_params`; in a
 YAML flow mapping quote it: `{min: "${min_score}"}`). Then, in this order: the file's own includes are
 expanded, `overrides` are merged into the columns and nodes they name (mappings merged key by key,
-anything else replaced), and `prefix` renames (`synthloom.config.name_prefix`).
+anything else replaced; `name: new` renames a column or node, its references following; `null` removes
+it), and `prefix` renames (`synthloom.config.name_prefix`).
 
 Every mistake is a `ConfigError` naming the file and line where it is written: an include or recipe that
 does not exist, an unknown parameter or a missing one, an override naming no column or node, a name that
@@ -44,7 +47,7 @@ from typing import Any
 
 from synthloom.config.base import COLUMN_NAME_PATTERN
 from synthloom.config.include_params import Param, declarations, default_values, substitute_columns
-from synthloom.config.name_prefix import prefix_names
+from synthloom.config.name_prefix import declared_names, prefix_names, rename_names
 from synthloom.config.recipe_library import recipe_path, unknown_recipe_message
 from synthloom.errors import ConfigError
 
@@ -286,25 +289,57 @@ class _Entry:
         return default_values(declared, given)
 
     def _override(self, columns: list[Any], per_column: list[Lines]) -> None:
+        """Merge each override into its column or node; `name: new` renames it (references follow),
+        `null` removes it. Removals go last, from the end, so earlier places stay valid."""
         overrides = self.item.get("overrides") or {}
         targets = _override_targets(columns)
+        renames: dict[str, str] = {}
+        removals: list[Target] = []
+        taken = declared_names(columns)
         for target, patch in overrides.items():
-            if not isinstance(patch, Mapping):
-                raise self.error("expected a mapping of the fields to change", "overrides", target)
-            if "name" in patch:
-                raise self.error("an override cannot rename (use 'prefix')", "overrides", target, "name")
             found = targets.get(str(target))
             if found is None or isinstance(found, list):
                 raise self.error(_no_target(str(target), targets, self.what), "overrides", node=str(target))
             j, inside = found
+            if patch is None:
+                removals.append(found)
+                continue
+            if not isinstance(patch, Mapping):
+                raise self.error(
+                    "expected a mapping of the fields to change (or null to remove it)", "overrides", target
+                )
             place = columns[j]
             for part in inside:
                 place = place[part]
+            patch = dict(patch)
+            new_name = patch.pop("name", None)
+            if new_name is not None:
+                old_name = place.get("name")
+                if not isinstance(new_name, str) or not re.fullmatch(COLUMN_NAME_PATTERN, new_name):
+                    raise self.error(f"{new_name!r} is not a valid name", "overrides", target, "name")
+                if new_name in taken or new_name in renames.values():
+                    raise self.error(
+                        f"'{new_name}' is already a name in {self.what}", "overrides", target, "name"
+                    )
+                renames[str(old_name)] = new_name
             _merge(place, patch)
             prefix: Loc = ("columns", self.index, "overrides", target)
             for loc, line in self.lines.items():
                 if loc[: len(prefix)] == prefix and len(loc) > len(prefix):
                     per_column[j][(*inside, *loc[len(prefix) :])] = line
+        if renames:
+            rename_names(columns, renames)
+        for j, inside in sorted(removals, key=lambda t: (t[0], len(t[1]), t[1]), reverse=True):
+            if not inside:
+                del columns[j]
+                del per_column[j]
+                continue
+            parent = columns[j]
+            for part in inside[:-1]:
+                parent = parent[part]
+            del parent[inside[-1]]
+        if not columns:
+            raise self.error(f"the overrides remove every column of {self.what}", "overrides")
 
 
 def _lift(line: int, here: int, display: str) -> IncludedLine:

@@ -17,7 +17,14 @@ from synthloom.config.dataset import DatasetConfig
 from synthloom.config.includes import expand_includes
 from synthloom.errors import ConfigError
 
-__all__ = ["EXTENSION_PREFIX", "config_error_from_validation", "load_config", "parse_config", "read_data"]
+__all__ = [
+    "EXTENSION_PREFIX",
+    "config_error_from_validation",
+    "config_from_data",
+    "load_config",
+    "parse_config",
+    "read_data",
+]
 
 Loc = tuple[str | int, ...]
 
@@ -47,6 +54,13 @@ def parse_config(
     """Validate config text; `source` is used in error messages. `include:` entries are expanded first,
     their paths relative to `base_dir` (the config file's folder; the working directory when None)."""
     data, lines = read_data(text, source=source, fmt=fmt)
+    return config_from_data(data, lines, source=source, base_dir=base_dir)
+
+
+def config_from_data(
+    data: Any, lines: dict[Loc, int], *, source: str, base_dir: Path | None = None
+) -> DatasetConfig:
+    """`parse_config` for data already read (a stage of a pipeline file)."""
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be a mapping with at least a 'columns' list", source=source)
     # Top-level `x-...` keys are the user's own (a place for YAML anchors, as in docker-compose files).

@@ -24,7 +24,7 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["declared_names", "prefix_names", "rename_in_template"]
+__all__ = ["declared_names", "prefix_names", "rename_in_template", "rename_names"]
 
 #: Only for tokenizing: templates are compiled and checked by the planner, in the sandbox.
 _LEXER_ENV = jinja2.Environment()
@@ -63,7 +63,11 @@ def _add(names: set[str], value: Any) -> None:
 
 def prefix_names(columns: list[Any], prefix: str) -> None:
     """Rename, in place, every name `columns` declare to `<prefix>_<name>`, references included."""
-    renames = {name: f"{prefix}_{name}" for name in declared_names(columns)}
+    rename_names(columns, {name: f"{prefix}_{name}" for name in declared_names(columns)})
+
+
+def rename_names(columns: list[Any], renames: Mapping[str, str]) -> None:
+    """Rename, in place, the names in `renames` (old -> new), references included."""
     for i, column in enumerate(columns):
         if isinstance(column, dict):
             columns[i] = _rename_column(column, renames)

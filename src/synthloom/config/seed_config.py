@@ -9,6 +9,9 @@ One source per seed (exactly one of these keys):
     documents: "docs/**/*.md"        text, markdown, HTML and PDF files, one record per file or `chunk`
     run: out/stage1                  a previous synthloom run (its committed row groups), with `where`
     sources: [{...}, {...}]          several seeds, put together by `combine`
+    stage: questions                 in a pipeline file: an earlier stage's records (with `where`)
+    reader: markdown-sections        a seed-reader plugin (entry point `synthloom.seed_readers`), with
+                                     `files` (what it reads) and `options` (its own)
 
 Then, in order: `columns` (keep only these fields), `transforms` (a list of steps, see
 `SeedTransform`), and `sampling` (which seed record each generated record gets).
@@ -16,13 +19,13 @@ Then, in order: `columns` (keep only these fields), `transforms` (a list of step
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "WindowSpec"]
+__all__ = ["ChunkConfig", "SeedConfig", "SeedTransform", "SkipSpec", "SortSpec", "WindowSpec"]
 
 Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: How several sources become one record:
@@ -31,9 +34,9 @@ Sampling = Literal["ordered", "shuffle", "with_replacement"]
 #: `sample` (each source sampled on its own for every generated record, by its own `sampling`).
 Combine = Literal["join", "left_join", "zip", "cross", "sample"]
 
-_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources")
+_SOURCE_KEYS = ("path", "hf", "documents", "run", "sources", "reader", "stage")
 #: Options that only make sense for one kind of source.
-_OPTION_OWNER = {
+_OPTION_OWNER: dict[str, str | tuple[str, ...]] = {
     "format": "path",
     "config": "hf",
     "split": "hf",
@@ -41,9 +44,11 @@ _OPTION_OWNER = {
     "streaming": "hf",
     "shuffle_buffer": "hf",
     "chunk": "documents",
-    "where": "run",
+    "where": ("run", "stage"),
     "combine": "sources",
     "key": "sources",
+    "files": "reader",
+    "options": "reader",
 }
 
 
@@ -84,6 +89,18 @@ class WindowSpec(StrictModel):
     partial: bool = False
 
 
+class SortSpec(StrictModel):
+    """Order the records by one or more fields (nulls last). Reads every record first: a sort holds
+    the whole source in memory."""
+
+    by: str | Annotated[list[str], Field(min_length=1)]
+    descending: bool = False
+
+    @property
+    def fields(self) -> list[str]:
+        return [self.by] if isinstance(self.by, str) else list(self.by)
+
+
 class SeedTransform(StrictModel):
     """One step of `seed.transforms`; exactly one key:
 
@@ -95,6 +112,8 @@ class SeedTransform(StrictModel):
     - `skip: {first: 10, last: 2}`
     - `window: {size: 3, step: 1, join: {text: "\\n"}}`   combine consecutive records
     - `dedup: key` or `[a, b]`   keep the first record of each distinct key
+    - `sort: field`, `[a, b]` or `{by: [a, b], descending: true}`   order the records (reads them all)
+    - `limit: 100`               keep the first 100 records (reading stops there)
     """
 
     rename: dict[str, Annotated[str, Field(min_length=1)]] | None = None
@@ -104,6 +123,13 @@ class SeedTransform(StrictModel):
     skip: SkipSpec | None = None
     window: WindowSpec | None = None
     dedup: str | Annotated[list[str], Field(min_length=1)] | None = None
+    sort: SortSpec | None = None
+    limit: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort_shorthand(cls, value: object) -> object:
+        return {"by": value} if isinstance(value, str | list) else value
 
     @property
     def kind(self) -> str:
@@ -129,6 +155,10 @@ class SeedConfig(StrictModel):
     documents: Annotated[str, Field(min_length=1)] | None = None
     run: Annotated[str, Field(min_length=1)] | None = None
     sources: Annotated[list[SeedConfig], Field(min_length=2)] | None = None
+    #: In a pipeline file: the records an earlier stage kept (the pipeline points it at that stage's run).
+    stage: Annotated[str, Field(min_length=1)] | None = None
+    #: A seed-reader plugin by name (`markdown-sections`, or one a package registers).
+    reader: Annotated[str, Field(min_length=1)] | None = None
 
     # -- options of one kind of source ----------------------------------------------------------------
     #: `path`: force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
@@ -148,6 +178,9 @@ class SeedConfig(StrictModel):
     #: `sources`: how they become one record, and the field(s) a join matches on.
     combine: Combine | None = None
     key: str | Annotated[list[str], Field(min_length=1)] | None = None
+    #: `reader`: the files it reads (a glob, relative to the config's folder), and its own options.
+    files: Annotated[str, Field(min_length=1)] | None = None
+    options: dict[str, Any] | None = None
 
     # -- for every source -------------------------------------------------------------------------------
     #: Keep only these fields (all by default); applied before `transforms`.
@@ -168,12 +201,13 @@ class SeedConfig(StrictModel):
             raise ValueError(f"a seed needs exactly one of {', '.join(_SOURCE_KEYS)}; {what}")
         kind = given[0]
         for option, owner in _OPTION_OWNER.items():
+            owners = owner if isinstance(owner, tuple) else (owner,)
             if (
-                owner != kind
+                kind not in owners
                 and option in self.model_fields_set
                 and getattr(self, option) not in (None, False)
             ):
-                raise ValueError(f"'{option}' applies only to a '{owner}' seed, not to a '{kind}' seed")
+                raise ValueError(f"'{option}' applies only to a '{owners[0]}' seed, not to a '{kind}' seed")
         if kind == "sources":
             self._check_sources()
         if self.shuffle_buffer is not None and not self.streaming:

@@ -80,9 +80,10 @@ class Committer:
         )
         self.progress.row_group_committed(result.kept)
 
-    def cut_at(self, target: int) -> bool:
+    def cut_at(self, target: int, *, buffer_size: int) -> bool:
         """Keep exactly the first `target` kept rows in record order: trim the group that reaches
-        `target`, remove the groups after it. False when the committed groups hold fewer."""
+        `target` (its failed and filtered rows past the last kept one go too), remove the groups after
+        it. False when the committed groups hold fewer."""
         kept = self.metadata.kept_by_group()
         total = 0
         cutoff: int | None = None
@@ -95,7 +96,9 @@ class Committer:
                 if need < kept[index]:
                     table = self.directory.read_part(index).slice(0, need)
                     self.directory.commit_row_group(index, table)
-                    self.metadata.group_trimmed(index, need)
+                    last = self._last_kept_record(index, need, buffer_size)
+                    failed, filtered = self.directory.drop_records_after(index, last)
+                    self.metadata.group_trimmed(index, need, failed_removed=failed, filtered_removed=filtered)
             total += kept[index]
         if cutoff is None:
             return False
@@ -106,6 +109,15 @@ class Committer:
             self.directory.drop_records_for(surplus)
             self.metadata.groups_dropped(surplus)
         return True
+
+    def _last_kept_record(self, index: int, need: int, buffer_size: int) -> int:
+        """The record number of the `need`-th kept row of group `index` (its rows are the group's
+        records that failures.jsonl and filtered.jsonl do not list, in record order)."""
+        size = int(self.metadata.data["row_groups"][str(index)]["size"])
+        start = index * buffer_size
+        left_out = self.directory.records_left_out(index)
+        kept = [r for r in range(start, start + size) if r not in left_out]
+        return kept[need - 1] if need <= len(kept) else start + size - 1
 
 
 @dataclass

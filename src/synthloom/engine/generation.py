@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from synthloom.engine.generator import CellGenerator, ColumnGenerator
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_runner import CellStatus
-from synthloom.errors import ConfigError, GenerationError
+from synthloom.errors import ConfigError, GenerationError, OutputError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
@@ -36,6 +37,8 @@ from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["RunResult", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,7 +177,7 @@ async def generate_dataset(
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
-        if kept_mode and not committer.cut_at(num_records):
+        if kept_mode and not committer.cut_at(num_records, buffer_size=config.run.buffer_size):
             raise GenerationError(
                 f"only {metadata.committed_records} of {num_records} rows were kept after trying "
                 f"{planned} records (run.max_extra_records); the kept rows are committed. Raise "
@@ -187,15 +190,22 @@ async def generate_dataset(
         raise
     finally:
         refresher.cancel()
-        if status != "completed":
-            # Rows of groups that never committed: recorded for diagnosis (a resume regenerates those
-            # groups and drops these lines first).
-            directory.append_failures(
-                f.to_json() for f in events.failures if not metadata.is_committed(f.row_group)
-            )
         usage = _usage(executor.usage_summary(), progress)
-        directory.write_usage(usage)
-        metadata.finish(status, usage)
+        try:
+            if status != "completed":
+                # Rows of groups that never committed: recorded for diagnosis (a resume regenerates
+                # those groups and drops these lines first).
+                directory.append_failures(
+                    f.to_json() for f in events.failures if not metadata.is_committed(f.row_group)
+                )
+            directory.write_usage(usage)
+            metadata.finish(status, usage)
+        except OutputError as bookkeeping:
+            if status == "completed":
+                raise
+            # The run is already ending with its own error (a full disk names the write that failed):
+            # that one is the user's, not the bookkeeping write that failed after it for the same reason.
+            logger.warning("the session's end could not be recorded: %s", bookkeeping)
     return RunResult(records=metadata.committed_records, failures=failures, filtered=filtered, usage=usage)
 
 

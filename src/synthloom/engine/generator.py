@@ -28,6 +28,7 @@ __all__ = [
     "CellFiltered",
     "CellGenerator",
     "CellOutput",
+    "CellRewrite",
     "ColumnGenerator",
     "RowGroupSlice",
     "stable_hash",
@@ -59,6 +60,19 @@ class CellFiltered:
     `reason`, reported apart from failures, and never counts toward early shutdown."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class CellRewrite:
+    """Put in a batch generator's output to give the cell `value` *and* replace the same row's value
+    of another, already computed column (`column`) with `replacement` before the row is written: a
+    repair (mojibake undone). The row's lineage records it, with `note` (what was done, and the value
+    before)."""
+
+    value: Any
+    column: str
+    replacement: Any
+    note: dict[str, Any] = field(default_factory=dict)
 
 
 class ColumnGenerator(ABC, Generic[C]):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 from jinja2.exceptions import SecurityError
 
@@ -28,6 +29,7 @@ from synthloom.engine.generator import (
     BatchGenerator,
     CellFailure,
     CellFiltered,
+    CellRewrite,
     ColumnGenerator,
 )
 from synthloom.engine.row_runner import CellEvents, CellPolicy, RowRunner, failure_of
@@ -158,6 +160,9 @@ class RowGroupRunner:
         # Most batches hold only values: take the list whole, then deal with the few outcomes in it.
         values = list(out)
         special = [i for i, v in enumerate(values) if type(v) is CellFailure or type(v) is CellFiltered]
+        rewrites = [i for i, v in enumerate(values) if type(v) is CellRewrite]
+        if rewrites:
+            self._apply_rewrites(outcome, name, values, rewrites, active if not everyone else None)
         if not everyone:
             for i in range(size):
                 if not active[i]:
@@ -180,6 +185,40 @@ class RowGroupRunner:
         n_skipped = sum(alive) - n_active if not everyone else 0
         if n_skipped:
             events.cells_finished(name, "skipped", n_skipped)
+
+    def _apply_rewrites(
+        self,
+        outcome: RowGroupRows,
+        name: str,
+        values: list[Any],
+        rows: list[int],
+        active: Sequence[bool] | None,
+    ) -> None:
+        """Replace other columns' values as the `CellRewrite`s in column `name`'s output ask, and keep
+        the cell's own value; each one is recorded in the row's lineage."""
+        group = outcome.group
+        for i in rows:
+            rewrite: CellRewrite = values[i]
+            values[i] = rewrite.value
+            if active is not None and not active[i]:
+                continue
+            target = outcome.values.get(rewrite.column)
+            if target is None:
+                raise RuntimeError(
+                    f"column '{name}' rewrites '{rewrite.column}', which is not in the row group"
+                )
+            target[i] = rewrite.replacement
+            if self.policy.lineage:
+                outcome.lineage.append(
+                    {
+                        "column": rewrite.column,
+                        "record": group.start + i,
+                        "status": "repaired",
+                        "attempts": 1,
+                        "seconds": 0.0,
+                        "calls": [orjson.dumps({"rewritten_by": name, **rewrite.note}, default=str)],
+                    }
+                )
 
     def _fail(
         self, outcome: RowGroupRows, column: str, i: int, error: str | BaseException, events: CellEvents

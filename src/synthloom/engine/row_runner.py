@@ -9,7 +9,8 @@ A cell starts the moment the row's inputs it reads are final, so the cells of on
 where the plan allows. The row ends *failed* when a cell fails for good (its other cells are cancelled)
 and *filtered* when a generator returns `CellFiltered`; both are values of the result, never exceptions.
 Each cell's `when` is honoured (a skipped cell is null), transient model errors are retried with backoff
-(`CellPolicy.cell_retries`), and an unreachable endpoint is waited out up to `endpoint_deadline`.
+(`CellPolicy.cell_retries`), and an unreachable endpoint is waited out up to `endpoint_deadline` without
+spending those retries.
 
 Row groups are built on this unit (their row phase), and a flow runs its nodes with it. It owns nothing
 but its inputs: what happened is returned in the `RowResult` and reported, as it happens, to `events`.
@@ -334,6 +335,10 @@ class RowRunner:
         seed = row.group.record_seed(col.name, row.record)
         policy = self.policy
         attempts = 0
+        # Two budgets, kept apart: an unreachable endpoint is waited out up to `endpoint_deadline`
+        # and never spends `cell_retries`, which only the server's own transient errors (a 5xx after
+        # it came back, a 429 past the client's retries) draw on.
+        retries = 0
         outage_started: float | None = None
         while True:
             attempts += 1
@@ -366,9 +371,11 @@ class RowRunner:
                 )
                 return _Attempt(attempts, error=error)
             except ModelError as exc:
-                if exc.retryable and attempts <= policy.cell_retries:
+                outage_started = None  # the endpoint answered: a later outage gets its own deadline
+                if exc.retryable and retries < policy.cell_retries:
                     # Transient: give the endpoint time, then try this cell again.
-                    await asyncio.sleep(policy.retry_delay * 2 ** (attempts - 1) * (0.5 + random.random()))
+                    retries += 1
+                    await asyncio.sleep(policy.retry_delay * 2 ** (retries - 1) * (0.5 + random.random()))
                     continue
                 return _Attempt(attempts * max(1, getattr(exc, "attempts", 1)), error=exc)
             except Exception as exc:  # a bug in a plugin or custom function fails its row, not the run

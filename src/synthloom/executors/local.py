@@ -82,7 +82,10 @@ class LocalExecutor:
         resources: RunResources,
     ) -> AsyncIterator[GroupResult]:
         runner = RowGroupRunner(
-            job.plan, job.generators, policy=job.policy, seed_rows=job.seed.rows_for if job.seed else None
+            job.plan,
+            job.generators,
+            policy=job.policy,
+            seed_rows=job.seed.rows_for if job.seed is not None else None,
         )
         limit = job.config.run.max_row_groups_in_flight
 

@@ -115,7 +115,7 @@ def _prepare(config: DatasetConfig) -> Job:
                 f"{where}{exc.reason}", source=config.source, field=exc.field or "seed.path"
             ) from None
     EXECUTORS.check(config)
-    plan = build_plan(config, seed_columns=seed.column_names if seed else ())
+    plan = build_plan(config, seed_columns=seed.column_names if seed is not None else ())
     check_output(config, plan.row_columns)
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
     # the job builds every generator, once.

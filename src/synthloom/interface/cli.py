@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -88,9 +89,14 @@ def cli(verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @user_errors
 def validate(config: Path, as_json: bool) -> None:
-    """Check CONFIG (columns, templates, models, seed data) without generating anything."""
+    """Check CONFIG (columns, templates, models, seed data) without generating anything. A pipeline
+    file (`stages:`) is checked stage by stage."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import validate as validate_config
 
+    if is_pipeline(config):
+        _validate_pipeline(config, as_json)
+        return
     plan = validate_config(config)
     summary: dict[str, Any] = {
         "valid": True,
@@ -116,6 +122,47 @@ def validate(config: Path, as_json: bool) -> None:
         click.echo(f"  {c['name']:<24} {c['type']:<16} <- {deps}{'  (dropped)' if c['drop'] else ''}")
 
 
+def _validate_pipeline(config: Path, as_json: bool) -> None:
+    from synthloom.interface.pipeline_run import validate_pipeline
+
+    stages = validate_pipeline(config)
+    if as_json:
+        _emit_json(
+            {
+                "valid": True,
+                "stages": [{"name": n, "columns": [c.name for c in p.columns]} for n, p in stages],
+            }
+        )
+        return
+    click.echo(f"{config}: valid pipeline, {len(stages)} stages")
+    for name, plan in stages:
+        click.echo(f"  {name:<24} {len(plan.columns)} columns")
+
+
+def _create_pipeline(
+    config: Path, num_records: int | None, output: Path, resume: str, progress: bool, as_json: bool
+) -> None:
+    from synthloom.interface.pipeline_run import arun_pipeline
+
+    results = asyncio.run(
+        arun_pipeline(config, output, default_records=num_records, resume=resume, progress=progress)  # type: ignore[arg-type]
+    )
+    summary = [
+        {
+            "stage": r.name,
+            "path": str(r.result.path),
+            "records": r.result.metadata.get("committed_records"),
+            "status": r.result.metadata.get("status"),
+        }
+        for r in results
+    ]
+    if as_json:
+        _emit_json({"stages": summary})
+        return
+    for s in summary:
+        click.echo(f"stage {s['stage']}: {s['records']} records written to {s['path']}")
+
+
 @cli.command()
 @config_argument
 @click.option("-n", "--num-records", default=5, show_default=True, type=int, help="Records to generate.")
@@ -123,7 +170,14 @@ def validate(config: Path, as_json: bool) -> None:
 @user_errors
 def preview(config: Path, num_records: int, as_json: bool) -> None:
     """Generate a few records in memory and show them; nothing is written."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import preview as run_preview
+
+    if is_pipeline(config):
+        raise click.UsageError(
+            "a pipeline file has several stages: preview a stage's own config file, or `validate` the "
+            "pipeline (a stage seeded by another needs that stage's records, made by `create`)"
+        )
 
     result = run_preview(config, num_records)
     rows = list(result)
@@ -158,7 +212,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 @cli.command()
 @config_argument
-@click.option("-n", "--num-records", required=True, type=int, help="Records to generate.")
+@click.option(
+    "-n",
+    "--num-records",
+    type=int,
+    default=None,
+    help="Records to generate (in a pipeline file: for the stages without their own 'records').",
+)
 @click.option(
     "-o",
     "--output",
@@ -205,9 +265,16 @@ def create(
     ray_address: str | None,
     metrics_port: int | None,
 ) -> None:
-    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes."""
+    """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes. A
+    pipeline file (`stages:`) runs its stages in order, each into OUTPUT/<stage>/."""
+    from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import create as run_create
 
+    if is_pipeline(config):
+        _create_pipeline(config, num_records, output, resume, progress, as_json)
+        return
+    if num_records is None:
+        raise click.UsageError("give the number of records: -n / --num-records")
     if ray_address is not None:
         if executor == "local":
             raise click.UsageError("--ray-address goes with --executor ray")

@@ -42,8 +42,8 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, Any]:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(EXPORT_FORMATS),
-    help="Output format (default: from the --output suffix). Training formats write JSON Lines.",
+    help="Output format (default: from the --output suffix): "
+    f"{', '.join(EXPORT_FORMATS)}, or one an installed plugin adds. Training formats write JSON Lines.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File (or folder, for hf) to write.")
 @click.option(
@@ -90,9 +90,14 @@ def export_command(
     """
     from synthloom.errors import ConfigError, RunStateError, SynthloomError
     from synthloom.outputs import ExportSource, export_records, prepare_source, push_to_hub
+    from synthloom.outputs.exporters import export_formats
 
     if output is None and repo_id is None:
         raise click.UsageError("give --output PATH (or --push-to-hub OWNER/NAME)")
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in export_formats():
+            raise click.UsageError(f"unknown format '{fmt}': use one of {', '.join(export_formats())}")
     if fmt is None and output is not None:
         fmt = output.suffix.lstrip(".").lower() or None
         if fmt not in EXPORT_FORMATS:

@@ -9,6 +9,7 @@ import click
 
 from synthloom.errors import RunStateError
 from synthloom.interface.cli import user_errors
+from synthloom.store.run_reader import RunData
 
 __all__ = ["report_command", "view_command"]
 
@@ -16,7 +17,7 @@ run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=
 
 
 def _check_run(run: Path) -> None:
-    if not (run / "metadata.json").is_file():
+    if not RunData.is_run(run):
         hint = ""
         if run.is_dir():
             inner = sorted(p.parent.name for p in run.glob("*/metadata.json"))

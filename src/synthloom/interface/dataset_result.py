@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthloom.config.output_config import OutputConfig
-from synthloom.errors import OutputError, RunStateError
+from synthloom.errors import OutputError
 from synthloom.outputs import (
     ExportReport,
     ExportSource,
@@ -24,8 +21,8 @@ from synthloom.outputs import (
     push_to_hub,
     save_hf_dataset,
 )
-from synthloom.report.record_cards import records_html
-from synthloom.store.table_codec import decode_rows, is_json_field
+from synthloom.store.run_reader import RunData
+from synthloom.store.table_codec import decode_rows, is_json_field, loads_json
 
 if TYPE_CHECKING:
     import datasets
@@ -61,42 +58,39 @@ class DatasetResult:
     @classmethod
     def open(cls, path: str | Path) -> DatasetResult:
         """Open a run directory written by `create`."""
-        path = Path(path)
-        if not (path / "metadata.json").exists():
-            raise RunStateError(f"{path} is not a synthloom run directory (no metadata.json)")
-        return cls(path)
+        return cls(RunData(path).root)
 
     # ---- metadata ---------------------------------------------------------------------------------
     @property
     def metadata(self) -> dict[str, Any]:
         if self.path is None:
             return {"status": "preview", "committed_records": len(self)}
-        return json.loads((self.path / "metadata.json").read_text())  # type: ignore[no-any-return]
+        return RunData(self.path).metadata
 
     @property
     def usage(self) -> dict[str, Any]:
-        if self._usage is None and self.path is not None and (self.path / "usage.json").exists():
-            self._usage = json.loads((self.path / "usage.json").read_text())
+        if self._usage is None and self.path is not None:
+            self._usage = RunData(self.path).usage
         return self._usage or {}
 
     @property
     def failures(self) -> list[dict[str, Any]]:
         """Rows that failed: record, column, error type, error, attempts."""
         if self._failures is None and self.path is not None:
-            self._failures = _read_jsonl(self.path / "failures.jsonl")
+            self._failures = RunData(self.path).failures
         return self._failures or []
 
     @property
     def filtered(self) -> list[dict[str, Any]]:
         """Rows removed on purpose (filters, quality gates): record, column, reason."""
         if self._filtered is None and self.path is not None:
-            self._filtered = _read_jsonl(self.path / "filtered.jsonl")
+            self._filtered = RunData(self.path).filtered
         return self._filtered or []
 
     # ---- data -------------------------------------------------------------------------------------
     def _parts(self) -> list[Path]:
         assert self.path is not None
-        return sorted((self.path / "data").glob("part-*.parquet"))
+        return RunData(self.path).parts()
 
     def to_arrow(self) -> pa.Table:
         """All rows as one Arrow table (JSON columns as text, marked in the field metadata)."""
@@ -115,7 +109,7 @@ class DatasetResult:
         frame = table.to_pandas()
         for f in table.schema:
             if is_json_field(f):
-                frame[f.name] = frame[f.name].map(lambda v: None if v is None else orjson.loads(v))
+                frame[f.name] = frame[f.name].map(lambda v: None if v is None else loads_json(v))
         return pd.DataFrame(frame)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -251,22 +245,3 @@ class DatasetResult:
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
         return f"<DatasetResult {len(self)} records, {where}>"
-
-    #: How many records a notebook shows.
-    html_records = 10
-
-    def _repr_html_(self) -> str:
-        """How Jupyter shows a result: the first records as cards (chats as chats, images as images)."""
-        total = len(self)
-        rows = list(itertools.islice(iter(self), self.html_records))
-        where = str(self.path) if self.path else "preview, in memory"
-        removed = f", {len(self.filtered)} filtered, {len(self.failures)} failed"
-        shown = f" · first {len(rows)}" if len(rows) < total else ""
-        heading = f"{total} records{removed} ({where}){shown}"
-        return records_html(((f"record {i}", row) for i, row in enumerate(rows)), heading=heading)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

@@ -20,10 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
-from synthloom.store.table_codec import JSON_FIELD_KEY, is_json_field
+from synthloom.store.table_codec import JSON_FIELD_KEY, dumps_json, is_json_field, loads_json
 
 __all__ = ["conform", "native_schema", "to_native", "unify_stored"]
 
@@ -86,17 +85,11 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _encode_json(values: list[Any]) -> pa.Array:
-    return pa.array(
-        [
-            None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-            for v in values
-        ],
-        type=pa.string(),
-    )
+    return pa.array([None if v is None else dumps_json(v) for v in values], type=pa.string())
 
 
 def _decoded(column: pa.ChunkedArray) -> list[Any]:
-    return [None if v is None else orjson.loads(v) for v in column.to_pylist()]
+    return [None if v is None else loads_json(v) for v in column.to_pylist()]
 
 
 def native_schema(tables: Iterable[pa.Table]) -> pa.Schema:

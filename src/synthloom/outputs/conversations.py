@@ -13,6 +13,7 @@ ShareGPT is written with `human`, `gpt`, `system`, `observation` (a tool result)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from typing import Any
 
@@ -48,7 +49,14 @@ def as_text(value: Any, where: str, *, required: bool = True) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return orjson.dumps(value, default=_text_default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _text_default(value: Any) -> Any:
+    """Bytes in a role's value as base64 text, never their Python repr."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)
 
 
 def normalize_conversation(value: Any, where: str) -> list[dict[str, Any]]:

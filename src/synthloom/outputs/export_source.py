@@ -14,16 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 from pydantic import ValidationError
 
 from synthloom.config.output_config import OutputConfig
 from synthloom.errors import RunStateError
 from synthloom.outputs.shaper import OutputShaper, ShapedRows
-from synthloom.store.run_directory import RunDirectory
+from synthloom.store.run_reader import RunData
 from synthloom.store.table_codec import decode_rows
 
 __all__ = ["ExportSource", "ShapingTally"]
@@ -83,31 +81,13 @@ class ExportSource:
         root = Path(path)
         if not root.is_dir():
             raise RunStateError(f"{root} is not a synthloom run directory (no such folder)")
-        store = RunDirectory(root)
-        if not store.exists():
-            raise RunStateError(
-                f"{root} is not a synthloom run directory (no metadata.json, no data/part-*.parquet)"
-            )
-        committed = store.committed()
-        config: dict[str, Any] = {}
-        if store.config_path.exists():
-            try:
-                config = yaml.safe_load(store.config_path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise RunStateError(f"{store.config_path} is unreadable: {exc}") from None
-        usage: dict[str, Any] = {}
-        if store.usage_path.exists():
-            try:
-                usage = orjson.loads(store.usage_path.read_bytes())
-            except (OSError, orjson.JSONDecodeError):
-                usage = {}
-        metadata = store.read_metadata() or {}
+        run = RunData(root)
         return cls(
-            [committed[i].path for i in sorted(committed)],
-            name=str(metadata.get("name") or config.get("name") or root.name),
-            config=config,
-            metadata=metadata,
-            usage=usage,
+            run.parts(),
+            name=str(run.metadata.get("name") or run.config.get("name") or root.name),
+            config=run.config,
+            metadata=run.metadata,
+            usage=run.usage,
             origin=str(root),
         )
 

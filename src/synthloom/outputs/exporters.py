@@ -12,13 +12,19 @@ columns (see `training_formats`). A run generated with `output: {format: X}` alr
 exporting it as X writes them as they are. `output=` applies a whole `output:` block (fields, format,
 schema) at export time instead.
 
-An exporter is a function `(source, path, *, license) -> records written`; `register_exporter` adds one.
+An exporter is a function `(source, path, *, license) -> records written`; `register_exporter` adds one,
+and a package adds one through the `synthloom.exporters` entry-point group (read on the first export):
+
+    [project.entry-points."synthloom.exporters"]
+    servicenow = "synthloom_servicenow.sink:write_records"
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +56,7 @@ __all__ = [
 ]
 
 Exporter = Callable[..., int]
+log = logging.getLogger(__name__)
 
 TRAINING_FORMATS = ("messages", "sharegpt", "oasst", "dpo", "alpaca")
 _FORMAT_MODELS: dict[str, type[Any]] = {
@@ -90,8 +97,28 @@ def register_exporter(name: str, exporter: Exporter) -> None:
     _EXPORTERS[name] = exporter
 
 
+EXPORTER_ENTRY_POINTS = "synthloom.exporters"
+_discovered = False
+
+
+def _discover() -> None:
+    """Exporters published by installed packages, loaded once; a broken one is logged and skipped."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for entry in entry_points(group=EXPORTER_ENTRY_POINTS):
+        if entry.name in _EXPORTERS:
+            continue
+        try:
+            _EXPORTERS[entry.name] = entry.load()
+        except Exception as exc:
+            log.warning("exporter plugin '%s' could not be loaded: %s", entry.name, exc)
+
+
 def export_formats() -> tuple[str, ...]:
     """Every format `export_records` writes: the built-ins and the registered ones."""
+    _discover()
     return (*EXPORT_FORMATS, *(n for n in _EXPORTERS if n not in EXPORT_FORMATS))
 
 

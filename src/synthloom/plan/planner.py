@@ -61,6 +61,8 @@ class Plan:
             if not col.config.drop:
                 out.append(col.name)
                 out.extend(col.config.side_columns())
+            else:
+                out.extend(col.config.kept_when_dropped())
         return out
 
     @property

@@ -8,7 +8,7 @@ exposes it as `synthloom report RUN` and `synthloom view RUN`.
 from __future__ import annotations
 
 from synthloom.report.html_report import build_report, write_report
-from synthloom.report.run_reader import RunData
 from synthloom.report.viewer_app import ViewerServer, build_app
+from synthloom.store.run_reader import RunData
 
 __all__ = ["RunData", "ViewerServer", "build_app", "build_report", "write_report"]

@@ -18,7 +18,16 @@ from synthloom.report.svg_charts import bar_chart, histogram
 
 __all__ = ["profile_column"]
 
-_NUMERIC_TAGS = ("chars", "words", "ttr", "mtld", "repeated_ngram_ratio", "loop_score", "compression_ratio")
+_NUMERIC_TAGS = (
+    "chars",
+    "words",
+    "ttr",
+    "mtld",
+    "repeated_ngram_ratio",
+    "loop_score",
+    "compression_ratio",
+    "repeated_sentence_ratio",
+)
 _FLAG_TAGS = ("has_code", "has_math", "has_citation", "has_table", "has_list")
 
 
@@ -145,6 +154,10 @@ def _field_chart(title: str, values: Sequence[Any], color: int) -> str:
     return bar_chart(_counts(present)[:12], title=title, color=color, width=_FIELD_WIDTH)
 
 
+#: The defect tags whose value is a label (null: none found).
+_LABEL_TAGS = ("boilerplate", "encoding", "markup")
+
+
 def _tags(values: Sequence[Mapping[str, Any]]) -> str:
     charts = []
     languages = [v.get("language") for v in values if "language" in v]
@@ -153,6 +166,10 @@ def _tags(values: Sequence[Mapping[str, Any]]) -> str:
     categories = [v.get("category") for v in values if "category" in v]
     if categories:
         charts.append(bar_chart(_counts(categories), title="category (data characteristics)", color=1))
+    for i, label in enumerate(_LABEL_TAGS):
+        found = [v.get(label) or "none" for v in values if label in v]
+        if found:
+            charts.append(bar_chart(_counts(found), title=label, color=4 + i))
     flags = [(flag, float(sum(1 for v in values if v.get(flag)))) for flag in _FLAG_TAGS if flag in values[0]]
     if flags:
         charts.append(bar_chart(flags, title="rows with …", color=2))

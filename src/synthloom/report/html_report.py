@@ -22,8 +22,8 @@ from synthloom.report.column_profiles import profile_column
 from synthloom.report.diversity import category_coverage, distinct_n, embedding_spread
 from synthloom.report.judge_scores import judge_scores_before_and_after
 from synthloom.report.record_cards import records_html
-from synthloom.report.run_reader import RunData
 from synthloom.report.svg_charts import bar_chart, number
+from synthloom.store.run_reader import RunData
 
 __all__ = ["build_report", "write_report"]
 
@@ -71,6 +71,20 @@ def _reason_kind(reason: str) -> str:
     text = re.sub(r"record \d+", "record N", reason)
     text = re.sub(r"(?<![A-Za-z])-?\d+(?:\.\d+)?(?:e-?\d+)?", "#", text)
     return text[:160]
+
+
+def _one_per_reason(filtered: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first filtered row of each kind of reason (each gate's example), up to `limit`."""
+    seen: set[str] = set()
+    out = []
+    for f in filtered:
+        kind = f"{f.get('column')}: {_reason_kind(str(f.get('reason', '')))}"
+        if kind not in seen:
+            seen.add(kind)
+            out.append(f)
+            if len(out) == limit:
+                break
+    return out
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -347,7 +361,7 @@ class _Report:
             [f.get("record"), f.get("column"), _short(f.get("error", ""), 160)] for f in self.run.failures[:5]
         ] + [
             [f.get("record"), f.get("column"), _short(f.get("reason", ""), 160)]
-            for f in self.run.filtered[:5]
+            for f in _one_per_reason(self.run.filtered, 12)
         ]
         return (
             "<section><h2>Failed and filtered rows</h2>"

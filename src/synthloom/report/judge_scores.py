@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from synthloom.report.run_reader import RunData
 from synthloom.report.svg_charts import bar_chart, number
+from synthloom.store.run_reader import RunData
 
 __all__ = ["judge_scores_before_and_after"]
 

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from synthloom.report.run_reader import RunData
 from synthloom.report.viewer_page import PAGE
 from synthloom.report.viewer_values import label_exchanges, list_preview, readable, sorted_rows
+from synthloom.store.run_reader import RunData
 
 __all__ = ["ViewerServer", "build_app"]
 

@@ -76,6 +76,10 @@ class SeedReader:
             return None
         return max(sizes)
 
+    def __bool__(self) -> bool:
+        # A reader is always a reader: without this, `if reader:` would ask a stream for its length.
+        return True
+
     def __len__(self) -> int:
         n = self.num_records
         if n is None:

@@ -32,6 +32,7 @@ from synthloom.seeds.file_formats import (
 )
 from synthloom.seeds.hf_datasets import open_hf, read_saved_dataset
 from synthloom.seeds.parquet_source import ParquetSource, open_parquet
+from synthloom.seeds.reader_plugins import open_plugin_seed
 from synthloom.seeds.report import SeedReport
 from synthloom.seeds.run_source import open_run
 from synthloom.seeds.sources import IndexedSource, RecordSource, StreamSource, TableSource
@@ -86,9 +87,9 @@ def open_seed(
 
 def source_name(seed: SeedConfig, base_dir: Path) -> str:
     """How errors name a seed: its file, folder, pattern or dataset id."""
-    value = seed.path or seed.documents or seed.run
+    value = seed.path or seed.documents or seed.run or seed.files
     if value is None:
-        return seed.hf or "seed sources"
+        return seed.hf or (f"seed reader '{seed.reader}'" if seed.reader else "seed sources")
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else base_dir / path)
 
@@ -104,6 +105,15 @@ def _open_data(
         return open_hf(seed, base_dir=base_dir, run_seed=run_seed, salt=salt, prefix=prefix)
     if kind == "run":
         return open_run(seed, base_dir=base_dir, prefix=prefix)
+    if kind == "stage":
+        raise SeedDataError(
+            f"'stage: {seed.stage}' names a stage of a pipeline: run the pipeline file "
+            "(`synthloom create pipeline.yaml`), or use `run:` with that stage's run directory",
+            field=f"{prefix}.stage",
+        )
+    if kind == "reader":
+        source = open_plugin_seed(seed, base_dir=base_dir, report=report, prefix=prefix)
+        return TableSource(_select(source.table, seed.columns, source_name(seed, base_dir)))
     if kind == "documents":
         assert seed.documents is not None
         table = read_documents(

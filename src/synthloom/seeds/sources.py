@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 
-from synthloom.store.table_codec import is_json_field
+from synthloom.store.table_codec import dumps_json, is_json_field, loads_json
 
 __all__ = [
     "BATCH_ROWS",
@@ -127,7 +126,7 @@ def decoded_columns(table: pa.Table) -> dict[str, list[Any]]:
     out = table.to_pydict()
     for field in table.schema:
         if is_json_field(field):
-            out[field.name] = [None if v is None else orjson.loads(v) for v in out[field.name]]
+            out[field.name] = [None if v is None else loads_json(v) for v in out[field.name]]
     return out
 
 
@@ -162,7 +161,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         own = table.schema.field(field.name)
         if is_json_field(field) and not is_json_field(own):
             values = column.to_pylist()
-            text = [None if v is None else orjson.dumps(v, default=str).decode() for v in values]
+            text = [None if v is None else dumps_json(v) for v in values]
             arrays.append(pa.array(text, type=pa.string()))
         elif column.type != field.type:
             arrays.append(column.cast(field.type))

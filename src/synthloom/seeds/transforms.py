@@ -3,6 +3,7 @@
     rename: {old: new}           select: [a, b]           drop: [c]
     filter: "{{ score > 3 }}"    skip: {first: N, last: M}
     window: {size: 3, step: 1, join: {text: "\\n"}}       dedup: key | [a, b]
+    sort: {by: [a, b], descending: false}                   limit: N
 
 Every step is checked against the fields the steps before it leave, before any record is read: a
 field that does not exist, a rename onto a field that does, a filter reading an unknown field is a
@@ -31,13 +32,14 @@ import jinja2
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from jinja2.exceptions import SecurityError
 
-from synthloom.config.seed_config import SeedTransform, WindowSpec
+from synthloom.config.seed_config import SeedTransform, SortSpec, WindowSpec
 from synthloom.errors import PlanError, SeedDataError
 from synthloom.plan.templates import compile_template, is_truthy, template_references
 from synthloom.seeds.sources import decoded_columns, decoded_rows
-from synthloom.store.table_codec import JSON_FIELD_KEY, is_json_field
+from synthloom.store.table_codec import JSON_FIELD_KEY, dumps_json, is_json_field
 
 __all__ = ["Step", "build_steps", "filter_step", "run_steps"]
 
@@ -268,10 +270,7 @@ def _window(spec: WindowSpec, schema: pa.Schema, name: str, source: str | None) 
                 arrays.append(pa.array(text, type=pa.string()))
             elif is_json_field(f):
                 vals = values[f.name]
-                text = [
-                    orjson.dumps(vals[a:b], default=str).decode()
-                    for a, b in itertools.pairwise(offsets.tolist())
-                ]
+                text = [dumps_json(vals[a:b]) for a, b in itertools.pairwise(offsets.tolist())]
                 arrays.append(pa.array(text, type=pa.string()))
             else:
                 column = flat.column(f.name).combine_chunks()
@@ -307,6 +306,43 @@ def _join(values: list[Any], sep: str) -> str:
     return sep.join(parts)
 
 
+def _sort(spec: SortSpec, schema: pa.Schema, name: str, source: str | None) -> Step:
+    fields = spec.fields
+    _require(fields, schema, name, source)
+    unsortable = [
+        f for f in fields if is_json_field(schema.field(f)) or pa.types.is_nested(schema.field(f).type)
+    ]
+    if unsortable:
+        raise _error(
+            f"cannot sort by {', '.join(repr(f) for f in unsortable)}: a list or object field", name, source
+        )
+    order = "descending" if spec.descending else "ascending"
+
+    def run(chunks: Chunks) -> Chunks:
+        tables = list(chunks)
+        if not tables:
+            return
+        table = pa.concat_tables(tables)
+        # A stable sort: records with equal keys keep the source's order.
+        indices = pc.sort_indices(table, sort_keys=[(f, order, "at_end") for f in fields])
+        yield table.take(indices)
+
+    return Step(name, schema, run)
+
+
+def _limit(count: int, schema: pa.Schema, name: str, source: str | None) -> Step:
+    def run(chunks: Chunks) -> Chunks:
+        left = count
+        for chunk in chunks:
+            if chunk.num_rows >= left:
+                yield chunk.slice(0, left)
+                return  # the records past the limit are never read
+            left -= chunk.num_rows
+            yield chunk
+
+    return Step(name, schema, run)
+
+
 _BUILDERS: dict[str, Callable[[Any, pa.Schema, str, str | None], Step]] = {
     "rename": _rename,
     "select": _select,
@@ -315,4 +351,6 @@ _BUILDERS: dict[str, Callable[[Any, pa.Schema, str, str | None], Step]] = {
     "skip": _skip,
     "window": _window,
     "dedup": _dedup,
+    "sort": _sort,
+    "limit": _limit,
 }

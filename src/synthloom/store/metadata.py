@@ -122,11 +122,19 @@ class RunMetadata:
         self._refresh_counts()
         self.directory.write_metadata(self.data)
 
-    def group_trimmed(self, index: int, records: int) -> None:
-        """Group `index` now holds only its first `records` kept rows (a run that stops at N kept)."""
+    def group_trimmed(
+        self, index: int, records: int, *, failed_removed: int = 0, filtered_removed: int = 0
+    ) -> None:
+        """Group `index` now holds only its first `records` kept rows (a run that stops at N kept); the
+        failed and filtered rows past its last kept one are no longer listed either."""
         entry = self.data["row_groups"][str(index)]
         self._removed(entry, int(entry["records"]) - records)
-        entry.update(records=records, trimmed=True)
+        entry.update(
+            records=records,
+            trimmed=True,
+            failed=max(0, int(entry.get("failed", 0)) - failed_removed),
+            filtered=max(0, int(entry.get("filtered", 0)) - filtered_removed),
+        )
         self._refresh_counts()
         self.directory.write_metadata(self.data)
 

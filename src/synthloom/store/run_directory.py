@@ -221,6 +221,48 @@ class RunDirectory:
                 ]
                 self._atomic_write(path, b"".join(line + b"\n" for line in kept))
 
+    def records_left_out(self, group: int) -> set[int]:
+        """The records of row group `group` that failures.jsonl or filtered.jsonl list."""
+        out: set[int] = set()
+        for path in (self.failures_path, self.filtered_path):
+            if path.exists():
+                for line in path.read_bytes().splitlines():
+                    entry = _safe_entry(line)
+                    if (
+                        entry is not None
+                        and entry.get("row_group") == group
+                        and isinstance(entry.get("record"), int)
+                    ):
+                        out.add(entry["record"])
+        return out
+
+    def drop_records_after(self, group: int, record: int) -> tuple[int, int]:
+        """Forget the failed and filtered rows of `group` past `record` (a trimmed group of a run that
+        stops at N kept: the rows after its last kept one were never part of the dataset). Returns how
+        many failed and filtered rows were forgotten."""
+        removed = []
+        for path in (self.failures_path, self.filtered_path):
+            count = 0
+            if path.exists():
+                kept = []
+                for line in path.read_bytes().splitlines():
+                    if not line.strip():
+                        continue
+                    entry = _safe_entry(line)
+                    past = (
+                        entry is not None
+                        and entry.get("row_group") == group
+                        and (entry.get("record") or 0) > record
+                    )
+                    if past:
+                        count += 1
+                    else:
+                        kept.append(line)
+                if count:
+                    self._atomic_write(path, b"".join(line + b"\n" for line in kept))
+            removed.append(count)
+        return removed[0], removed[1]
+
     def read_part(self, index: int) -> pa.Table:
         """The committed table of row group `index`."""
         return pq.read_table(self.part_path(index))
@@ -321,6 +363,14 @@ def _count_by_group(path: Path) -> dict[int, int]:
             if group is not None:
                 counts[group] = counts.get(group, 0) + 1
     return counts
+
+
+def _safe_entry(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = orjson.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _safe_group(line: bytes) -> int | None:

@@ -6,11 +6,15 @@ Image/Audio feature dicts (`{"bytes": ..., "path": ...}`) as `struct<bytes: bina
 the type `datasets` itself uses, so they read back as the same Python values. Dicts and lists of any
 other shape (structured replies, judge results, persons, traces) are stored as JSON text and the
 field is marked with `synthloom.json` metadata: their shape may differ from row group to row group,
-and a parquet dataset whose files disagree on a struct's fields cannot be read as one table.
+and a parquet dataset whose files disagree on a struct's fields cannot be read as one table. Bytes
+inside such a value (an image in a list of mixed values, in an output template's object) are kept as
+`{"$bytes": "<base64>"}` in the text and read back as bytes (`dumps_json` / `loads_json`), never as
+their Python repr.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any
@@ -18,7 +22,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-__all__ = ["JSON_FIELD_KEY", "decode_rows", "is_json_field", "to_arrow_table"]
+__all__ = ["JSON_FIELD_KEY", "decode_rows", "dumps_json", "is_json_field", "loads_json", "to_arrow_table"]
 
 JSON_FIELD_KEY = b"synthloom.json"
 
@@ -86,14 +90,43 @@ def _column_array(values: Sequence[Any]) -> tuple[pa.Array, bool]:
         return _json_array(values), True
 
 
+#: The key of the object that stands for bytes inside JSON text.
+BYTES_KEY = "$bytes"
+_BYTES_MARK = f'"{BYTES_KEY}"'
+
+
+def _tagged(value: Any) -> Any:
+    if isinstance(value, _BYTES):
+        return {BYTES_KEY: base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def dumps_json(value: Any) -> str:
+    """`value` as JSON text, bytes anywhere in it as `{"$bytes": base64}`."""
+    return orjson.dumps(value, default=_tagged, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def loads_json(text: str | bytes) -> Any:
+    """JSON text written by `dumps_json`, bytes restored."""
+    value = orjson.loads(text)
+    marked = _BYTES_MARK in text if isinstance(text, str) else _BYTES_MARK.encode() in text
+    return _restored(value) if marked else value
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get(BYTES_KEY), str):
+            return base64.b64decode(value[BYTES_KEY])
+        return {k: _restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restored(v) for v in value]
+    return value
+
+
 def _json_array(values: Sequence[Any]) -> pa.Array:
-    return pa.array(
-        [
-            None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-            for v in values
-        ],
-        type=pa.string(),
-    )
+    return pa.array([None if v is None else dumps_json(v) for v in values], type=pa.string())
 
 
 def to_arrow_table(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> pa.Table:
@@ -119,5 +152,5 @@ def decode_rows(table: pa.Table) -> Iterator[dict[str, Any]]:
             for name in json_columns:
                 value = row.get(name)
                 if value is not None:
-                    row[name] = orjson.loads(value)
+                    row[name] = loads_json(value)
             yield row

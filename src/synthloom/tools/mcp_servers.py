@@ -17,9 +17,14 @@ cannot start fails the cells that need it; start attempts back off (1 s, doublin
 broken server costs one start attempt per back-off, not one per cell. Every wait has a deadline:
 start, each call (the tool's timeout), and shutdown.
 
-The `env` of a stdio server is literal text or `${NAME}` references, read from this process's
-environment when the server starts; the values read are kept out of every error message (the
-server's own stderr, quoted when it fails to start, is scrubbed of them).
+The `env` of a stdio server, and the `url` and `headers` of an HTTP one, are literal text or `${NAME}`
+references, read from this process's environment when the server starts. The values read (of at least
+`MIN_SECRET_CHARS` characters) are secrets: every tool result, error message and quoted stderr is
+scrubbed of them (`***`) before it reaches the model, a trajectory, the lineage or a log.
+
+Health: a server that lets `HANG_AFTER` calls in a row run past their timeouts and then does not
+answer a ping is hung: it is stopped in the background (a warning says so; `hangs` counts it) and the
+next call starts it again. The SDK's own logging is contained (`mcp_logging.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,8 +46,17 @@ import orjson
 from synthloom.errors import ConfigError, ToolError
 from synthloom.models.messages import ToolSpec
 from synthloom.tools.config import ENV_REFERENCE, McpServerConfig
+from synthloom.tools.mcp_logging import contain_sdk_logging
 
-__all__ = ["McpServer", "McpTool", "check_mcp_server", "resolve_env"]
+__all__ = [
+    "McpServer",
+    "McpTool",
+    "ResolvedServer",
+    "check_mcp_server",
+    "resolve_env",
+    "resolve_server",
+    "scrub",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +66,11 @@ _PING_TIMEOUT = 5.0
 _BACKOFF_FIRST = 1.0
 _BACKOFF_MAX = 30.0
 _STDERR_TAIL = 800
+#: Values read through `${NAME}` this long or longer are scrubbed from what a server sends back; a
+#: shorter one (`DEBUG=1`, a greeting) is no credential, and replacing it would mangle ordinary text.
+MIN_SECRET_CHARS = 6
+#: Timed-out calls in a row (and then an unanswered ping) that mark a server as hung.
+HANG_AFTER = 3
 
 
 def check_mcp_server(config: McpServerConfig, *, field: str, base_dir: Path | None) -> None:
@@ -72,29 +92,57 @@ def check_mcp_server(config: McpServerConfig, *, field: str, base_dir: Path | No
             )
         if not cwd.is_dir():
             raise ConfigError(f"'{cwd}' is not a directory", field=f"{field}.cwd")
-    for name, value in config.env.items():
+    for where, value in config.secret_templates().items():
         for ref in ENV_REFERENCE.findall(value):
             if ref not in os.environ:
                 raise ConfigError(
                     f"references the environment variable '{ref}', which is not set",
-                    field=f"{field}.env.{name}",
+                    field=f"{field}.{where}",
                 )
 
 
-def resolve_env(config: McpServerConfig) -> tuple[dict[str, str], list[str]]:
-    """The server's environment with `${NAME}` references read, and the values read (to scrub)."""
+@dataclass(frozen=True, slots=True)
+class ResolvedServer:
+    """What a server is started or reached with, `${NAME}` references read; `secrets` are the values
+    read, kept out of everything the server sends back."""
+
+    env: dict[str, str]
+    url: str | None
+    headers: dict[str, str]
+    secrets: tuple[str, ...]
+
+
+def resolve_server(config: McpServerConfig) -> ResolvedServer:
+    """The server's `env`, `url` and `headers` with their references read from this environment."""
     secrets: list[str] = []
 
     def read(match: Any) -> str:
         value = os.environ.get(match.group(1))
         if value is None:
-            raise ToolError(f"{config.label()}: an environment variable its 'env' references is not set")
-        if value:
+            raise ToolError(f"{config.label()}: an environment variable its config references is not set")
+        if len(value) >= MIN_SECRET_CHARS:
             secrets.append(value)
         return value
 
     env = {name: ENV_REFERENCE.sub(read, value) for name, value in config.env.items()}
-    return env, secrets
+    headers = {name: ENV_REFERENCE.sub(read, value) for name, value in config.headers.items()}
+    url = ENV_REFERENCE.sub(read, config.url) if config.url is not None else None
+    # Longest first: a secret that contains another is replaced whole.
+    return ResolvedServer(env, url, headers, tuple(sorted(set(secrets), key=len, reverse=True)))
+
+
+def resolve_env(config: McpServerConfig) -> tuple[dict[str, str], list[str]]:
+    """The server's environment with `${NAME}` references read, and the values read (to scrub)."""
+    resolved = resolve_server(config)
+    return resolved.env, list(resolved.secrets)
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """`text` with every secret replaced by `***`."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _cwd(config: McpServerConfig, base_dir: Path | None) -> Path:
@@ -124,6 +172,10 @@ class McpTool:
     async def call(self, arguments: dict[str, Any]) -> Any:
         return await self.server.call(self.remote_name, arguments)
 
+    async def timed_out(self) -> None:
+        """Told by the toolset when a call ran past its timeout: the server may be hung."""
+        await self.server.note_timeout()
+
 
 class McpServer:
     """One MCP server of a run: started on first use, restarted after it dies, closed at the end."""
@@ -140,6 +192,10 @@ class McpServer:
         self._last_error = ""
         #: Connections opened so far (1 + restarts), for tests and the trace.
         self.starts = 0
+        #: Times the server was found hung (timed-out calls in a row, no answer to a ping) and restarted.
+        self.hangs = 0
+        self._timeouts_in_a_row = 0
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def tools(self) -> list[tuple[str, ToolSpec]]:
         """(name on the server, spec) of every tool the server lists."""
@@ -157,19 +213,46 @@ class McpServer:
         except Exception as exc:
             if _connection_lost(exc) or not connection.alive or not await connection.answers_ping():
                 connection.mark_dead()
-                raise ToolError(f"{self.label} stopped during a call of '{name}': {_describe(exc)}") from None
+                raise ToolError(
+                    f"{self.label} stopped during a call of '{name}': {connection.scrub(_describe(exc))}"
+                ) from None
             # The server is there and refused the request (a protocol error): the model's call was wrong.
-            return f"Error: {_describe(exc)}"
-        text = _result_text(result)
+            return f"Error: {connection.scrub(_describe(exc))}"
+        self._timeouts_in_a_row = 0
+        # A server may echo what it was given (its environment, its headers): never into the data.
+        text = connection.scrub(_result_text(result))
         if getattr(result, "is_error", None) or getattr(result, "isError", False):
             return f"Error: {text}"
         return text
+
+    async def note_timeout(self) -> None:
+        """A call ran past its timeout. After `HANG_AFTER` in a row, a server that does not answer a
+        ping either is hung: it is stopped (the next call starts it again) and a warning says so."""
+        self._timeouts_in_a_row += 1
+        connection = self._connection
+        if self._timeouts_in_a_row < HANG_AFTER or connection is None or not connection.alive:
+            return
+        self._timeouts_in_a_row = 0
+        if await connection.answers_ping():
+            return  # slow tools, a live server: the timeouts are the tools' own
+        if connection is self._connection and connection.alive:
+            self.hangs += 1
+            logger.warning(
+                "%s did not answer %d tool calls in a row nor a ping: stopping it; the next call starts "
+                "it again (hung %d time(s) so far)",
+                self.label,
+                HANG_AFTER,
+                self.hangs,
+            )
+            connection.mark_dead()
 
     async def aclose(self) -> None:
         self._closed = True
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _connected(self) -> _Connection:
         connection = self._connection
@@ -186,7 +269,10 @@ class McpServer:
             if connection is not None:
                 logger.warning("%s stopped; starting it again", self.label)
                 self._connection = None
-                await connection.aclose()
+                # Closed aside: a hung server takes seconds to stop, and this call has its own timeout.
+                closing = asyncio.create_task(connection.aclose(), name=f"{self.label} closing")
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
             if time.monotonic() < self._retry_at:
                 raise ToolError(self._last_error)
             try:
@@ -205,7 +291,7 @@ class McpServer:
 class _Connection:
     """One live session with a server, owned by one task from start to close."""
 
-    def __init__(self, label: str, secrets: list[str]) -> None:
+    def __init__(self, label: str, secrets: tuple[str, ...]) -> None:
         self.label = label
         self.secrets = secrets
         self.session: Any = None
@@ -235,15 +321,16 @@ class _Connection:
 
     @classmethod
     async def open(cls, config: McpServerConfig, base_dir: Path | None) -> _Connection:
-        env, secrets = resolve_env(config)
-        connection = cls(config.label(), secrets)
+        contain_sdk_logging()
+        resolved = resolve_server(config)
+        connection = cls(config.label(), resolved.secrets)
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if config.command is not None:
             # Closed with the connection (`_close_stderr`): it outlives this function.
             connection._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
-            transport = _stdio_transport(config, env, _cwd(config, base_dir), connection._stderr)
+            transport = _stdio_transport(config, resolved.env, _cwd(config, base_dir), connection._stderr)
         else:
-            transport = _http_transport(config)
+            transport = _http_transport(resolved)
         connection._task = asyncio.create_task(connection._own(transport, ready), name=connection.label)
         try:
             await asyncio.wait_for(asyncio.shield(ready), config.startup_timeout)
@@ -254,7 +341,7 @@ class _Connection:
             if isinstance(exc, TimeoutError):
                 problem = f"did not start within {config.startup_timeout:g}s"
             else:
-                problem = f"could not be started: {connection._scrub(_describe(exc))}"
+                problem = f"could not be started: {connection.scrub(_describe(exc))}"
             await connection.aclose(keep_stderr=True)
             message = f"{connection.label} {problem}{connection._stderr_tail()}"
             connection._close_stderr()
@@ -285,7 +372,7 @@ class _Connection:
         except Exception as exc:
             if not ready.done():
                 ready.set_exception(exc)
-            logger.debug("%s: connection ended: %s", self.label, self._scrub(_describe(exc)))
+            logger.debug("%s: connection ended: %s", self.label, self.scrub(_describe(exc)))
         finally:
             self._dead = True
 
@@ -307,10 +394,8 @@ class _Connection:
             self._stderr.close()
             self._stderr = None
 
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.secrets)
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
@@ -321,7 +406,7 @@ class _Connection:
             tail = self._stderr.read()[-_STDERR_TAIL:].strip()
         except (OSError, ValueError):
             return ""
-        return f"; its stderr ends with:\n{self._scrub(tail)}" if tail else ""
+        return f"; its stderr ends with:\n{self.scrub(tail)}" if tail else ""
 
 
 def _stdio_transport(
@@ -335,19 +420,28 @@ def _stdio_transport(
     return lambda: stdio_client(params, errlog=stderr)
 
 
-def _http_transport(config: McpServerConfig) -> Callable[[], contextlib.AbstractAsyncContextManager[Any]]:
-    assert config.url is not None
-    url = config.url
-    try:  # mcp >= 2
+def _http_transport(resolved: ResolvedServer) -> Callable[[], contextlib.AbstractAsyncContextManager[Any]]:
+    assert resolved.url is not None
+    url, headers = resolved.url, dict(resolved.headers)
+    try:  # mcp >= 2: headers travel on an HTTP client the caller owns
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
-        return lambda: streamable_http_client(url)
+        @contextlib.asynccontextmanager
+        async def with_headers() -> AsyncIterator[Any]:
+            async with (
+                create_mcp_http_client(headers=headers or None) as client,
+                streamable_http_client(url, http_client=client) as streams,
+            ):
+                yield streams
+
+        return with_headers
     except ImportError:  # mcp 1.x: yields (read, write, get_session_id)
         from mcp.client.streamable_http import streamablehttp_client  # type: ignore[attr-defined]
 
         @contextlib.asynccontextmanager
         async def legacy() -> AsyncIterator[Any]:
-            async with streamablehttp_client(url) as streams:
+            async with streamablehttp_client(url, headers=headers or None) as streams:
                 yield streams
 
         return legacy

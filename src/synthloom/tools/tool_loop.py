@@ -18,12 +18,18 @@ so). With `max_turns`, at most that many requests are made: the last is asked th
 answer (a ReAct model is told so with the observation before it). A final answer `finish` rejects
 gets up to `corrections` correction turns, within `max_turns`. A model that keeps calling tools, or
 never gives a usable answer, fails the cell with a `ParseError`.
+
+Record-only tools (`execute: false`): a turn that calls one ends the loop there. Nothing in that turn
+runs; the trajectory ends with the assistant turn and its calls, and the value is the calls
+(`[{name, arguments}]`): the model's calls are the target. With `response_format` (a JSON-schema
+answer, on a provider that takes it together with tools) every request carries it, so no schema
+instructions need to be in the conversation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,6 +79,8 @@ class ToolLoopResult:
     usage: CallUsage
     model_calls: int
     outcomes: list[ToolOutcome] = field(default_factory=list)
+    #: The loop ended at calls to record-only tools (the value is those calls).
+    ended_at_calls: bool = False
 
     @property
     def trajectory_messages(self) -> list[dict[str, Any]]:
@@ -94,8 +102,10 @@ class ToolLoop:
         corrections: int = 2,
         what: str = "your final answer",
         max_turns: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> None:
         self.client = client
+        self.response_format = response_format
         self.toolset = toolset
         self.mode = mode
         self.max_tool_calls = max_tool_calls
@@ -151,6 +161,8 @@ class _Run:
                 f"requests ({self.calls_made} tool calls)",
                 attempts=self.model_calls,
             )
+        if loop.response_format is not None:
+            options["response_format"] = loop.response_format
         result = await loop.client.chat(self.conversation, tag=loop.tag, **options)
         self.usage = self.usage.add(result.usage)
         self.model_calls += 1
@@ -193,6 +205,21 @@ class _Run:
             outcomes=self.outcomes,
         )
 
+    def ended_at(self, turn: Message, last: ChatResult) -> ToolLoopResult:
+        """The loop's end at a turn calling record-only tools: kept, nothing run."""
+        self.trajectory.append(turn)
+        calls = [{"name": call.name, "arguments": dict(call.arguments)} for call in turn.tool_calls]
+        return ToolLoopResult(
+            value=calls,
+            text=turn.text,
+            trajectory=self.trajectory,
+            last=last,
+            usage=self.usage,
+            model_calls=self.model_calls,
+            outcomes=self.outcomes,
+            ended_at_calls=True,
+        )
+
     def correction(self, answer: Answer, reply_text: str, suffix: str = "") -> Message:
         """The correction turn for a rejected answer; raises when the corrections are used up."""
         if self.corrections >= self.loop.corrections:
@@ -230,6 +257,8 @@ class _NativeRun(_Run):
             if reply.tool_calls and may_call:
                 calls = self.unique_ids(reply.tool_calls)
                 turn = Message("assistant", reply.text, tool_calls=calls)
+                if self.loop.toolset.records_only(calls):
+                    return self.ended_at(turn, chat)
                 outcomes = await self.run_calls(calls)
                 results = [outcome.to_message() for outcome in outcomes]
                 self.conversation += [turn, *results]
@@ -267,6 +296,8 @@ class _ReactRun(_Run):
                     self.conversation += [Message("assistant", step.text), Message("user", observation(note))]
                     continue
                 [call] = self.unique_ids([step.action])
+                if self.loop.toolset.records_only([call]):
+                    return self.ended_at(Message("assistant", step.thought, tool_calls=[call]), chat)
                 [outcome] = await self.run_calls([call])
                 seen = observation(outcome.content)
                 if self.turns_left == 1:  # no tools can be withdrawn from a prompt: say it instead

@@ -75,8 +75,16 @@ class ToolOutcome:
 class Toolset:
     """Tools by name, each with its timeout; `run(calls)` runs one assistant turn's calls."""
 
-    def __init__(self, tools: Iterable[Tool], *, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Tool],
+        *,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        record_only: Iterable[str] = (),
+    ) -> None:
         self.tools: dict[str, Tool] = {}
+        #: Tools offered whose calls are recorded, never run (`execute: false`).
+        self.record_only = frozenset(record_only)
         for tool in tools:
             name = tool.spec.name
             if name in self.tools:
@@ -86,6 +94,10 @@ class Toolset:
 
     def __len__(self) -> int:
         return len(self.tools)
+
+    def records_only(self, calls: Sequence[ToolCall]) -> bool:
+        """Whether a turn with these calls ends the loop unrun: one of them names a record-only tool."""
+        return any(call.name in self.record_only for call in calls)
 
     @property
     def specs(self) -> list[ToolSpec]:
@@ -115,6 +127,10 @@ class Toolset:
         try:
             value = await asyncio.wait_for(tool.call(dict(call.arguments)), tool.timeout)
         except TimeoutError:
+            # A tool that can tell a hung server from a slow tool (an MCP server's) is told.
+            timed_out = getattr(tool, "timed_out", None)
+            if timed_out is not None:
+                await timed_out()
             return self._outcome(
                 call, f"Error: tool '{call.name}' did not answer within {tool.timeout:g}s", "timeout", started
             )

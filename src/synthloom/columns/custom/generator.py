@@ -6,6 +6,8 @@ awaited, so it may call services. A function with a `context` parameter also rec
 limiter, retries and usage accounting (list the aliases in the column's `models`). Returning
 `CellFiltered(reason)` removes the row on purpose.
 
+With `outputs: [a, b]` a cell function returns a dict and each named key becomes a column of its own.
+
 `mode: batch` calls `function(rows)` (or with params) once per row group with a list of row dicts
 and must return one value per row.
 """
@@ -86,7 +88,24 @@ class CellFunctionGenerator(CellGenerator[CustomColumn]):
         result = self.function(_Row(row, self.config.name), **self.config.params, **extra)
         if self._is_async:
             result = await result
-        return result if isinstance(result, CellFiltered) else CellOutput(result)
+        if isinstance(result, CellFiltered):
+            return result
+        outputs = self.config.outputs
+        if outputs is None:
+            return CellOutput(result)
+        if not isinstance(result, Mapping):
+            raise GenerationError(
+                f"column '{self.config.name}': with 'outputs' the function returns a dict with keys "
+                f"{', '.join(outputs)}, not {type(result).__name__}"
+            )
+        missing = [name for name in outputs if name not in result]
+        if missing:
+            raise GenerationError(
+                f"column '{self.config.name}': the function's dict has no "
+                f"{', '.join(repr(m) for m in missing)} "
+                f"(it has: {', '.join(map(str, result)) or 'nothing'})"
+            )
+        return CellOutput(dict(result), {name: result[name] for name in outputs})
 
 
 class BatchFunctionGenerator(BatchGenerator[CustomColumn]):

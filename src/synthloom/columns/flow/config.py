@@ -33,15 +33,17 @@ conditional (`when`: the first `if` that renders true, else `else`; with no `els
 flow ends), or a router (`router`: a Python callable given the state, returning a key of `paths`; list
 the columns it reads that no template names in the flow's `inputs`).
 Without `edges`, the nodes run in the order written. Cycles are allowed; a graph with a cycle needs
-`max_steps` (the most node runs per record), and every cycle needs a conditional way out.
+`max_steps` (the most node runs per record: every node counts, expression, custom and filter nodes
+included; a nested flow is one step), and every cycle needs a conditional way out.
 
 **Chat histories.** `histories: {debate: {window: 6}}` declares a history; an LLM node with
 `history: {name: debate, speaker: alice}` sends its system prompt, then the last `window` turns of the
 history (turns spoken by `alice` as `assistant`, all others as `user`), then its prompt as a user turn
 (none when the prompt renders empty), and appends its reply as a turn spoken by `alice`. `inject: [{at_turn:
 4, role: system, content: "Wrap up."}]` puts a message (a template over the state) into the history just
-before turn 4 is spoken. In the state, a history is `{turns: [{speaker, content}], last, speaker,
-count}`: an edge ends a debate with `{% if 'FINAL ANSWER' in debate.last %}`.
+before turn 4 is spoken (`to: [alice]`: only alice sees it). In the state, a history is
+`{turns: [{speaker, content}], last, speaker, count}`: an edge ends a debate with
+`{% if 'FINAL ANSWER' in debate.last %}`.
 
 **Agents.** An `agent` node is a model with `tools:` (the same entries as an LLM column's: Python
 functions, classes and modules, MCP servers) that runs the tool loop inside its step and writes its
@@ -217,6 +219,14 @@ class Injection(StrictModel):
     role: Literal["system", "user"] = "system"
     #: A template over the state.
     content: str
+    #: The speakers who see it (all when unset): a `user` nudge for one speaker is not a second `user`
+    #: turn in a row for the others.
+    to: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_speaker(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class HistoryConfig(StrictModel):

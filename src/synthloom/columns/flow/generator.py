@@ -129,7 +129,10 @@ class FlowGenerator(CellGenerator[FlowColumn]):
             spoken = getattr(node, "history", None)
             if spoken is not None and value is not None:  # a node skipped by its `when` says nothing
                 chat = walk.histories[spoken.name]
-                chat.append(spoken.speaker, turn_text(value), own)
+                # A step that ended at record-only calls has no answers to them: the history keeps the
+                # calls as the agent's text, never an assistant turn whose calls go unanswered.
+                unanswered = bool(own) and bool(own[-1].get("tool_calls"))  # type: ignore[index]
+                chat.append(spoken.speaker, turn_text(value), None if unanswered else own)
                 state[spoken.name] = chat.view()
             with template_seed(seed):
                 following = await self.graph.next_node(current, state)

@@ -47,6 +47,20 @@ def check_flow_graph(flow: FlowColumn) -> None:
             )
         if history is None and node.type.startswith("llm-") and not getattr(node, "prompt", "").strip():
             raise PlanError("required unless the node speaks in a history", node=node.name, field="prompt")
+    speakers: dict[str, set[str]] = {}
+    for node in flow.nodes:
+        history = getattr(node, "history", None)
+        if history is not None:
+            speakers.setdefault(history.name, set()).add(history.speaker)
+    for name, history_config in flow.histories.items():
+        for i, injection in enumerate(history_config.inject):
+            unknown = sorted(set(injection.to or ()) - speakers.get(name, set()))
+            if unknown:
+                raise PlanError(
+                    f"'to' names {', '.join(repr(u) for u in unknown)}, not a speaker of history '{name}' "
+                    f"(speakers: {', '.join(sorted(speakers.get(name, set()))) or 'none'})",
+                    field=f"histories.{name}.inject[{i}].to",
+                )
     clashes = set(flow.histories) & (set(flow.written_keys()))
     if clashes:
         raise PlanError(

@@ -6,8 +6,8 @@
     chat.view()                          # what templates read: {turns, last, speaker, count}
 
 Injected messages (`inject: [{at_turn: 4, ...}]`) enter the history just before turn 4 is spoken and
-keep their role for every speaker. The window counts spoken turns; an injection stays in view while the
-turn after it does.
+keep their role for every speaker they are meant for (`to`: those speakers only; everyone by
+default). The window counts spoken turns; an injection stays in view while the turn after it does.
 
 An agent's turn is spoken with the messages it is made of (`append("support", answer, own=[...])`:
 assistant turns with tool calls, tool results, the answer): the agent sees them all again, every
@@ -44,6 +44,8 @@ class _Entry:
     role: str = "user"
     #: The speaker's own view of its turn, when it is more than its text (an agent's tool use).
     own: list[dict[str, Any]] | None = None
+    #: An injected message: the speakers who see it (None: every speaker).
+    to: frozenset[str] | None = None
 
 
 @dataclass
@@ -63,7 +65,8 @@ class ChatHistory:
             if injection.at_turn == upcoming and i not in self._injected:
                 self._injected.add(i)
                 content = compile_template(injection.content).render(state)
-                self.entries.append(_Entry(content, None, injection.role))
+                to = frozenset(injection.to) if injection.to is not None else None
+                self.entries.append(_Entry(content, None, injection.role, to=to))
                 added = True
         return added
 
@@ -85,7 +88,8 @@ class ChatHistory:
         out: list[dict[str, Any]] = []
         for entry in entries:
             if entry.speaker is None:
-                out.append({"role": entry.role, "content": entry.content})
+                if entry.to is None or speaker in entry.to:
+                    out.append({"role": entry.role, "content": entry.content})
             elif entry.speaker != speaker:
                 out.append({"role": "user", "content": entry.content})
             elif entry.own:

@@ -12,8 +12,9 @@
       source: picture                # the column (or seed field) holding the image to edit
       prompt: "The same scene at night"
 
-The value is the PNG's bytes (a binary column in parquet; `bytes` from the Python API), and the
-prompt actually sent goes to the side column `<name>__prompt`, so each image keeps the text it was
+The value is the PNG's bytes (a binary column in parquet; `bytes` from the Python API), or with
+`n: 4` a list of four (one request asks for all of them; a server answering fewer fails the cell), and
+the prompt actually sent goes to the side column `<name>__prompt`, so each image keeps the text it was
 made from. The source of an edit may be any image value a prompt accepts (bytes, a file path, a data
 URI, a Hugging Face Image feature); it is uploaded, so a URL is not enough.
 """
@@ -42,8 +43,8 @@ class ImageColumn(ColumnConfig):
     source: str | None = None
     #: The size asked for, as the server names it ("1024x1024", "512x512", "auto", ...).
     size: Annotated[str, Field(pattern=r"^(\d+x\d+|auto)$")] | None = None
-    #: Images per request. One image per cell; the field exists so the request states it.
-    n: Literal[1] = 1
+    #: Images per cell, made in one request: with 1 the value is the PNG's bytes, with more a list of them.
+    n: Annotated[int, Field(ge=1, le=10)] = 1
     #: Merged into the request last (`quality`, `background`, `output_format: png`, ...).
     extra_body: dict[str, Any] = Field(default_factory=dict)
     #: The largest source image uploaded for an edit, in bytes.

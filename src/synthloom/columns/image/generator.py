@@ -39,7 +39,11 @@ class ImageGenerator(CellGenerator[ImageColumn]):
             extra_body=config.extra_body,
             tag=ctx.tag,
         )
-        return CellOutput(as_png(result.images[0]), {f"{config.name}__prompt": prompt})
+        if len(result.images) < config.n:
+            raise MediaError(f"asked for {config.n} images, the server answered {len(result.images)}")
+        images = [as_png(data) for data in result.images[: config.n]]
+        value: bytes | list[bytes] = images[0] if config.n == 1 else images
+        return CellOutput(value, {f"{config.name}__prompt": prompt})
 
     def _source(self, row: Mapping[str, Any]) -> tuple[bytes, str]:
         """The bytes and media type of the image to edit."""

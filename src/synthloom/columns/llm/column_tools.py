@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,8 @@ class ColumnTools:
         self._base_dir: Path | None = dataset.source_dir
         self._python: list[PythonTool] = []
         self._mcp: list[ToolSource] = []
+        #: Names of the Python tools offered but never run (`execute: false`).
+        self._record_only: set[str] = set()
         seen: dict[str, int] = {}
         for index, source in enumerate(config.tools):
             field = f"tools[{index}]"
@@ -62,6 +64,14 @@ class ColumnTools:
                     )
                 seen[name] = index
                 self._python.append(tool)
+                if not source.execute:
+                    self._record_only.add(name)
+        if len(self._python) > config.max_tools:
+            raise ConfigError(
+                f"offers {len(self._python)} Python tools, more than max_tools ({config.max_tools}): choose "
+                "with 'include' / 'exclude' or raise 'max_tools'",
+                field="max_tools",
+            )
         self._check_mode(dataset)
 
     def _check_mode(self, dataset: DatasetConfig) -> None:
@@ -95,6 +105,7 @@ class ColumnTools:
         finish: Finish = text_answer,
         what: str = "your final answer",
         max_turns: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> ToolLoopResult:
         """The tool loop for one cell, through the run's client for the column's model (at most
         `max_turns` requests, when given: an agent node's bound)."""
@@ -111,25 +122,50 @@ class ColumnTools:
                 corrections=client.config.structured_output.correction_turns,
                 what=what,
                 max_turns=max_turns,
+                response_format=response_format,
             )
             result = await loop.run(as_messages(messages), finish)
         if ctx.lineage is not None:
             # The cell's lineage says which tools ran, beside the model exchanges the chain logged.
-            summary = {
+            summary: dict[str, Any] = {
                 "tag": ctx.tag,
                 "tool_mode": loop.mode,
                 "model_calls": result.model_calls,
                 "tool_calls": [outcome.summary() for outcome in result.outcomes],
             }
+            if result.ended_at_calls:  # record-only tools: the calls kept, none run
+                summary["recorded_calls"] = [call["name"] for call in result.value]
             ctx.lineage.append(orjson.dumps(summary))
         return result
+
+    def sends_response_format(self, client: ScopedClient) -> bool:
+        """Whether a JSON-schema answer can go as `response_format` next to native tools: the provider
+        takes both, and the model's structured-output policy does not ask for prompt instructions."""
+        caps = client.provider.capabilities
+        policy = client.config.structured_output.mode
+        return self.mode_for(client) == "native" and caps.tools and caps.json_schema and policy != "prompt"
 
     async def toolset(self, resources: RunResources) -> Toolset:
         """Python tools, and the tools of each MCP server (started on first use in `resources`)."""
         tools: list[Tool] = list(self._python)
+        record_only = set(self._record_only)
+        per_server: list[str] = []
         for source in self._mcp:
-            tools.extend(await self._mcp_tools(source, resources))
-        return Toolset(tools)
+            assert source.mcp is not None
+            offered = await self._mcp_tools(source, resources)
+            tools.extend(offered)
+            per_server.append(f"{source.mcp.label()} offers {len(offered):,}")
+            if not source.execute:
+                record_only.update(tool.spec.name for tool in offered)
+        limit = self.config.max_tools
+        if len(tools) > limit:
+            servers = f" ({'; '.join(per_server)})" if per_server else ""
+            raise ToolError(
+                f"column '{self.config.name}' would offer {len(tools):,} tools in every request, more than "
+                f"max_tools ({limit}){servers}: choose the ones the model needs with 'include' or "
+                "'exclude', or raise 'max_tools'"
+            )
+        return Toolset(tools, record_only=record_only)
 
     async def _mcp_tools(self, source: ToolSource, resources: RunResources) -> list[McpTool]:
         config = source.mcp
@@ -142,7 +178,7 @@ class ColumnTools:
         if unknown:
             raise ToolError(
                 f"{server.label} has no tool named {', '.join(repr(n) for n in unknown)} "
-                f"(it has: {', '.join(names)})"
+                f"(it has: {', '.join(names[:30])}{', ...' if len(names) > 30 else ''})"
             )
         prefix = source.prefix or ""
         timeout = source.timeout or self.config.tool_timeout

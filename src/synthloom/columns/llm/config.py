@@ -52,6 +52,9 @@ class LLMColumn(ColumnConfig):
     max_tool_calls: Annotated[int, Field(ge=1, le=1000)] = 10
     #: Seconds one tool call may take (an entry's `timeout` wins); past it the model is told so.
     tool_timeout: Annotated[float, Field(gt=0)] = 30.0
+    #: The most tools offered in one request (every tool's spec is sent each time): a server listing
+    #: more fails the cells with a message saying to choose with `include` / `exclude`.
+    max_tools: Annotated[int, Field(ge=1, le=10_000)] = 128
     #: `native` tool calls, a ReAct prompt (`react`), or `auto`: native where the provider has tools.
     tool_mode: ToolMode = "auto"
     #: With tools, the conversation in OpenAI messages form (tool calls and results included) goes to
@@ -67,7 +70,7 @@ class LLMColumn(ColumnConfig):
     @model_validator(mode="after")
     def _check_tool_options(self) -> LLMColumn:
         if self.tools is None:
-            for name in ("max_tool_calls", "tool_timeout", "tool_mode", "trajectory"):
+            for name in ("max_tool_calls", "max_tools", "tool_timeout", "tool_mode", "trajectory"):
                 if name in self.model_fields_set:
                     raise ValueError(f"'{name}' is only used with 'tools'")
         elif self.trajectory == "value" and self.type != "llm-text":

@@ -22,7 +22,12 @@ from synthloom.columns.media import prompt_media
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
 from synthloom.models.code_extraction import extract_code
-from synthloom.models.structured_output import extract_json, json_prompt_instruction
+from synthloom.models.structured_output import (
+    extract_json,
+    json_prompt_instruction,
+    json_schema_response_format,
+    schema_name,
+)
 from synthloom.plan.planner import import_object
 from synthloom.plan.templates import compile_template
 from synthloom.tools.tool_loop import Answer, Finish, text_answer
@@ -87,11 +92,17 @@ class _ChatColumn(CellGenerator[Any]):
         return CellOutput(self.hooks.post(value), side)
 
     async def with_tools(
-        self, ctx: CellContext, messages: list[dict[str, Any]], finish: Finish, what: str
+        self,
+        ctx: CellContext,
+        messages: list[dict[str, Any]],
+        finish: Finish,
+        what: str,
+        response_format: Mapping[str, Any] | None = None,
     ) -> CellOutput:
-        """The tool loop's answer, with the trajectory as a side column (or as the value)."""
+        """The tool loop's answer (or, when it ended at record-only calls, those calls), with the
+        trajectory as a side column (or as the value)."""
         assert self.tools is not None
-        run = await self.tools.run(ctx, messages, finish=finish, what=what)
+        run = await self.tools.run(ctx, messages, finish=finish, what=what, response_format=response_format)
         out = self.output(run.value, run.last)
         if self.config.trajectory == "value":
             out.value = run.trajectory_messages
@@ -155,6 +166,13 @@ class LLMStructuredGenerator(_ChatColumn):
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
         if self.tools is not None:
+            if self.tools.sends_response_format(self.client(ctx)):
+                # The schema travels as `response_format`: the user turn (and the trajectory) stay clean.
+                response_format = json_schema_response_format(schema_name(self.schema, ctx.tag), self.schema)
+                messages = self.messages(row, ctx)
+                return await self.with_tools(
+                    ctx, messages, json_answer(self.schema), _JSON_WHAT, response_format
+                )
             messages = self.messages(row, ctx, json_prompt_instruction(self.schema))
             return await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
         result = await self.client(ctx).generate_structured(
@@ -224,7 +242,10 @@ class LLMJudgeGenerator(_ChatColumn):
         if self.tools is not None:
             messages = self.messages(row, ctx, self._instructions + json_prompt_instruction(self.schema))
             out = await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
-            out.value = {k: {"score": v["score"], "reasoning": v["reasoning"]} for k, v in out.value.items()}
+            if isinstance(out.value, dict):  # not the calls of record-only tools
+                out.value = {
+                    k: {"score": v["score"], "reasoning": v["reasoning"]} for k, v in out.value.items()
+                }
             return out
         result = await self.client(ctx).generate_structured(
             self.messages(row, ctx, self._instructions),

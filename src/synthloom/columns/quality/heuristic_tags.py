@@ -11,16 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from synthloom.columns.quality.boilerplate import BoilerplateDetector
 from synthloom.columns.quality.characteristics import characteristics
 from synthloom.columns.quality.config import HEURISTIC_TAG_GROUPS, QualityTagsColumn
 from synthloom.columns.quality.conversation import conversation_tags
+from synthloom.columns.quality.encoding import encoding_label, repair, require_ftfy
 from synthloom.columns.quality.language import UNKNOWN, LanguageDetector
 from synthloom.columns.quality.lexical import mtld, ttr, words_of
-from synthloom.columns.quality.repetition import compression_ratio, loop_stats, repeated_ngram_ratio
+from synthloom.columns.quality.markup import markup_label
+from synthloom.columns.quality.repetition import (
+    compression_ratio,
+    loop_stats,
+    repeated_ngram_ratio,
+    sentence_repeats,
+)
 from synthloom.columns.quality.tag_bounds import outside
 from synthloom.columns.quality.text_values import as_conversation, as_text, column_values
 from synthloom.columns.quality.truncation import looks_truncated, value_tail
-from synthloom.engine.generator import BatchGenerator, CellFiltered, RowGroupSlice
+from synthloom.engine.generator import BatchGenerator, CellFiltered, CellRewrite, RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.engine.contexts import GeneratorSetup
@@ -39,6 +47,9 @@ class HeuristicTagger:
             if "language" in self.groups
             else None
         )
+        self._boilerplate = BoilerplateDetector(config.languages) if "boilerplate" in self.groups else None
+        if "encoding" in self.groups:
+            require_ftfy()
 
     def empty(self) -> dict[str, Any]:
         """The tags of a null value: nothing known."""
@@ -53,6 +64,10 @@ class HeuristicTagger:
         return out
 
     def tag(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, bytes | bytearray):
+            # Bytes in a text column: tagged as the text they may be; what is not UTF-8 stays as lone
+            # surrogates, which the encoding tag reports (`invalid_utf8`) instead of failing the row.
+            value = bytes(value).decode("utf-8", "surrogateescape")
         text = as_text(value)
         if text is None:
             return self.empty()
@@ -80,6 +95,15 @@ class HeuristicTagger:
                 loop_repeats=repeats,
                 compression_ratio=compression_ratio(text),
             )
+            out["repeated_sentence_ratio"], out["max_sentence_repeats"] = sentence_repeats(text)
+        if self._boilerplate is not None:
+            language = out.get("language")
+            out["boilerplate"] = self._boilerplate.label(text, language if language != UNKNOWN else None)
+        if "encoding" in groups:
+            out["encoding"], out["encoding_repairable"] = encoding_label(text)
+            out["repaired"] = False
+        if "markup" in groups:
+            out["markup"] = markup_label(text)
         conversation = (
             as_conversation(value) if "conversation" in groups or "characteristics" in groups else None
         )
@@ -102,6 +126,7 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
     def __init__(self, config: QualityTagsColumn, setup: GeneratorSetup) -> None:
         super().__init__(config, setup)
         self.tagger = HeuristicTagger(config)
+        self.gates = config.gates_in_force()
 
     def generate(
         self, table: Mapping[str, Sequence[Any]], group: RowGroupSlice, active: Sequence[bool] | None
@@ -112,11 +137,26 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
             if active is not None and not active[i]:
                 continue
             tags = self.tagger.tag(value)
-            out[i] = self._verdict(tags)
+            if self.config.repair and tags.get("encoding_repairable") and isinstance(value, str):
+                out[i] = self._repaired(value, tags)
+            else:
+                out[i] = self._verdict(tags)
         return out
 
+    def _repaired(self, value: str, before: dict[str, Any]) -> Any:
+        """The tags of the repaired text (gated as usual), with the rewrite of the source column; a
+        repaired row that a gate still removes is filtered and keeps its text as it was."""
+        fixed = repair(value)
+        tags = self.tagger.tag(fixed)
+        tags["repaired"] = True
+        verdict = self._verdict(tags)
+        if isinstance(verdict, CellFiltered):
+            return verdict
+        note = {"repair": "ftfy.fix_text", "found": before.get("encoding"), "before": value}
+        return CellRewrite(verdict, self.config.source, fixed, note)
+
     def _verdict(self, tags: dict[str, Any]) -> Any:
-        for key, bounds in self.config.filter.items():
+        for key, bounds in self.gates.items():
             reason = outside(self.config.name, key, tags.get(key), bounds)
             if reason is not None:
                 return CellFiltered(reason)

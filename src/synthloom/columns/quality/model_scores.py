@@ -11,7 +11,10 @@
 - `reward`: the conversation is posted to a reward model's route and the score read from the reply.
 
 Each is a cell generator: its requests go through the alias's limiter and are accounted under the
-column. Empty or non-text input gives null; thresholds (`filter`) turn the number into a gate.
+column. Empty or non-text input gives null; thresholds (`filter`) turn the number into a gate. A text the
+server cannot take (llama.cpp's 500 "empty grammar stack" on some garbled or non-Latin texts, a chat
+template that cannot render a conversation) gives null with the reason in `<name>__unscored`: a tag,
+not a failed row, so it never counts toward early shutdown.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from synthloom.columns.quality.config import PerplexityColumn, RewardColumn, Tag
 from synthloom.columns.quality.tag_bounds import outside
 from synthloom.columns.quality.text_values import as_conversation, as_text, path_value, turn_text
 from synthloom.engine.generator import CellFiltered, CellGenerator, CellOutput
-from synthloom.errors import ConfigError, ModelError
+from synthloom.errors import ConfigError, ModelError, ModelHTTPError, RequestRejectedError, ServerError
 
 if TYPE_CHECKING:
     from synthloom.engine.contexts import CellContext, GeneratorSetup
 
-__all__ = ["PerplexityGenerator", "RewardGenerator", "TokenCountGenerator", "read_score"]
+__all__ = ["PerplexityGenerator", "RewardGenerator", "TokenCountGenerator", "read_score", "unscorable"]
 
 
 def _value(row: Mapping[str, Any], path: str) -> Any:
@@ -44,6 +47,22 @@ def _provider(setup: GeneratorSetup, alias: str) -> str:
         if model.alias == alias:
             return str(model.provider)
     return "openai"
+
+
+#: What a server says when it cannot take a text (rather than when it is down): llama.cpp's grammar,
+#: template and tokenizer errors, vLLM's validation errors.
+_CONTENT_PROBLEMS = ("grammar", "template", "tokeniz", "utf-8", "utf8", "unicode", "parse", "invalid")
+
+
+def unscorable(exc: ModelHTTPError) -> str | None:
+    """The reason a text cannot be scored, when `exc` says the text is the trouble; None when the
+    server failed for another reason (then the cell is retried and may fail as usual)."""
+    if not isinstance(exc, RequestRejectedError | ServerError):
+        return None
+    text = f"{exc.body} {exc}".lower()
+    if exc.status_code in (401, 403, 404) or not any(word in text for word in _CONTENT_PROBLEMS):
+        return None
+    return f"HTTP {exc.status_code}: {(exc.body or str(exc))[:200]}"
 
 
 def _gated(name: str, value: Any, bounds: TagBounds | None) -> CellOutput | CellFiltered:
@@ -71,7 +90,13 @@ class TokenCountGenerator(CellGenerator[TokenCountColumn]):
         if self._tokenizer is not None:
             count = len(self._tokenizer.encode(text, add_special_tokens=False).ids)
         else:
-            count = await self._server_count(ctx, text, conversation)
+            try:
+                count = await self._server_count(ctx, text, conversation)
+            except ModelHTTPError as exc:
+                reason = unscorable(exc)
+                if reason is None:
+                    raise
+                return CellOutput(None, {f"{self.config.name}__unscored": reason})
         return _gated(self.config.name, count, self.config.filter)
 
     async def _server_count(
@@ -131,7 +156,14 @@ class PerplexityGenerator(CellGenerator[PerplexityColumn]):
         text = as_text(_value(row, self.config.source))
         if not text or not text.strip():
             return CellOutput(None)
-        logprobs = await (self._local_logprobs(ctx, text) if self._local else self._echo_logprobs(ctx, text))
+        try:
+            scoring = self._local_logprobs(ctx, text) if self._local else self._echo_logprobs(ctx, text)
+            logprobs = await scoring
+        except ModelHTTPError as exc:
+            reason = unscorable(exc)
+            if reason is None:
+                raise
+            return CellOutput(None, {f"{self.config.name}__unscored": reason})
         if not logprobs:
             return CellOutput(None)
         value = round(math.exp(-sum(logprobs) / len(logprobs)), 4)

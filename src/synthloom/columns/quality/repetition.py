@@ -5,15 +5,29 @@ least three times in a row ("I hope this helps. I hope this helps. I hope this h
 is the share of the text such a run covers. Finding it: the gaps between consecutive occurrences of
 the same word are counted, and only periods that occur often enough to make a loop are checked, so
 the cost stays near one pass over the words.
+
+Loops of whole sentences are counted apart (`sentence_repeats`): sentences are compared with their
+list numbering, digits, case and spacing normalised away, so a text said twice, a numbered list of one
+item ("1. X 2. X 3. X") and two sentences taking turns all show, where the word-level loop may not (a
+long unit, or one interrupted by numbers).
 """
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections import Counter
 
 import numpy as np
 
-__all__ = ["compression_ratio", "loop_score", "loop_stats", "repeated_ngram_ratio"]
+__all__ = ["compression_ratio", "loop_score", "loop_stats", "repeated_ngram_ratio", "sentence_repeats"]
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|(?<=[。\uff01\uff1f\uff1b])|\n+")
+_NUMBERING = re.compile(r"^\W*(?:(?:step|item|point|no\.?)\s*)?\d{1,3}\s*[.):\]-]?\s*", re.IGNORECASE)
+_NOISE = re.compile(r"[\d\W_]+")
+#: Sentences shorter than this (normalised, in UTF-8 bytes, so that a CJK character weighs about a
+#: short word) are not compared: "Yes, it does." twice is not a loop.
+_MIN_SENTENCE = 16
 
 #: Longest repeating unit looked for, in words.
 _MAX_PERIOD = 64
@@ -75,3 +89,21 @@ def compression_ratio(text: str) -> float | None:
     if len(raw) < 64:
         return None
     return round(len(zlib.compress(raw, 1)) / len(raw), 4)
+
+
+def sentence_repeats(text: str) -> tuple[float, int]:
+    """`(ratio, most)`: the share of the text's sentence characters in sentences that repeat an earlier
+    one, and how many times the most repeated sentence occurs (0 for a text with no sentence)."""
+    counts: Counter[str] = Counter()
+    repeated = total = 0
+    for raw in _SENTENCE_SPLIT.split(text):
+        key = _NOISE.sub(" ", _NUMBERING.sub("", raw.strip()).lower()).strip()
+        if len(key.encode()) < _MIN_SENTENCE:
+            continue
+        total += len(key)
+        if counts[key]:
+            repeated += len(key)
+        counts[key] += 1
+    if not total:
+        return 0.0, 0
+    return round(repeated / total, 4), max(counts.values())

@@ -42,20 +42,29 @@ class RunData:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        if not (self.root / "metadata.json").is_file():
-            raise RunStateError(f"{self.root} is not a synthloom run directory (no metadata.json)")
         self.directory = RunDirectory(self.root)
+        if not self.directory.metadata_path.is_file():
+            raise RunStateError(f"{self.root} is not a synthloom run directory (no metadata.json)")
+
+    @staticmethod
+    def is_run(root: str | Path) -> bool:
+        """Whether `root` holds a run (its metadata.json)."""
+        return RunDirectory(Path(root)).metadata_path.is_file()
+
+    def parts(self) -> list[Path]:
+        """The committed row groups' parquet files, in row-group order."""
+        return [self.directory.part_path(index) for index in self.groups]
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / "metadata.json").read_text())  # type: ignore[no-any-return]
+            return json.loads(self.directory.metadata_path.read_text())  # type: ignore[no-any-return]
         except (OSError, ValueError) as exc:
-            raise RunStateError(f"{self.root / 'metadata.json'} is unreadable: {exc}") from None
+            raise RunStateError(f"{self.directory.metadata_path} is unreadable: {exc}") from None
 
     @cached_property
     def usage(self) -> dict[str, Any]:
-        path = self.root / "usage.json"
+        path = self.directory.usage_path
         if not path.exists():
             return {}
         try:
@@ -65,7 +74,7 @@ class RunData:
 
     @cached_property
     def config(self) -> dict[str, Any]:
-        path = self.root / "config.yaml"
+        path = self.directory.config_path
         if not path.exists():
             return {}
         data = yaml.safe_load(path.read_text()) or {}
@@ -89,11 +98,11 @@ class RunData:
 
     @cached_property
     def failures(self) -> list[dict[str, Any]]:
-        return _jsonl(self.root / "failures.jsonl")
+        return _jsonl(self.directory.failures_path)
 
     @cached_property
     def filtered(self) -> list[dict[str, Any]]:
-        return _jsonl(self.root / "filtered.jsonl")
+        return _jsonl(self.directory.filtered_path)
 
     @property
     def buffer_size(self) -> int:
