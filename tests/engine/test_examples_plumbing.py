@@ -35,7 +35,9 @@ def swapped(path: Path, base_url: str) -> DatasetConfig:
     data["models"] = [model(m["alias"], base_url) for m in data.get("models", [])]
     if data.get("seed") and not Path(data["seed"]["path"]).is_absolute():
         data["seed"]["path"] = str(path.parent / data["seed"]["path"])
-    return DatasetConfig.model_validate(data)
+    config = DatasetConfig.model_validate(data)
+    config._base_dir = path.parent  # helper modules next to the example import from there
+    return config
 
 
 async def run(config: DatasetConfig, num_records: int, output: Path) -> tuple[list[dict[str, Any]], Any]:
@@ -110,18 +112,23 @@ async def test_grounded_qa(endpoint: SimulatedEndpoint, tmp_path: Path) -> None:
 
 GOOD_CODE = "```python\ndef add(a, b):\n    return a + b\n```"
 BAD_CODE = "```python\ndef reverse(s)\n    return s[::-1]\n```"  # a SyntaxError: the validator rejects it
-TEST_SOURCE = "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 3"
+#: A real pytest test: it calls the function under test without defining it (F821 when linted alone).
+TEST_SOURCE = "def test_add():\n    assert add(1, 2) == 3"
 TEST_CODE = f"Here is a test.\n```python\n{TEST_SOURCE}\n```\n"
+#: Code for "count the vowels", and a "test" of it that asserts nothing.
+VOWELS_CODE = "```python\ndef vowels(s):\n    return sum(c in 'aeiou' for c in s)\n```"
+NO_ASSERT = "```python\ndef test_vowels():\n    vowels('abc')\n```"
 
 
 async def test_code_with_tests(endpoint: SimulatedEndpoint, tmp_path: Path) -> None:
-    # The simulated endpoint's plain-text reply holds no code block, so llm-code would fail every row
-    # (see the next test). Reply by prompt instead: broken code for one task, good code for the others,
-    # a test for the test prompts.
+    # Reply by prompt: broken code for one task, good code for the others; for the tests, one that
+    # asserts nothing for "count the vowels", a real test for the others.
     def reply(payload: dict[str, Any], messages: list[Any]) -> str:
         prompt = str(messages[-1]["content"])
         if "pytest" in prompt:
-            return TEST_CODE
+            return NO_ASSERT if "def vowels" in prompt else TEST_CODE
+        if "vowels" in prompt:
+            return VOWELS_CODE
         return BAD_CODE if "reverse a string" in prompt else GOOD_CODE
 
     endpoint._simulated_text = reply  # type: ignore[method-assign]
@@ -133,12 +140,22 @@ async def test_code_with_tests(endpoint: SimulatedEndpoint, tmp_path: Path) -> N
     accepted = [r for r in rows if r["task"] != "reverse a string"]
     # The example's run seed (3) draws "reverse a string" and other tasks among the first 6 records.
     assert rejected and accepted, [r["task"] for r in rows]
+    good_tests = [r for r in accepted if "vowels" not in r["task"]]
     for row in accepted:
-        assert row["code"] == "def add(a, b):\n    return a + b"  # extracted from the fence
         assert row["check"]["is_valid"] is True and row["check"]["errors"] == []
+    for row in good_tests:
+        assert row["code"] == "def add(a, b):\n    return a + b"  # extracted from the fence
+    assert good_tests
+    for row in good_tests:
         assert row["test"] == TEST_SOURCE  # extracted from the fence, prose left out
-        assert row["test_check"]["is_valid"] is True
+        # Linted together with the code: the call to `add` is not an undefined name.
+        assert row["test_check"]["is_valid"] is True, row["test_check"]
         assert (row["status"], row["error_count"]) == ("ok", 0)
+    no_assert = [r for r in accepted if "vowels" in r["task"]]
+    assert no_assert, [r["task"] for r in rows]
+    for row in no_assert:
+        assert row["test_check"] == {"is_valid": False, "errors": ["the test asserts nothing"]}
+        assert row["status"] == "bad test"
     for row in rejected:
         assert row["check"]["is_valid"] is False
         assert any("SyntaxError" in e for e in row["check"]["errors"])
@@ -149,23 +166,17 @@ async def test_code_with_tests(endpoint: SimulatedEndpoint, tmp_path: Path) -> N
     assert endpoint.stats()["requests"] == 6 + len(accepted)
 
 
-async def test_code_with_tests_unscripted_replies_fail_code_extraction(
+async def test_code_with_tests_dry_run_on_the_unscripted_simulator(
     endpoint: SimulatedEndpoint, tmp_path: Path
 ) -> None:
-    """What happens with the simulator's plain-text replies: no code block, correction turns and
-    restarts, then the row is removed and recorded in failures.jsonl; nothing is silently kept."""
+    """The simulator answers an llm-code request with a fenced block in the asked language: the
+    example runs end to end with one request per code cell, no correction turns."""
     config = swapped(EXAMPLES / "code-with-tests" / "config.yaml", endpoint.base_url)
-    # Every cell failing is a failed run, even one too short to fill the early-shutdown window.
-    with pytest.raises(synthloom.GenerationError, match="3 of 3 cells failed"):
-        await synthloom.acreate(config, 3, tmp_path, resume="never")
-    result = synthloom.open_run(tmp_path / config.name)
-    assert result.metadata["status"] == "failed"
-    assert len(result) == 0
-    assert len(result.failures) == 3
-    for failure in result.failures:
-        assert failure["column"] == "code"
-        assert failure["error_type"] == "ParseError"
-        assert "no python code block" in failure["error"]
+    rows, result = await run(config, 3, tmp_path)
+    assert len(rows) == 3 and not result.failures
+    assert all(r["check"]["is_valid"] for r in rows)
+    assert all("def simulated():" in r["code"] for r in rows)
+    assert endpoint.stats()["requests"] == 6
 
 
 async def test_product_reviews(endpoint: SimulatedEndpoint, tmp_path: Path) -> None:

@@ -340,3 +340,27 @@ def test_cli_exits_1_when_target_kept_is_not_reached(tmp_path: Path) -> None:
     assert result.stderr.startswith("Error:")
     assert "max_extra_records" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_target_kept_with_a_small_n_sizes_row_groups_from_n_not_n_plus_the_extra(tmp_path: Path) -> None:
+    """With buffer_size 1000 and N = 3 the first group used to span N + 9N records at once; now groups
+    hold at most N records, and more are handed out only as the measured accept rate asks."""
+    config = config_of(target="kept")
+    config["run"]["buffer_size"] = 1000
+    result = create(config, 3, tmp_path)
+    assert len(result) == 3
+    groups = result.metadata["row_groups"]
+    assert result.metadata["buffer_size"] == 3
+    assert {g["size"] for g in groups.values()} == {3}
+    tried = sum(g["size"] for g in groups.values())
+    assert tried < 30, groups
+
+
+def test_target_kept_resumed_with_a_larger_n_keeps_its_row_group_size(tmp_path: Path) -> None:
+    config = config_of(target="kept")
+    config["run"]["buffer_size"] = 1000
+    create(config, 3, tmp_path)
+    grown = create(config, 8, tmp_path, resume="always")
+    assert len(grown) == 8
+    assert {g["size"] for g in grown.metadata["row_groups"].values()} == {3}
+    assert [r["id"] for r in grown][:3] == [r["id"] for r in create(config, 3, tmp_path / "fresh")]

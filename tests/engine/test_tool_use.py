@@ -397,3 +397,18 @@ async def test_a_judge_can_look_things_up_before_it_scores(endpoint: SimulatedEn
     for row in result:
         assert row["grade"]["accuracy"]["score"] in (1, 2)
         assert len(tool_results(row["grade__trajectory"])) == 4
+
+
+async def test_python_in_an_mcp_command_is_the_interpreter_running_synthloom(
+    endpoint: SimulatedEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first `python` on PATH may lack the `mcp` SDK (here: one that cannot run anything)."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake = fake_bin / "python"
+    fake.write_text("#!/bin/sh\necho 'not the python you want' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    tools = [{"mcp": {"command": ["python", str(SERVER)]}, "include": ["greet", "server_pid"]}]
+    result = await synthloom.acreate(config(endpoint.base_url, tools), 5, tmp_path / "out")
+    assert len(result) == 5 and not result.failures

@@ -58,7 +58,7 @@ def test_each_endpoint_inherits_the_models_key_and_ceiling_unless_it_sets_its_ow
         ({"base_url": A, "endpoints": [{"url": B}]}, "either 'base_url' .* or 'endpoints'"),
         ({"endpoints": [{"url": A}, {"url": A + "/"}]}, "lists http://10.0.0.1:8000/v1 more than once"),
         ({"endpoints": []}, "at least 1 item"),
-        ({"endpoints": [{"url": "10.0.0.1:8000"}]}, "should match pattern"),
+        ({"endpoints": [{"url": "10.0.0.1:8000"}]}, "has no scheme: write .http://10.0.0.1:8000."),
         ({"endpoints": [{"url": A, "max_parallel": 3}]}, "Extra inputs are not permitted"),
         ({"provider": "local", "endpoints": [{"url": A}]}, "not provider 'local'"),
     ],

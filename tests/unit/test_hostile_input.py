@@ -359,6 +359,7 @@ async def test_api_key_never_reaches_cli_output_even_verbose(tmp_path: Path) -> 
             "-o",
             str(tmp_path / "out"),
             "--no-progress",
+            "--allow-partial",  # some rows fail on purpose
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

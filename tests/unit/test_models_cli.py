@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -70,10 +73,54 @@ def test_models_check_missing_file_is_a_clean_error(tmp_path: Path) -> None:
 
 def test_mock_server_rejects_queueing_without_capacity() -> None:
     result = CliRunner().invoke(mock_server_command, ["--queueing", "--port", "0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--queueing needs --capacity" in result.output
 
 
 def test_mock_server_binds_loopback_by_default() -> None:
     host = next(p for p in mock_server_command.params if p.name == "host")
     assert host.default == "127.0.0.1"
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def test_mock_server_takes_a_yaml_file_and_flags_for_replies_verdicts_and_tool_turns(tmp_path: Path) -> None:
+    settings = tmp_path / "mock.yaml"
+    settings.write_text("accept_rate: 1.0\ntool_turns: 2\nlatency: 0\nscript:\n  - first scripted\n")
+    command = [sys.executable, "-m", "synthloom", "mock-server", "--port", "0", "--config", str(settings)]
+    command += ["--reply", "second scripted", "--jitter", "0"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        base_url = line.split("Simulated endpoint at ", 1)[1].split()[0]
+        chat = f"{base_url}/chat/completions"
+        hello = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        replies = [_post(chat, hello)["choices"][0]["message"]["content"] for _ in range(2)]
+        assert replies == ["first scripted", "second scripted"]
+        verdict_schema = {"type": "object", "properties": {"verdict": {"enum": ["reject", "accept"]}}}
+        structured = {
+            **hello,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "v", "schema": verdict_schema},
+            },
+        }
+        verdicts = {json.loads(_post(chat, structured)["choices"][0]["message"]["content"])["verdict"]}
+        assert verdicts == {"accept"}  # accept_rate 1.0
+        tool = {"type": "function", "function": {"name": "look", "parameters": {"type": "object"}}}
+        first = _post(chat, {**hello, "tools": [tool]})["choices"][0]
+        assert first["finish_reason"] == "tool_calls"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -16,7 +16,11 @@ __all__ = [
     "ImportPathText",
     "ModelClass",
     "StrictModel",
+    "ValueShape",
 ]
+
+#: Keys of a mapping value known at plan time, each with the shape of its own value (None: unknown).
+ValueShape = Mapping[str, "ValueShape | None"]
 
 #: Column names must be usable as Jinja2 identifiers: `{{ name }}` and `{{ name.field }}`.
 COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -49,9 +53,16 @@ class ImportPath(NamedTuple):
 
 
 class StrictModel(BaseModel):
-    """Everything a user writes: unknown keys are errors, not silence."""
+    """Everything a user writes: unknown keys are errors, not silence. Its JSON Schema carries each
+    field's help text (the `#:` comment above the field, see `field_docs.py`)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from synthloom.config.field_docs import describe_schema
+
+        return describe_schema(super().model_json_schema(*args, **kwargs), cls)
 
 
 class ColumnConfig(StrictModel):
@@ -61,9 +72,14 @@ class ColumnConfig(StrictModel):
     #: Template fields every column has; subclasses extend `template_field_names`.
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
 
+    #: The column's name: how templates read it (`{{ name }}`) and its key in every record.
     name: Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
+    #: The column type (`sampler`, `llm-text`, `flow`, ... or a plugin's).
     type: str
+    #: Generate the column (later columns may read it) but leave it out of the records.
     drop: bool = False
+    #: A Jinja condition (`{{ difficulty == 'hard' }}`): where it is false the cell is skipped and holds
+    #: null.
     when: str | None = None
 
     def templates(self) -> dict[str, str]:
@@ -103,6 +119,24 @@ class ColumnConfig(StrictModel):
         """Side columns that stay in the output when the column itself is dropped (a custom
         function's `outputs`: the columns are the point, the dict they came in is not)."""
         return []
+
+    # ---- what the value looks like, for checks made before a request is sent ---------------------
+    def value_shape(self) -> ValueShape | None:
+        """The keys of this column's value when it is a mapping whose keys are known before the run
+        (a JSON schema's properties, a judge's score names, a person's fields), each with its own
+        shape (None: not known). None when the value is not such a mapping. The planner refuses
+        `{{ column.key }}` for a key the shape does not have: it would render as an empty string."""
+        return None
+
+    def drawn_values(self) -> list[Any] | None:
+        """Every value this column can take, when that is a short list known before the run (a
+        category sampler's `values`); None otherwise."""
+        return None
+
+    def check_with(self, columns: Mapping[str, ColumnConfig]) -> None:
+        """Checks of this column against the other columns of the config, by name (a subcategory's
+        keys against the values its parent draws). Raises `PlanError` naming the field."""
+        return None
 
     # ---- columns with an inside (flows) -----------------------------------------------------------
     def nested_columns(self) -> dict[str, ColumnConfig]:

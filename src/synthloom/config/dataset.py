@@ -48,12 +48,18 @@ class DatasetConfig(StrictModel):
     """A declarative description of a dataset."""
 
     # Built on first use, not on import: the column union needs the registry's plugins.
-    model_config = ConfigDict(defer_build=True)
+    # Inputs stay out of validation messages: a key pasted where a name belongs must not be echoed.
+    model_config = ConfigDict(defer_build=True, hide_input_in_errors=True)
 
+    #: The dataset's name: the run is written to `OUTPUT/<name>/`.
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=128)] = "dataset"
+    #: The models columns call, each under an alias.
     models: list[ModelConfig] = Field(default_factory=list)
+    #: Records every generated record starts from (files, Hugging Face, documents, a previous run).
     seed: SeedConfig | None = None
+    #: The columns, in any order: each is generated after the columns it reads.
     columns: Annotated[list[ColumnSpec], Field(min_length=1)]
+    #: How the run is executed: row groups, seed, failure handling, target, executor.
     run: RunConfig = Field(default_factory=RunConfig)
     #: How each row becomes the final record: mapping, training format, schema (see output_config).
     output: OutputConfig | None = None

@@ -92,12 +92,51 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        where = f" at column {mark.column + 1}" if mark else ""
+        hint = _quote_hint(text, mark, problem) if mark else ""
         raise ConfigError(
-            f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
+            f"invalid YAML: {problem}{where}{hint}", source=source, line=mark.line + 1 if mark else None
         ) from None
     if node is not None:
         _index_lines(node, (), lines)
     return data, lines
+
+
+#: Parser problems that mean a `:`, `?` or `#` inside unquoted text was read as YAML syntax.
+_UNQUOTED_TEXT_PROBLEMS = ("but got '?'", "but got ':'", "mapping values are not allowed here")
+
+
+def _quote_hint(text: str, mark: Any, problem: str) -> str:
+    """When unquoted text broke the parse (`{description: Does it work?}`), say to quote it, showing
+    the value as it would be written quoted."""
+    if not any(p in problem for p in _UNQUOTED_TEXT_PROBLEMS):
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    start = line.rfind(": ", 0, mark.column)
+    if start < 0:
+        return "; text containing ':' or '?' must be quoted"
+    key_start = max(line.rfind(c, 0, start) for c in "{, -") + 1
+    key = line[key_start:start].strip()
+    rest = line[start + 2 :]
+    value = rest[: _value_end(rest)].strip()
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"; text containing ':' or '?' must be quoted: write {key}: {quoted}"
+
+
+def _value_end(rest: str) -> int:
+    """Where an unquoted value in a flow mapping ends: the first `, ` or `}` outside `{{ ... }}`."""
+    depth = i = 0
+    while i < len(rest):
+        if rest.startswith("{{", i):
+            depth, i = depth + 1, i + 2
+        elif rest.startswith("}}", i) and depth:
+            depth, i = depth - 1, i + 2
+        elif depth == 0 and (rest.startswith(", ", i) or rest[i] == "}"):
+            return i
+        else:
+            i += 1
+    return len(rest)
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -192,7 +231,13 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
         data_path.append(part)
         current = _get(current, part)
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["type"] == "extra_forbidden" and _is_record_count(loc):
+        msg = (
+            "unknown field: the number of records is not part of the config; give it when running: "
+            f"synthloom create CONFIG -n {_get(data, *data_path) if _get(data, *data_path) else 'N'} "
+            "(or num_records= in Python)"
+        )
+    elif err["type"] == "extra_forbidden":
         msg = "unknown field" + _suggest_field(data, data_path)
     elif err["type"] == "missing":
         msg = "required field is missing"
@@ -204,6 +249,14 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
         field=".".join(field_parts) or None,
         line=_line_for(lines, data_path),
     )
+
+
+#: Keys users write for the record count, which is a command-line argument (`-n`), not a config field.
+_RECORD_COUNT_KEYS = frozenset({"num_records", "num_samples", "records", "n_records", "num_rows", "count"})
+
+
+def _is_record_count(loc: Loc) -> bool:
+    return str(loc[-1]) in _RECORD_COUNT_KEYS and (len(loc) == 1 or (len(loc) == 2 and loc[0] == "run"))
 
 
 _SCALAR_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict", "none", "literal"})

@@ -10,9 +10,12 @@ the file and line.
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from synthloom.errors import ConfigError
 
 __all__ = [
     "Distribution",
@@ -27,18 +30,83 @@ __all__ = [
 _BUILTIN_PROVIDERS = ("openai", "anthropic", "local")
 
 
+#: `${NAME}` in `base_url` and `headers`: replaced from the environment when requests are built.
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: What an environment variable's name looks like (`OPENAI_API_KEY`).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Prefixes of API keys as providers issue them.
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "gsk_", "xai-", "ghp_", "github_pat_", "AIza", "pplx-", "nvapi-")
+
+
+def _env_name(value: str | None) -> str | None:
+    """`api_key_env` must name a variable. A value that looks like the key itself is refused without
+    repeating it (the message, the run's config.yaml and its metadata would otherwise hold it)."""
+    if value is None:
+        return value
+    looks_like_key = (
+        not _ENV_NAME.match(value)
+        or value.startswith(_KEY_PREFIXES)
+        or (len(value) >= 24 and any(c.islower() for c in value) and any(c.isdigit() for c in value))
+    )
+    if looks_like_key:
+        raise ValueError(
+            "this looks like an API key, not the name of an environment variable (the value is not "
+            "shown): put the key in a variable (export OPENAI_API_KEY=...) and write its name here "
+            "(api_key_env: OPENAI_API_KEY)"
+        )
+    return value
+
+
+def _url_with_scheme(value: str | None) -> str | None:
+    if value is None or value.startswith(("http://", "https://", "${")):
+        return value
+    if "://" in value:
+        raise ValueError(f"'{value}' is not an http:// or https:// URL")
+    raise ValueError(f"'{value}' has no scheme: write 'http://{value}' (or https://)")
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+HttpUrl = Annotated[str, AfterValidator(_url_with_scheme)]
+
+
+def expand_env(text: str, *, model: str, field: str) -> str:
+    """`text` with every `${NAME}` replaced by the variable's value. An unset variable is a
+    `ConfigError` naming it (never its value)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = os.environ.get(name)
+        if found is None:
+            raise ConfigError(
+                f"environment variable '{name}' (written '${{{name}}}') is not set", model=model, field=field
+            )
+        return found
+
+    return _ENV_REFERENCE.sub(value, text)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A pasted key must not come back in an error message: inputs are left out of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Distribution(_Strict):
     """A parameter drawn per request: `{distribution: uniform, low: 0.5, high: 1.0}`."""
 
+    #: How the value is drawn per request: `uniform` (low, high), `gaussian` (mean, stddev) or `choice`
+    #: (values).
     distribution: Literal["uniform", "gaussian", "choice"]
+    #: Lower bound of a uniform draw.
     low: float | None = None
+    #: Upper bound of a uniform draw.
     high: float | None = None
+    #: Mean of a gaussian draw.
     mean: float | None = None
+    #: Standard deviation of a gaussian draw.
     stddev: float | None = None
+    #: The values a `choice` draw picks from.
     values: list[float] | None = None
 
     @model_validator(mode="after")
@@ -58,11 +126,17 @@ FloatOrDistribution = float | Distribution
 class InferenceParams(_Strict):
     """Sampling parameters sent with every request; columns may override any of them."""
 
+    #: Sampling temperature (a number, or a distribution drawn per request).
     temperature: FloatOrDistribution | None = None
+    #: Nucleus sampling mass (a number, or a distribution drawn per request).
     top_p: FloatOrDistribution | None = None
+    #: The most tokens a reply may have; a reply cut there is reported as cut by max_tokens.
     max_tokens: Annotated[int, Field(gt=0)] | None = None
+    #: Sequences that end the reply.
     stop: list[str] | None = None
+    #: The seed sent to the server (per request, for servers that honour it).
     seed: int | None = None
+    #: Extra JSON merged into the request body last (provider-specific options).
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     def merged(self, override: InferenceParams | None) -> InferenceParams:
@@ -77,15 +151,20 @@ class InferenceParams(_Strict):
 class Pricing(_Strict):
     """Price in the user's currency per million tokens, for the cost column of usage.json."""
 
+    #: Price of a million input tokens.
     input_per_million: Annotated[float, Field(ge=0)] = 0.0
+    #: Price of a million output tokens.
     output_per_million: Annotated[float, Field(ge=0)] = 0.0
 
 
 class StructuredOutputParams(_Strict):
     """How hard to try for a parseable reply before the cell fails."""
 
+    #: `json_schema` (the server constrains the reply), `prompt` (the schema is in the prompt), or `auto`.
     mode: Literal["auto", "json_schema", "prompt"] = "auto"
+    #: Turns that show the model its invalid reply and the error before a restart.
     correction_turns: Annotated[int, Field(ge=0)] = 2
+    #: Fresh attempts after the correction turns ran out.
     restarts: Annotated[int, Field(ge=0)] = 1
 
 
@@ -94,8 +173,11 @@ class EndpointConfig(_Strict):
 
     `api_key_env` and `max_parallel_requests` default to the model's own."""
 
-    url: Annotated[str, Field(min_length=1, pattern=r"^https?://")]
-    api_key_env: str | None = None
+    #: The server's base URL (`http://10.0.0.2:8000/v1`).
+    url: Annotated[HttpUrl, Field(min_length=1)]
+    #: The name of the environment variable holding this server's API key (default: the model's).
+    api_key_env: EnvName | None = None
+    #: The most requests in flight to this server (default: the model's).
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
@@ -103,29 +185,42 @@ class ModelConfig(_Strict):
     """One model alias. The API key is read from the environment variable `api_key_env` at run time;
     it never appears in a config, an artifact or a log."""
 
+    #: The name columns use for this model (`model: writer`).
     alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
     #: A provider name: `openai` (any OpenAI-compatible server), `anthropic`, `local`, or a plugin's.
     provider: Annotated[
         str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", examples=list(_BUILTIN_PROVIDERS))
     ] = "openai"
-    base_url: str | None = None
+    #: The server's URL (`http://127.0.0.1:8000/v1`); `${NAME}` is replaced from the environment.
+    base_url: HttpUrl | None = None
     #: Several servers of the same model behind this alias, instead of one `base_url`. Each has its
     #: own adaptive limiter and health; they are not part of the run's fingerprint, so replicas can be
     #: added or removed when a run is resumed.
     endpoints: Annotated[list[EndpointConfig], Field(min_length=1)] | None = None
+    #: The model id the server serves (sent in every request).
     model: str | None = None
-    api_key_env: str | None = None
+    #: The name of the environment variable holding the API key (never the key itself).
+    api_key_env: EnvName | None = None
+    #: Extra request headers; `${NAME}` in a value is replaced from the environment when requests are
+    #: built, so a token never sits in the config or the run's artifacts.
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Sampling parameters for every request to this model; a column's `inference` overrides them.
     inference: InferenceParams = Field(default_factory=InferenceParams)
+    #: The most requests in flight; the adaptive limiter stays at or below it.
     max_parallel_requests: Annotated[int, Field(gt=0, le=10_000)] = 16
+    #: Seconds a request may take before it counts as failed (and is retried).
     timeout: Annotated[float, Field(gt=0)] = 120.0
+    #: Retries of a request after a timeout, a dropped connection or a 5xx.
     max_retries: Annotated[int, Field(ge=0)] = 5
+    #: Prices per million tokens, for the cost in usage.json.
     pricing: Pricing | None = None
+    #: How hard to try for a reply that parses and fits the schema.
     structured_output: StructuredOutputParams = Field(default_factory=StructuredOutputParams)
     #: `provider: local` only: a GGUF file to serve instead of the bundled SmolLM2-135M-Instruct.
     model_path: str | None = None
     #: `provider: local` only: context size and CPU threads for llama.cpp.
     n_ctx: Annotated[int, Field(gt=0)] = 4096
+    #: `provider: local` only: CPU threads for llama.cpp (default: all cores).
     n_threads: Annotated[int, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
@@ -166,6 +261,19 @@ class ModelConfig(_Strict):
             )
             for endpoint in self.endpoints
         ]
+
+    def resolved_base_url(self) -> str | None:
+        """`base_url` with `${NAME}` replaced from the environment (never stored anywhere)."""
+        if self.base_url is None:
+            return None
+        return expand_env(self.base_url, model=self.alias, field="base_url")
+
+    def resolved_headers(self) -> dict[str, str]:
+        """`headers` with `${NAME}` replaced from the environment (never stored anywhere)."""
+        return {
+            key: expand_env(value, model=self.alias, field=f"headers.{key}")
+            for key, value in self.headers.items()
+        }
 
     def api_key(self) -> str | None:
         """The key from the environment, or None when no `api_key_env` is set or it is empty."""

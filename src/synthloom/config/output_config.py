@@ -70,8 +70,11 @@ class ValueSource(StrictModel):
     """Where one value comes from: exactly one of `from` (a column, or a dotted path into it), `value`
     (a constant) or `template` (Jinja over the row; `dtype` casts the rendered text)."""
 
+    #: A column, or a dotted path into one (`answers__judgement.chosen`).
     from_: Annotated[str | None, Field(alias="from")] = None
+    #: A constant.
     value: Any = None
+    #: A Jinja template over the row.
     template: str | None = None
     #: Cast of a template's rendered text: str (default), int, float, bool or json (parsed).
     dtype: Literal["str", "int", "float", "bool", "json"] | None = None
@@ -127,6 +130,7 @@ SourceList = Annotated[
 class OutputField(ValueSource):
     """One field of the final record: a source, or `fields` for a nested object."""
 
+    #: The fields of a nested object.
     fields: dict[str, FieldSpec] | None = None
 
     @field_validator("fields")
@@ -165,9 +169,13 @@ class _ChatFormat(_Format):
     """A conversation from `system` / `user` / `assistant` sources, or from a `messages` column that
     already holds one (`[{role, content}, ...]`, ShareGPT's `[{from, value}]` is read too)."""
 
+    #: Where the system message comes from.
     system: Source | None = None
+    #: Where the user turn comes from.
     user: Source | None = None
+    #: Where the assistant turn comes from.
     assistant: Source | None = None
+    #: A column that already holds a conversation (instead of the three above).
     messages: Source | None = None
 
     @model_validator(mode="after")
@@ -182,18 +190,21 @@ class _ChatFormat(_Format):
 class MessagesFormat(_ChatFormat):
     """OpenAI chat: `{"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": ...}]}`."""
 
+    #: OpenAI messages: `{messages: [{role, content}, ...]}`.
     type: Literal["messages"] = "messages"
 
 
 class ShareGPTFormat(_ChatFormat):
     """ShareGPT: `{"conversations": [{"from": "system"|"human"|"gpt", "value": ...}]}`."""
 
+    #: ShareGPT: `{conversations: [{from, value}, ...]}`.
     type: Literal["sharegpt"] = "sharegpt"
 
 
 class OASSTFormat(_ChatFormat):
     """An OpenAssistant message tree: one tree per record, prompter and assistant turns as nodes."""
 
+    #: OpenAssistant-style records.
     type: Literal["oasst"] = "oasst"
     #: One source, or several: sibling replies to the prompt, ranked in the order given.
     assistant: SourceList | None = None  # type: ignore[assignment]
@@ -215,10 +226,15 @@ class OASSTFormat(_ChatFormat):
 class DPOFormat(_Format):
     """Preference pairs: `{"prompt", "chosen", "rejected"}` (plus `system` when given)."""
 
+    #: Preference pairs.
     type: Literal["dpo"] = "dpo"
+    #: Where the prompt comes from.
     prompt: Source | None = None
+    #: Where the preferred reply comes from.
     chosen: Source | None = None
+    #: Where the other reply comes from.
     rejected: Source | None = None
+    #: Where a system message comes from (optional).
     system: Source | None = None
     #: Message lists instead of text: prompt `[system?, user]`, chosen and rejected `[assistant]`.
     conversational: bool = False
@@ -227,11 +243,15 @@ class DPOFormat(_Format):
 class AlpacaFormat(_Format):
     """Alpaca: `{"instruction", "input", "output"}` (plus `system` when given)."""
 
+    #: Alpaca records.
     type: Literal["alpaca"] = "alpaca"
+    #: Where the instruction comes from.
     instruction: Source | None = None
     #: Written as "" when not given.
     input: Source | None = None
+    #: Where the output comes from.
     output: Source | None = None
+    #: Where a system message comes from (optional).
     system: Source | None = None
 
 
@@ -244,9 +264,13 @@ FORMAT_NAMES = ("messages", "sharegpt", "oasst", "dpo", "alpaca")
 class CardConfig(StrictModel):
     """What the generated dataset card (README.md of an `hf` export or a Hub push) says beyond the facts."""
 
+    #: The dataset's license (an SPDX id such as `apache-2.0`).
     license: str | None = None
+    #: The dataset's display name.
     pretty_name: str | None = None
+    #: A paragraph about the dataset.
     description: str | None = None
+    #: Tags for the Hub.
     tags: list[str] = Field(default_factory=list)
 
 
@@ -258,6 +282,7 @@ def _format_names_schema(schema: dict[str, Any]) -> None:
 class OutputConfig(StrictModel):
     """How each generated row becomes the final record (see the module docstring)."""
 
+    #: The final record's fields, each from a column, a constant or a template (nested objects too).
     fields: dict[str, FieldSpec] | None = None
     #: A training format, or its name alone (`format: messages`) for its conventional columns.
     format: FormatConfig | None = Field(default=None, json_schema_extra=_format_names_schema)
@@ -268,6 +293,7 @@ class OutputConfig(StrictModel):
     record_schema: dict[str, Any] | Annotated[str, Field(pattern=IMPORT_PATH)] | None = Field(
         default=None, alias="schema"
     )
+    #: What the dataset card says beyond the facts (license, name, description, tags).
     card: CardConfig = Field(default_factory=CardConfig)
 
     @field_validator("format", mode="before")

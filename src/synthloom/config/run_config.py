@@ -23,7 +23,9 @@ class ExecutorChoice(StrictModel):
     executor declares its options and a new one adds no field here.
     """
 
+    #: The executor: `local` or `ray`.
     name: str = "local"
+    #: The executor's own options (for ray: `address`, `workers`).
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -49,6 +51,7 @@ class RunConfig(StrictModel):
     #: Stop when more than this share of cells failed over the last `failure_window` finished cells.
     #: Filtered rows (a filter or quality gate said no) never count as failures.
     max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
+    #: How many finished cells `max_failure_rate` is measured over.
     failure_window: Annotated[int, Field(gt=0)] = 200
     #: A cell that failed transiently is retried this many more times later in the run.
     cell_retries: Annotated[int, Field(ge=0)] = 2
@@ -61,6 +64,10 @@ class RunConfig(StrictModel):
     #: Keep each model-backed cell's lineage (the messages sent, the reply, reasoning, attempts, tokens,
     #: latency) in `lineage/part-NNNNN.parquet` next to the data, for `synthloom view`.
     lineage: bool = True
+    #: Accept a run that commits fewer records than asked (failed or filtered rows): `synthloom create`
+    #: then exits 0. Otherwise it exits 3 with the counts, so a CI job can tell a short dataset from a
+    #: complete one (`--allow-partial` does the same for one command).
+    allow_partial: bool = False
     #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None
@@ -72,6 +79,7 @@ class RunConfig(StrictModel):
     #: Serve Prometheus metrics at http://`metrics_host`:`metrics_port`/metrics while the run lasts
     #: (0: any free port, logged); None: no endpoint.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    #: The interface the metrics endpoint listens on.
     metrics_host: str = "127.0.0.1"
     #: Export the same metrics over OTLP/HTTP to this collector (`http://127.0.0.1:4318`); needs the
     #: `metrics` extra (the OpenTelemetry SDK and exporter).

@@ -33,7 +33,7 @@ from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.metadata import RunMetadata
-from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work
+from synthloom.store.resume import RemainingWork, ResumeMode, remaining_work, row_group_size
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["RunResult", "build_job", "generate_dataset", "generate_in_memory", "make_generators"]
@@ -135,14 +135,17 @@ async def generate_dataset(
     (when given) is fed as the run goes, for its exporters."""
     config = job.config
     planned = config.run.planned_records(num_records)
-    work = remaining_work(directory, config, num_records=planned, mode=resume)
+    group_size = row_group_size(directory, config, num_records)
+    work = remaining_work(directory, config, num_records=planned, mode=resume, group_size=group_size)
     kept_mode = config.run.target == "kept"
     if kept_mode:
-        work = _kept_mode_work(work, num_records, config)
+        work = _kept_mode_work(work, num_records, config, group_size)
     todo = list(work.todo)
     directory.clear_temporaries()
     directory.drop_records_for(g.index for g in todo)
-    metadata = RunMetadata.start(directory, config, work, num_records, planned_records=planned)
+    metadata = RunMetadata.start(
+        directory, config, work, num_records, planned_records=planned, group_size=group_size
+    )
     directory.write_config(config)
     if job.seed is not None and job.seed.report.issues:
         directory.write_seed_report(job.seed.report.to_dict())
@@ -234,13 +237,15 @@ async def _results(
             yield result
 
 
-def _kept_mode_work(work: RemainingWork, target: int, config: DatasetConfig) -> RemainingWork:
+def _kept_mode_work(
+    work: RemainingWork, target: int, config: DatasetConfig, group_size: int
+) -> RemainingWork:
     """The work of a run whose target counts kept rows (`KeptTarget` hands the groups out lazily). A
     group trimmed by an earlier session is regenerated whole when more rows are wanted than the run
     holds."""
     if sum(work.kept.values()) >= target or not work.trimmed:
         return work
-    slices = row_group_slices(config.run.planned_records(target), config.run.buffer_size, config.run.seed)
+    slices = row_group_slices(config.run.planned_records(target), group_size, config.run.seed)
     by_index = {s.index: s for s in slices}
     again = [by_index[i] for i in sorted(work.trimmed) if i in by_index]
     kept = {i: n for i, n in work.kept.items() if i not in work.trimmed}

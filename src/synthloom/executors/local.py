@@ -54,7 +54,7 @@ class LocalExecutor:
         pool = self._pool
         if pool is None:
             return {}
-        return model_rows(pool.usage.summary()["models"], pool.limiter_stats())
+        return model_rows(pool.usage.summary()["models"], pool.limiter_stats(), live=pool.usage.live())
 
     def usage_summary(self) -> dict[str, Any]:
         if self._final_usage is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -14,11 +15,12 @@ from synthloom.config.loader import load_config
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
-from synthloom.errors import ConfigError, SeedDataError
+from synthloom.errors import ConfigError, ModelConnectionError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.models import check_models
+from synthloom.models.reachability import unreachable_endpoints
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
 from synthloom.seeds.reader import SeedReader
@@ -26,6 +28,8 @@ from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
+
+logger = logging.getLogger(__name__)
 
 ConfigLike = DatasetConfig | str | Path
 T = TypeVar("T")
@@ -122,6 +126,30 @@ def _prepare(config: DatasetConfig) -> Job:
     return build_job(config, plan, seed)
 
 
+async def check_reachable(job: Job) -> None:
+    """Refuse to start when a model the plan calls cannot be connected to: a run would otherwise retry
+    it for up to `run.endpoint_deadline` seconds, looking like a slow server. A model served by several
+    endpoints starts while one of them answers (the endpoint set takes the others out and probes them)."""
+    config = job.config
+    used = job.plan.model_aliases
+    models = [m for m in config.models if m.alias in used]
+    problems = await unreachable_endpoints(models, check_models(models))
+    replicas = {m.alias: len(m.replicas()) for m in models}
+    down: dict[str, int] = {}
+    for problem in problems:
+        down[problem.alias] = down.get(problem.alias, 0) + 1
+    fatal = [p for p in problems if down[p.alias] >= replicas[p.alias]]
+    for problem in problems:
+        if problem not in fatal:
+            logger.warning("%s; its other endpoints answer", problem.describe())
+    if fatal:
+        lines = "; ".join(p.describe() for p in fatal)
+        raise ModelConnectionError(
+            f"{lines}. Nothing was generated. Start the server or fix 'base_url' "
+            "(`synthloom models check CONFIG` probes every model)"
+        )
+
+
 def validate(config: ConfigLike) -> Plan:
     """Load and check a config (seed data included) without generating anything. Returns the plan."""
     job = _prepare(_config(config))
@@ -141,6 +169,7 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     _check_records(num_records)
     job = _prepare(_config(config))
     try:
+        await check_reachable(job)
         outcome = await generate_in_memory(job, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
@@ -198,6 +227,7 @@ async def acreate(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    check_endpoints: bool = True,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
@@ -206,6 +236,8 @@ async def acreate(
     job = _prepare(_config(config))
     directory = RunDirectory(Path(output) / job.config.name)
     try:
+        if check_endpoints:
+            await check_reachable(job)
         chosen = _executor(job.config, executor, ray_address, directory.root)
         with directory, contextlib.ExitStack() as stack:
             metrics = _metrics(job.config, metrics_port, stack)
@@ -233,6 +265,7 @@ def create(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    check_endpoints: bool = True,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
@@ -243,8 +276,10 @@ def create(
     `executor` (default: `run.executor`): `local`, `ray` (row groups on the Ray cluster at
     `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
-    `run.metrics_port`) serves Prometheus metrics while the run lasts. Called inside a running event loop
-    (a Jupyter notebook), the run gets a thread and a loop of its own; async code can await `acreate`."""
+    `run.metrics_port`) serves Prometheus metrics while the run lasts. `check_endpoints`: connect to
+    every model endpoint first and stop at once (`ModelConnectionError`) when one is unreachable.
+    Called inside a running event loop (a Jupyter notebook), the run gets a thread and a loop of its
+    own; async code can await `acreate`."""
     return run_blocking(
         acreate(
             config,
@@ -255,6 +290,7 @@ def create(
             executor=executor,
             ray_address=ray_address,
             metrics_port=metrics_port,
+            check_endpoints=check_endpoints,
         )
     )
 

@@ -21,9 +21,11 @@ __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 130 for an interrupt.
+#: Exit codes: 2 for what the user must fix, 1 for a run that failed, 3 for a run that committed fewer
+#: records than asked (unless allowed), 130 for an interrupt.
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
+EXIT_PARTIAL = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -237,6 +239,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Exit 0 even when fewer records than asked were committed (also: run.allow_partial).",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
     default=None,
@@ -261,12 +268,16 @@ def create(
     resume: str,
     progress: bool,
     as_json: bool,
+    allow_partial: bool,
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
 ) -> None:
     """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes. A
-    pipeline file (`stages:`) runs its stages in order, each into OUTPUT/<stage>/."""
+    pipeline file (`stages:`) runs its stages in order, each into OUTPUT/<stage>/.
+
+    Exits 3 when fewer records than asked were committed (failed or filtered rows), unless
+    --allow-partial or run.allow_partial is set; 1 when the run failed; 2 for a config mistake."""
     from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import create as run_create
 
@@ -300,8 +311,12 @@ def create(
         "usage": result.usage.get("models", {}),
         "columns": result.usage.get("columns", {}),
     }
+    partial = _shortfall(summary)
+    allowed = allow_partial or _run_allows_partial(result.path)
     if as_json:
         _emit_json(summary)
+        if partial and not allowed:
+            _fail(partial, EXIT_PARTIAL)
         return
     removed = [
         f"{summary['failed_records']} failed: see failures.jsonl" if summary["failed_records"] else "",
@@ -312,12 +327,8 @@ def create(
         f"{summary['records']}/{summary['target_records']} records written to {summary['path']}"
         + (f" ({notes})" if notes else "")
     )
-    for name, c in summary["columns"].items():
-        if c.get("requests"):
-            click.echo(
-                f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
-                f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
-            )
+    for line in _column_usage_lines(summary["columns"]):
+        click.echo(line)
     for alias, u in summary["usage"].items():
         click.echo(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
@@ -325,6 +336,60 @@ def create(
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
+    if partial and not allowed:
+        _fail(partial, EXIT_PARTIAL)
+
+
+def _column_usage_lines(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per column that sent requests; a flow's nodes (`<flow>.<node>`, already counted in the
+    flow's line) indented under it, so the spend is not read twice."""
+    lines: list[str] = []
+    nodes: dict[str, list[str]] = {}
+    for name in columns:
+        if "." in name:
+            nodes.setdefault(name.split(".", 1)[0], []).append(name)
+    for name, c in columns.items():
+        if "." in name or not c.get("requests"):
+            continue
+        lines.append(
+            f"  column {name}: {c['requests']} requests, {c.get('output_tokens', 0)} tokens out, "
+            f"p95 {c.get('latency_p95') or 0:.2f}s, {c.get('cells_failed', 0)} failed"
+        )
+        for node in nodes.get(name, []):
+            n = columns[node]
+            lines.append(
+                f"      node {node.split('.', 1)[1]}: {n.get('requests', 0)} requests, "
+                f"{n.get('output_tokens', 0)} tokens out, p95 {n.get('latency_p95') or 0:.2f}s"
+            )
+    return lines
+
+
+def _run_allows_partial(path: Path | None) -> bool:
+    import yaml
+
+    written = path / "config.yaml" if path is not None else None
+    if written is None or not written.exists():
+        return False
+    data = yaml.safe_load(written.read_text()) or {}
+    return bool((data.get("run") or {}).get("allow_partial"))
+
+
+def _shortfall(summary: dict[str, Any]) -> str | None:
+    """Why the run is short of its target, with the counts; None when it is not."""
+    written, asked = summary["records"] or 0, summary["target_records"] or 0
+    if written >= asked:
+        return None
+    failed, filtered = summary["failed_records"], summary["filtered_records"]
+    hints = []
+    if failed:
+        hints.append("failures.jsonl says why rows failed")
+    if filtered:
+        hints.append(
+            "filtered.jsonl says why rows were filtered (run.target: kept generates until N are kept)"
+        )
+    hints.append("pass --allow-partial (or set run.allow_partial: true) to accept a short run")
+    counts = f"{failed} failed, {filtered} filtered"
+    return f"only {written} of {asked} records were written ({counts}): " + "; ".join(hints)
 
 
 @cli.command()

@@ -85,6 +85,12 @@ def check_command(config_path: str, as_json: bool) -> None:
         raise click.ClickException(f"{len(failed)} of {len(rows)} model(s) unreachable: {', '.join(failed)}")
 
 
+#: What `mock-server` uses when neither a flag nor `--config` sets it (a believable remote server).
+_MOCK_DEFAULTS = {"latency": 0.2, "jitter": 0.3}
+
+_RATE = click.FloatRange(0, 1)
+
+
 @click.command("mock-server")
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default)."
@@ -92,60 +98,98 @@ def check_command(config_path: str, as_json: bool) -> None:
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
 )
-@click.option("--latency", default=0.2, show_default=True, type=click.FloatRange(min=0), help="Mean seconds.")
 @click.option(
-    "--jitter", default=0.3, show_default=True, type=click.FloatRange(0, 1), help="Fraction of latency."
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A YAML file of any of the settings below (by their field names: tool_turns, accept_rate, ...) "
+    "and `script:`, a list of scripted replies ({text, status, delay, finish_reason, body, drop}). "
+    "Flags override it.",
+)
+@click.option("--latency", default=None, type=click.FloatRange(min=0), help="Mean seconds (default 0.2).")
+@click.option(
+    "--jitter", default=None, type=click.FloatRange(0, 1), help="Fraction of latency (default 0.3)."
 )
 @click.option("--capacity", default=None, type=click.IntRange(min=1), help="Concurrent requests served.")
 @click.option("--retry-after", default=None, type=click.FloatRange(min=0), help="Retry-After sent with 429s.")
-@click.option("--queueing", is_flag=True, help="Queue requests beyond capacity instead of answering 429.")
-@click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share answered 503.")
-@click.option("--hang-rate", default=0.0, type=click.FloatRange(0, 1), help="Share never answered.")
+@click.option("--queueing", is_flag=True, default=None, help="Queue requests beyond capacity instead of 429.")
+@click.option("--error-rate", default=None, type=_RATE, help="Share answered 503.")
+@click.option("--hang-rate", default=None, type=_RATE, help="Share never answered.")
+@click.option("--drop-rate", default=None, type=_RATE, help="Share with the connection dropped.")
+@click.option("--malformed-rate", default=None, type=_RATE, help="Share with a broken JSON body.")
 @click.option(
-    "--drop-rate", default=0.0, type=click.FloatRange(0, 1), help="Share with the connection dropped."
+    "--accept-rate",
+    default=None,
+    type=_RATE,
+    help="How often a structured reply picks the last option of every enum (a judge's 'accept').",
 )
+@click.option("--final-answer-rate", default=None, type=_RATE, help="Text replies ending 'FINAL ANSWER'.")
 @click.option(
-    "--malformed-rate", default=0.0, type=click.FloatRange(0, 1), help="Share with a broken JSON body."
+    "--tool-turns",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Assistant turns that call tools before the answer, when a request offers tools (default 1).",
+)
+@click.option("--tool-calls-per-turn", default=None, type=click.IntRange(min=1), help="Tool calls per turn.")
+@click.option("--tool-malformed-rate", default=None, type=_RATE, help="Tool calls with broken arguments.")
+@click.option("--tool-unknown-rate", default=None, type=_RATE, help="Tool calls naming no such tool.")
+@click.option("--embedding-dim", default=None, type=click.IntRange(min=1), help="Embedding size.")
+@click.option("--seed", default=None, type=int, help="Seed of every simulated draw.")
+@click.option(
+    "--reply",
+    "replies",
+    multiple=True,
+    help="A scripted reply for the next request (repeat for several, in order); then it simulates again.",
 )
 def mock_server_command(
-    host: str,
-    port: int,
-    latency: float,
-    jitter: float,
-    capacity: int | None,
-    retry_after: float | None,
-    queueing: bool,
-    error_rate: float,
-    hang_rate: float,
-    drop_rate: float,
-    malformed_rate: float,
+    host: str, port: int, config_file: str | None, replies: tuple[str, ...], **settings: Any
 ) -> None:
-    """Serve a simulated OpenAI-compatible endpoint until Ctrl-C (a zero-cost dry run of a pipeline)."""
+    """Serve a simulated OpenAI-compatible endpoint until Ctrl-C (a zero-cost dry run of a pipeline).
+
+    It answers chat (structured replies valid against the schema asked for, a fenced code block in the
+    language an llm-code column asks for, tool calls when tools are offered), embeddings and images
+    (real PNGs), with the latency, limits and faults you set."""
     from pydantic import ValidationError
 
-    from synthloom.testing import SimulatedEndpointConfig, serve
+    from synthloom.testing import ScriptedResponse, SimulatedEndpointConfig, serve
 
-    if queueing and capacity is None:
-        raise click.ClickException("--queueing needs --capacity")
+    data, script = _mock_file(config_file)
+    data.update({key: value for key, value in settings.items() if value is not None})
+    for key, value in _MOCK_DEFAULTS.items():
+        data.setdefault(key, value)
+    if data.get("queueing") and data.get("capacity") is None:
+        raise UserError("--queueing needs --capacity")
     try:
-        config = SimulatedEndpointConfig(
-            latency=latency,
-            jitter=jitter,
-            capacity=capacity,
-            retry_after=retry_after,
-            queueing=queueing,
-            error_rate=error_rate,
-            hang_rate=hang_rate,
-            drop_rate=drop_rate,
-            malformed_rate=malformed_rate,
-        )
+        config = SimulatedEndpointConfig.model_validate(data)
+        steps = [ScriptedResponse.model_validate(step) for step in script]
     except ValidationError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(f"mock-server settings: {exc}") from None
+    steps += [ScriptedResponse(text=text) for text in replies]
 
     def ready(endpoint: Any) -> None:
+        endpoint.script(*steps)
         click.echo(f"Simulated endpoint at {endpoint.base_url} (Ctrl-C to stop)", err=True)
 
     try:
         serve(config, host=host, port=port, ready=ready)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _mock_file(path: str | None) -> tuple[dict[str, Any], list[Any]]:
+    """The settings and the scripted replies of a `--config` file."""
+    if path is None:
+        return {}, []
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of settings")
+    script = data.pop("script", None) or []
+    if not isinstance(script, list):
+        raise UserError(f"{path}: 'script' must be a list of replies")
+    return dict(data), [{"text": step} if isinstance(step, str) else step for step in script]

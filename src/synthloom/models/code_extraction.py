@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CodeExtraction", "extract_code", "normalise_language"]
+__all__ = ["CodeExtraction", "code_instruction", "extract_code", "normalise_language"]
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -31,6 +31,12 @@ _ALIASES = {
 
 _SQL_START = re.compile(r"^\s*(select|with|insert|update|delete|create|alter|drop|explain)\b", re.IGNORECASE)
 _CODE_LINE = re.compile(r"[;{}()\[\]=:]\s*$|^\s{2,}\S|^\s*(#|//|--|/\*)")
+
+
+def code_instruction(language: str) -> str:
+    """Appended to an `llm-code` prompt: the form the reply must take, said the same way every time
+    (a small model follows it more often, and a simulated endpoint recognises a code request by it)."""
+    return f"\n\nReply with the {language} code in one fenced block (```{language} ... ```)."
 
 
 def normalise_language(name: str) -> str:

@@ -345,6 +345,8 @@ class ModelClient:
                 if found.ok:
                     return found, chat, total, attempts
                 last_text, last_error = chat.text, found.error
+                if chat.finish_reason in _CUT_BY_LENGTH:
+                    last_error = _cut_by_max_tokens(chat.finish_reason, run_params, found.error)
                 conversation = [*chat.conversation, Message("user", correction_message(found.error, what))]
         raise ParseError(
             f"model '{self.alias}': no usable reply after {attempts} attempts: {last_error}",
@@ -471,3 +473,17 @@ def _append_to_last_user(messages: list[Message], text: str) -> list[Message]:
             return out
     out.append(Message("user", text.lstrip()))
     return out
+
+
+#: Finish reasons meaning the reply stopped at the token limit (OpenAI: length; Anthropic: max_tokens).
+_CUT_BY_LENGTH = frozenset({"length", "max_tokens"})
+
+
+def _cut_by_max_tokens(reason: str | None, params: InferenceParams, error: str) -> str:
+    """Why an unusable reply failed when the server cut it at the token limit: the limit, not the
+    model's JSON or code, is what to change."""
+    limit = f"max_tokens {params.max_tokens}" if params.max_tokens else "the server's default max_tokens"
+    return (
+        f"the reply was cut by {limit} (finish_reason '{reason}') before it was complete, so it "
+        f"could not be used ({error}): raise inference.max_tokens, or ask for a shorter value"
+    )

@@ -30,6 +30,11 @@ class CallUsage:
         return sum(1 for code in self.status_codes if code == 429)
 
     @property
+    def server_errors(self) -> int:
+        """Attempts answered with a 5xx status."""
+        return sum(1 for code in self.status_codes if code is not None and code >= 500)
+
+    @property
     def retries(self) -> int:
         """Attempts re-sent after a retryable failure other than 429."""
         return max(0, self.attempts - 1 - self.rate_limited)

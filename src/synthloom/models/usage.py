@@ -54,6 +54,7 @@ class UsageTotals:
     failures: int = 0
     rate_limited: int = 0
     retries: int = 0
+    server_errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
@@ -67,6 +68,7 @@ class UsageTotals:
         self.failures += 0 if ok else 1
         self.rate_limited += usage.rate_limited
         self.retries += usage.retries
+        self.server_errors += usage.server_errors
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.cost += cost
@@ -84,6 +86,7 @@ class UsageTotals:
             "failures": self.failures,
             "rate_limited": self.rate_limited,
             "retries": self.retries,
+            "server_errors": self.server_errors,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "latency_p50": pct(0.50),
@@ -110,6 +113,21 @@ class UsageTracker:
         self._columns: dict[str, UsageTotals] = {}
         self._scopes: dict[int, dict[str, UsageTotals]] = {}
         self._reports: dict[str, dict[str, Callable[[], dict[str, Any]]]] = {}
+        #: Per alias, failed attempts as they happen (an exchange still being retried included): what
+        #: the live display shows, where `record` only counts an exchange once it has ended.
+        self._live: dict[str, dict[str, int]] = {}
+
+    def attempt_failed(self, alias: str, status: int | None, *, retried: bool) -> None:
+        """Count one failed attempt of `alias` now: a 5xx answer, and whether it will be retried."""
+        live = self._live.setdefault(alias, {"server_errors": 0, "retries": 0})
+        if status is not None and status >= 500:
+            live["server_errors"] += 1
+        if retried and status != 429:
+            live["retries"] += 1
+
+    def live(self) -> dict[str, dict[str, int]]:
+        """Per alias, 5xx answers and retries counted as they happen."""
+        return {alias: dict(counts) for alias, counts in self._live.items()}
 
     def add_report(self, section: str, key: str, report: Callable[[], dict[str, Any]]) -> None:
         """Include `report()` in `summary()` as `[section][key]`, read when the summary is made (the

@@ -11,15 +11,15 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from synthloom.config.base import ColumnConfig, ImportPath
+from synthloom.config.base import ColumnConfig, ImportPath, ValueShape
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import PlanError
 
-from .templates import is_plain_text, template_references
+from .templates import is_plain_text, key_reads, literal_placeholders, template_references
 
 __all__ = ["ColumnPlan", "Plan", "add_import_dir", "build_plan", "import_object", "import_problem"]
 
@@ -103,9 +103,16 @@ def _build(config: DatasetConfig, seed_columns: Sequence[str]) -> Plan:
     aliases = {m.alias for m in config.models}
     side_owner = {side: col.name for col in config.columns for side in col.side_columns()}
 
+    by_name = {col.name: col for col in config.columns}
+    shapes = {col.name: col.value_shape() for col in config.columns}
     planned: dict[str, ColumnPlan] = {}
     for col in config.columns:
-        refs = _reads(col, _Scope(col.name, known, set(side_owner), aliases, base_dir=config.source_dir))
+        scope = _Scope(col.name, known, set(side_owner), aliases, base_dir=config.source_dir, shapes=shapes)
+        refs = _reads(col, scope)
+        try:
+            col.check_with(by_name)
+        except PlanError as exc:
+            raise scope.error(exc.reason, exc.field) from None
         refs = {side_owner.get(r, r) for r in refs}
         planned[col.name] = ColumnPlan(
             config=col,
@@ -138,6 +145,8 @@ class _Scope:
     node: str | None = None
     #: The config file's folder: import paths resolve there first.
     base_dir: Path | None = None
+    #: Each column's value shape (`ColumnConfig.value_shape`), for `{{ column.key }}` checks.
+    shapes: Mapping[str, ValueShape | None] = field(default_factory=dict)
 
     def error(self, message: str, field: str | None) -> PlanError:
         return PlanError(message, column=self.column, node=self.node, field=field)
@@ -186,6 +195,8 @@ def _reads(col: ColumnConfig, scope: _Scope) -> set[str]:
             raise scope.error(exc.reason, field_name) from None
         for ref in sorted(found):
             read(ref, field_name)
+        _check_literal_placeholders(source, field_name, scope, bound)
+        _check_key_reads(source, field_name, scope, bound)
     for field_name, targets in col.referenced_columns().items():
         for ref in targets:
             read(ref, field_name)
@@ -198,6 +209,46 @@ def _reads(col: ColumnConfig, scope: _Scope) -> set[str]:
     _check_when(col, scope)
     _check_import_paths(col, scope)
     return reads
+
+
+def _check_literal_placeholders(source: str, field_name: str, scope: _Scope, bound: frozenset[str]) -> None:
+    readable = scope.known | scope.sides | bound
+    for name in literal_placeholders(source):
+        if name in readable:
+            raise scope.error(
+                f"'{{{name}}}' is sent as literal text (single braces are not a placeholder here): "
+                f"write '{{{{ {name} }}}}' to insert the value of '{name}'",
+                field_name,
+            )
+
+
+def _check_key_reads(source: str, field_name: str, scope: _Scope, bound: frozenset[str]) -> None:
+    for name, keys in key_reads(source):
+        if name in bound:
+            continue
+        shape = scope.shapes.get(name)
+        walked: list[str] = [name]
+        for key, as_attribute in keys:
+            if shape is None:
+                break
+            if key not in shape:
+                close = difflib.get_close_matches(key, list(shape), n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else "it has " + ", ".join(shape)
+                written = ".".join([*walked, key])
+                raise scope.error(
+                    f"'{{{{ {written} }}}}' reads key '{key}', which the value of "
+                    f"'{'.'.join(walked)}' does not have ({hint}): it would render as an empty string",
+                    field_name,
+                )
+            if as_attribute and hasattr(dict, key):
+                # `grade.clear` is the mapping's own `clear` method, not the key: Jinja finds methods first.
+                raise scope.error(
+                    f"'{{{{ {'.'.join([*walked, key])} }}}}' reads the mapping method '{key}', not the key "
+                    f"'{key}': write {'.'.join(walked)}['{key}']",
+                    field_name,
+                )
+            walked.append(key)
+            shape = shape[key]
 
 
 def _topological_order(planned: dict[str, ColumnPlan], readable: set[str]) -> list[str]:

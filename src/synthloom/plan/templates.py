@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import random
+import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -31,6 +32,8 @@ __all__ = [
     "compile_template",
     "is_plain_text",
     "is_truthy",
+    "key_reads",
+    "literal_placeholders",
     "reset_template_seed",
     "set_template_seed",
     "template_environment",
@@ -298,3 +301,57 @@ def _assigned_names(ast: nodes.Template) -> set[str]:
     own = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
     own |= {m.name for m in ast.find_all(nodes.Macro)}
     return own
+
+
+# ---- what a template reads inside a value ---------------------------------------------------------
+#: Methods of a mapping a template may call on a structured value (`answer.items()`).
+_MAPPING_METHODS = frozenset({"items", "keys", "values", "get"})
+
+#: `{question}` (Python's str.format, SyGra, LangChain): one brace on each side, an identifier inside.
+_SINGLE_BRACE = re.compile(r"(?<!\{)\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}(?!\})")
+
+
+def literal_placeholders(source: str) -> list[str]:
+    """Names written `{name}` in the template's literal text: Jinja sends them as they are."""
+    ast = template_environment().parse(source)
+    found: list[str] = []
+    for data in ast.find_all(nodes.TemplateData):
+        found.extend(match.group(1) for match in _SINGLE_BRACE.finditer(data.data))
+    return found
+
+
+def key_reads(source: str) -> list[tuple[str, tuple[tuple[str, bool], ...]]]:
+    """Each `{{ name.key.subkey }}` or `{{ name['key'] }}` the template reads, as (name, keys), each key
+    with whether it was written as an attribute (`.key`), for names the template does not bind itself.
+    A method call on a mapping (`.items()`) ends the keys."""
+    ast = template_environment().parse(source)
+    own = _assigned_names(ast)
+    reads: list[tuple[str, tuple[tuple[str, bool], ...]]] = []
+    called = {id(call.node) for call in ast.find_all(nodes.Call)}
+    # Outermost accesses only: `a.b.c` is one Getattr whose node is `a.b`; walk down to the name.
+    inner: set[int] = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if id(node) in inner:
+            continue
+        keys: list[tuple[str, bool]] = []
+        current: nodes.Node = node
+        while isinstance(current, nodes.Getattr | nodes.Getitem):
+            inner.add(id(current.node))
+            key: tuple[str, bool] | None = None
+            if isinstance(current, nodes.Getattr):
+                if id(current) in called and current.attr in _MAPPING_METHODS:
+                    keys.clear()  # `answer.items()`: what follows reads the method's result
+                else:
+                    key = (current.attr, True)
+            else:
+                arg = current.arg
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    key = (arg.value, False)
+                else:
+                    keys.clear()  # `answer[i]`: a computed key, nothing to check
+            if key is not None:
+                keys.insert(0, key)
+            current = current.node
+        if isinstance(current, nodes.Name) and current.ctx == "load" and current.name not in own and keys:
+            reads.append((current.name, tuple(keys)))
+    return reads

@@ -38,13 +38,15 @@ class RunMetadata:
         num_records: int,
         *,
         planned_records: int | None = None,
+        group_size: int | None = None,
     ) -> RunMetadata:
         """Metadata for a session about to generate `work`: a resumed run's, reconciled with the data
         files (they are the truth), or a fresh one. `num_records` is the target; `planned_records` the
         records the row groups span (more than the target when generating until N rows are kept)."""
         planned = planned_records or num_records
+        buffer = group_size or config.run.buffer_size
         data = (directory.read_metadata() if work.resumed else None) or base_metadata(
-            config, target=num_records, run_seed=config.run.seed
+            config, target=num_records, run_seed=config.run.seed, group_size=buffer
         )
         data.update(
             target_records=num_records, target=config.run.target, status="running", updated_at=now_iso()
@@ -52,7 +54,7 @@ class RunMetadata:
         groups = {k: v for k, v in data.get("row_groups", {}).items() if int(k) in work.kept}
         # A process killed between committing a file and rewriting the metadata left a committed
         # group the metadata does not list yet.
-        sizes = {s.index: s.size for s in row_group_slices(planned, config.run.buffer_size, config.run.seed)}
+        sizes = {s.index: s.size for s in row_group_slices(planned, buffer, config.run.seed)}
         failed_by_group = directory.failures_by_group()
         filtered_by_group = directory.filtered_by_group()
         for index, records in work.kept.items():
@@ -206,14 +208,17 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def base_metadata(config: DatasetConfig, *, target: int, run_seed: int) -> dict[str, Any]:
+def base_metadata(
+    config: DatasetConfig, *, target: int, run_seed: int, group_size: int | None = None
+) -> dict[str, Any]:
     return {
         "name": config.name,
         "synthloom_version": __version__,
         "fingerprint": config_fingerprint(config),
         "fingerprint_view": fingerprint_view(config),
         "target_records": target,
-        "buffer_size": config.run.buffer_size,
+        # The records per row group this run uses (smaller than run.buffer_size for a small kept target).
+        "buffer_size": group_size or config.run.buffer_size,
         "run_seed": run_seed,
         "status": "running",
         "created_at": now_iso(),

@@ -11,7 +11,7 @@ from synthloom.row_groups import RowGroupSlice, row_group_slices
 from synthloom.store.fingerprint import config_fingerprint, describe_changes, fingerprint_view
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["RemainingWork", "ResumeMode", "remaining_work"]
+__all__ = ["RemainingWork", "ResumeMode", "remaining_work", "row_group_size"]
 
 ResumeMode = Literal["never", "always", "if-possible"]
 
@@ -30,11 +30,31 @@ class RemainingWork:
         return sum(self.kept.values())
 
 
+def row_group_size(store: RunDirectory, config: DatasetConfig, target: int) -> int:
+    """Records per row group for a run of `target` records: `buffer_size`, except that a run that
+    generates until `target` rows are kept starts with groups of at most `target` records (more are
+    handed out as the measured accept rate asks), so a small target does not try 10x its size at once.
+    A resumed run keeps the size its first session chose (metadata.json), so its groups line up."""
+    meta = store.read_metadata() if store.metadata_path.exists() else None
+    if meta and isinstance(meta.get("buffer_size"), int):
+        return int(meta["buffer_size"])
+    if config.run.target == "kept":
+        return max(1, min(config.run.buffer_size, target))
+    return config.run.buffer_size
+
+
 def remaining_work(
-    store: RunDirectory, config: DatasetConfig, *, num_records: int, mode: ResumeMode
+    store: RunDirectory,
+    config: DatasetConfig,
+    *,
+    num_records: int,
+    mode: ResumeMode,
+    group_size: int | None = None,
 ) -> RemainingWork:
-    """Which row groups to generate. Raises `RunStateError` when the directory cannot be used as asked."""
-    slices = row_group_slices(num_records, config.run.buffer_size, config.run.seed)
+    """Which row groups to generate (`group_size` records each; `buffer_size` by default). Raises
+    `RunStateError` when the directory cannot be used as asked."""
+    buffer = group_size or config.run.buffer_size
+    slices = row_group_slices(num_records, buffer, config.run.seed)
     committed = store.committed()  # reads every part's footer: once
     if not committed and not store.metadata_path.exists():
         if mode == "always":
@@ -55,7 +75,6 @@ def remaining_work(
             "Restore the config, or write to another --output to start a fresh run"
         )
     planned_sizes = store.group_sizes(meta)
-    buffer = config.run.buffer_size
     needed = max((i * buffer + planned_sizes.get(i, r.records) for i, r in committed.items()), default=0)
     if num_records < needed:
         raise RunStateError(

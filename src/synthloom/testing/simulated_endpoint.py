@@ -90,6 +90,8 @@ class ScriptedResponse(BaseModel):
     reasoning: str | None = None
     delay: Annotated[float, Field(ge=0)] = 0.0
     drop: bool = False
+    #: The reply's finish reason (`length`: cut by max_tokens); default `stop` (or `tool_calls`).
+    finish_reason: str | None = None
 
 
 class RecordedRequest(BaseModel):
@@ -431,6 +433,8 @@ class SimulatedEndpoint:
         if reasoning is not None:
             message["reasoning_content"] = reasoning
         finish = "tool_calls" if "tool_calls" in message else "stop"
+        if step is not None and step.finish_reason is not None:
+            finish = step.finish_reason
         return {
             "id": "chatcmpl-simulated",
             "object": "chat.completion",
@@ -492,6 +496,9 @@ class SimulatedEndpoint:
             "",
         )
         text = f"Simulated reply to: {last_user[:200]}"
+        language = _code_language(messages)
+        if language is not None:
+            return _code_reply(language, last_user)
         if self.config.final_answer_rate and verdict.random() < self.config.final_answer_rate:
             text += " FINAL ANSWER"
         return text
@@ -543,6 +550,48 @@ class SimulatedEndpoint:
             "data": data,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+#: How an `llm-code` request names its language (`code_instruction`), or a correction turn asking again.
+_CODE_REQUEST = re.compile(r"the ([\w+#.-]+) code in one fenced block")
+
+#: A small, valid program per language, so a dry run's validators and tests have something to check.
+_CODE_BODIES = {
+    "python": "def simulated():\n    return 42\n",
+    "sql": "SELECT 42 AS simulated;\n",
+    "javascript": "function simulated() {\n  return 42;\n}\n",
+    "typescript": "function simulated(): number {\n  return 42;\n}\n",
+    "bash": "echo 42\n",
+    "go": "package main\n\nfunc simulated() int {\n\treturn 42\n}\n",
+    "rust": "fn simulated() -> i32 {\n    42\n}\n",
+    "json": '{"simulated": 42}\n',
+    "yaml": "simulated: 42\n",
+}
+
+
+def _code_language(messages: list[Any]) -> str | None:
+    """The language an `llm-code` request (or a correction turn) asks for, from its last user turn."""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            found = _CODE_REQUEST.search(_content_text(message.get("content")))
+            return found.group(1) if found else None
+    return None
+
+
+#: Spellings of a language a code request may use, and how each language writes a comment.
+_CODE_ALIASES = {"py": "python", "python3": "python", "js": "javascript", "ts": "typescript", "sh": "bash"}
+_COMMENTS = {"python": "#", "bash": "#", "yaml": "#", "sql": "--", "javascript": "//", "typescript": "//"}
+_COMMENTS.update({"go": "//", "rust": "//"})
+
+
+def _code_reply(language: str, prompt: str) -> str:
+    key = _CODE_ALIASES.get(language.lower(), language.lower())
+    body = _CODE_BODIES.get(key, "simulated\n")
+    comment = _COMMENTS.get(key)
+    asked = _CODE_REQUEST.split(prompt, maxsplit=1)[0].removesuffix("Reply with ")
+    summary = " ".join(asked.replace("`", "'").split())[:80]
+    header = f"{comment} Simulated code for: {summary}\n" if comment else ""
+    return f"Here is the code.\n\n```{language}\n{header}{body}```\n"
 
 
 #: Keeps the verdict roll of a request apart from the draws of its simulated value.

@@ -75,6 +75,8 @@ class McpServerConfig(StrictModel):
     streamable-HTTP `url` of one already running."""
 
     #: The program and its arguments, e.g. `[npx, -y, "@modelcontextprotocol/server-everything"]`.
+    #: `python` (or `python3`) is the interpreter running synthloom, whose environment has the `mcp`
+    #: SDK, not whichever `python` comes first on PATH; write a path to use another one.
     command: Annotated[list[str], Field(min_length=1)] | None = None
     #: The streamable-HTTP endpoint; `${NAME}` parts are read from the environment at start.
     url: str | None = None
@@ -133,9 +135,11 @@ class ToolSource(StrictModel):
     function: Annotated[str, AfterValidator(_import_path)] | None = None
     #: `package.module`: its public functions (those listed in `__all__`, when it has one).
     module: Annotated[str, AfterValidator(_module_name)] | None = None
+    #: An MCP server whose tools the model may call.
     mcp: McpServerConfig | None = None
     #: Offer only these tools of a class, module or server / all but these.
     include: list[str] | None = None
+    #: Tools of the source left out.
     exclude: list[str] = Field(default_factory=list)
     #: Seconds one call may take; the column's `tool_timeout` when unset.
     timeout: Annotated[float, Field(gt=0)] | None = None

@@ -34,6 +34,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -150,7 +151,14 @@ def _cwd(config: McpServerConfig, base_dir: Path | None) -> Path:
     return (base / config.cwd).resolve() if config.cwd else base.resolve()
 
 
+#: Commands that mean "the Python running synthloom": the `mcp` SDK a server needs is installed there,
+#: while the first `python` on PATH may be another environment without it.
+_THIS_PYTHON = frozenset({"python", "python3", f"python3.{sys.version_info.minor}"})
+
+
 def _find_program(program: str, cwd: Path) -> str | None:
+    if program in _THIS_PYTHON and sys.executable:
+        return sys.executable
     if os.sep in program or (os.altsep and os.altsep in program):
         path = Path(program) if Path(program).is_absolute() else cwd / program
         return str(path) if path.is_file() and os.access(path, os.X_OK) else None

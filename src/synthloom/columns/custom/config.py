@@ -16,9 +16,13 @@ class CustomColumn(ColumnConfig):
     (`rows -> values`). `inputs` names the columns it reads."""
 
     type: Literal["custom"] = "custom"
+    #: `package.module:function` computing the value.
     function: ImportPathText
+    #: `cell`: the function gets one record; `batch`: a row group's records at once.
     mode: Literal["cell", "batch"] = "cell"
+    #: The columns the function reads (so they are generated first).
     inputs: list[str] = Field(default_factory=list)
+    #: Keyword arguments passed to the function.
     params: dict[str, Any] = Field(default_factory=dict)
     #: Model aliases a cell function calls through its `context` (`context.client(alias)`): the run
     #: opens them, and their requests go through the run's limiters and usage accounting.

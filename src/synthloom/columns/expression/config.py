@@ -15,5 +15,7 @@ class ExpressionColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "expr")
 
     type: Literal["expression"] = "expression"
+    #: A Jinja template computing the value from the record.
     expr: str
+    #: The type the rendered text is cast to.
     dtype: Literal["str", "int", "float", "bool", "json"] = "str"

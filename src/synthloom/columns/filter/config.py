@@ -24,7 +24,9 @@ class FilterColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "condition", "reason")
 
     type: Literal["filter"] = "filter"
+    #: A Jinja condition: rows where it is false are removed (recorded in filtered.jsonl).
     condition: str | None = None
+    #: `package.module:function` returning whether to keep the row (instead of `condition`).
     function: ImportPathText | None = None
     #: The columns a `function` reads (a `condition` names its own through the template).
     inputs: list[str] = Field(default_factory=list)

@@ -96,7 +96,9 @@ Identifier = Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
 class NodeHistory(StrictModel):
     """The chat history an LLM node shares, and who it speaks as."""
 
+    #: The history (one of the flow's `histories`).
     name: Identifier
+    #: Who this node speaks as: its turns are the assistant's, the others' the user's.
     speaker: Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -108,6 +110,7 @@ class _NodeFields(StrictModel):
 
 
 class _ChatNodeFields(_NodeFields):
+    #: The chat history this node shares with other nodes (`histories`), and who it speaks as.
     history: NodeHistory | None = None
     #: A node that speaks in a history may leave its prompt empty: the history is the conversation.
     prompt: str = ""
@@ -154,8 +157,11 @@ class AgentNode(_ChatNodeFields, LLMColumn):
 class Branch(StrictModel):
     """One entry of a conditional edge: `{if: "{{ ... }}", to: node}`, or `{else: node}` last."""
 
+    #: A Jinja condition over the record and the flow's state.
     condition: str | None = Field(default=None, alias="if")
+    #: The node to go to when the condition holds.
     to: str | None = None
+    #: The node to go to when no condition held (the last branch).
     otherwise: str | None = Field(default=None, alias="else")
 
     @model_validator(mode="after")
@@ -175,10 +181,15 @@ class Branch(StrictModel):
 class FlowEdge(StrictModel):
     """The way out of one node (or START): `to`, `when` (conditions) or `router` with `paths`."""
 
+    #: The node this edge leaves (or START).
     source: str = Field(alias="from")
+    #: The next node (or END).
     to: str | None = None
+    #: Conditional branches, tried in order: `{if: ..., to: ...}`, then `{else: ...}`.
     when: Annotated[list[Branch], Field(min_length=1)] | None = None
+    #: `package.module:function` returning the key of `paths` to follow.
     router: ImportPathText | None = None
+    #: The router's answers -> next node.
     paths: Annotated[dict[str, str], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
@@ -215,7 +226,9 @@ class FlowEdge(StrictModel):
 class Injection(StrictModel):
     """A message put into a history just before turn `at_turn` (1 = the first) is spoken."""
 
+    #: The turn (1 = the first) before which the message is put in.
     at_turn: Annotated[int, Field(ge=1)]
+    #: Who the injected message is from.
     role: Literal["system", "user"] = "system"
     #: A template over the state.
     content: str
@@ -234,6 +247,7 @@ class HistoryConfig(StrictModel):
 
     #: How many of the latest spoken turns a node sees (all when unset).
     window: Annotated[int, Field(gt=0)] | None = None
+    #: Messages put into the history before given turns.
     inject: list[Injection] = Field(default_factory=list)
 
 
@@ -245,14 +259,23 @@ class FlowColumn(ColumnConfig):
     model_config = ConfigDict(defer_build=True)
 
     type: Literal["flow"] = "flow"
+    #: Per-record state keys and their starting values; nodes read them in templates and write them.
     state: dict[str, Any] = Field(default_factory=dict)
+    #: Chat histories shared by the nodes that name them, by name.
     histories: dict[str, HistoryConfig] = Field(default_factory=dict)
+    #: The nodes of the graph: any column type, run per record.
     nodes: Annotated[list[FlowNodeConfig], Field(min_length=1)]
+    #: How the walk moves from node to node (plain, conditional or routed); START names the entry.
     edges: list[FlowEdge] = Field(default_factory=list)
+    #: The most node runs per record (required when the graph has a cycle).
     max_steps: Annotated[int, Field(gt=0)] | None = None
+    #: When `max_steps` is reached: `fail` the row, or `keep` it (flagged in `<name>__exhausted`).
     on_max_steps: Literal["fail", "keep"] = "fail"
+    #: The node or state key whose value is the column's value.
     output: str | None = None
+    #: Several values as the column's value: output key -> node or state key.
     outputs: Annotated[dict[str, str], Field(min_length=1)] | None = None
+    #: Also write `<name>__trajectory`: every node run, in order.
     trajectory: bool = False
     #: Columns (or, in a nested flow, outer state keys) the flow reads besides those its templates name:
     #: what a router or a custom node needs from outside.

@@ -58,14 +58,18 @@ DEFAULT_MAX_TURNS = 10
 class ChatRole(StrictModel):
     """A model speaking in a preset, with its options."""
 
+    #: The alias of the model speaking.
     model: str
+    #: Its system message (a Jinja template over the record).
     system_prompt: str | None = None
+    #: Sampling parameters for its requests.
     inference: InferenceParams | None = None
 
 
 class PromptedRole(ChatRole):
     """A model with its prompt (a template)."""
 
+    #: Its prompt: a Jinja template over the record.
     prompt: str
 
 
@@ -81,14 +85,18 @@ class SimulatedUser(ChatRole):
 class JudgeOptions(ChatRole):
     """An `llm-judge` inside a preset."""
 
+    #: The judge's prompt (a Jinja template); a default is used when omitted.
     prompt: str | None = None
+    #: The judge's rubric: named scores with their options.
     scores: Annotated[list[JudgeScore], Field(min_length=1)]
 
 
 class TurnRange(StrictModel):
     """A number of exchanges drawn per record, uniformly from `min` to `max`."""
 
+    #: The fewest exchanges.
     min: Annotated[int, Field(ge=1)]
+    #: The most exchanges.
     max: Annotated[int, Field(ge=1)]
 
     @model_validator(mode="after")
@@ -148,11 +156,17 @@ class ConversationColumn(_Preset):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "stop_when")
 
     type: Literal["conversation"] = "conversation"
+    #: The simulated user: model, system prompt (a persona), options.
     user: SimulatedUser
+    #: The assistant: model, system prompt, options.
     assistant: ChatRole
+    #: Exchanges per record: a number, or `{min, max}` drawn per record.
     turns: Annotated[int, Field(ge=1)] | TurnRange | None = None
+    #: A Jinja condition that ends the conversation early.
     stop_when: str | None = None
+    #: A judge of the finished conversation.
     judge: JudgeOptions | None = None
+    #: Also write `<name>__trajectory`: every node run, in order.
     trajectory: bool = False
 
     def max_turns(self) -> int:
@@ -273,7 +287,9 @@ class ConversationColumn(_Preset):
 class ScoreThreshold(StrictModel):
     """Stop once the judge's `score` is at least `min`."""
 
+    #: The name of the judge's score.
     score: str
+    #: The lowest score that ends the loop.
     min: float
 
 
@@ -284,12 +300,19 @@ class RefineColumn(_Preset):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "until")
 
     type: Literal["refine"] = "refine"
+    #: The model writing the first draft, with its prompt.
     generate: PromptedRole
+    #: The judge scoring each draft.
     judge: JudgeOptions
+    #: The prompt asking for a revision from the critique (a default is used when omitted).
     revise_prompt: str | None = None
+    #: A Jinja condition on the judgement that ends the loop.
     until: str | None = None
+    #: End the loop once a score reaches a minimum.
     threshold: ScoreThreshold | None = None
+    #: The most revisions.
     max_iterations: Annotated[int, Field(ge=1, le=100)] = 3
+    #: Also write `<name>__trajectory`: every draft, judgement and revision.
     trajectory: bool = True
 
     def build_flow(self) -> FlowColumn:

@@ -36,8 +36,11 @@ class ImageColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt")
 
     type: Literal["image"] = "image"
+    #: The alias of an OpenAI-compatible images server.
     model: str
+    #: What to draw (or how to edit): a Jinja template over the record.
     prompt: str
+    #: `generate` a new image, or `edit` the image given.
     mode: Literal["generate", "edit"] = "generate"
     #: `mode: edit`: the column or seed field holding the image to edit.
     source: str | None = None

@@ -7,7 +7,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from synthloom.config.base import IMPORT_PATH_PATTERN, ColumnConfig, ImportPath, ImportPathText, StrictModel
+from synthloom.config.base import (
+    IMPORT_PATH_PATTERN,
+    ColumnConfig,
+    ImportPath,
+    ImportPathText,
+    StrictModel,
+    ValueShape,
+)
 from synthloom.config.model_config import InferenceParams
 from synthloom.tools.config import ToolMode, ToolsConfig, TrajectoryPlace
 
@@ -27,9 +34,13 @@ class LLMColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
+    #: The alias of the model to call (one of `models`).
     model: str
+    #: The user message: a Jinja template over the record (`{{ question }}`).
     prompt: str
+    #: The system message: a Jinja template over the record.
     system_prompt: str | None = None
+    #: Sampling parameters for this column, over the model's.
     inference: InferenceParams | None = None
     #: Also write `<name>__trace`: the full message exchange.
     with_trace: bool = False
@@ -118,6 +129,7 @@ class LLMCodeColumn(LLMColumn):
     """Code in `language`, extracted from the model's reply."""
 
     type: Literal["llm-code"] = "llm-code"
+    #: The language of the code (`python`, `sql`, ...): the reply's fenced block in it is the value.
     language: str = "python"
 
 
@@ -126,6 +138,7 @@ class LLMStructuredColumn(LLMColumn):
     Python) a Pydantic model class, which stands for its JSON Schema."""
 
     type: Literal["llm-structured"] = "llm-structured"
+    #: The JSON Schema the value must satisfy, or a Pydantic model as `package.module:Model`.
     output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
 
     @field_validator("output_schema", mode="before")
@@ -159,11 +172,28 @@ class LLMStructuredColumn(LLMColumn):
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return value
 
+    def value_shape(self) -> ValueShape | None:
+        if self.post_hook is not None or not isinstance(self.output_schema, dict):
+            return None  # a hook may return anything; a Pydantic model's schema is read at run time
+        return schema_shape(self.output_schema)
+
     def import_paths(self) -> dict[str, ImportPath]:
         paths = super().import_paths()
         if isinstance(self.output_schema, str):
             paths["schema"] = ImportPath(self.output_schema, "pydantic-model")
         return paths
+
+
+def schema_shape(schema: Any) -> ValueShape | None:
+    """The keys a JSON Schema object declares (nested objects too), or None when the keys are open
+    (`additionalProperties`, `patternProperties`, combinators, references) or it is not an object."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return None
+    if schema.get("additionalProperties") not in (None, False) or "patternProperties" in schema:
+        return None
+    if any(key in schema for key in ("anyOf", "oneOf", "allOf", "$ref", "if")):
+        return None
+    return {str(key): schema_shape(value) for key, value in schema["properties"].items()}
 
 
 class JudgeScore(StrictModel):
@@ -172,7 +202,9 @@ class JudgeScore(StrictModel):
     #: Any short label ("accuracy", "SQL Correctness"); a template reads
     #: `{{ grade['SQL Correctness'].score }}`.
     name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: What the score measures (shown to the judge).
     description: str
+    #: The possible scores and what each means: `{1: poor, 5: excellent}`.
     options: Annotated[dict[int | str, str], Field(min_length=2)]
 
     @field_validator("options", mode="before")
@@ -203,6 +235,7 @@ class LLMJudgeColumn(LLMColumn):
     """A rubric of named scores; the value is `{score_name: {score, reasoning}}`."""
 
     type: Literal["llm-judge"] = "llm-judge"
+    #: The rubric: named scores, each with a description and its options.
     scores: Annotated[list[JudgeScore], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -213,12 +246,19 @@ class LLMJudgeColumn(LLMColumn):
             raise ValueError(f"duplicate score names: {', '.join(dupes)}")
         return self
 
+    def value_shape(self) -> ValueShape | None:
+        if self.post_hook is not None:
+            return None
+        return {score.name: {"score": None, "reasoning": None} for score in self.scores}
+
 
 class EmbeddingColumn(ColumnConfig):
     """An embedding vector of the text in column `source`."""
 
     type: Literal["embedding"] = "embedding"
+    #: The alias of a server with an embeddings endpoint.
     model: str
+    #: The column whose text is embedded.
     source: str
     #: Cells waiting at the same moment are sent together, up to this many texts per request.
     batch_size: Annotated[int, Field(gt=0, le=2048)] = 64

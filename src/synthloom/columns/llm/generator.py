@@ -21,7 +21,7 @@ from synthloom.columns.llm.hooks import ColumnHooks
 from synthloom.columns.media import prompt_media
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
-from synthloom.models.code_extraction import extract_code
+from synthloom.models.code_extraction import code_instruction, extract_code
 from synthloom.models.structured_output import (
     extract_json,
     json_prompt_instruction,
@@ -135,9 +135,11 @@ class LLMCodeGenerator(_ChatColumn):
                 return Answer(found.ok, found.code, found.error)
 
             what = f"the {language} code in one fenced block (```{language} ... ```)"
-            return await self.with_tools(ctx, self.messages(row, ctx), code, what)
+            messages = self.messages(row, ctx, suffix=code_instruction(language))
+            return await self.with_tools(ctx, messages, code, what)
+        messages = self.messages(row, ctx, suffix=code_instruction(self.config.language))
         result = await self.client(ctx).generate_code(
-            self.messages(row, ctx), self.config.language, inference=self.config.inference, tag=ctx.tag
+            messages, self.config.language, inference=self.config.inference, tag=ctx.tag
         )
         return self.output(result.code, result.chat)
 

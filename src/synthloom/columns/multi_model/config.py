@@ -34,10 +34,13 @@ DEFAULT_CRITERIA = "Which response answers the task best: correct, helpful, comp
 class MultiModelJudge(StrictModel):
     """The model that compares the replies and picks `chosen` and `rejected`."""
 
+    #: The alias of the judging model.
     model: str
     #: What makes a reply better (a template over the row).
     criteria: str = DEFAULT_CRITERIA
+    #: The judge's system message.
     system_prompt: str | None = None
+    #: Sampling parameters for the judge's requests.
     inference: InferenceParams | None = None
 
 
@@ -47,11 +50,15 @@ class MultiModelColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
     type: Literal["multi-model"] = "multi-model"
+    #: The aliases the prompt is sent to, concurrently.
     models: list[Annotated[str, Field(min_length=1)]]
+    #: The user message: a Jinja template over the record.
     prompt: str
+    #: The system message: a Jinja template over the record.
     system_prompt: str | None = None
     #: Sent with every alias's request (each alias's own `inference` from `models:` still applies).
     inference: InferenceParams | None = None
+    #: A model that compares the replies and picks the chosen and the rejected one.
     judge: MultiModelJudge | None = None
 
     @field_validator("models")

@@ -145,9 +145,13 @@ class TagBounds(StrictModel):
     """Bounds a tag must satisfy for its row to be kept: `min`/`max` for numbers, `in`/`not_in` for
     labels. A value of `unknown` (or null) fails `in` and passes the others."""
 
+    #: The lowest number kept.
     min: float | None = None
+    #: The highest number kept.
     max: float | None = None
+    #: Labels kept.
     in_: list[Any] | None = Field(default=None, alias="in")
+    #: Labels removed.
     not_in: list[Any] | None = None
 
     @model_validator(mode="after")
@@ -162,6 +166,7 @@ class TagBounds(StrictModel):
 class _SourceColumn(ColumnConfig):
     """A column that reads one source value (text, or an OpenAI messages list)."""
 
+    #: The column read: text, or an OpenAI messages list.
     source: Annotated[str, Field(min_length=1)]
 
     @field_validator("source")
@@ -234,6 +239,7 @@ class QualityTagsColumn(_SourceColumn):
 class _ModelScoreColumn(_SourceColumn):
     """A number per row from a model endpoint, with optional bounds."""
 
+    #: The alias of the model (server) that scores the value.
     model: str
     #: Bounds on the value: a row outside them is filtered (a null value is never filtered).
     filter: TagBounds | None = None
@@ -249,11 +255,15 @@ class TokenCountColumn(ColumnConfig):
     `tokenizers` package)."""
 
     type: Literal["token-count"] = "token-count"
+    #: The column whose tokens are counted: text, or an OpenAI messages list.
     source: Annotated[str, Field(min_length=1)]
+    #: The alias whose server counts the tokens.
     model: str | None = None
+    #: A `tokenizer.json` file to count with instead of a server.
     tokenizer: str | None = None
     #: Count a messages list through the model's chat template (server counting only).
     chat_template: bool = True
+    #: Bounds the count must satisfy for the row to be kept.
     filter: TagBounds | None = None
 
     @field_validator("source")
@@ -301,14 +311,19 @@ class RewardColumn(ColumnConfig):
     and of plain `{"score": x}` / `{"reward": x}` servers)."""
 
     type: Literal["reward"] = "reward"
+    #: The alias of the reward model's server.
     model: str
+    #: The column holding the prompt (with `response`).
     prompt: str | None = None
+    #: The column holding the response (with `prompt`).
     response: str | None = None
+    #: The column holding the whole conversation (instead of prompt and response).
     messages: str | None = None
     #: The path on the model's server, relative to its root (the base URL without `/v1`).
     path: str = "/pooling"
     #: A dotted path into the reply (`data.0.score`); numbers index lists.
     score_path: str | None = None
+    #: Bounds the score must satisfy for the row to be kept.
     filter: TagBounds | None = None
 
     @model_validator(mode="after")
@@ -346,17 +361,22 @@ class QualityRubricColumn(ColumnConfig):
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
 
     type: Literal["quality-rubric"] = "quality-rubric"
+    #: The alias of the judging model.
     model: str
     #: The instruction (a user turn), the response judged, and optional context (a column or path each).
     instruction: str
+    #: The column judged.
     response: str
+    #: The column holding what the response answers (a question, a document).
     context: str | None = None
     #: A column (or path) holding a category already known (`tags.category`); rules and the model
     #: are then skipped for rows where it names one of `categories`.
     category: str | None = None
+    #: The categories a record may fall in (each has its own judging prompt).
     categories: list[str] = Field(default_factory=lambda: list(RUBRIC_CATEGORIES), min_length=2)
     #: Ask the model when the rules find no category (otherwise: `open_qa`).
     classify_with_model: bool = True
+    #: Sampling parameters for the judge's requests.
     inference: InferenceParams | None = None
     #: Bounds on `overall` (the mean of the five scores): a row outside them is filtered.
     filter: TagBounds | None = None
@@ -392,6 +412,7 @@ class DedupColumn(ColumnConfig):
     type: Literal["dedup"] = "dedup"
     #: Text columns (or paths) compared, joined in order (exact and minhash).
     source: list[str] | str | None = None
+    #: `exact` (normalised hash), `minhash` (word n-gram Jaccard) or `embedding` (cosine).
     method: Literal["exact", "minhash", "embedding"] = "exact"
     #: Jaccard similarity (minhash: of word `ngram`-grams) or cosine similarity (embedding) at or above
     #: which a row is a duplicate. Defaults: 0.7 for minhash (with `ngram: 5` and 256 permutations it
@@ -401,6 +422,7 @@ class DedupColumn(ColumnConfig):
     embedding: str | None = None
     #: MinHash: permutations, and the word n-gram size of the shingles.
     num_perm: Annotated[int, Field(ge=16, le=512)] = 256
+    #: `minhash`: words per n-gram.
     ngram: Annotated[int, Field(ge=1, le=10)] = 5
     #: Exact: compare case, punctuation and spacing too (default: normalised away).
     case_sensitive: bool = False

@@ -13,8 +13,9 @@ from pydantic import (
     field_validator,
 )
 
-from synthloom.columns.sampler.params import SAMPLER_PARAMS, SamplerName
-from synthloom.config.base import ColumnConfig, ModelClass
+from synthloom.columns.sampler.params import PERSON_FIELDS, SAMPLER_PARAMS, SamplerName
+from synthloom.config.base import ColumnConfig, ModelClass, ValueShape
+from synthloom.errors import PlanError
 
 __all__ = ["SamplerColumn"]
 
@@ -23,7 +24,9 @@ class SamplerColumn(ColumnConfig):
     """A value drawn from a distribution, vectorised per row group."""
 
     type: Literal["sampler"] = "sampler"
+    #: Which distribution: category, subcategory, uniform, gaussian, person, uuid, ...
     sampler: SamplerName
+    #: The sampler's parameters (`values`, `low`/`high`, `fields`, ...); checked per sampler.
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")
@@ -59,6 +62,45 @@ class SamplerColumn(ColumnConfig):
     def parsed_params(self) -> Any:
         """The params as the sampler's typed model."""
         return SAMPLER_PARAMS[self.sampler].model_validate(self.params)
+
+    def value_shape(self) -> ValueShape | None:
+        if self.sampler != "person":
+            return None
+        return dict.fromkeys(self.params.get("fields") or PERSON_FIELDS)
+
+    def drawn_values(self) -> list[Any] | None:
+        if self.sampler == "category":
+            return list(self.params["values"])
+        return None
+
+    def check_with(self, columns: Mapping[str, ColumnConfig]) -> None:
+        if self.sampler != "subcategory":
+            return
+        parent = columns.get(self.params["category"])
+        drawn = parent.drawn_values() if parent is not None else None
+        if parent is None or drawn is None:
+            return
+        # The generator looks a parent value up as it is, then as text: compare the same way.
+        drawn_text = [str(value) for value in drawn]
+        keys = list(self.params["values"])
+        for key in keys:
+            if key not in drawn_text:
+                close = difflib.get_close_matches(key, drawn_text, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else f"it draws: {', '.join(drawn_text)}"
+                raise PlanError(
+                    f"key '{key}' is not one of the values column '{parent.name}' draws ({hint}); "
+                    "a row whose parent value has no key gets an empty value",
+                    column=self.name,
+                    field=f"params.values.{key}",
+                )
+        missing = [value for value in drawn_text if value not in keys]
+        if missing:
+            raise PlanError(
+                f"no values for {', '.join(repr(m) for m in missing)}, which column '{parent.name}' draws: "
+                "add a key for each (those rows would get an empty value)",
+                column=self.name,
+                field="params.values",
+            )
 
     def referenced_columns(self) -> dict[str, list[str]]:
         if self.sampler == "subcategory":

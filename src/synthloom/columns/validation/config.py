@@ -25,7 +25,9 @@ class ValidationColumn(ColumnConfig):
     """Checks other columns; the value is `{is_valid, ...details}`."""
 
     type: Literal["validation"] = "validation"
+    #: How the targets are checked: python, sql, json-schema, regex, callable or http.
     validator: Literal["python", "sql", "json-schema", "regex", "callable", "http"]
+    #: The columns checked.
     targets: Annotated[list[str], Field(min_length=1)]
     #: sql: the sqlglot dialect.
     dialect: str | None = None
@@ -37,6 +39,7 @@ class ValidationColumn(ColumnConfig):
     function: ImportPathText | None = None
     #: http: a URL that receives `{"values": {...}}` by POST and answers `{"is_valid": ..., ...}`.
     url: str | None = None
+    #: http: seconds to wait for the validator's answer.
     timeout: Annotated[float, Field(gt=0)] = 30.0
 
     @model_validator(mode="after")

@@ -36,33 +36,45 @@ class ProgressTracker:
     target_records: int = 0
     committed_records: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: Records committed by this session, and when the last row group of them was committed.
+    session_records: int = 0
+    last_commit: float | None = None
 
     def start(self, columns: Iterable[str], *, records_to_generate: int, target: int, committed: int) -> None:
         self.columns = {c: ColumnProgress(total=records_to_generate) for c in columns}
         self.target_records = target
         self.committed_records = committed
         self.started = time.monotonic()
+        self.session_records = 0
+        self.last_commit = None
 
     def cells_finished(self, column: str, status: str, count: int = 1) -> None:
         """Count `count` cells of `column` that ended `done`, `failed`, `skipped` or `filtered`."""
         col = self.columns[column]
         setattr(col, status, getattr(col, status) + count)
 
-    def row_group_committed(self, records: int) -> None:
+    def row_group_committed(self, records: int, *, now: float | None = None) -> None:
         self.committed_records += records
+        self.session_records += records
+        self.last_commit = time.monotonic() if now is None else now
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def eta_seconds(self) -> float | None:
-        totals = [c for c in self.columns.values() if c.total]
-        if not totals:
+        """Seconds until the target, at the rate row groups have been committed this session (records
+        per second from the start to the last commit). None until a first row group is committed:
+        cells finishing early (cheap columns, a fast first model) say little about the slow ones, and an
+        ETA from them was far too optimistic."""
+        remaining = self.target_records - self.committed_records
+        if remaining <= 0:
+            return 0.0
+        if self.last_commit is None or self.session_records <= 0:
             return None
-        fraction = sum(c.finished for c in totals) / sum(c.total for c in totals)
-        elapsed = self.elapsed()
-        if fraction <= 0 or elapsed <= 0:
+        span = self.last_commit - self.started
+        if span <= 0:
             return None
-        return elapsed * (1 - fraction) / fraction
+        return remaining / (self.session_records / span)
 
 
 class ProgressDisplay:
@@ -121,7 +133,8 @@ class ProgressDisplay:
         )
         eta = t.eta_seconds()
         models = "; ".join(
-            f"{alias}: limit {s.get('concurrency', '?')}, {s.get('rate_limited', 0)} 429s"
+            f"{alias}: limit {s.get('concurrency', '?')}, {s.get('rate_limited', 0)} 429s, "
+            f"{s.get('server_errors', 0)} 5xx, {s.get('retries', 0)} retries"
             for alias, s in self.model_stats().items()
         )
         log.info(
@@ -131,7 +144,7 @@ class ProgressDisplay:
             cols,
             f" | {models}" if models else "",
             t.elapsed(),
-            f", eta {eta:.0f}s" if eta is not None else "",
+            f", eta {eta:.0f}s" if eta is not None else ", eta after the first row group",
         )
 
     def _render(self) -> Any:
@@ -142,7 +155,7 @@ class ProgressDisplay:
         table = Table(
             title=f"synthloom  records {t.committed_records}/{t.target_records}  "
             f"elapsed {t.elapsed():.0f}s"
-            + (f"  eta {eta:.0f}s" if (eta := t.eta_seconds()) is not None else ""),
+            + (f"  eta {eta:.0f}s" if (eta := t.eta_seconds()) is not None else "  eta: measuring"),
             title_justify="left",
             expand=False,
         )
@@ -165,7 +178,12 @@ class ProgressDisplay:
         if stats:
             table.add_section()
             table.add_row(
-                "[b]model[/b]", "[b]concurrency[/b]", "[b]tokens/s[/b]", "[b]429s[/b]", "[b]requests[/b]", ""
+                "[b]model[/b]",
+                "[b]concurrency[/b]",
+                "[b]tokens/s[/b]",
+                "[b]429s[/b]",
+                "[b]5xx / retries[/b]",
+                "[b]requests[/b]",
             )
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
@@ -174,17 +192,22 @@ class ProgressDisplay:
                     str(s.get("concurrency", "-")),
                     f"{tokens / elapsed:.0f}",
                     str(s.get("rate_limited", 0)),
+                    f"{s.get('server_errors', 0)} / {s.get('retries', 0)}",
                     str(s.get("requests", 0)),
-                    "",
                 )
         return table
 
 
 def model_rows(
-    usage: dict[str, dict[str, Any]], limiters: dict[str, dict[str, Any]]
+    usage: dict[str, dict[str, Any]],
+    limiters: dict[str, dict[str, Any]],
+    *,
+    live: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per model alias, what the live display shows: concurrency (in flight / level), 429s, requests
-    and tokens, from the usage summary's `models` and each alias's limiter figures."""
+    """Per model alias, what the live display shows: concurrency (in flight / level), 429s, 5xx answers,
+    retries, requests and tokens, from the usage summary's `models` and each alias's limiter figures.
+    5xx and retries come from `live` (counted as each attempt fails) when given, else from finished
+    exchanges (a request still being retried then shows when it ends)."""
     out: dict[str, dict[str, Any]] = {}
     for alias, limiter in limiters.items():
         u = usage.get(alias, {})
@@ -192,6 +215,8 @@ def model_rows(
             "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
             "rate_limited": limiter["rate_limited"],
             "requests": u.get("requests", 0),
+            "server_errors": (live or {}).get(alias, {}).get("server_errors", u.get("server_errors", 0)),
+            "retries": (live or {}).get(alias, {}).get("retries", u.get("retries", 0)),
             "input_tokens": u.get("input_tokens", 0),
             "output_tokens": u.get("output_tokens", 0),
         }

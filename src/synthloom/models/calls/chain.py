@@ -32,7 +32,14 @@ def build_chain(
     extra: Sequence[HandlerWrapper] = (),
 ) -> Handler:
     """Accounting → extra wrappers (first given is outermost) → retries → `transport`."""
-    handler: Handler = Retrying(transport, policy=retry_policy, max_retries=config.max_retries)
+    alias = config.alias
+
+    def failed(status: int | None, retried: bool) -> None:
+        usage.attempt_failed(alias, status, retried=retried)
+
+    handler: Handler = Retrying(
+        transport, policy=retry_policy, max_retries=config.max_retries, on_failed_attempt=failed
+    )
     for wrap in reversed(extra):
         handler = wrap(handler, config)
     return Accounting(handler, usage=usage)

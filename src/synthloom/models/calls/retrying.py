@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from synthloom.errors import ModelError, RateLimitError
 from synthloom.models.calls.handler import Handler, Wrapper
@@ -17,10 +18,19 @@ class Retrying(Wrapper):
     """Retries `inner` under `policy` (at most `max_retries` failures other than 429). The response's
     usage covers every attempt; an error that ends the call carries it as `error.usage`."""
 
-    def __init__(self, inner: Handler, *, policy: RetryPolicy, max_retries: int) -> None:
+    def __init__(
+        self,
+        inner: Handler,
+        *,
+        policy: RetryPolicy,
+        max_retries: int,
+        on_failed_attempt: Callable[[int | None, bool], None] | None = None,
+    ) -> None:
         super().__init__(inner)
         self.policy = policy
         self.max_retries = max_retries
+        #: Told of each failed attempt as it happens (its status, whether it is retried): the live display.
+        self.on_failed_attempt = on_failed_attempt
 
     async def handle(self, request: ModelRequest) -> ModelResponse:
         spent = CallUsage()
@@ -36,9 +46,12 @@ class Retrying(Wrapper):
                     rate_limited += 1
                 else:
                     retries += 1
-                if not self.policy.should_retry(
+                again = self.policy.should_retry(
                     exc, retries=retries, rate_limited=rate_limited, max_retries=self.max_retries
-                ):
+                )
+                if self.on_failed_attempt is not None:
+                    self.on_failed_attempt(spent.status_codes[-1], again)
+                if not again:
                     exc.usage = spent
                     raise
                 delay = self.policy.delay(exc, retries=retries, rate_limited=rate_limited)

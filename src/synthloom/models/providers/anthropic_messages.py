@@ -35,7 +35,7 @@ class AnthropicProvider(Provider):
     default_base_url = ANTHROPIC_BASE_URL
 
     def headers(self, config: ModelConfig) -> dict[str, str]:
-        headers = {"anthropic-version": ANTHROPIC_VERSION, **config.headers}
+        headers = {"anthropic-version": ANTHROPIC_VERSION, **config.resolved_headers()}
         key = config.api_key()
         if key:
             headers["x-api-key"] = key

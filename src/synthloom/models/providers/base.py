@@ -123,7 +123,7 @@ class Provider(ABC):
 
     def base_url(self, config: ModelConfig) -> str:
         """The endpoint's base URL, without a trailing slash."""
-        return (config.base_url or self.default_base_url or "").rstrip("/")
+        return (config.resolved_base_url() or self.default_base_url or "").rstrip("/")
 
     def model_id(self, config: ModelConfig) -> str:
         """The model name sent in requests."""
@@ -140,7 +140,7 @@ class Provider(ABC):
 
     def headers(self, config: ModelConfig) -> dict[str, str]:
         """Request headers: the config's own, and the API key as a bearer token when one is set."""
-        headers = dict(config.headers)
+        headers = config.resolved_headers()
         key = config.api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"

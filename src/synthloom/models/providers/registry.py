@@ -153,5 +153,9 @@ def check_models(
     for config in configs:
         provider = resolve_provider(config.provider, model=config.alias, registry=registry)
         provider.check_config(config)
+        for replica in config.replicas():
+            # `${NAME}` in the URL or headers must be set before the first request, not fail it.
+            replica.resolved_base_url()
+            replica.resolved_headers()
         providers[config.alias] = provider
     return providers
