@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Union
 
+import yaml
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, PrivateAttr, model_validator
 from pydantic_core import CoreSchema
 
@@ -144,6 +146,27 @@ class DatasetConfig(StrictModel):
             {"name": c.name, "type": c.type, **d} for c, d in zip(self.columns, data["columns"], strict=True)
         ]
         return data
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The config as YAML that `load_config` reads back to the same config (written to `path` too,
+        when given). Values of credential-like headers are replaced by `<redacted>` unless they are
+        `${VAR}` references: a config written out never carries a secret (keys are only ever named, by
+        `api_key_env`)."""
+        data = self.to_dict()
+        for model in data.get("models", []):
+            headers = model.get("headers") or {}
+            for name, value in headers.items():
+                if _CREDENTIAL_HEADER.search(name) and not _ENV_REFERENCE.fullmatch(str(value)):
+                    headers[name] = "<redacted>"
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+#: Header names whose values are credentials (as the run directory's config.yaml treats them).
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|session|password", re.IGNORECASE)
+_ENV_REFERENCE = re.compile(r"(?:[^$]*\$\{[A-Za-z_][A-Za-z0-9_]*\})+[^$]*")
 
 
 def _rebuild_if_built() -> None:

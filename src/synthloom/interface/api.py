@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from synthloom.columns.media import check_media_roots
 from synthloom.config.dataset import DatasetConfig
@@ -35,6 +36,33 @@ __all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview"
 logger = logging.getLogger(__name__)
 
 ConfigLike = DatasetConfig | str | Path
+T = TypeVar("T")
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion from synchronous code, whether or not this thread already runs an
+    event loop. In Jupyter (and any async caller) `asyncio.run` refuses a running loop, and nesting
+    loops is unsafe, so the coroutine gets a worker thread with a loop of its own; the caller blocks
+    until it is done and gets its result or its exception."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    values: list[T] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            values.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed back to the caller's thread, re-raised there
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="synthloom-run", daemon=True)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def _config(config: ConfigLike) -> DatasetConfig:
@@ -181,8 +209,10 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
 
 
 def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
-    """Generate a few records in memory with the same engine `create` uses; nothing is written."""
-    return asyncio.run(apreview(config, num_records))
+    """Generate a few records in memory with the same engine `create` uses; nothing is written.
+
+    Works inside a running event loop too (a Jupyter notebook): the run then gets a thread of its own."""
+    return run_blocking(apreview(config, num_records))
 
 
 def _executor(
@@ -275,8 +305,10 @@ def create(
     `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
     `run.metrics_port`) serves Prometheus metrics while the run lasts. `check_endpoints`: connect to
-    every model endpoint first and stop at once (`ModelConnectionError`) when one is unreachable."""
-    return asyncio.run(
+    every model endpoint first and stop at once (`ModelConnectionError`) when one is unreachable.
+    Called inside a running event loop (a Jupyter notebook), the run gets a thread and a loop of its
+    own; async code can await `acreate`."""
+    return run_blocking(
         acreate(
             config,
             num_records,

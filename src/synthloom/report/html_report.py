@@ -20,6 +20,8 @@ import orjson
 
 from synthloom.report.column_profiles import profile_column
 from synthloom.report.diversity import category_coverage, distinct_n, embedding_spread
+from synthloom.report.judge_scores import judge_scores_before_and_after
+from synthloom.report.record_cards import records_html
 from synthloom.report.review_summary import review_summary
 from synthloom.report.svg_charts import bar_chart, elide, number
 from synthloom.store.reviews import ReviewLog
@@ -181,6 +183,9 @@ class _Report:
                 seen.add(c["name"])
                 rows.append([c["name"], c.get("type"), by_column.get(c["name"], 0)])
             parts.append("<h3>Quality gates</h3>" + _table(["column", "type", "rows filtered"], rows))
+        judged = judge_scores_before_and_after(self.run, self.sample)
+        if judged:
+            parts.append(judged)
         if not parts:
             parts.append('<p class="empty">no dedup or quality gate in this run</p>')
         return f"<section><h2>Quality</h2>{''.join(parts)}</section>"
@@ -410,17 +415,8 @@ class _Report:
         rows = self.sample[: self.samples]
         if not rows:
             return ""
-        head = "".join(f"<th>{escape(c)}</th>" for c in ["record", *self.columns])
-        body = []
-        for record, row in rows:
-            cells = "".join(
-                f'<td class="cell"><div>{escape(_short(row.get(c), 160))}</div></td>' for c in self.columns
-            )
-            body.append(f'<tr><td class="num">{record}</td>{cells}</tr>')
-        return (
-            f"<section><h2>Sample records</h2><div style='overflow-x:auto'><table><tr>{head}</tr>"
-            f"{''.join(body)}</table></div></section>"
-        )
+        cards = records_html(((f"record {record}", row) for record, row in rows), limit=400)
+        return f"<section><h2>Sample records</h2>{cards}</section>"
 
     def html(self) -> str:
         meta = self.run.metadata

@@ -5,11 +5,14 @@ not the loopback address are refused (a web page elsewhere cannot reach it throu
 nothing is ever uploaded.
 
     GET /                       the page (viewer_page.py)
-    GET /api/summary            run name, counts, columns and the fields records can be filtered on
+    GET /api/summary            run name, counts, columns (and those shown by default: not side columns)
+                                and the fields records can be filtered and sorted on
     GET /api/records            ?offset&limit&q=<text>&f=<field>:<op>:<value> (repeatable; ops eq ne
-                                contains gt lt)&review=good|bad|unreviewed -> {total, rows: [{record,
-                                values, review}]}
-    GET /api/record/{record}    one record: its values, why it was removed, its cells' lineage, its review
+                                contains gt lt ge le)&sort=<field>&desc=1&review=good|bad|unreviewed
+                                -> {total, rows: [{record, values, review}]}
+    GET /api/record/{record}    one record: its values (images as data URIs), why it was removed, its
+                                cells' lineage (each exchange labelled with its flow node and speaker)
+                                and its review
     GET /api/removed            ?kind=failed|filtered&offset&limit -> failures.jsonl / filtered.jsonl lines
     POST /api/review            (review mode only) {record, verdict: good|bad, note} -> the review, appended
                                 to RUN/reviews.jsonl
@@ -34,12 +37,14 @@ import orjson
 from aiohttp import web
 
 from synthloom.report.viewer_page import PAGE, page_html
+from synthloom.report.viewer_values import label_exchanges, list_preview, readable, sorted_rows
 from synthloom.store.reviews import VERDICTS, ReviewLog
 from synthloom.store.run_reader import RunData
 
 __all__ = ["ViewerServer", "build_app"]
 
-_OPS = ("eq", "ne", "contains", "gt", "lt")
+_OPS = ("eq", "ne", "contains", "gt", "lt", "ge", "le")
+_NUMERIC_OPS = {"gt": float.__gt__, "lt": float.__lt__, "ge": float.__ge__, "le": float.__le__}
 
 
 def _field(row: Mapping[str, Any], path: str) -> Any:
@@ -58,23 +63,14 @@ def _compare(value: Any, op: str, wanted: str) -> bool:
     if op == "contains":
         text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
         return wanted.lower() in text.lower()
-    if op in ("gt", "lt"):
+    if op in _NUMERIC_OPS:
         try:
             number, bound = float(value), float(wanted)
         except (TypeError, ValueError):
             return False
-        return number > bound if op == "gt" else number < bound
+        return bool(_NUMERIC_OPS[op](number, bound))
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return (shown == wanted) == (op == "eq")
-
-
-def _preview(value: Any, limit: int = 160) -> Any:
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[: limit - 1] + "…"
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    text = orjson.dumps(value, default=str).decode()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Records:
@@ -146,6 +142,7 @@ def build_app(
                 "failed": len(run.failures),
                 "filtered": len(run.filtered),
                 "columns": list(rows[0][1]) if rows else [],
+                "default_columns": _default_columns(list(rows[0][1]) if rows else []),
                 "fields": records.fields,
                 "ops": list(_OPS),
                 "truncated": len(rows) >= max_rows,
@@ -177,10 +174,11 @@ def build_app(
             if wanted_review and (verdict_of(record, latest) or "unreviewed") != wanted_review:
                 continue
             matched.append((record, row))
+        matched = _ordered(matched, query)
         page_rows = [
             {
                 "record": record,
-                "values": {k: _preview(v) for k, v in row.items()},
+                "values": {k: list_preview(v) for k, v in row.items()},
                 "review": verdict_of(record, latest),
             }
             for record, row in matched[offset : offset + limit]
@@ -202,9 +200,9 @@ def build_app(
         return _json(
             {
                 "record": record,
-                "values": values,
+                "values": readable(values),
                 "removal": removal,
-                "lineage": lineage,
+                "lineage": label_exchanges(run.config, lineage),
                 "review": None if found is None else found.to_json(),
             }
         )
@@ -252,6 +250,23 @@ def build_app(
     app.router.add_get("/api/removed", removed)
     app.router.add_post("/api/review", add_review)
     return app
+
+
+def _ordered(
+    matched: list[tuple[int, dict[str, Any]]], query: Mapping[str, str]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The matched records in the order asked for (`sort=<field>`, `desc=1`), else record order."""
+    field = query.get("sort", "").strip()
+    if not field:
+        return matched
+    values = [_field(row, field) for _, row in matched]
+    return sorted_rows(matched, values, descending=query.get("desc") in ("1", "true"))
+
+
+def _default_columns(columns: list[str]) -> list[str]:
+    """The columns the record list shows until the user picks: the values, not the side columns
+    (`<column>__trajectory`, `__prompt`, ...) that the record's own view shows."""
+    return [c for c in columns if "__" not in c] or columns
 
 
 def _page(query: Mapping[str, str]) -> tuple[int, int]:

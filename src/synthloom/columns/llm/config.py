@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from synthloom.config.base import (
     IMPORT_PATH_PATTERN,
@@ -151,7 +151,8 @@ class LLMCodeColumn(LLMColumn):
 
 
 class LLMStructuredColumn(LLMColumn):
-    """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
+    """A JSON value that satisfies `schema`: a JSON Schema, a Pydantic model by import path, or (from
+    Python) a Pydantic model class, which stands for its JSON Schema."""
 
     example: ClassVar[Mapping[str, Any] | None] = {
         "name": "profile",
@@ -175,6 +176,10 @@ class LLMStructuredColumn(LLMColumn):
     @field_validator("output_schema", mode="before")
     @classmethod
     def _schema_or_path(cls, value: Any) -> Any:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            # A class defined in a notebook has no import path a run could reload; its schema does,
+            # and it is what a config written out (`to_yaml`) can hold.
+            return value.model_json_schema()
         if isinstance(value, str) and not re.fullmatch(IMPORT_PATH_PATTERN, value):
             hint = (
                 " (this looks like JSON: write the schema as a YAML mapping)"
