@@ -252,6 +252,7 @@ class DatasetBuilder:
         model: str,
         prompt: str,
         schema: Schema,
+        format: Literal["json", "yaml", "xml"] | None = None,
         system_prompt: str | None = None,
         inference: Inference | None = None,
         with_trace: bool | None = None,
@@ -271,8 +272,9 @@ class DatasetBuilder:
         when: str | None = None,
         drop: bool | None = None,
     ) -> DatasetBuilder:
-        """An `llm-structured` column (`LLMStructuredColumn`): a JSON value satisfying `schema` — a JSON
-        Schema mapping, a Pydantic model class, or a model's import path (`package.module:Model`)."""
+        """An `llm-structured` column (`LLMStructuredColumn`): a value satisfying `schema` — a JSON
+        Schema mapping, a Pydantic model class, or a model's import path (`package.module:Model`) —
+        asked for as JSON, YAML or XML (`format`)."""
         return self._add("llm-structured", name, locals())
 
     def llm_judge(
