@@ -8,9 +8,51 @@ result.to_pandas()
 """
 
 from synthloom._version import __version__
+from synthloom.columns.custom.config import CustomColumn
+from synthloom.columns.expression.config import ExpressionColumn
+from synthloom.columns.filter.config import FilterColumn
+from synthloom.columns.flow.config import (
+    AgentNode,
+    Branch,
+    FlowColumn,
+    FlowEdge,
+    HistoryConfig,
+    Injection,
+    NodeHistory,
+)
+from synthloom.columns.flow.preset_configs import (
+    ChatRole,
+    ConversationColumn,
+    JudgeOptions,
+    PromptedRole,
+    RefineColumn,
+    ScoreThreshold,
+    SimulatedUser,
+    TurnRange,
+)
+from synthloom.columns.image.config import ImageColumn
+from synthloom.columns.llm.config import (
+    EmbeddingColumn,
+    JudgeScore,
+    LLMCodeColumn,
+    LLMJudgeColumn,
+    LLMStructuredColumn,
+    LLMTextColumn,
+)
+from synthloom.columns.multi_model.config import MultiModelColumn, MultiModelJudge
+from synthloom.columns.quality.config import (
+    DedupColumn,
+    PerplexityColumn,
+    QualityRubricColumn,
+    QualityTagsColumn,
+    RewardColumn,
+    TagBounds,
+    TokenCountColumn,
+)
+from synthloom.columns.sampler.config import SamplerColumn
+from synthloom.columns.validation.config import ValidationColumn
 from synthloom.config import ColumnConfig, DatasetConfig, InferenceParams, ModelConfig, RunConfig, SeedConfig
 from synthloom.config import registry as _registry
-from synthloom.config.builder import DatasetBuilder
 from synthloom.config.registry import ColumnType, register_column_type
 from synthloom.engine.contexts import CellContext
 from synthloom.engine.generator import (
@@ -44,37 +86,77 @@ from synthloom.interface.api import (
     projection,
     validate,
 )
+from synthloom.interface.builder import DatasetBuilder
 from synthloom.interface.dataset_result import DatasetResult
+from synthloom.tools.config import McpServerConfig, ToolSource
 
 __all__ = [
+    "AgentNode",
     "BatchGenerator",
+    "Branch",
     "BudgetExceededError",
     "CellContext",
     "CellFailure",
     "CellFiltered",
     "CellGenerator",
     "CellOutput",
+    "ChatRole",
     "ColumnConfig",
     "ColumnType",
     "ConfigError",
+    "ConversationColumn",
+    "CustomColumn",
     "DatasetBuilder",
     "DatasetConfig",
     "DatasetResult",
+    "DedupColumn",
     "EarlyShutdownError",
+    "EmbeddingColumn",
+    "ExpressionColumn",
+    "FilterColumn",
+    "FlowColumn",
+    "FlowEdge",
     "GenerationError",
+    "HistoryConfig",
+    "ImageColumn",
     "InferenceParams",
+    "Injection",
+    "JudgeOptions",
+    "JudgeScore",
+    "LLMCodeColumn",
+    "LLMJudgeColumn",
+    "LLMStructuredColumn",
+    "LLMTextColumn",
+    "McpServerConfig",
     "ModelConfig",
     "ModelError",
+    "MultiModelColumn",
+    "MultiModelJudge",
+    "NodeHistory",
     "OutputError",
+    "PerplexityColumn",
     "PlanError",
+    "PromptedRole",
+    "QualityRubricColumn",
+    "QualityTagsColumn",
+    "RefineColumn",
+    "RewardColumn",
     "RowGroupSlice",
     "RowResult",
     "RowRunner",
     "RunConfig",
     "RunStateError",
+    "SamplerColumn",
+    "ScoreThreshold",
     "SeedConfig",
     "SeedDataError",
+    "SimulatedUser",
     "SynthloomError",
+    "TagBounds",
+    "TokenCountColumn",
+    "ToolSource",
+    "TurnRange",
+    "ValidationColumn",
     "__version__",
     "acreate",
     "apreview",

@@ -87,6 +87,8 @@ class ConfigError(SynthloomError):
         line: int | None = None,
         model: str | None = None,
         node: str | None = None,
+        col: int | None = None,
+        fix: str | None = None,
     ) -> None:
         self.reason = message
         self.source = source
@@ -95,6 +97,12 @@ class ConfigError(SynthloomError):
         self.node = node
         self.field = field
         self.line = line
+        #: The character column (1-based) on `line` where the problem starts, when known.
+        self.col = col
+        #: A suggested fix, when the code that found the problem knows one.
+        self.fix = fix
+        #: The other problems found in the same pass (`validate --json` lists them all).
+        self.also: list[ConfigError] = []
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -109,7 +117,13 @@ class ConfigError(SynthloomError):
             where.append(f"node '{self.node}'")
         if self.field:
             where.append(f"field '{self.field}'")
-        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+        text = f"{', '.join(where)}: {self.reason}" if where else self.reason
+        also = getattr(self, "also", [])
+        if also:
+            text += "".join(f"\n  also: {other}" for other in also[:5])
+            if len(also) > 5:
+                text += f"\n  ... and {len(also) - 5} more"
+        return text
 
     def with_source(self, source: str) -> ConfigError:
         """Return the same error attributed to `source` (the config file it came from)."""

@@ -27,6 +27,7 @@ async def test_report_renders_offline_with_plots_in_chromium(tmp_path: Path) -> 
             "Diversity",
             "Tokens, cost and latency",
             "Failed and filtered rows",
+            "Reviews",
             "Sample records",
         ]
         assert await page.evaluate("document.querySelectorAll('svg.chart').length") >= 15

@@ -161,8 +161,9 @@ async def test_429_storm_backs_off_then_recovers(
             timeline["storm_requests"] = endpoint.stats()["requests"]
 
         weatherman = asyncio.create_task(weather())
-        result = await asyncio.wait_for(synthloom.acreate(config, 4000, tmp_path), 25)
-        await asyncio.wait_for(weatherman, 1)
+        # The guards only stop a hang: a loaded machine may take minutes, and that is not a failure.
+        result = await asyncio.wait_for(synthloom.acreate(config, 4000, tmp_path), 600)
+        await asyncio.wait_for(weatherman, 60)
         server = endpoint.stats()
     assert len(result) == 4000 and result.failures == []
     assert server["requests"] - timeline["storm_requests"] > 500  # the run went on well past the storm

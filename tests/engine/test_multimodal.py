@@ -56,6 +56,7 @@ async def test_visual_qa_over_seed_images_fails_only_the_row_whose_image_is_miss
         {
             "name": "visual-qa",
             "models": [model("vision", endpoint.base_url)],
+            "media_roots": ["."],
             "seed": {"path": "seed.jsonl", "sampling": "ordered"},
             "columns": [
                 {

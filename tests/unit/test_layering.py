@@ -8,8 +8,8 @@
 and a generator, shaped like a plugin); `tools` the tool library (no engine code); `executors` where row
 groups run (local, ray).
 
-`errors`, `_version` and `row_groups` are shared by all; `testing` (the simulated endpoint) may use the
-model layer.
+`errors`, `_version`, `row_groups` and `terminal_text` are shared by all; `testing` (the simulated
+endpoint) may use the model layer.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "testing",
     },
 }
-SHARED = {"errors", "_version", "row_groups"}
+SHARED = {"errors", "_version", "row_groups", "terminal_text"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -3,6 +3,7 @@ the folder shipped to workers, the executor chosen from the config."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,63 @@ def test_a_mistyped_executor_option_names_its_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         _executor(config, None, None, tmp_path)
     assert caught.value.field == "run.executor.ray.wrokers"
+
+
+class _FakeRay:
+    """Ray's module surface `_connect` uses, recording `init`; `mode_after` is what Ray's own start-up
+    leaves in RAY_AUTH_MODE."""
+
+    __version__ = "2.0.0"
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, mode_after: str | None) -> None:
+        self.options: dict[str, object] = {}
+        self.shut_down = False
+        self._monkeypatch = monkeypatch
+        self._mode_after = mode_after
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **options: object) -> None:
+        self.options = options
+        if self._mode_after is not None:
+            self._monkeypatch.setenv("RAY_AUTH_MODE", self._mode_after)
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+def _job(tmp_path: Path) -> object:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(config=_loaded(tmp_path))
+
+
+def test_a_cluster_the_executor_starts_binds_loopback_without_a_dashboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
+    ray = _FakeRay(monkeypatch, mode_after="token")
+    assert RayExecutor()._connect(ray, _job(tmp_path))  # type: ignore[arg-type]
+    assert ray.options["_node_ip_address"] == "127.0.0.1"
+    assert ray.options["include_dashboard"] is False
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"  # Ray keeps 127.0.0.1 as the node address
+    joined = _FakeRay(monkeypatch, mode_after=None)
+    RayExecutor(address="ray://head:10001")._connect(joined, _job(tmp_path))  # type: ignore[arg-type]
+    assert "_node_ip_address" not in joined.options  # a standing cluster is its operator's
+
+
+def test_a_local_cluster_without_token_authentication_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    ray = _FakeRay(monkeypatch, mode_after=None)
+    with pytest.raises(ConfigError, match="RAY_AUTH_MODE=disabled is set"):
+        RayExecutor()._connect(ray, _job(tmp_path))  # type: ignore[arg-type]
+    assert ray.options == {}  # refused before anything started
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    old = _FakeRay(monkeypatch, mode_after=None)  # a Ray that starts without authentication
+    with pytest.raises(ConfigError, match="started without token authentication"):
+        RayExecutor()._connect(old, _job(tmp_path))  # type: ignore[arg-type]
+    assert old.shut_down

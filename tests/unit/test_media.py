@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from synthloom.columns.media import MediaError, PromptMedia, load_media, sniff_media_type
+from synthloom.columns.media import MediaError, MediaRoots, PromptMedia, load_media, sniff_media_type
 from synthloom.models.messages import AudioPart, ImagePart
 from synthloom.testing.png import solid_png
 
@@ -36,8 +36,14 @@ WAV = _wav()
 LIMIT = 1 << 20
 
 
+def roots(base_dir: Path) -> MediaRoots:
+    """`media_roots: [.]` for a config in `base_dir`."""
+    return MediaRoots(base_dir, ((".", base_dir.resolve()),))
+
+
 def load(value: Any, kind: str = "image", base_dir: Path | None = None, max_bytes: int = LIMIT) -> list[Any]:
-    return load_media(value, kind, base_dir=base_dir or Path("/nonexistent"), max_bytes=max_bytes)  # type: ignore[arg-type]
+    where = roots(base_dir) if base_dir is not None else MediaRoots(Path("/nonexistent"))
+    return load_media(value, kind, roots=where, max_bytes=max_bytes)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -72,8 +78,8 @@ def test_a_relative_path_is_read_from_the_config_folder(tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.png").write_bytes(PNG)
     [relative] = load("photos/cat.png", base_dir=tmp_path)
-    [absolute] = load(str(tmp_path / "photos" / "cat.png"))
-    [file_url] = load((tmp_path / "photos" / "cat.png").as_uri())
+    [absolute] = load(str(tmp_path / "photos" / "cat.png"), base_dir=tmp_path)
+    [file_url] = load((tmp_path / "photos" / "cat.png").as_uri(), base_dir=tmp_path)
     assert relative.data == absolute.data == file_url.data == PNG
 
 
@@ -148,7 +154,7 @@ def test_a_missing_file_names_the_path_it_looked_for(tmp_path: Path) -> None:
 
 def test_a_directory_is_not_an_image(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="not a file"):
-        load(str(tmp_path))
+        load(str(tmp_path), base_dir=tmp_path)
 
 
 def test_a_file_over_the_size_limit_fails_before_it_is_read(tmp_path: Path) -> None:
@@ -181,14 +187,14 @@ def test_unsupported_values_are_clear_errors(value: Any, kind: str, message: str
 def test_prompt_media_evaluates_a_lone_expression_to_its_value(tmp_path: Path) -> None:
     (tmp_path / "p7.png").write_bytes(PNG)
     media = PromptMedia(
-        ["{{ photo }}", "{{ item.image }}", "p{{ n }}.png"], ["{{ clip }}"], base_dir=tmp_path
+        ["{{ photo }}", "{{ item.image }}", "p{{ n }}.png"], ["{{ clip }}"], roots=roots(tmp_path)
     )
     parts = media.parts({"photo": PNG, "item": {"image": {"bytes": PNG, "path": None}}, "n": 7, "clip": WAV})
     assert [type(part).__name__ for part in parts] == ["ImagePart", "ImagePart", "ImagePart", "AudioPart"]
 
 
 def test_prompt_media_errors_name_the_entry(tmp_path: Path) -> None:
-    media = PromptMedia(["{{ a }}", "{{ b }}"], [], base_dir=tmp_path)
+    media = PromptMedia(["{{ a }}", "{{ b }}"], [], roots=roots(tmp_path))
     with pytest.raises(MediaError, match=r"^images\[1\]: image file not found: gone\.png"):
         media.parts({"a": PNG, "b": "gone.png"})
-    assert not PromptMedia([], [], base_dir=tmp_path)
+    assert not PromptMedia([], [], roots=roots(tmp_path))

@@ -54,6 +54,7 @@ def _config(model: dict[str, Any], files: dict[str, str], **column: Any) -> Data
     return DatasetConfig.model_validate(
         {
             "models": [model],
+            "media_roots": [str(Path(files["photo"]).parent)],
             "columns": [
                 {
                     "name": "photo",

@@ -162,3 +162,21 @@ def test_http_errors_keep_status_headers_and_body() -> None:
     assert errors.ServerError("x", status_code=503).retryable
     assert not errors.RequestRejectedError("x", status_code=401).retryable
     assert not errors.ParseError("x").retryable
+
+
+def test_every_exported_config_class_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    configs = [
+        name
+        for name in synthloom.__all__
+        if inspect.isclass(value := getattr(synthloom, name))
+        and issubclass(value, BaseModel)
+        and value.__module__.startswith(("synthloom.columns.", "synthloom.tools."))
+    ]
+    assert len(configs) >= 30
+    missing = [name for name in configs if f"`{name}`" not in readme]
+    assert not missing, missing

@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from synthloom.config.base import StrictModel
-from synthloom.config.field_docs import field_descriptions
+from synthloom.config.field_docs import field_meanings as field_descriptions
 from synthloom.interface.cli import cli
 
 
@@ -22,7 +22,7 @@ def test_schema_carries_field_descriptions_from_the_comments_above_each_field() 
     defs = schema["$defs"]
     assert "OUTPUT/<name>/" in schema["properties"]["name"]["description"]
     llm = defs["LLMTextColumn"]["properties"]
-    assert llm["prompt"]["description"].startswith("The user message")
+    assert llm["prompt"]["description"].startswith("The user prompt")
     assert "skipped" in llm["when"]["description"]  # inherited from the column base
     assert "adaptive limiter" in defs["ModelConfig"]["properties"]["max_parallel_requests"]["description"]
     assert "never the key itself" in defs["ModelConfig"]["properties"]["api_key_env"]["description"]

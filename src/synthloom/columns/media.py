@@ -2,13 +2,23 @@
 
 A media value may be
 - `bytes` (a seed's binary column, an `image` column's PNG);
-- a file path, relative to the config file's folder (or absolute, or `file://...`);
 - an `http(s)://` URL (images only: passed through for the server to fetch);
 - a data URI (`data:image/png;base64,...`);
 - a Hugging Face Image/Audio feature dict: `{"bytes": ..., "path": ...}`, or a decoded Audio
   feature `{"array": [...], "sampling_rate": 16000}` (encoded as 16-bit WAV);
 - an object with a `save(file, format=...)` method (a PIL image), saved as PNG;
-- a list of any of these (several media from one value), or null (nothing is sent).
+- a list of any of these (several media from one value), or null (nothing is sent);
+- a local file path (relative to the config file's folder, absolute, `~/...` or `file://...`, also as a
+  feature's `path`), read only when it lies inside one of the folders the config lists in
+  `media_roots:`.
+
+Local files are the one dangerous form: seed rows are not trusted, and a seed value naming
+`/etc/passwd` would otherwise be read and uploaded to whoever runs the model endpoint. So this module is
+the one place a media value becomes a file read (`MediaRoots.read`): with no `media_roots` nothing
+local is read; a path is resolved with every link followed (`os.path.realpath`) and must then lie inside
+a root, so neither `..` nor a link leaving the root gets out; the file is opened without following a
+final link (a link swapped in after the check) and must be a regular file (not a FIFO or a device). No
+error quotes a file's contents.
 
 The type is read from the bytes themselves (file names and declared types are not trusted): images
 PNG, JPEG, GIF or WebP; audio WAV, MP3, FLAC or Ogg. Each item may be at most `max_bytes` (the
@@ -21,7 +31,9 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
+import stat
 import wave
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +42,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from synthloom.engine.contexts import GeneratorSetup
-from synthloom.errors import MediaError
+from synthloom.errors import ConfigError, MediaError
 from synthloom.models.messages import AudioPart, ContentPart, ImagePart
 from synthloom.plan.templates import template_environment
 
@@ -39,7 +51,9 @@ __all__ = [
     "Media",
     "MediaError",
     "MediaKind",
+    "MediaRoots",
     "PromptMedia",
+    "check_media_roots",
     "load_media",
     "prompt_media",
     "sniff_media_type",
@@ -106,26 +120,24 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
-def load_media(value: Any, kind: MediaKind, *, base_dir: Path, max_bytes: int) -> list[Media]:
+def load_media(value: Any, kind: MediaKind, *, roots: MediaRoots, max_bytes: int) -> list[Media]:
     """The items a value holds (see the module doc); raises `MediaError` naming the problem."""
     if value is None:
         return []
     if isinstance(value, list | tuple):
         return [
-            item
-            for element in value
-            for item in load_media(element, kind, base_dir=base_dir, max_bytes=max_bytes)
+            item for element in value for item in load_media(element, kind, roots=roots, max_bytes=max_bytes)
         ]
-    return [_load_one(value, kind, base_dir, max_bytes)]
+    return [_load_one(value, kind, roots, max_bytes)]
 
 
-def _load_one(value: Any, kind: MediaKind, base_dir: Path, max_bytes: int) -> Media:
+def _load_one(value: Any, kind: MediaKind, roots: MediaRoots, max_bytes: int) -> Media:
     if isinstance(value, bytes | bytearray | memoryview):
         return _from_bytes(bytes(value), kind, max_bytes, "the bytes")
     if isinstance(value, str):
-        return _from_text(value, kind, base_dir, max_bytes)
+        return _from_text(value, kind, roots, max_bytes)
     if isinstance(value, dict):
-        return _from_feature(value, kind, base_dir, max_bytes)
+        return _from_feature(value, kind, roots, max_bytes)
     save = getattr(value, "save", None)
     if kind == "image" and callable(save):
         buffer = io.BytesIO()
@@ -140,44 +152,112 @@ def _load_one(value: Any, kind: MediaKind, base_dir: Path, max_bytes: int) -> Me
     )
 
 
-def _from_text(text: str, kind: MediaKind, base_dir: Path, max_bytes: int) -> Media:
+#: `scheme://` at the start of a value: a URL, not a path.
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _from_text(text: str, kind: MediaKind, roots: MediaRoots, max_bytes: int) -> Media:
     text = text.strip()
     if not text:
         raise MediaError(f"the {kind} value is empty")
     if text.startswith("data:"):
         return _from_data_uri(text, kind, max_bytes)
-    scheme = text.partition(":")[0].lower()
+    scheme_match = _URL_SCHEME.match(text)
+    scheme = scheme_match.group(1).lower() if scheme_match else ""
     if scheme in ("http", "https"):
         if kind == "audio":
             raise MediaError(
-                f"audio by URL is not supported ({text[:120]}): audio is sent as data; give a file path "
-                "or bytes"
+                f"audio by URL is not supported ({text[:120]}): audio is sent as data; give bytes, a data "
+                "URI or a file under media_roots"
             )
         return Media("image", url=text)
     if scheme == "file":
-        text = unquote(urlparse(text).path)
-    return _from_path(text, kind, base_dir, max_bytes)
-
-
-def _from_path(text: str, kind: MediaKind, base_dir: Path, max_bytes: int) -> Media:
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MediaError(f"{kind} file not found: {text} (looked for {path})") from None
-    except OSError as exc:
-        raise MediaError(f"cannot read {kind} file {text}: {exc.strerror or exc}") from None
-    if not path.is_file():
-        raise MediaError(f"{kind} path is not a file: {path}")
-    if size > max_bytes:
-        raise MediaError(f"{kind} file {text} is {_size(size)}, over the limit of {_size(max_bytes)}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MediaError(f"cannot read {kind} file {text}: {exc.strerror or exc}") from None
+        url = urlparse(text)
+        if url.netloc not in ("", "localhost"):
+            raise MediaError(f"{kind} URL {text[:120]} names another host; only local file:// URLs are read")
+        text = unquote(url.path)
+    elif scheme:
+        raise MediaError(f"{kind} URL scheme {scheme}:// is not supported (give http(s), data or bytes)")
+    data = roots.read(text, kind, max_bytes)
     return _from_bytes(data, kind, max_bytes, f"file {text}")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRoots:
+    """The folders local media files may be read from (the config's `media_roots:`, resolved) and the
+    folder a relative path starts from (the config file's). No folders: no local file is read."""
+
+    base_dir: Path
+    #: Each root as written in the config, and its real path (links resolved).
+    folders: tuple[tuple[str, Path], ...] = ()
+
+    @classmethod
+    def of(cls, config: Any) -> MediaRoots:
+        """The roots of a `DatasetConfig` (its `media_roots`, relative to its folder)."""
+        base = Path(config.base_dir)
+        folders = tuple(
+            (name, Path(os.path.realpath(base / Path(name).expanduser())))
+            for name in getattr(config, "media_roots", ())
+        )
+        return cls(base, folders)
+
+    def resolve(self, text: str, kind: MediaKind) -> Path:
+        """The real path of a local file a value names, when it lies inside a root; else `MediaError`.
+        The check is made before the file is looked at, so the answer says nothing of what exists
+        outside the roots."""
+        if not self.folders:
+            raise MediaError(
+                f"{kind} value {text[:120]!r} names a local file: local files are read only under the "
+                "folders listed in `media_roots:` in the config (none are)"
+            )
+        if "\x00" in text:
+            raise MediaError(f"{kind} path {text[:120]!r} holds a NUL character")
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = self.base_dir / path
+        real = Path(os.path.realpath(path))
+        if any(real == root or real.is_relative_to(root) for _, root in self.folders):
+            return real
+        names = ", ".join(name for name, _ in self.folders)
+        raise MediaError(f"{kind} file {text[:120]} is outside media_roots ({names}): not read")
+
+    def read(self, text: str, kind: MediaKind, max_bytes: int) -> bytes:
+        """The bytes of the local file `text` names (see `resolve`), at most `max_bytes`."""
+        real = self.resolve(text, kind)
+        # No final link followed (one swapped in since `resolve`), and no wait on a FIFO.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(real, flags)
+        except FileNotFoundError:
+            raise MediaError(f"{kind} file not found: {text} (looked for {real})") from None
+        except OSError as exc:
+            raise MediaError(f"cannot read {kind} file {text}: {exc.strerror or exc}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise MediaError(f"{kind} path is not a file: {real}")
+            if info.st_size > max_bytes:
+                raise MediaError(
+                    f"{kind} file {text} is {_size(info.st_size)}, over the limit of {_size(max_bytes)}"
+                )
+            with os.fdopen(os.dup(fd), "rb") as file:
+                return file.read(max_bytes + 1)
+        except OSError as exc:
+            raise MediaError(f"cannot read {kind} file {text}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+
+
+def check_media_roots(config: Any) -> None:
+    """Every folder in the config's `media_roots` exists (a typo would otherwise fail every row)."""
+    for index, (name, real) in enumerate(MediaRoots.of(config).folders):
+        if not real.is_dir():
+            raise ConfigError(
+                f"media root {name!r} is not a folder (looked for {real})",
+                source=config.source,
+                field=f"media_roots[{index}]",
+                line=config.line_of_field(f"media_roots.{index}"),
+            )
 
 
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,(.*)$", re.DOTALL)
@@ -197,7 +277,7 @@ def _from_data_uri(text: str, kind: MediaKind, max_bytes: int) -> Media:
     return _from_bytes(data, kind, max_bytes, "the data URI")
 
 
-def _from_feature(value: dict[str, Any], kind: MediaKind, base_dir: Path, max_bytes: int) -> Media:
+def _from_feature(value: dict[str, Any], kind: MediaKind, roots: MediaRoots, max_bytes: int) -> Media:
     """A Hugging Face Image/Audio feature: stored (`bytes`, `path`) or decoded audio (`array`)."""
     data = value.get("bytes")
     if data is not None:
@@ -209,7 +289,7 @@ def _from_feature(value: dict[str, Any], kind: MediaKind, base_dir: Path, max_by
         return _from_bytes(wav, kind, max_bytes, "the decoded audio")
     path = value.get("path")
     if isinstance(path, str) and path:
-        return _from_text(path, kind, base_dir, max_bytes)
+        return _from_text(path, kind, roots, max_bytes)
     raise MediaError(
         f"an {kind} given as a dict needs 'bytes' or 'path' (a Hugging Face {kind.capitalize()} feature); "
         f"got keys {sorted(value)}"
@@ -223,7 +303,8 @@ def _from_bytes(data: bytes, kind: MediaKind, max_bytes: int, what: str) -> Medi
         raise MediaError(f"{what}: empty, not an {kind}")
     media_type = sniff_media_type(data)
     if media_type is None:
-        raise MediaError(f"{what} is not a known {kind} type (its first bytes: {data[:8]!r})")
+        # Never quote the bytes: they may be a local file's contents.
+        raise MediaError(f"{what} is not a known {kind} type")
     if media_type not in SUPPORTED[kind]:
         supported = ", ".join(SUPPORTED[kind].values())
         raise MediaError(f"{what} is {media_type}, which is not a supported {kind} type ({supported})")
@@ -295,14 +376,14 @@ class PromptMedia:
         images: Sequence[str],
         audio: Sequence[str],
         *,
-        base_dir: Path,
+        roots: MediaRoots,
         max_bytes: int = DEFAULT_MAX_MEDIA_BYTES,
         detail: str | None = None,
     ) -> None:
         self._refs: list[tuple[MediaKind, str, _Reference]] = [
             ("image", f"images[{i}]", _Reference(source)) for i, source in enumerate(images)
         ] + [("audio", f"audio[{i}]", _Reference(source)) for i, source in enumerate(audio)]
-        self.base_dir = base_dir
+        self.roots = roots
         self.max_bytes = max_bytes
         self.detail = detail
 
@@ -315,7 +396,7 @@ class PromptMedia:
         for kind, field, ref in self._refs:
             try:
                 value = ref.value(row)
-                items = load_media(value, kind, base_dir=self.base_dir, max_bytes=self.max_bytes)
+                items = load_media(value, kind, roots=self.roots, max_bytes=self.max_bytes)
             except MediaError as exc:
                 raise MediaError(f"{field}: {exc}") from None
             except Exception as exc:  # a template that fails on this record's values
@@ -332,7 +413,7 @@ def prompt_media(config: Any, setup: GeneratorSetup) -> PromptMedia:
         media = setup.cache[key] = PromptMedia(
             getattr(config, "images", ()),
             getattr(config, "audio", ()),
-            base_dir=setup.config.base_dir,
+            roots=MediaRoots.of(setup.config),
             max_bytes=getattr(config, "max_media_bytes", DEFAULT_MAX_MEDIA_BYTES),
             detail=getattr(config, "image_detail", None),
         )

@@ -71,16 +71,23 @@ class ColumnConfig(StrictModel):
 
     #: Template fields every column has; subclasses extend `template_field_names`.
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
+    #: A minimal column of this type, as a user writes it (`synthloom reference` shows it; a test
+    #: checks that it validates). None: the reference fills the required fields with placeholders.
+    example: ClassVar[Mapping[str, Any] | None] = None
 
-    #: The column's name: how templates read it (`{{ name }}`) and its key in every record.
+    #: The column's name: how templates (`{{ name }}`) and other columns refer to it.
     name: Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=128)]
-    #: The column type (`sampler`, `llm-text`, `flow`, ... or a plugin's).
+    #: The column type.
     type: str
-    #: Generate the column (later columns may read it) but leave it out of the records.
+    #: Compute the column but leave it out of the final records.
     drop: bool = False
-    #: A Jinja condition (`{{ difficulty == 'hard' }}`): where it is false the cell is skipped and holds
-    #: null.
+    #: A Jinja condition over other columns: when it renders false the cell is skipped (null).
     when: str | None = None
+
+    @classmethod
+    def reference_example(cls) -> dict[str, Any] | None:
+        """`example` as a plain dict (None when the type gives none)."""
+        return dict(cls.example) if cls.example is not None else None
 
     def templates(self) -> dict[str, str]:
         """Field name -> Jinja2 source for every template this column owns."""

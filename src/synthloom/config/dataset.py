@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Union
 
+import yaml
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, PrivateAttr, model_validator
 from pydantic_core import CoreSchema
 
@@ -61,6 +63,9 @@ class DatasetConfig(StrictModel):
     run: RunConfig = Field(default_factory=RunConfig)
     #: How each row becomes the final record: mapping, training format, schema (see output_config).
     output: OutputConfig | None = None
+    #: Folders (relative to the config file's) whose files an image or audio value may name. Seed rows
+    #: are not trusted, so by default no media value reads a local file (see `columns/media.py`).
+    media_roots: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     #: Where relative paths (seed files) are resolved: the config file's folder, else the working dir.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -78,6 +83,11 @@ class DatasetConfig(StrictModel):
         """The line where model `alias` (and its `field`) is written, when known."""
         index = next((i for i, m in enumerate(self.models) if m.alias == alias), None)
         return None if index is None else self._line_at(("models", index), field)
+
+    def line_of_field(self, field: str) -> int | None:
+        """The line where a top-level `field` (like `media_roots.1`) is written, when known."""
+        head = field.split(".", 1)[0]
+        return self._line_at((), field) or self._lines.get((head,))
 
     def _line_at(self, prefix: tuple[str | int, ...], field: str | None) -> int | None:
         parts = field.split(".") if field else []
@@ -136,6 +146,27 @@ class DatasetConfig(StrictModel):
             {"name": c.name, "type": c.type, **d} for c, d in zip(self.columns, data["columns"], strict=True)
         ]
         return data
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The config as YAML that `load_config` reads back to the same config (written to `path` too,
+        when given). Values of credential-like headers are replaced by `<redacted>` unless they are
+        `${VAR}` references: a config written out never carries a secret (keys are only ever named, by
+        `api_key_env`)."""
+        data = self.to_dict()
+        for model in data.get("models", []):
+            headers = model.get("headers") or {}
+            for name, value in headers.items():
+                if _CREDENTIAL_HEADER.search(name) and not _ENV_REFERENCE.fullmatch(str(value)):
+                    headers[name] = "<redacted>"
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+#: Header names whose values are credentials (as the run directory's config.yaml treats them).
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|session|password", re.IGNORECASE)
+_ENV_REFERENCE = re.compile(r"(?:[^$]*\$\{[A-Za-z_][A-Za-z0-9_]*\})+[^$]*")
 
 
 def _rebuild_if_built() -> None:

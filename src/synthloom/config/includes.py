@@ -48,7 +48,7 @@ from typing import Any
 from synthloom.config.base import COLUMN_NAME_PATTERN
 from synthloom.config.include_params import Param, declarations, default_values, substitute_columns
 from synthloom.config.name_prefix import declared_names, prefix_names, rename_names
-from synthloom.config.recipe_library import recipe_path, unknown_recipe_message
+from synthloom.config.recipe_library import RECIPES_DIR, recipe_path, unknown_recipe_message
 from synthloom.errors import ConfigError
 
 __all__ = ["ENTRY_FIELDS", "IncludedLine", "expand_includes", "is_include_entry"]
@@ -256,7 +256,8 @@ class _Entry:
             found = recipe_path(name) if isinstance(name, str) else None
             if found is None:
                 raise self.error(unknown_recipe_message(str(name)), "recipe")
-            return found.resolve(), f"synthloom/recipes/{found.name}"
+            shown = f"synthloom/recipes/{found.name}" if found.parent == RECIPES_DIR else str(found)
+            return found.resolve(), shown
         target = self.item["include"]
         if not isinstance(target, str) or not target.strip():
             raise self.error("expected the path of a YAML or JSON file", "include")

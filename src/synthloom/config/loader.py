@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from synthloom.config.base import ColumnConfig
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.includes import expand_includes
+from synthloom.config.model_config import ModelConfig
 from synthloom.errors import ConfigError
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "config_error_from_validation",
     "config_from_data",
     "load_config",
+    "load_models_file",
     "parse_config",
     "read_data",
 ]
@@ -46,6 +48,31 @@ def load_config(path: str | Path) -> DatasetConfig:
     config = parse_config(text, source=source, fmt=fmt, base_dir=path.resolve().parent)
     config._base_dir = path.resolve().parent
     return config
+
+
+def load_models_file(path: str | Path) -> list[ModelConfig]:
+    """The `models:` of a YAML or JSON file (a whole config, or a file holding only `models:`)."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the models file: {exc}", source=source) from None
+    data, lines = read_data(text, source=source, fmt="json" if path.suffix.lower() == ".json" else "yaml")
+    entries = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("expected a `models:` list", source=source)
+    out = []
+    for index, entry in enumerate(entries):
+        try:
+            out.append(ModelConfig.model_validate(entry))
+        except ValidationError as exc:
+            wrapped = {"models": entries}
+            errors = exc.errors(include_url=False)
+            for err in errors:
+                err["loc"] = ("models", index, *err["loc"])
+            raise _describe(errors[0], wrapped, source, lines) from None
+    return out
 
 
 def parse_config(
@@ -84,10 +111,12 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
             return json.loads(text), lines
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
+                f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno, col=exc.colno
             ) from None
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        if node is not None:
+            _check_expansion(node, source)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -95,8 +124,13 @@ def read_data(text: str, *, source: str, fmt: str = "yaml") -> tuple[Any, dict[L
         where = f" at column {mark.column + 1}" if mark else ""
         hint = _quote_hint(text, mark, problem) if mark else ""
         raise ConfigError(
-            f"invalid YAML: {problem}{where}{hint}", source=source, line=mark.line + 1 if mark else None
+            f"invalid YAML: {problem}{where}{hint}",
+            source=source,
+            line=mark.line + 1 if mark else None,
+            col=mark.column + 1 if mark else None,
         ) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", source=source) from None
     if node is not None:
         _index_lines(node, (), lines)
     return data, lines
@@ -140,6 +174,44 @@ def _value_end(rest: str) -> int:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+#: The most values a YAML file may stand for once its aliases are expanded. A config is a few
+#: thousand; "billion laughs" (aliases of aliases of lists) stands for billions in a few lines, and
+#: whatever walks it (line indexing, validation, a fingerprint) would exhaust memory.
+MAX_YAML_VALUES = 1_000_000
+
+
+def _check_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases expand past `MAX_YAML_VALUES` values, or refer to themselves.
+    Each node is sized once (aliases share nodes), so the check costs what the text does."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(
+                "invalid YAML: an anchor refers to itself", source=source, line=node.start_mark.line + 1
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(v) for v in node.value)
+        open_nodes.discard(key)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"invalid YAML: its anchors and aliases expand to more than {MAX_YAML_VALUES:,} values",
+                source=source,
+                line=node.start_mark.line + 1,
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -191,11 +263,8 @@ def config_error_from_validation(
     errors = exc.errors(include_url=False)
     messages = [_describe(err, data, source, lines or {}) for err in errors]
     first = messages[0]
-    if len(messages) > 1:
-        rest = "\n".join(f"  also: {m}" for m in messages[1:6])
-        more = f"\n  ... and {len(messages) - 6} more" if len(messages) > 6 else ""
-        first.reason = f"{first.reason}\n{rest}{more}"
-        first.args = (first._render(),)
+    first.also = messages[1:]
+    first.args = (first._render(),)
     return first
 
 
@@ -231,23 +300,34 @@ def _describe(err: Any, data: Any, source: str | None, lines: Mapping[Loc, int])
         data_path.append(part)
         current = _get(current, part)
     msg = err["msg"].removeprefix("Value error, ")
+    field = ".".join(field_parts) or None
+    fix = None
     if err["type"] == "extra_forbidden" and _is_record_count(loc):
+        count = _get(data, *data_path)
         msg = (
             "unknown field: the number of records is not part of the config; give it when running: "
-            f"synthloom create CONFIG -n {_get(data, *data_path) if _get(data, *data_path) else 'N'} "
-            "(or num_records= in Python)"
+            f"synthloom create CONFIG -n {count if count else 'N'} (or num_records= in Python)"
         )
+        fix = f"remove '{field_parts[-1]}' and pass -n {count if count else 'N'}"
     elif err["type"] == "extra_forbidden":
-        msg = "unknown field" + _suggest_field(data, data_path)
+        suggestion = _suggest_field(data, data_path)
+        msg = "unknown field" + suggestion
+        last = field_parts[-1] if field_parts else ""
+        close = re.search(r"did you mean '([^']+)'", suggestion)
+        fix = f"rename '{last}' to '{close.group(1)}'" if close else f"remove '{last}'"
     elif err["type"] == "missing":
         msg = "required field is missing"
+        fix = f"add '{field_parts[-1]}'" if field_parts else None
+    line = _line_for(lines, data_path)
     return ConfigError(
         msg,
         source=source,
         model=model,
         column=column,
-        field=".".join(field_parts) or None,
-        line=_line_for(lines, data_path),
+        field=field,
+        line=line,
+        col=getattr(line, "col", None),
+        fix=fix,
     )
 
 
@@ -340,15 +420,27 @@ def _line_for(lines: Mapping[Loc, int], path: list[str | int]) -> int | None:
     return None
 
 
+class LinePosition(int):
+    """A 1-based line number that also knows its 1-based character column (`col`): the line index keeps
+    plain ints for every reader, and error reports can still say where on the line a key starts."""
+
+    col: int
+
+    def __new__(cls, mark: yaml.Mark) -> LinePosition:
+        position = super().__new__(cls, mark.line + 1)
+        position.col = mark.column + 1
+        return position
+
+
 def _index_lines(node: yaml.Node, path: Loc, out: dict[Loc, int]) -> None:
-    out[path] = node.start_mark.line + 1
+    out[path] = LinePosition(node.start_mark)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 child = (*path, key.value)
-                out[child] = key.start_mark.line + 1
+                out[child] = LinePosition(key.start_mark)
                 _index_lines(value, child, out)
-                out[child] = key.start_mark.line + 1
+                out[child] = LinePosition(key.start_mark)
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
             _index_lines(value, (*path, index), out)

@@ -192,15 +192,21 @@ class ServeConfig(_Strict):
     in). `args` are appended to the engine's command line. `resources` (`num_cpus`, `num_gpus`) are
     what each replica needs: checked against the machine, and given to each replica its own GPUs."""
 
+    #: The server program: `llama.cpp` (built in), `vllm`, `sglang`, or `command` (any server).
     engine: Literal["llama.cpp", "vllm", "sglang", "command"]
+    #: What the server serves: a GGUF file for llama.cpp (default: the bundled model), weights for vLLM.
     model: str | None = None
+    #: How many servers to start; requests are spread over them.
     replicas: Annotated[int, Field(ge=1, le=64)] = 1
+    #: Arguments appended to the engine's command line (`command`: the whole line, with `{port}`).
     args: list[str] = Field(default_factory=list)
+    #: What each replica needs (`num_cpus`, `num_gpus`), checked against the machine.
     resources: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     #: The first replica's port (the others count up from it); None: free ports.
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     #: Path answering 200 once the server is ready.
     health: str = "/health"
+    #: Seconds a replica may take to answer its health check before the run gives up.
     startup_timeout: Annotated[float, Field(gt=0)] = 600.0
     #: Restarts per replica before it is given up (the others carry on).
     max_restarts: Annotated[int, Field(ge=0)] = 3

@@ -185,6 +185,9 @@ class SeedConfig(StrictModel):
     # -- options of one kind of source ----------------------------------------------------------------
     #: `path`: force a format instead of guessing from the file name: jsonl, json, csv, parquet, hf.
     format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
+    #: `path`, JSON Lines: leave out a line that is not UTF-8, not JSON or not an object (listed in
+    #: seed_report.json) instead of stopping with an error naming it.
+    skip_bad_lines: bool = False
     #: `hf`: the dataset's configuration (subset) name, split (default: `train`, or the only one),
     #: revision (branch, tag or commit), and whether to stream it instead of downloading it whole.
     config: str | None = None

@@ -8,6 +8,7 @@ failures.jsonl). Only failures count toward early shutdown.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,14 +47,38 @@ class FilteredRow:
     record: int
     column: str
     reason: str
+    #: The row's judge scores when it was removed (`{column: {score: value}}`), so a report can show
+    #: scores before and after filters; None when the row had none.
+    scores: dict[str, dict[str, float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "row_group": self.row_group,
             "record": self.record,
             "column": self.column,
             "reason": self.reason,
         }
+        if self.scores:
+            out["scores"] = self.scores
+        return out
+
+
+def judge_scores(values: Mapping[str, Any]) -> dict[str, dict[str, float]] | None:
+    """The judge-shaped values of a row (`{name: {"score": number, ...}}` per column), numbers only."""
+    found: dict[str, dict[str, float]] = {}
+    for column, value in values.items():
+        if not isinstance(value, Mapping):
+            continue
+        scores = {
+            str(name): float(entry["score"])
+            for name, entry in value.items()
+            if isinstance(entry, Mapping)
+            and isinstance(entry.get("score"), int | float)
+            and not isinstance(entry.get("score"), bool)
+        }
+        if scores:
+            found[column] = scores
+    return found or None
 
 
 class FailureMonitor:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from jinja2.exceptions import SecurityError
 
 from synthloom.engine.conditions import ColumnInputs
-from synthloom.engine.failures import Failure, FilteredRow
+from synthloom.engine.failures import Failure, FilteredRow, judge_scores
 from synthloom.engine.generator import (
     BatchGenerator,
     CellFailure,
@@ -174,7 +174,8 @@ class RowGroupRunner:
             if isinstance(value, CellFailure):
                 self._fail(outcome, name, i, value.error, events)
             elif not outcome.removed(i):
-                outcome.filtered[i] = FilteredRow(group.index, group.start + i, name, value.reason)
+                scores = judge_scores({c: v[i] for c, v in outcome.values.items()})
+                outcome.filtered[i] = FilteredRow(group.index, group.start + i, name, value.reason, scores)
                 events.cells_finished(name, "filtered")
                 events.row_removed(outcome.filtered[i])
         outcome.values[name] = values

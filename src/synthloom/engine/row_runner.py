@@ -29,7 +29,7 @@ from jinja2.exceptions import SecurityError
 
 from synthloom.engine.conditions import ColumnInputs
 from synthloom.engine.contexts import CellContext
-from synthloom.engine.failures import Failure, FilteredRow
+from synthloom.engine.failures import Failure, FilteredRow, judge_scores
 from synthloom.engine.generator import (
     BatchGenerator,
     CellFailure,
@@ -266,7 +266,9 @@ class RowRunner:
         raise _RowEnded(failure=failure)
 
     def _filter(self, row: _Row, col: ColumnPlan, verdict: CellFiltered) -> NoReturn:
-        filtered = FilteredRow(row.group.index, row.record, col.name, verdict.reason)
+        filtered = FilteredRow(
+            row.group.index, row.record, col.name, verdict.reason, scores=judge_scores(row.values)
+        )
         row.events.cells_finished(col.name, "filtered")
         row.events.row_removed(filtered)
         raise _RowEnded(filtered=filtered)

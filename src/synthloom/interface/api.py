@@ -7,10 +7,12 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from synthloom.columns.media import check_media_roots
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
 from synthloom.config.run_config import CacheConfig, CacheMode
@@ -27,6 +29,8 @@ from synthloom.models import check_models
 from synthloom.models.reachability import unreachable_endpoints
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
+from synthloom.plan.templates import set_examples_reader
+from synthloom.report.reviewed_records import read_examples
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
@@ -46,6 +50,33 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ConfigLike = DatasetConfig | str | Path
+T = TypeVar("T")
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion from synchronous code, whether or not this thread already runs an
+    event loop. In Jupyter (and any async caller) `asyncio.run` refuses a running loop, and nesting
+    loops is unsafe, so the coroutine gets a worker thread with a loop of its own; the caller blocks
+    until it is done and gets its result or its exception."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    values: list[T] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            values.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed back to the caller's thread, re-raised there
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="synthloom-run", daemon=True)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def _config(config: ConfigLike) -> DatasetConfig:
@@ -100,7 +131,10 @@ def _unsupported_input(col: Any, providers: dict[str, Any]) -> tuple[str, str] |
 
 def _prepare(config: DatasetConfig) -> Job:
     """Everything checked and built before anything is written: models, seed data, plan, generators."""
+    # Prompts may read reviewed records of earlier runs: `{{ examples('output/qa', verdict='good') }}`.
+    set_examples_reader(read_examples)
     check_model_configs(config)
+    check_media_roots(config)
     seed = None
     if config.seed is not None:
         try:
@@ -259,8 +293,10 @@ def preview(
     cache_mode: CacheMode | None = None,
 ) -> DatasetResult:
     """Generate a few records in memory with the same engine `create` uses; no records are written.
-    Answers go to (and come from) the response cache `create` into `output` uses (`resolve_cache`)."""
-    return asyncio.run(apreview(config, num_records, output=output, cache=cache, cache_mode=cache_mode))
+    Answers go to (and come from) the response cache `create` into `output` uses (`resolve_cache`).
+
+    Works inside a running event loop too (a Jupyter notebook): the run then gets a thread of its own."""
+    return run_blocking(apreview(config, num_records, output=output, cache=cache, cache_mode=cache_mode))
 
 
 def _executor(
@@ -363,8 +399,9 @@ def create(
     `run.metrics_port`) serves Prometheus metrics while the run lasts. `cache` and `cache_mode` choose
     the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written).
     `check_endpoints`: connect to every model endpoint first and stop at once (`ModelConnectionError`)
-    when one is unreachable."""
-    return asyncio.run(
+    when one is unreachable. Called inside a running event loop (a Jupyter notebook), the run gets a
+    thread and a loop of its own; async code can await `acreate`."""
+    return run_blocking(
         acreate(
             config,
             num_records,

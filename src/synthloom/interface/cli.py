@@ -16,6 +16,7 @@ import click
 
 from synthloom._version import __version__
 from synthloom.errors import BudgetExceededError, ConfigError, RunStateError, SynthloomError
+from synthloom.terminal_text import PrintableFormatter, plain, printable
 
 __all__ = ["main"]
 
@@ -31,22 +32,41 @@ EXIT_OVER_BUDGET = 3
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+    # An error may quote a seed value, a model's reply or a server's body: printed as data.
+    click.echo(f"Error: {printable(message)}", err=True)
+    sys.exit(code)
+
+
+def _fail_json(exc: SynthloomError, code: int, command: str) -> None:
+    """The error of a command run with `--json`, on stdout as JSON (the shape is in the README)."""
+    from synthloom.interface.error_report import error_entries
+
+    report: dict[str, Any] = {"ok": False, "exit_code": code, "error": str(exc)}
+    if command == "validate":
+        report = {"valid": False, **report}
+    report["errors"] = error_entries(exc) if isinstance(exc, ConfigError) else []
+    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(f"Error: {exc}", err=True)
     sys.exit(code)
 
 
 def user_errors(func: F) -> F:
-    """Turn synthloom's errors into one line on stderr and an exit code."""
+    """Turn synthloom's errors into one line on stderr and an exit code (and, under `--json`, a JSON
+    report on stdout)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except (ConfigError, RunStateError) as exc:
+            if kwargs.get("as_json"):
+                _fail_json(exc, EXIT_USER_ERROR, func.__name__)
             _fail(str(exc), EXIT_USER_ERROR)
         except BudgetExceededError as exc:
             _fail(str(exc), EXIT_OVER_BUDGET)
         except SynthloomError as exc:
+            if kwargs.get("as_json"):
+                _fail_json(exc, EXIT_RUN_FAILED, func.__name__)
             _fail(str(exc), EXIT_RUN_FAILED)
         except KeyboardInterrupt:
             _fail("interrupted; committed row groups are kept (continue with --resume always)", 130)
@@ -67,12 +87,17 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO, format=_LOG_FORMAT, stream=sys.stderr
     )
+    # Log lines quote file names, seed values and server errors: the console handler escapes them.
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
+            handler.setFormatter(PrintableFormatter(_LOG_FORMAT))
     for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
@@ -113,7 +138,9 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @config_argument
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the plan, or every error with a suggested fix, as JSON."
+)
 @user_errors
 def validate(config: Path, as_json: bool) -> None:
     """Check CONFIG (columns, templates, models, seed data) without generating anything. A pipeline
@@ -234,7 +261,7 @@ def preview(
     if result.failures:
         click.echo(f"{len(result.failures)} record(s) failed:", err=True)
         for f in result.failures[:10]:
-            click.echo(f"  record {f['record']}, column '{f['column']}': {f['error']}", err=True)
+            click.echo(printable(f"  record {f['record']}, column '{f['column']}': {f['error']}"), err=True)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -251,7 +278,8 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         table.add_column("value", overflow="fold")
         for key, value in row.items():
             text = json.dumps(value, default=str, indent=1) if isinstance(value, dict | list) else str(value)
-            table.add_row(key, text if len(text) < 2000 else text[:2000] + " ...")
+            # Values are data: escaped, and never read as rich markup.
+            table.add_row(plain(key), plain(text if len(text) < 2000 else text[:2000] + " ..."))
         console.print(table)
 
 
@@ -476,6 +504,14 @@ def _attach_model_commands() -> None:
     from synthloom.interface.cli_plan import plan_command
 
     cli.add_command(plan_command)
+    from synthloom.interface.cli_reference import design_command, reference_command, skill_command
+
+    cli.add_command(design_command)
+    cli.add_command(reference_command)
+    cli.add_command(skill_command)
+    from synthloom.interface.cli_recipes import recipes_group
+
+    cli.add_command(recipes_group)
 
 
 _attach_model_commands()

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from synthloom.outputs.exporters import EXPORT_FORMATS, TRAINING_FORMATS
+from synthloom.terminal_text import printable
 
 __all__ = ["export_command"]
 
@@ -67,6 +68,11 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Upload to this Hugging Face dataset repo (Parquet shards and a dataset card); token from HF_TOKEN.",
 )
 @click.option("--private", is_flag=True, default=None, help="Create the Hub repo as private.")
+@click.option(
+    "--reviewed",
+    type=click.Choice(["good", "bad", "unreviewed"]),
+    help="Only the records whose latest review (synthloom view --review) is this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def export_command(
     run: Path,
@@ -77,6 +83,7 @@ def export_command(
     license: str | None,
     repo_id: str | None,
     private: bool | None,
+    reviewed: str | None,
     as_json: bool,
 ) -> None:
     """Export the records of the run directory RUN (`<output>/<name>/`).
@@ -108,8 +115,16 @@ def export_command(
         )
     sources = _parse_map(mapping)
     reports: list[dict[str, Any]] = []
+
+    def read_run() -> ExportSource:
+        if reviewed is None:
+            return ExportSource.from_run(run)
+        from synthloom.report.reviewed_records import reviewed_source
+
+        return reviewed_source(run, reviewed)
+
     try:
-        source = ExportSource.from_run(run)
+        source = read_run()
         if output is not None:
             assert fmt is not None
             written = export_records(
@@ -117,7 +132,7 @@ def export_command(
             )
             reports.append(written.to_json())
         if repo_id is not None:
-            shaped = prepare_source(ExportSource.from_run(run), records_as or fmt, sources=sources)
+            shaped = prepare_source(read_run(), records_as or fmt, sources=sources)
             pushed = push_to_hub(shaped, repo_id, private=private or None, license=license)
             reports.append(
                 {
@@ -131,16 +146,17 @@ def export_command(
                 }
             )
     except (ConfigError, RunStateError) as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(_EXIT_USER_ERROR)
     except SynthloomError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(_EXIT_FAILED)
     except Exception as exc:  # a bug: say so plainly, trace only when asked
         if os.environ.get("SYNTHLOOM_DEBUG"):
             raise
         click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}); set SYNTHLOOM_DEBUG=1 for a traceback",
+            f"Error: internal error ({type(exc).__name__}: {printable(exc)}); set SYNTHLOOM_DEBUG=1 for a "
+            "traceback",
             err=True,
         )
         sys.exit(_EXIT_FAILED)
@@ -155,4 +171,4 @@ def export_command(
             line += f" ({removed:,} {'row' if removed == 1 else 'rows'} skipped, for example:)"
         click.echo(line)
         for example in report["examples"]:
-            click.echo(f"  {example}", err=True)
+            click.echo(f"  {printable(example)}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import click
@@ -36,31 +37,57 @@ def _check_run(run: Path) -> None:
 )
 @click.option("--max-rows", default=20_000, show_default=True, type=int, help="Rows the plots read.")
 @click.option("--samples", default=10, show_default=True, type=int, help="Sample records shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's path and the run's counts as JSON.")
 @user_errors
-def report_command(run: Path, output: Path | None, max_rows: int, samples: int) -> None:
+def report_command(run: Path, output: Path | None, max_rows: int, samples: int, as_json: bool) -> None:
     """Write one self-contained HTML report of RUN: distributions, scores, tags, tokens and cost,
     latency, failed and filtered rows, dedup, diversity and sample records."""
     from synthloom.report import write_report
+    from synthloom.store.run_reader import RunData
 
     _check_run(run)
     path = write_report(run, output, max_rows=max_rows, samples=samples)
-    click.echo(f"report written to {path}")
+    if not as_json:
+        click.echo(f"report written to {path}")
+        return
+    from synthloom.report.html_report import report_reviews
+
+    meta = RunData(run).metadata
+    summary = {
+        "report": str(path),
+        "run": str(run),
+        "status": meta.get("status"),
+        "records": meta.get("committed_records"),
+        "target_records": meta.get("target_records"),
+        "failed_records": meta.get("failed_records", 0),
+        "filtered_records": meta.get("filtered_records", 0),
+        "reviews": report_reviews(run, max_rows=max_rows),
+    }
+    click.echo(json.dumps(summary, indent=2, default=str))
 
 
 @click.command("view")
 @run_argument
 @click.option("--port", default=8765, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free).")
+@click.option(
+    "--review", is_flag=True, help="Mark records good or bad with a note (saved to RUN/reviews.jsonl)."
+)
+@click.option("--reviewer", default=None, help="The name written with each review (default: your login).")
 @user_errors
-def view_command(run: Path, port: int) -> None:
+def view_command(run: Path, port: int, review: bool, reviewer: str | None) -> None:
     """Browse RUN in a local web viewer (127.0.0.1 only): records filtered by values and tags, failed
-    and filtered rows, and each cell's lineage (prompt, reply, reasoning, attempts, tokens, latency)."""
+    and filtered rows, and each cell's lineage (prompt, reply, reasoning, attempts, tokens, latency).
+    With --review, mark records good or bad, add notes, and filter by review."""
+    import getpass
+
     from synthloom.report import ViewerServer
 
     _check_run(run)
+    who = reviewer or getpass.getuser()
 
     async def serve() -> None:
         try:
-            server = ViewerServer(run, port=port)
+            server = ViewerServer(run, port=port, review=review, reviewer=who)
             await server.start()
         except OSError as exc:
             raise RunStateError(

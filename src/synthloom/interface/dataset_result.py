@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from synthloom.outputs import (
     push_to_hub,
     save_hf_dataset,
 )
+from synthloom.report.record_cards import records_html
 from synthloom.store.run_reader import RunData
 from synthloom.store.table_codec import decode_rows, is_json_field, loads_json
 
@@ -245,3 +247,16 @@ class DatasetResult:
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
         return f"<DatasetResult {len(self)} records, {where}>"
+
+    #: How many records a notebook shows.
+    html_records = 10
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a result: the first records as cards (chats as chats, images as images)."""
+        total = len(self)
+        rows = list(itertools.islice(iter(self), self.html_records))
+        where = str(self.path) if self.path else "preview, in memory"
+        removed = f", {len(self.filtered)} filtered, {len(self.failures)} failed"
+        shown = f" · first {len(rows)}" if len(rows) < total else ""
+        heading = f"{total} records{removed} ({where}){shown}"
+        return records_html(((f"record {i}", row) for i, row in enumerate(rows)), heading=heading)

@@ -1,17 +1,26 @@
-"""The one place where aiohttp's exceptions and HTTP statuses become synthloom's.
+"""The one place where aiohttp's exceptions and HTTP statuses become synthloom's, and where redirects
+are decided.
 
 Everything above this module sees only `ModelError` subclasses; nothing below it knows about retries.
+
+Redirects are followed here, by hand, and only within the endpoint's origin (scheme, host, port). A
+request carries an API key and any `headers:` of the model config, and its body is the prompt; a server
+that answers 307 to another origin would otherwise receive both (aiohttp re-sends custom headers, and
+only drops `Authorization`). So an off-origin redirect is a `RequestRejectedError` naming the endpoint
+and where it pointed; nothing is sent there. A same-origin redirect is followed with the same method,
+body and headers (an API call is never turned into a GET), at most `MAX_REDIRECTS` times.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from synthloom.errors import (
     MalformedResponseError,
@@ -22,14 +31,20 @@ from synthloom.errors import (
     RequestRejectedError,
     ServerError,
 )
+from synthloom.models.secret_scrub import scrub_secrets
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after", "read_bounded"]
+__all__ = ["MAX_REDIRECTS", "MAX_RESPONSE_BYTES", "HttpSession", "parse_retry_after", "read_bounded"]
 
 _BODY_LIMIT = 2000
 
 #: The largest response body a model client reads. A server that answers more (or streams without end)
 #: gets a `MalformedResponseError` instead of the client's memory.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+#: Same-origin redirects followed for one request before it is refused.
+MAX_REDIRECTS = 5
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -86,9 +101,8 @@ class HttpSession:
         timeout: float,
     ) -> dict[str, Any]:
         """POST `payload`; return the JSON object answered, or raise the matching `ModelError`."""
-        return await self._post(
-            url, orjson.dumps(payload), {"Content-Type": "application/json", **headers}, timeout
-        )
+        body = orjson.dumps(payload)
+        return await self._post(url, lambda: body, {"Content-Type": "application/json", **headers}, timeout)
 
     async def post_form(
         self,
@@ -101,16 +115,53 @@ class HttpSession:
     ) -> dict[str, Any]:
         """POST a multipart form (`files`: field -> (file name, bytes, media type)), as OpenAI's image
         edits endpoint takes it; return the JSON object answered, or raise the matching `ModelError`."""
-        form = aiohttp.FormData()
-        for name, value in fields.items():
-            form.add_field(name, value)
-        for name, (filename, data, media_type) in files.items():
-            form.add_field(name, data, filename=filename, content_type=media_type)
+
+        def form() -> aiohttp.FormData:  # a form is consumed once sent: one per attempt
+            data = aiohttp.FormData()
+            for name, value in fields.items():
+                data.add_field(name, value)
+            for name, (filename, content, media_type) in files.items():
+                data.add_field(name, content, filename=filename, content_type=media_type)
+            return data
+
         return await self._post(url, form, dict(headers), timeout)
 
     async def _post(
-        self, url: str, data: bytes | aiohttp.FormData, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        data: Callable[[], bytes | aiohttp.FormData],
+        headers: Mapping[str, str],
+        timeout: float,
     ) -> dict[str, Any]:
+        target = url
+        for _ in range(MAX_REDIRECTS + 1):
+            status, response_headers, raw = await self._send(target, data(), headers, timeout)
+            if status not in _REDIRECTS:
+                break
+            target = self._redirect_target(url, target, status, response_headers)
+        else:
+            raise RequestRejectedError(
+                f"{url} redirected more than {MAX_REDIRECTS} times; the request was given up",
+                status_code=status,
+                headers=response_headers,
+                body="",
+            )
+        if status >= 400:
+            raise self._status_error(target, status, response_headers, raw)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponseError(
+                f"{target} answered {status} with a body that is not JSON: {self._scrub(raw)[:200]!r}"
+            ) from exc
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{target} answered a JSON {type(body).__name__}, not an object")
+        return body
+
+    async def _send(
+        self, url: str, data: bytes | aiohttp.FormData, headers: Mapping[str, str], timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One POST, redirects not followed: status, headers and the (bounded) body."""
         session = self._open()
         try:
             async with session.post(
@@ -118,10 +169,15 @@ class HttpSession:
                 data=data,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 response_headers = dict(response.headers)
-                raw = await read_bounded(response, limit=MAX_RESPONSE_BYTES, what=url)
+                raw = (
+                    b""
+                    if status in _REDIRECTS
+                    else await read_bounded(response, limit=MAX_RESPONSE_BYTES, what=url)
+                )
         except TimeoutError as exc:
             raise ModelTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
         except asyncio.CancelledError:
@@ -132,24 +188,37 @@ class HttpSession:
             raise ModelConnectionError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise ModelConnectionError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
+        return status, response_headers, raw
 
-        if status >= 400:
-            raise self._status_error(url, status, response_headers, raw)
+    @staticmethod
+    def _redirect_target(endpoint: str, current: str, status: int, headers: Mapping[str, str]) -> str:
+        """Where a redirect points, when it stays within the endpoint's origin; else the error."""
+        location = headers.get("Location") or headers.get("location")
+        if not location:
+            raise RequestRejectedError(
+                f"{endpoint} answered HTTP {status} without a Location",
+                status_code=status,
+                headers=dict(headers),
+            )
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedResponseError(
-                f"{url} answered {status} with a body that is not JSON: {self._scrub(raw)[:200]!r}"
-            ) from exc
-        if not isinstance(body, dict):
-            raise MalformedResponseError(f"{url} answered a JSON {type(body).__name__}, not an object")
-        return body
+            target = URL(current).join(URL(location))
+        except ValueError:
+            raise RequestRejectedError(
+                f"{endpoint} redirected (HTTP {status}) to an invalid URL", status_code=status
+            ) from None
+        if _origin(target) != _origin(URL(endpoint)):
+            where = f"{target.scheme}://{target.host}" + (f":{target.port}" if target.port else "")
+            raise RequestRejectedError(
+                f"{endpoint} redirected (HTTP {status}) to another origin, {where}: not followed, so the "
+                "API key, headers and prompt are not sent there. Point the model's base_url there if "
+                "you trust it",
+                status_code=status,
+                headers=dict(headers),
+            )
+        return str(target)
 
     def _scrub(self, raw: bytes) -> str:
-        text = raw[:_BODY_LIMIT].decode("utf-8", errors="replace")
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub_secrets(raw[:_BODY_LIMIT].decode("utf-8", errors="replace"), self._secrets)
 
     def _status_error(self, url: str, status: int, headers: dict[str, str], raw: bytes) -> ModelHTTPError:
         body = self._scrub(raw)
@@ -179,6 +248,10 @@ async def read_bounded(response: aiohttp.ClientResponse, *, limit: int, what: st
             raise MalformedResponseError(f"{what} answered more than {limit} bytes; the reply was refused")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
 
 def _dumps(value: Any) -> str:

@@ -36,9 +36,11 @@ from synthloom.models.providers.base import ChatRequest, Provider
 from synthloom.models.providers.registry import resolve_provider
 from synthloom.models.reply import Reply
 from synthloom.models.results import CallUsage, ChatResult, CodeResult, EmbeddingResult, StructuredResult
+from synthloom.models.structured_formats import StructuredFormat, format_instruction
 from synthloom.models.structured_output import (
     correction_message,
     extract_json,
+    extract_structured,
     json_prompt_instruction,
     json_schema_response_format,
     schema_name,
@@ -152,11 +154,21 @@ class ModelClient:
         inference: InferenceParams | None = None,
         scope: CallScope | None = None,
         tag: str | None = None,
+        output_format: StructuredFormat = "json",
     ) -> StructuredResult:
-        """A JSON value valid against `schema`, using the server's JSON-schema mode where it has one."""
+        """A JSON value valid against `schema`, using the server's JSON-schema mode where it has one.
+        With `output_format` yaml or xml the model writes that format (asked in the prompt) and the
+        reply is read back into the JSON value."""
         conversation = as_messages(messages)
         params = self.config.inference.merged(inference)
         scope = _scoped(scope, tag)
+        if output_format != "json":
+            prompted = _append_to_last_user(conversation, format_instruction(output_format, schema))
+            what = f"a {output_format.upper()} document whose value matches the schema"
+            found, chat, usage, attempts = await self._until_parsed(
+                prompted, params, scope, lambda text: extract_structured(text, schema, output_format), what
+            )
+            return StructuredResult(value=found.value, chat=chat, usage=usage, attempts=attempts)
         mode = self.config.structured_output.mode
         use_schema_mode = self.provider.capabilities.json_schema and (
             mode == "json_schema" or (mode == "auto" and not self._json_schema_rejected)

@@ -16,6 +16,7 @@ from synthloom.models.messages import ToolSpec
 from synthloom.models.model_client import MessagesIn, ModelClient
 from synthloom.models.providers.base import Provider
 from synthloom.models.results import ChatResult, CodeResult, EmbeddingResult, StructuredResult
+from synthloom.models.structured_formats import StructuredFormat
 
 __all__ = ["ScopedClient"]
 
@@ -80,9 +81,10 @@ class ScopedClient:
         *,
         inference: InferenceParams | None = None,
         tag: str | None = None,
+        output_format: StructuredFormat = "json",
     ) -> StructuredResult:
         return await self.client.generate_structured(
-            messages, schema, inference=inference, scope=self.scope, tag=tag
+            messages, schema, inference=inference, scope=self.scope, tag=tag, output_format=output_format
         )
 
     async def generate_code(

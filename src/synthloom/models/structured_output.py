@@ -15,6 +15,7 @@ __all__ = [
     "Extraction",
     "correction_message",
     "extract_json",
+    "extract_structured",
     "json_prompt_instruction",
     "json_schema_response_format",
     "schema_name",
@@ -79,6 +80,32 @@ def extract_json(text: str, schema: dict[str, Any]) -> Extraction:
         # A schema mismatch says more than a JSON syntax error from some other candidate.
         first_error = f"does not match the schema at {where}: {error.message[:300]}"
     return Extraction(ok=False, error=first_error or "no JSON value found in the reply")
+
+
+def extract_structured(text: str, schema: dict[str, Any], fmt: str = "json") -> Extraction:
+    """Find a value in `text`, written in `fmt` (json, yaml or xml), that validates against `schema`.
+    YAML and XML are read as `structured_formats` describes (safely; XML by its convention)."""
+    if fmt == "json":
+        return extract_json(text, schema)
+    from synthloom.models.structured_formats import parse_xml, parse_yaml
+
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    fenced = [m.group(2).strip() for m in _FENCE.finditer(text) if m.group(1).lower() in (fmt, "")]
+    first_error: str | None = None
+    for candidate in [*fenced, text.strip()]:
+        if not candidate:
+            continue
+        try:
+            value = parse_yaml(candidate) if fmt == "yaml" else parse_xml(candidate, schema)
+        except ValueError as exc:
+            first_error = first_error or str(exc)
+            continue
+        error = best_match(validator.iter_errors(value))
+        if error is None:
+            return Extraction(ok=True, value=value)
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        first_error = f"does not match the schema at {where}: {error.message[:300]}"
+    return Extraction(ok=False, error=first_error or f"no {fmt.upper()} document found in the reply")
 
 
 def schema_name(schema: dict[str, Any], fallback: str | None) -> str:

@@ -13,7 +13,7 @@ import difflib
 import json
 import random
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import lru_cache
@@ -35,6 +35,7 @@ __all__ = [
     "key_reads",
     "literal_placeholders",
     "reset_template_seed",
+    "set_examples_reader",
     "set_template_seed",
     "template_environment",
     "template_references",
@@ -186,7 +187,27 @@ def template_environment() -> ImmutableSandboxedEnvironment:
     )
     env.filters["random"] = _seeded_random
     env.globals["lipsum"] = _seeded_lipsum
+    env.globals["examples"] = _reviewed_examples
     return env
+
+
+#: What `examples(...)` reads with: `(run_dir, verdict, n) -> records`. The interface installs a reader
+#: of reviewed records before a run (the plan layer cannot read run directories itself).
+ExamplesReader = Callable[[str, str, int], list[dict[str, Any]]]
+_examples_reader: list[ExamplesReader] = []
+
+
+def set_examples_reader(reader: ExamplesReader) -> None:
+    """Install the reader behind the `examples(...)` template global."""
+    _examples_reader[:] = [reader]
+
+
+def _reviewed_examples(run: str, verdict: str = "good", n: int = 3) -> list[dict[str, Any]]:
+    """`{% for ex in examples('output/qa', verdict='good', n=3) %}...{% endfor %}`: up to `n` records of
+    the run at `run` (a path, relative to the working directory) whose latest review is `verdict`."""
+    if not _examples_reader:
+        raise jinja2.TemplateRuntimeError("examples() is only available while synthloom runs a config")
+    return _examples_reader[0](str(run), str(verdict), int(n))
 
 
 @lru_cache(maxsize=4096)

@@ -2,7 +2,8 @@
 
 Numbers get a histogram, labels a bar chart of counts, free text a histogram of lengths, judge and
 rubric columns a histogram per score, tag columns their languages, categories and numeric tags,
-embeddings their spread. Each profile is a small HTML fragment.
+embeddings their spread, structured values (structured replies, persons, flow outputs) one chart per
+field. Each profile is a small HTML fragment.
 """
 
 from __future__ import annotations
@@ -105,9 +106,52 @@ def profile_column(name: str, column_type: str | None, values: Sequence[Any]) ->
     if all(isinstance(v, list) for v in present):
         return header + histogram([float(len(v)) for v in present], title="items per value")
     if all(isinstance(v, Mapping) for v in present):
-        keys = Counter(k for v in present for k in v)
-        return header + bar_chart([(k, float(n)) for k, n in keys.most_common()], title="keys present")
+        return header + _fields(present)
     return header + bar_chart(_counts(present))
+
+
+#: The most fields of a structured value profiled one by one (the rest are counted as present).
+_MAX_FIELDS = 16
+#: Field charts are narrower than a column's, so three sit side by side.
+_FIELD_WIDTH = 360
+
+
+def _fields(values: Sequence[Mapping[str, Any]]) -> str:
+    """A structured value (a structured reply, a person, a flow's outputs) profiled field by field:
+    each field gets the chart its own values call for."""
+    keys = Counter(k for v in values for k in v)
+    charts = []
+    for i, (key, n) in enumerate(keys.most_common(_MAX_FIELDS)):
+        charts.append(_field_chart(f"{key} ({n} of {len(values)})", [v.get(key) for v in values], i))
+    if len(keys) > _MAX_FIELDS:
+        rest = [(k, float(n)) for k, n in keys.most_common()[_MAX_FIELDS:]]
+        charts.append(bar_chart(rest, title="other fields present"))
+    return '<div class="grid fields">' + "".join(charts) + "</div>"
+
+
+def _field_chart(title: str, values: Sequence[Any], color: int) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return f'<p class="empty">{escape(title)}: all null</p>'
+    if all(_is_number(v) for v in present):
+        return histogram([float(v) for v in present], title=title, color=color, width=_FIELD_WIDTH)
+    if all(isinstance(v, str) for v in present):
+        distinct = len(set(present))
+        if distinct <= 30 and distinct <= max(2, len(present) // 2):
+            return bar_chart(_counts(present), title=title, color=color, width=_FIELD_WIDTH)
+        lengths = [float(len(v)) for v in present]
+        return histogram(
+            lengths, title=f"{title}: length, {distinct} distinct", color=color, width=_FIELD_WIDTH
+        )
+    if all(isinstance(v, list) for v in present):
+        return histogram(
+            [float(len(v)) for v in present], title=f"{title}: items", color=color, width=_FIELD_WIDTH
+        )
+    if all(isinstance(v, Mapping) for v in present):
+        keys = Counter(k for v in present for k in v)
+        top = [(k, float(n)) for k, n in keys.most_common(12)]
+        return bar_chart(top, title=f"{title}: keys", color=color, width=_FIELD_WIDTH)
+    return bar_chart(_counts(present)[:12], title=title, color=color, width=_FIELD_WIDTH)
 
 
 #: The defect tags whose value is a label (null: none found).

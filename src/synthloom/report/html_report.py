@@ -20,10 +20,14 @@ import orjson
 
 from synthloom.report.column_profiles import profile_column
 from synthloom.report.diversity import category_coverage, distinct_n, embedding_spread
-from synthloom.report.svg_charts import bar_chart, number
+from synthloom.report.judge_scores import judge_scores_before_and_after
+from synthloom.report.record_cards import records_html
+from synthloom.report.review_summary import review_summary
+from synthloom.report.svg_charts import bar_chart, elide, number
+from synthloom.store.reviews import ReviewLog
 from synthloom.store.run_reader import RunData
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "report_reviews", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -54,7 +58,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 cells.append(f'<td class="num">{escape(number(value))}</td>')
             else:
-                cells.append(f"<td>{escape(str(value))}</td>")
+                cells.append(f"<td>{escape(elide(str(value)))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -62,6 +66,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def _card(value: Any, label: str) -> str:
     shown = number(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
     return f'<div class="card"><b>{escape(shown)}</b><span>{escape(label)}</span></div>'
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.1f}%"
 
 
 def _reason_kind(reason: str) -> str:
@@ -175,6 +183,9 @@ class _Report:
                 seen.add(c["name"])
                 rows.append([c["name"], c.get("type"), by_column.get(c["name"], 0)])
             parts.append("<h3>Quality gates</h3>" + _table(["column", "type", "rows filtered"], rows))
+        judged = judge_scores_before_and_after(self.run, self.sample)
+        if judged:
+            parts.append(judged)
         if not parts:
             parts.append('<p class="empty">no dedup or quality gate in this run</p>')
         return f"<section><h2>Quality</h2>{''.join(parts)}</section>"
@@ -366,21 +377,48 @@ class _Report:
             f"<h3>Examples</h3>{_table(['record', 'column', 'why'], examples)}</section>"
         )
 
+    def reviews(self) -> dict[str, Any]:
+        """The reviews summary over the rows read (see `review_summary`)."""
+        latest = ReviewLog(self.run.root).latest()
+        return review_summary(self.sample, latest, self.run.columns_of_type("llm-judge"))
+
+    def reviews_section(self) -> str:
+        summary = self.reviews()
+        if not summary["reviewed"]:
+            hint = "no record reviewed yet (review in <code>synthloom view RUN --review</code>)"
+            return f'<section><h2>Reviews</h2><p class="empty">{hint}</p></section>'
+        cards = [
+            _card(summary["reviewed"], "records reviewed"),
+            _card(f"{100 * summary['share_reviewed']:.1f}%", "of kept records"),
+            _card(summary["good"], "good"),
+            _card(summary["bad"], "bad"),
+        ]
+        rows = [
+            [
+                name,
+                j["compared"],
+                j["agree"],
+                "—" if j["agreement"] is None else f"{100 * j['agreement']:.1f}%",
+            ]
+            for name, j in summary["judges"].items()
+        ]
+        table = (
+            _table(["judge column", "reviewed records scored", "agree", "agreement"], rows) if rows else ""
+        )
+        note = (
+            '<p class="note">A judge passes a record when its mean score, each on its options\' scale '
+            "(first 0, last 1), is at least one half.</p>"
+            if rows
+            else ""
+        )
+        return f'<section><h2>Reviews</h2><div class="cards">{"".join(cards)}</div>{table}{note}</section>'
+
     def samples_section(self) -> str:
         rows = self.sample[: self.samples]
         if not rows:
             return ""
-        head = "".join(f"<th>{escape(c)}</th>" for c in ["record", *self.columns])
-        body = []
-        for record, row in rows:
-            cells = "".join(
-                f'<td class="cell"><div>{escape(_short(row.get(c), 160))}</div></td>' for c in self.columns
-            )
-            body.append(f'<tr><td class="num">{record}</td>{cells}</tr>')
-        return (
-            f"<section><h2>Sample records</h2><div style='overflow-x:auto'><table><tr>{head}</tr>"
-            f"{''.join(body)}</table></div></section>"
-        )
+        cards = records_html(((f"record {record}", row) for record, row in rows), limit=400)
+        return f"<section><h2>Sample records</h2>{cards}</section>"
 
     def html(self) -> str:
         meta = self.run.metadata
@@ -394,6 +432,7 @@ class _Report:
                 self.diversity_section(),
                 self.usage_section(),
                 self.removed_section(),
+                self.reviews_section(),
                 self.samples_section(),
             ]
         )
@@ -403,6 +442,11 @@ class _Report:
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
             f"<header><h1>{escape(title)}</h1><p>{sub}</p></header><main>{body}</main></body></html>"
         )
+
+
+def report_reviews(run_dir: str | Path, *, max_rows: int = 20_000) -> dict[str, Any]:
+    """The reviews summary of the run in `run_dir` (what the report's Reviews section shows)."""
+    return _Report(RunData(run_dir), max_rows, 0).reviews()
 
 
 def build_report(run_dir: str | Path, *, max_rows: int = 20_000, samples: int = 10) -> str:

@@ -7,7 +7,20 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-__all__ = ["bar_chart", "histogram", "number"]
+__all__ = ["MAX_SHOWN_CHARS", "bar_chart", "elide", "histogram", "number"]
+
+#: The most characters of one value the report shows (in a label, a tooltip or a table cell). A value
+#: may be megabytes (a document, a seed field, a reply); the report stays small and the viewer
+#: (`synthloom view`) shows whole values.
+MAX_SHOWN_CHARS = 500
+
+
+def elide(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`text`, or its first `limit` characters and how long it is."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters; the viewer shows the whole value)"
+
 
 _PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 _FONT = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12"'
@@ -57,7 +70,7 @@ def bar_chart(
     for i, (label, value) in enumerate(items):
         y = top + i * (bar_height + gap)
         w = max(1.0, room * value / peak) if value > 0 else 0
-        text = str(label)
+        text = elide(str(label))
         shown = text if len(text) <= 28 else text[:27] + "…"
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end" {_FONT}>'

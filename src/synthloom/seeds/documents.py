@@ -9,16 +9,17 @@ Each record has `text`, `path` (relative to the folder, or to the glob's fixed p
 `chunk_count` (chunks of that file). Titles come from markdown front matter or the first heading,
 HTML's `<title>` or first `<h1>`, a PDF's metadata, else the file name.
 
-A file that cannot be read (a corrupt or encrypted PDF, a binary file, text that is not UTF-8, no
-text at all) is skipped and listed in the seed report; only when no file yields a record is it a
-`SeedDataError`. PDF text is extracted with `pypdf` (the `pdf` extra); HTML with the standard
-library (`html_text.py`).
+Which files are read is decided by `document_files.py` (links are not followed out of the folder,
+only regular files are read). A file that cannot be read (a corrupt or encrypted PDF, a binary file,
+text that is not UTF-8, no text at all) is skipped and listed in the seed report; only when no file
+yields a record is it a `SeedDataError`. PDF text is extracted with `pypdf` (the `pdf` extra); HTML
+with the standard library (`html_text.py`).
 """
 
 from __future__ import annotations
 
 import bisect
-import glob
+import io
 import re
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import pyarrow as pa
 from synthloom.config.seed_config import ChunkConfig
 from synthloom.errors import SeedDataError
 from synthloom.seeds.chunking import chunk_text
+from synthloom.seeds.document_files import DocumentFile, find_documents, read_document_bytes
 from synthloom.seeds.html_text import html_to_text
 from synthloom.seeds.report import SeedReport
 
@@ -73,10 +75,12 @@ def read_documents(
     pattern: str, *, base_dir: Path, chunk: ChunkConfig | None, report: SeedReport, source: str
 ) -> pa.Table:
     """Every document `pattern` names, as records. Unreadable files go to `report`."""
-    root, files = _discover(pattern, base_dir)
+    root, files = find_documents(
+        pattern, base_dir=base_dir, suffixes=_SUPPORTED, report=report, source=source
+    )
     columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
     for file in files:
-        relative = file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
+        relative = file.relative
         try:
             document = _extract(file)
         except DocumentError as exc:
@@ -85,7 +89,7 @@ def read_documents(
         report.files_read += 1
         for part in _records(document, chunk):
             columns["path"].append(relative)
-            columns["title"].append(document.title or file.stem)
+            columns["title"].append(document.title or file.real.stem)
             for key, value in part.items():
                 columns[key].append(value)
     table = pa.table(columns, schema=DOCUMENT_SCHEMA)
@@ -96,36 +100,6 @@ def read_documents(
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         raise SeedDataError(f"no document could be read: {detail}{more}", source=str(root))
     return table
-
-
-def _discover(pattern: str, base_dir: Path) -> tuple[Path, list[Path]]:
-    path = Path(pattern).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    if any(ch in pattern for ch in "*?["):
-        parts = path.parts
-        fixed = next(i for i, p in enumerate(parts) if any(ch in p for ch in "*?["))
-        root = Path(*parts[:fixed]) if fixed else Path(path.anchor)
-        files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
-        if not files:
-            raise SeedDataError("the pattern matches no files", source=str(path))
-        return root, files
-    if path.is_file():
-        return path.parent, [path]
-    if not path.is_dir():
-        raise SeedDataError("no such file or directory", source=str(path))
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in _SUPPORTED
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise SeedDataError(
-            f"the folder holds no documents ({', '.join(sorted(_SUPPORTED))})", source=str(path)
-        )
-    return path, files
 
 
 def _records(document: _Document, chunk: ChunkConfig | None) -> list[dict[str, Any]]:
@@ -149,13 +123,13 @@ def _records(document: _Document, chunk: ChunkConfig | None) -> list[dict[str, A
 # -- extraction ---------------------------------------------------------------------------------------
 
 
-def _extract(file: Path) -> _Document:
-    suffix = file.suffix.lower()
+def _extract(file: DocumentFile) -> _Document:
+    suffix = Path(file.relative).suffix.lower()
     try:
+        data = read_document_bytes(file)
         if suffix == ".pdf":
-            document = _pdf(file)
+            document = _pdf(data, file.relative)
         else:
-            data = file.read_bytes()
             if b"\x00" in data[:_SNIFF]:
                 raise DocumentError("a binary file, not text")
             if suffix in _HTML:
@@ -208,18 +182,18 @@ def _markdown(text: str) -> _Document:
     return _Document(text, title)
 
 
-def _pdf(file: Path) -> _Document:
+def _pdf(data: bytes, name: str) -> _Document:
     try:
         import pypdf
     except ImportError:
         raise SeedDataError(
-            "reading PDF documents needs pypdf: pip install 'synthloom[pdf]'", source=str(file)
+            "reading PDF documents needs pypdf: pip install 'synthloom[pdf]'", source=name
         ) from None
     pages: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pypdf warns about every oddity of a damaged file
-            reader = pypdf.PdfReader(file)
+            reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise DocumentError("an encrypted PDF (needs a password)")
             for page in reader.pages:

@@ -87,7 +87,11 @@ def read_csv(path: Path) -> pa.Table:
     return _without_inferred_timestamps(read)
 
 
-def read_jsonl(path: Path) -> pa.Table:
+def read_jsonl(path: Path, *, skip_bad_lines: bool = False) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """A JSON Lines file as a table, and the lines left out: (line number, why). A line that is not
+    UTF-8, not JSON or not an object is a `SeedDataError` naming it, or, with `skip_bad_lines`, left
+    out (the seed report lists it)."""
+
     def read(schema: dict[str, pa.DataType]) -> pa.Table:
         parse = pa_json.ParseOptions(explicit_schema=pa.schema(schema) if schema else None)
         with _open(path) as stream:
@@ -95,28 +99,80 @@ def read_jsonl(path: Path) -> pa.Table:
                 stream, read_options=pa_json.ReadOptions(block_size=_JSON_BLOCK_SIZE), parse_options=parse
             )
 
+    if skip_bad_lines:
+        return _read_good_lines(path)
     try:
-        return _without_inferred_timestamps(read)
+        table = _without_inferred_timestamps(read)
+        # Arrow takes invalid UTF-8 into string columns unchecked; it fails later, far from the file.
+        table.validate(full=True)
+        return table, []
     except pa.ArrowInvalid as exc:
         # Arrow counts records, not lines; find the bad line for a message the user can act on.
-        _raise_bad_jsonl_line(path)
+        bad = _bad_lines(path, first_only=True)
+        if bad:
+            number, reason = bad[0]
+            raise SeedDataError(
+                f"line {number} {reason} (set `skip_bad_lines: true` under seed to leave such lines out)",
+                source=str(path),
+            ) from None
         raise SeedDataError(f"cannot read JSON Lines: {exc}", source=str(path)) from None
 
 
-def _raise_bad_jsonl_line(path: Path) -> None:
+def _line_problem(line: bytes) -> str | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not valid UTF-8 (byte {exc.start + 1})"
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return f"is not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"is a JSON {type(value).__name__}, not an object (record)"
+    return None
+
+
+def _bad_lines(path: Path, *, first_only: bool = False) -> list[tuple[int, str]]:
     with _open(path) as stream:
         data = stream.read()
+    found = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.strip() and (problem := _line_problem(line)) is not None:
+            found.append((number, problem))
+            if first_only:
+                break
+    return found
+
+
+def _read_good_lines(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
+    with _open(path) as stream:
+        data = stream.read()
+    good: list[bytes] = []
+    bad: list[tuple[int, str]] = []
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SeedDataError(f"line {number} is not valid JSON: {exc}", source=str(path)) from None
-        if not isinstance(value, dict):
-            raise SeedDataError(
-                f"line {number} is a JSON {type(value).__name__}, not an object (record)", source=str(path)
-            )
+        problem = _line_problem(line)
+        if problem is None:
+            good.append(line)
+        else:
+            bad.append((number, problem))
+    if not good:
+        raise SeedDataError("no line is a valid JSON record", source=str(path))
+    body = b"\n".join(good) + b"\n"
+
+    def read(schema: dict[str, pa.DataType]) -> pa.Table:
+        parse = pa_json.ParseOptions(explicit_schema=pa.schema(schema) if schema else None)
+        return pa_json.read_json(
+            pa.BufferReader(body),
+            read_options=pa_json.ReadOptions(block_size=_JSON_BLOCK_SIZE),
+            parse_options=parse,
+        )
+
+    try:
+        return _without_inferred_timestamps(read), bad
+    except pa.ArrowInvalid as exc:
+        raise SeedDataError(f"cannot read JSON Lines: {exc}", source=str(path)) from None
 
 
 def read_json_array(path: Path) -> pa.Table:
@@ -126,7 +182,7 @@ def read_json_array(path: Path) -> pa.Table:
         records = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if data.lstrip()[:1] == b"{":  # several objects, one per line: JSON Lines named .json
-            return read_jsonl(path)
+            return read_jsonl(path)[0]
         raise SeedDataError(f"not valid JSON: {exc}", source=str(path)) from None
     if isinstance(records, dict):
         records = [records]

@@ -99,7 +99,7 @@ def _open_data(
 ) -> RecordSource:
     kind = seed.kind
     if kind == "path":
-        return _open_path(seed, base_dir)
+        return _open_path(seed, base_dir, report)
     if kind == "hf":
         salt = "__seed__" if prefix == "seed" else f"__seed__.{prefix}"
         return open_hf(seed, base_dir=base_dir, run_seed=run_seed, salt=salt, prefix=prefix)
@@ -159,7 +159,7 @@ def _combined(
 # -- files --------------------------------------------------------------------------------------------
 
 
-def _open_path(seed: SeedConfig, base_dir: Path) -> IndexedSource:
+def _open_path(seed: SeedConfig, base_dir: Path, report: SeedReport) -> IndexedSource:
     assert seed.path is not None
     path = Path(seed.path).expanduser()
     if not path.is_absolute():
@@ -177,7 +177,7 @@ def _open_path(seed: SeedConfig, base_dir: Path) -> IndexedSource:
     formats = [seed.format or format_of(f) for f in files]
     if all(fmt == "parquet" for fmt in formats):
         return open_parquet(files, columns=seed.columns)
-    tables = [_read_one(f, fmt) for f, fmt in zip(files, formats, strict=True)]
+    tables = [_read_one(f, fmt, seed.skip_bad_lines, report) for f, fmt in zip(files, formats, strict=True)]
     if len(tables) == 1:
         table = tables[0]
     else:
@@ -188,7 +188,7 @@ def _open_path(seed: SeedConfig, base_dir: Path) -> IndexedSource:
     return TableSource(_select(table, seed.columns, source))
 
 
-def _read_one(path: Path, fmt: str) -> pa.Table:
+def _read_one(path: Path, fmt: str, skip_bad_lines: bool, report: SeedReport) -> pa.Table:
     try:
         if fmt == "hf":
             return read_saved_dataset(path)
@@ -200,7 +200,10 @@ def _read_one(path: Path, fmt: str) -> pa.Table:
             return read_csv(path)
         if fmt == "json":
             return read_json_array(path)
-        return read_jsonl(path)
+        table, skipped = read_jsonl(path, skip_bad_lines=skip_bad_lines)
+        for number, reason in skipped:
+            report.skip(str(path), f"line {number}", reason)
+        return table
     except SeedDataError as exc:
         raise exc.with_source(str(path)) from None
     except (pa.ArrowException, OSError, ValueError) as exc:

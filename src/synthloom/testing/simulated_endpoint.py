@@ -31,6 +31,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthloom.models.structured_formats import to_xml, to_yaml
 from synthloom.testing.png import png_size, solid_png
 from synthloom.testing.schema_values import value_for_schema
 from synthloom.testing.simulated_tools import plan_tool_turn
@@ -486,6 +487,11 @@ class SimulatedEndpoint:
             value = value_for_schema(schema, rng)
             if self.config.accept_rate is not None:
                 value = _steer_enums(schema, value, verdict.random() < self.config.accept_rate, rng)
+            fmt = _format_in_prompt(messages)
+            if fmt == "yaml":
+                return f"```yaml\n{to_yaml(value)}```"
+            if fmt == "xml":
+                return f"```xml\n{to_xml(value)}\n```"
             return orjson.dumps(value).decode()
         last_user = next(
             (
@@ -650,6 +656,18 @@ def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
             if isinstance(schema, dict):
                 return schema
     return None
+
+
+def _format_in_prompt(messages: list[Any]) -> str:
+    """The format a prompt-mode structured request asks for: yaml, xml, else json."""
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = _content_text(message.get("content"))
+            if "Reply with only a YAML document" in content:
+                return "yaml"
+            if "Reply with only an XML document" in content:
+                return "xml"
+    return "json"
 
 
 # -- images and audio in requests -------------------------------------------------------------------

@@ -46,6 +46,7 @@ import orjson
 
 from synthloom.errors import ConfigError, ToolError
 from synthloom.models.messages import ToolSpec
+from synthloom.models.secret_scrub import scrub_secrets
 from synthloom.tools.config import ENV_REFERENCE, McpServerConfig
 from synthloom.tools.mcp_logging import contain_sdk_logging
 
@@ -139,11 +140,8 @@ def resolve_env(config: McpServerConfig) -> tuple[dict[str, str], list[str]]:
 
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
-    """`text` with every secret replaced by `***`."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+    """`text` with every secret replaced by `***`, also base64- and URL-encoded (`scrub_secrets`)."""
+    return scrub_secrets(text, secrets)
 
 
 def _cwd(config: McpServerConfig, base_dir: Path | None) -> Path:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -15,12 +16,19 @@ class CustomColumn(ColumnConfig):
     """A Python function by import path, called per cell (`row -> value`) or per row group
     (`rows -> values`). `inputs` names the columns it reads."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "word_count",
+        "type": "custom",
+        "function": "my_functions:count_words",
+        "inputs": ["answer"],
+    }
+
     type: Literal["custom"] = "custom"
     #: `package.module:function` computing the value.
     function: ImportPathText
-    #: `cell`: the function gets one record; `batch`: a row group's records at once.
+    #: cell: called per row (`row -> value`); batch: called per row group (`rows -> values`).
     mode: Literal["cell", "batch"] = "cell"
-    #: The columns the function reads (so they are generated first).
+    #: The columns the function reads.
     inputs: list[str] = Field(default_factory=list)
     #: Keyword arguments passed to the function.
     params: dict[str, Any] = Field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from synthloom.config.base import ColumnConfig
 
@@ -14,8 +15,14 @@ class ExpressionColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "expr")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "title",
+        "type": "expression",
+        "expr": "{{ topic | title }}",
+    }
+
     type: Literal["expression"] = "expression"
-    #: A Jinja template computing the value from the record.
+    #: A Jinja2 template over other columns; its rendered text is the value.
     expr: str
-    #: The type the rendered text is cast to.
+    #: The type the rendered text is cast to (json parses it).
     dtype: Literal["str", "int", "float", "bool", "json"] = "str"

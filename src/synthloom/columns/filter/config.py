@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,15 +24,22 @@ class FilterColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "condition", "reason")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "long_enough",
+        "type": "filter",
+        "condition": "{{ answer | length > 20 }}",
+    }
+
     type: Literal["filter"] = "filter"
-    #: A Jinja condition: rows where it is false are removed (recorded in filtered.jsonl).
+    #: A Jinja template: the row is kept when it renders true.
     condition: str | None = None
-    #: `package.module:function` returning whether to keep the row (instead of `condition`).
+    #: `package.module:function` given the row's `inputs`: keep the row when it returns true.
     function: ImportPathText | None = None
     #: The columns a `function` reads (a `condition` names its own through the template).
     inputs: list[str] = Field(default_factory=list)
     #: Why a row was removed, written to filtered.jsonl; a template over the row (default: the condition).
     reason: str | None = None
+    #: Leave the filter's own value (true) out of the records.
     drop: bool = True
 
     @model_validator(mode="after")

@@ -65,7 +65,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, create_model, field_validator, model_validator
 from pydantic_core import CoreSchema
@@ -257,6 +258,28 @@ class FlowColumn(ColumnConfig):
 
     # Built on first use, not on import: its nodes may be of any registered column type.
     model_config = ConfigDict(defer_build=True)
+
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "solution",
+        "type": "flow",
+        "nodes": [
+            {"name": "draft", "type": "llm-text", "model": "writer", "prompt": "Answer: {{ question }}"},
+            {
+                "name": "check",
+                "type": "llm-judge",
+                "model": "judge",
+                "prompt": "Check: {{ draft }}",
+                "scores": [
+                    {
+                        "name": "correct",
+                        "description": "Is the answer correct?",
+                        "options": {0: "no", 1: "yes"},
+                    }
+                ],
+            },
+        ],
+        "outputs": {"answer": "draft", "verdict": "check"},
+    }
 
     type: Literal["flow"] = "flow"
     #: Per-record state keys and their starting values; nodes read them in templates and write them.

@@ -31,6 +31,7 @@ task, the draft and the critique.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -155,18 +156,26 @@ class ConversationColumn(_Preset):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "stop_when")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "chat",
+        "type": "conversation",
+        "user": {"model": "writer", "persona": "A student asking about {{ topic }}"},
+        "assistant": {"model": "writer", "system_prompt": "You are a patient tutor."},
+        "turns": 3,
+    }
+
     type: Literal["conversation"] = "conversation"
-    #: The simulated user: model, system prompt (a persona), options.
+    #: The simulated user: model, system prompt, persona and the prompt of its first message.
     user: SimulatedUser
-    #: The assistant: model, system prompt, options.
+    #: The assistant: model and system prompt.
     assistant: ChatRole
-    #: Exchanges per record: a number, or `{min, max}` drawn per record.
+    #: How many user turns: a number or a `{min, max}` range.
     turns: Annotated[int, Field(ge=1)] | TurnRange | None = None
-    #: A Jinja condition that ends the conversation early.
+    #: A condition over the conversation that ends it early.
     stop_when: str | None = None
-    #: A judge of the finished conversation.
+    #: An optional judge that scores the finished conversation.
     judge: JudgeOptions | None = None
-    #: Also write `<name>__trajectory`: every node run, in order.
+    #: Also write `<name>__trajectory`: one entry per step.
     trajectory: bool = False
 
     def max_turns(self) -> int:
@@ -299,20 +308,38 @@ class RefineColumn(_Preset):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "until")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "essay",
+        "type": "refine",
+        "generate": {"model": "writer", "prompt": "Write a paragraph about {{ topic }}."},
+        "judge": {
+            "model": "judge",
+            "scores": [
+                {
+                    "name": "quality",
+                    "description": "How good is it?",
+                    "options": {1: "poor", 2: "fair", 3: "good"},
+                }
+            ],
+        },
+        "threshold": {"score": "quality", "min": 3},
+        "max_iterations": 3,
+    }
+
     type: Literal["refine"] = "refine"
-    #: The model writing the first draft, with its prompt.
+    #: The model and prompt of the first draft.
     generate: PromptedRole
-    #: The judge scoring each draft.
+    #: The judge: model, prompt and scores.
     judge: JudgeOptions
-    #: The prompt asking for a revision from the critique (a default is used when omitted).
+    #: The prompt asking for a revision with the critique (a default is used when unset).
     revise_prompt: str | None = None
-    #: A Jinja condition on the judgement that ends the loop.
+    #: A condition over the judgement that ends the loop (or give `threshold`).
     until: str | None = None
-    #: End the loop once a score reaches a minimum.
+    #: End when `score` reaches `min` (or give `until`).
     threshold: ScoreThreshold | None = None
-    #: The most revisions.
+    #: The most generate/judge rounds.
     max_iterations: Annotated[int, Field(ge=1, le=100)] = 3
-    #: Also write `<name>__trajectory`: every draft, judgement and revision.
+    #: Also write `<name>__trajectory`: one entry per step.
     trajectory: bool = True
 
     def build_flow(self) -> FlowColumn:

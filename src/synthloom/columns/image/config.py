@@ -21,6 +21,7 @@ URI, a Hugging Face Image feature); it is uploaded, so a URL is not enough.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -35,12 +36,20 @@ class ImageColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "picture",
+        "type": "image",
+        "model": "painter",
+        "prompt": "A photo of {{ topic }}",
+        "size": "512x512",
+    }
+
     type: Literal["image"] = "image"
-    #: The alias of an OpenAI-compatible images server.
+    #: The model alias of an OpenAI-compatible images endpoint.
     model: str
-    #: What to draw (or how to edit): a Jinja template over the record.
+    #: What to draw (or how to edit): a Jinja2 template.
     prompt: str
-    #: `generate` a new image, or `edit` the image given.
+    #: generate a new image, or edit the image in `source`.
     mode: Literal["generate", "edit"] = "generate"
     #: `mode: edit`: the column or seed field holding the image to edit.
     source: str | None = None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from synthloom.columns.image.config import ImageColumn
-from synthloom.columns.media import MediaError, load_media, sniff_media_type
+from synthloom.columns.media import MediaError, MediaRoots, load_media, sniff_media_type
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
 from synthloom.plan.templates import compile_template
@@ -53,7 +53,7 @@ class ImageGenerator(CellGenerator[ImageColumn]):
             raise MediaError(f"source: '{config.source}' is null for this record: no image to edit")
         try:
             items = load_media(
-                value, "image", base_dir=self.setup.config.base_dir, max_bytes=config.max_media_bytes
+                value, "image", roots=MediaRoots.of(self.setup.config), max_bytes=config.max_media_bytes
             )
         except MediaError as exc:
             raise MediaError(f"source: {exc}") from None

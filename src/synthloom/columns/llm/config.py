@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from synthloom.config.base import (
     IMPORT_PATH_PATTERN,
@@ -16,6 +17,7 @@ from synthloom.config.base import (
     ValueShape,
 )
 from synthloom.config.model_config import InferenceParams
+from synthloom.models.structured_formats import StructuredFormat
 from synthloom.tools.config import ToolMode, ToolsConfig, TrajectoryPlace
 
 __all__ = [
@@ -34,13 +36,13 @@ class LLMColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
-    #: The alias of the model to call (one of `models`).
+    #: The model alias (from `models:`) that answers.
     model: str
-    #: The user message: a Jinja template over the record (`{{ question }}`).
+    #: The user prompt: a Jinja2 template over other columns and seed fields.
     prompt: str
-    #: The system message: a Jinja template over the record.
+    #: A system prompt (a template too), sent before the prompt.
     system_prompt: str | None = None
-    #: Sampling parameters for this column, over the model's.
+    #: Inference parameters for this column, merged over the model's own (temperature, max_tokens, ...).
     inference: InferenceParams | None = None
     #: Also write `<name>__trace`: the full message exchange.
     with_trace: bool = False
@@ -122,27 +124,62 @@ class LLMColumn(ColumnConfig):
 class LLMTextColumn(LLMColumn):
     """Free text from a chat model."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "question",
+        "type": "llm-text",
+        "model": "writer",
+        "prompt": "Ask one question about {{ topic }}.",
+    }
+
     type: Literal["llm-text"] = "llm-text"
 
 
 class LLMCodeColumn(LLMColumn):
     """Code in `language`, extracted from the model's reply."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "solution",
+        "type": "llm-code",
+        "model": "writer",
+        "prompt": "Solve in Python: {{ task }}",
+        "language": "python",
+    }
+
     type: Literal["llm-code"] = "llm-code"
-    #: The language of the code (`python`, `sql`, ...): the reply's fenced block in it is the value.
+    #: The language of the fenced code block the reply must contain.
     language: str = "python"
 
 
 class LLMStructuredColumn(LLMColumn):
-    """A JSON value that satisfies `schema` (a JSON Schema, or a Pydantic model by import path)."""
+    """A JSON value that satisfies `schema`: a JSON Schema, a Pydantic model by import path, or (from
+    Python) a Pydantic model class, which stands for its JSON Schema."""
+
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "profile",
+        "type": "llm-structured",
+        "model": "default",
+        "prompt": "Invent a customer who likes {{ topic }}.",
+        "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+        },
+    }
 
     type: Literal["llm-structured"] = "llm-structured"
-    #: The JSON Schema the value must satisfy, or a Pydantic model as `package.module:Model`.
+    #: The JSON Schema the value must satisfy, or the import path of a Pydantic model.
     output_schema: dict[str, Any] | ImportPathText = Field(alias="schema")
+    #: How the model writes the value: json, yaml (read safely: no anchors, aliases or tags) or xml (read
+    #: by synthloom's element convention); the value stored is the same JSON value either way.
+    format: StructuredFormat = "json"
 
     @field_validator("output_schema", mode="before")
     @classmethod
     def _schema_or_path(cls, value: Any) -> Any:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            # A class defined in a notebook has no import path a run could reload; its schema does,
+            # and it is what a config written out (`to_yaml`) can hold.
+            return value.model_json_schema()
         if isinstance(value, str) and not re.fullmatch(IMPORT_PATH_PATTERN, value):
             hint = (
                 " (this looks like JSON: write the schema as a YAML mapping)"
@@ -229,8 +266,18 @@ class JudgeScore(StrictModel):
 class LLMJudgeColumn(LLMColumn):
     """A rubric of named scores; the value is `{score_name: {score, reasoning}}`."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "grade",
+        "type": "llm-judge",
+        "model": "judge",
+        "prompt": "Question: {{ question }}\nAnswer: {{ answer }}",
+        "scores": [
+            {"name": "correct", "description": "Is the answer correct?", "options": {0: "no", 1: "yes"}}
+        ],
+    }
+
     type: Literal["llm-judge"] = "llm-judge"
-    #: The rubric: named scores, each with a description and its options.
+    #: The named scores, each with a description and its options (score -> meaning).
     scores: Annotated[list[JudgeScore], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -250,8 +297,15 @@ class LLMJudgeColumn(LLMColumn):
 class EmbeddingColumn(ColumnConfig):
     """An embedding vector of the text in column `source`."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "question_vector",
+        "type": "embedding",
+        "model": "embedder",
+        "source": "question",
+    }
+
     type: Literal["embedding"] = "embedding"
-    #: The alias of a server with an embeddings endpoint.
+    #: The model alias of an embeddings endpoint.
     model: str
     #: The column whose text is embedded.
     source: str

@@ -22,8 +22,9 @@ from synthloom.columns.media import prompt_media
 from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
 from synthloom.models.code_extraction import code_instruction, extract_code
+from synthloom.models.structured_formats import StructuredFormat, format_instruction
 from synthloom.models.structured_output import (
-    extract_json,
+    extract_structured,
     json_prompt_instruction,
     json_schema_response_format,
     schema_name,
@@ -167,18 +168,24 @@ class LLMStructuredGenerator(_ChatColumn):
         self.schema = resolve_schema(config.output_schema)
 
     async def generate(self, row: Mapping[str, Any], ctx: CellContext) -> CellOutput:
+        fmt = self.config.format
         if self.tools is not None:
-            if self.tools.sends_response_format(self.client(ctx)):
+            if fmt == "json" and self.tools.sends_response_format(self.client(ctx)):
                 # The schema travels as `response_format`: the user turn (and the trajectory) stay clean.
                 response_format = json_schema_response_format(schema_name(self.schema, ctx.tag), self.schema)
                 messages = self.messages(row, ctx)
                 return await self.with_tools(
-                    ctx, messages, json_answer(self.schema), _JSON_WHAT, response_format
+                    ctx, messages, json_answer(self.schema, fmt), _JSON_WHAT, response_format
                 )
-            messages = self.messages(row, ctx, json_prompt_instruction(self.schema))
-            return await self.with_tools(ctx, messages, json_answer(self.schema), _JSON_WHAT)
+            messages = self.messages(row, ctx, format_instruction(fmt, self.schema))
+            what = _JSON_WHAT if fmt == "json" else f"a {fmt.upper()} document matching the schema"
+            return await self.with_tools(ctx, messages, json_answer(self.schema, fmt), what)
         result = await self.client(ctx).generate_structured(
-            self.messages(row, ctx), self.schema, inference=self.config.inference, tag=ctx.tag
+            self.messages(row, ctx),
+            self.schema,
+            inference=self.config.inference,
+            tag=ctx.tag,
+            output_format=fmt,
         )
         return self.output(result.value, result.chat)
 
@@ -186,11 +193,11 @@ class LLMStructuredGenerator(_ChatColumn):
 _JSON_WHAT = "a JSON value matching the schema"
 
 
-def json_answer(schema: dict[str, Any]) -> Finish:
-    """A tool loop's final answer read as a JSON value valid against `schema`."""
+def json_answer(schema: dict[str, Any], fmt: StructuredFormat = "json") -> Finish:
+    """A tool loop's final answer read as a value valid against `schema`, written in `fmt`."""
 
     def finish(text: str) -> Answer:
-        found = extract_json(text, schema)
+        found = extract_structured(text, schema, fmt)
         return Answer(found.ok, found.value, found.error)
 
     return finish

@@ -19,7 +19,8 @@ the rejected the worst; when every reply has the same score there is no pair and
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -49,16 +50,23 @@ class MultiModelColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when", "prompt", "system_prompt")
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answers",
+        "type": "multi-model",
+        "models": ["writer", "other_writer"],
+        "prompt": "Answer: {{ question }}",
+    }
+
     type: Literal["multi-model"] = "multi-model"
-    #: The aliases the prompt is sent to, concurrently.
+    #: Two or more model aliases, each answering the same prompt.
     models: list[Annotated[str, Field(min_length=1)]]
-    #: The user message: a Jinja template over the record.
+    #: The user prompt: a Jinja2 template.
     prompt: str
-    #: The system message: a Jinja template over the record.
+    #: A system prompt sent to every alias.
     system_prompt: str | None = None
     #: Sent with every alias's request (each alias's own `inference` from `models:` still applies).
     inference: InferenceParams | None = None
-    #: A model that compares the replies and picks the chosen and the rejected one.
+    #: An optional judge that compares the answers.
     judge: MultiModelJudge | None = None
 
     @field_validator("models")

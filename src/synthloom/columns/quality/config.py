@@ -30,6 +30,7 @@ tag, its value and the bound), never failed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -166,7 +167,7 @@ class TagBounds(StrictModel):
 class _SourceColumn(ColumnConfig):
     """A column that reads one source value (text, or an OpenAI messages list)."""
 
-    #: The column read: text, or an OpenAI messages list.
+    #: The column (or `column.path`) whose text is measured.
     source: Annotated[str, Field(min_length=1)]
 
     @field_validator("source")
@@ -181,6 +182,12 @@ class _SourceColumn(ColumnConfig):
 class QualityTagsColumn(_SourceColumn):
     """Cheap heuristic tags of `source`, computed in bulk per row group off the event loop. The value
     is a mapping of tag keys (see `HEURISTIC_TAG_GROUPS`); templates read `{{ tags.language }}`."""
+
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_tags",
+        "type": "quality-tags",
+        "source": "answer",
+    }
 
     type: Literal["quality-tags"] = "quality-tags"
     #: The tag groups to compute (default: all of them).
@@ -239,7 +246,7 @@ class QualityTagsColumn(_SourceColumn):
 class _ModelScoreColumn(_SourceColumn):
     """A number per row from a model endpoint, with optional bounds."""
 
-    #: The alias of the model (server) that scores the value.
+    #: The model alias that scores the text.
     model: str
     #: Bounds on the value: a row outside them is filtered (a null value is never filtered).
     filter: TagBounds | None = None
@@ -254,16 +261,24 @@ class TokenCountColumn(ColumnConfig):
     `/tokenize` for an OpenAI-compatible server) or by a `tokenizer.json` file (`tokenizer`, needs the
     `tokenizers` package)."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_tokens",
+        "type": "token-count",
+        "source": "answer",
+        "model": "writer",
+        "filter": {"max": 2048},
+    }
+
     type: Literal["token-count"] = "token-count"
-    #: The column whose tokens are counted: text, or an OpenAI messages list.
+    #: The column (or `column.path`) whose tokens are counted.
     source: Annotated[str, Field(min_length=1)]
-    #: The alias whose server counts the tokens.
+    #: A model alias whose server counts the tokens (or give `tokenizer`).
     model: str | None = None
-    #: A `tokenizer.json` file to count with instead of a server.
+    #: A tokenizer.json file that counts the tokens (or give `model`).
     tokenizer: str | None = None
     #: Count a messages list through the model's chat template (server counting only).
     chat_template: bool = True
-    #: Bounds the count must satisfy for the row to be kept.
+    #: Bounds (`min`, `max`): rows outside them are filtered.
     filter: TagBounds | None = None
 
     @field_validator("source")
@@ -295,6 +310,13 @@ class PerplexityColumn(_ModelScoreColumn):
     `provider: local` model), an OpenAI-compatible server its prompt log-probabilities (`/completions`
     with `echo`, as vLLM serves them). Empty text gives null."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_perplexity",
+        "type": "perplexity",
+        "source": "answer",
+        "model": "scorer",
+    }
+
     type: Literal["perplexity"] = "perplexity"
     #: Only the first `max_tokens` tokens are scored.
     max_tokens: Annotated[int, Field(ge=2, le=8192)] = 512
@@ -310,20 +332,28 @@ class RewardColumn(ColumnConfig):
     the reply at `score_path` (default: the usual places of vLLM's `/pooling`, `/classify`, `/score`
     and of plain `{"score": x}` / `{"reward": x}` servers)."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_reward",
+        "type": "reward",
+        "model": "reward_model",
+        "prompt": "question",
+        "response": "answer",
+    }
+
     type: Literal["reward"] = "reward"
-    #: The alias of the reward model's server.
+    #: The model alias of the reward server.
     model: str
     #: The column holding the prompt (with `response`).
     prompt: str | None = None
-    #: The column holding the response (with `prompt`).
+    #: The column holding the response that is scored.
     response: str | None = None
-    #: The column holding the whole conversation (instead of prompt and response).
+    #: The column holding a whole conversation (instead of `prompt` and `response`).
     messages: str | None = None
     #: The path on the model's server, relative to its root (the base URL without `/v1`).
     path: str = "/pooling"
     #: A dotted path into the reply (`data.0.score`); numbers index lists.
     score_path: str | None = None
-    #: Bounds the score must satisfy for the row to be kept.
+    #: Bounds (`min`, `max`) on the score: rows outside them are filtered.
     filter: TagBounds | None = None
 
     @model_validator(mode="after")
@@ -360,23 +390,31 @@ class QualityRubricColumn(ColumnConfig):
 
     template_field_names: ClassVar[tuple[str, ...]] = ("when",)
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_rubric",
+        "type": "quality-rubric",
+        "model": "judge",
+        "instruction": "question",
+        "response": "answer",
+    }
+
     type: Literal["quality-rubric"] = "quality-rubric"
-    #: The alias of the judging model.
+    #: The model alias of the rubric's judge.
     model: str
     #: The instruction (a user turn), the response judged, and optional context (a column or path each).
     instruction: str
-    #: The column judged.
+    #: The column holding the text that is rated.
     response: str
-    #: The column holding what the response answers (a question, a document).
+    #: The column holding what the response answers (a prompt, a question).
     context: str | None = None
     #: A column (or path) holding a category already known (`tags.category`); rules and the model
     #: are then skipped for rows where it names one of `categories`.
     category: str | None = None
-    #: The categories a record may fall in (each has its own judging prompt).
+    #: The rubric's categories to choose from.
     categories: list[str] = Field(default_factory=lambda: list(RUBRIC_CATEGORIES), min_length=2)
     #: Ask the model when the rules find no category (otherwise: `open_qa`).
     classify_with_model: bool = True
-    #: Sampling parameters for the judge's requests.
+    #: Inference parameters for the judge.
     inference: InferenceParams | None = None
     #: Bounds on `overall` (the mean of the five scores): a row outside them is filtered.
     filter: TagBounds | None = None
@@ -409,10 +447,17 @@ class DedupColumn(ColumnConfig):
     so a resumed run dedups against everything committed. The column's own value (true) is dropped
     from the output unless `drop: false`."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "unique_question",
+        "type": "dedup",
+        "source": "question",
+        "method": "minhash",
+    }
+
     type: Literal["dedup"] = "dedup"
     #: Text columns (or paths) compared, joined in order (exact and minhash).
     source: list[str] | str | None = None
-    #: `exact` (normalised hash), `minhash` (word n-gram Jaccard) or `embedding` (cosine).
+    #: exact (normalised hash), minhash (n-gram Jaccard) or embedding (cosine).
     method: Literal["exact", "minhash", "embedding"] = "exact"
     #: Jaccard similarity (minhash: of word `ngram`-grams) or cosine similarity (embedding) at or above
     #: which a row is a duplicate. Defaults: 0.7 for minhash (with `ngram: 5` and 256 permutations it
@@ -422,10 +467,11 @@ class DedupColumn(ColumnConfig):
     embedding: str | None = None
     #: MinHash: permutations, and the word n-gram size of the shingles.
     num_perm: Annotated[int, Field(ge=16, le=512)] = 256
-    #: `minhash`: words per n-gram.
+    #: minhash: the word n-gram size.
     ngram: Annotated[int, Field(ge=1, le=10)] = 5
     #: Exact: compare case, punctuation and spacing too (default: normalised away).
     case_sensitive: bool = False
+    #: Leave the column's own value (true) out of the records.
     drop: bool = True
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -23,10 +23,17 @@ __all__ = ["SamplerColumn"]
 class SamplerColumn(ColumnConfig):
     """A value drawn from a distribution, vectorised per row group."""
 
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "topic",
+        "type": "sampler",
+        "sampler": "category",
+        "params": {"values": ["cooking", "travel", "finance"]},
+    }
+
     type: Literal["sampler"] = "sampler"
-    #: Which distribution: category, subcategory, uniform, gaussian, person, uuid, ...
+    #: Which sampler draws the value (see the samplers in `synthloom reference`).
     sampler: SamplerName
-    #: The sampler's parameters (`values`, `low`/`high`, `fields`, ...); checked per sampler.
+    #: The sampler's parameters (each sampler's fields are listed under samplers).
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")

@@ -28,7 +28,11 @@ SamplerName = Literal[
 
 
 class CategoryParams(StrictModel):
+    """One of `values`, optionally weighted."""
+
+    #: The values to draw from.
     values: Annotated[list[Any], Field(min_length=1)]
+    #: Relative weights, one per value (default: equal).
     weights: list[Annotated[float, Field(ge=0)]] | None = None
 
     @model_validator(mode="after")
@@ -44,13 +48,22 @@ class CategoryParams(StrictModel):
 
 
 class SubcategoryParams(StrictModel):
+    """A value from the list that the `category` column's value selects."""
+
+    #: The sampler column this one depends on.
     category: str
+    #: For each value of `category`, the values to draw from.
     values: Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
 
 
 class UniformParams(StrictModel):
+    """A number drawn uniformly between `low` and `high`."""
+
+    #: The lower bound.
     low: float
+    #: The upper bound.
     high: float
+    #: float, or int (whole numbers).
     dtype: Literal["float", "int"] = "float"
 
     @model_validator(mode="after")
@@ -61,25 +74,43 @@ class UniformParams(StrictModel):
 
 
 class GaussianParams(StrictModel):
+    """A number from a normal distribution."""
+
+    #: The mean.
     mean: float = 0.0
+    #: The standard deviation.
     stddev: Annotated[float, Field(ge=0)] = 1.0
 
 
 class BernoulliParams(StrictModel):
+    """true with probability `p`, else false."""
+
+    #: The probability of true.
     p: Annotated[float, Field(ge=0, le=1)]
 
 
 class BinomialParams(StrictModel):
+    """The number of successes in `n` trials."""
+
+    #: The number of trials.
     n: Annotated[int, Field(ge=0)]
+    #: The success probability of each trial.
     p: Annotated[float, Field(ge=0, le=1)]
 
 
 class PoissonParams(StrictModel):
+    """A count from a Poisson distribution."""
+
+    #: The mean (lambda).
     mean: Annotated[float, Field(ge=0)]
 
 
 class ScipyParams(StrictModel):
+    """A number from any `scipy.stats` distribution."""
+
+    #: The name of a `scipy.stats` distribution.
     dist: str
+    #: Its parameters.
     params: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -101,8 +132,13 @@ TimeUnit = Literal["s", "m", "h", "D"]
 
 
 class DatetimeParams(StrictModel):
+    """A date-time between `start` and `end`."""
+
+    #: The earliest date-time.
     start: dt.datetime
+    #: The latest date-time.
     end: dt.datetime
+    #: The resolution of the drawn values.
     unit: TimeUnit = "s"
 
     @model_validator(mode="after")
@@ -117,8 +153,13 @@ class DatetimeParams(StrictModel):
 
 
 class TimedeltaParams(StrictModel):
+    """A duration between `min` and `max`."""
+
+    #: The shortest duration, in `unit`s.
     min: float = 0
+    #: The longest duration, in `unit`s.
     max: float
+    #: The unit of `min` and `max`.
     unit: TimeUnit = "D"
     #: A datetime column to add the drawn delta to; without it the value is the delta itself.
     reference: str | None = None
@@ -131,8 +172,13 @@ class TimedeltaParams(StrictModel):
 
 
 class UuidParams(StrictModel):
+    """A random identifier."""
+
+    #: Text put before each id.
     prefix: str = ""
+    #: 12 hex digits instead of a full 36-character UUID.
     short: bool = False
+    #: Upper-case hex digits.
     uppercase: bool = False
 
 
@@ -153,12 +199,18 @@ PERSON_FIELDS = (
 
 
 class PersonParams(StrictModel):
+    """A made-up person (name, age, address, ...) from Faker."""
+
+    #: The Faker locale of names and addresses.
     locale: str = "en_US"
+    #: [low, high] ages.
     age_range: Annotated[list[Annotated[int, Field(ge=0, le=120)]], Field(min_length=2, max_length=2)] = [
         18,
         85,
     ]
+    #: any, female or male.
     sex: Literal["any", "female", "male"] = "any"
+    #: Which person fields to produce (default: all).
     fields: list[Literal[PERSON_FIELDS]] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")

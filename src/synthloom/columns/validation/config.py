@@ -1,8 +1,9 @@
-"""The `validation` column: code, SQL, JSON, a regex or a callable checked per row."""
+"""The `validation` column: code, SQL, JSON, YAML, XML, a regex or a callable checked per row."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -11,13 +12,13 @@ from synthloom.config.base import ColumnConfig, ImportPath, ImportPathText
 __all__ = ["ValidationColumn"]
 
 
-_VALIDATOR_FIELDS = {
-    "dialect": "sql",
-    "json_schema": "json-schema",
-    "pattern": "regex",
-    "function": "callable",
-    "url": "http",
-    "timeout": "http",
+_VALIDATOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "dialect": ("sql",),
+    "json_schema": ("json-schema", "yaml", "xml"),
+    "pattern": ("regex",),
+    "function": ("callable",),
+    "url": ("http",),
+    "timeout": ("http",),
 }
 
 
@@ -25,13 +26,21 @@ class ValidationColumn(ColumnConfig):
     """Checks other columns; the value is `{is_valid, ...details}`."""
 
     type: Literal["validation"] = "validation"
-    #: How the targets are checked: python, sql, json-schema, regex, callable or http.
-    validator: Literal["python", "sql", "json-schema", "regex", "callable", "http"]
-    #: The columns checked.
+    example: ClassVar[Mapping[str, Any] | None] = {
+        "name": "answer_is_yaml",
+        "type": "validation",
+        "validator": "yaml",
+        "targets": ["answer"],
+    }
+
+    #: What checks the targets: python (parsed and linted), sql, json-schema, yaml or xml (parsed
+    #: safely, then checked against `json_schema` when given), regex, callable, http.
+    validator: Literal["python", "sql", "json-schema", "yaml", "xml", "regex", "callable", "http"]
+    #: The columns to check.
     targets: Annotated[list[str], Field(min_length=1)]
     #: sql: the sqlglot dialect.
     dialect: str | None = None
-    #: json-schema: the schema each target must satisfy.
+    #: json-schema (and optionally yaml, xml): the schema each target's value must satisfy.
     json_schema: dict[str, Any] | None = None
     #: regex: the pattern each target must fully match.
     pattern: str | None = None
@@ -39,7 +48,7 @@ class ValidationColumn(ColumnConfig):
     function: ImportPathText | None = None
     #: http: a URL that receives `{"values": {...}}` by POST and answers `{"is_valid": ..., ...}`.
     url: str | None = None
-    #: http: seconds to wait for the validator's answer.
+    #: http: seconds to wait for the remote validator.
     timeout: Annotated[float, Field(gt=0)] = 30.0
 
     @model_validator(mode="after")
@@ -55,7 +64,7 @@ class ValidationColumn(ColumnConfig):
                 re.compile(self.pattern or "")
             except re.error as exc:
                 raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
-        if self.validator == "json-schema":
+        if self.json_schema is not None:
             import jsonschema
 
             try:
@@ -64,11 +73,11 @@ class ValidationColumn(ColumnConfig):
                 raise ValueError(f"'json_schema' is not a valid JSON Schema: {exc.message}") from None
         if self.validator == "http" and self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("'url' must start with http:// or https://")
-        for name, owner in _VALIDATOR_FIELDS.items():
-            if owner != self.validator and name in self.model_fields_set:
+        for name, owners in _VALIDATOR_FIELDS.items():
+            if self.validator not in owners and name in self.model_fields_set:
                 raise ValueError(
-                    f"'{name}' is only used by validator '{owner}' (this column's validator is "
-                    f"'{self.validator}'): remove it or change the validator"
+                    f"'{name}' is only used by validator {' or '.join(repr(o) for o in owners)} (this "
+                    f"column's validator is '{self.validator}'): remove it or change the validator"
                 )
         return self
 

@@ -22,9 +22,10 @@ from synthloom.engine.contexts import CellContext, GeneratorSetup
 from synthloom.engine.generator import CellGenerator, CellOutput
 from synthloom.errors import MalformedResponseError, ValidatorError
 from synthloom.models.http_session import read_bounded
+from synthloom.models.structured_formats import parse_xml, parse_yaml
 from synthloom.plan.planner import import_object
 
-__all__ = ["ValidationGenerator", "check_python", "check_sql"]
+__all__ = ["ValidationGenerator", "check_document", "check_python", "check_sql"]
 
 #: Ruff rules for generated code: syntax and the pyflakes errors that mean the code cannot work.
 RUFF_RULES = "E9,F63,F7,F82,F401,F811,F841"
@@ -95,12 +96,17 @@ def check_sql(code: str, dialect: str | None) -> dict[str, Any]:
     return {"is_valid": True, "errors": [], "statements": len(statements)}
 
 
+_FENCED = re.compile(r"```[\w-]*\n(.*?)\n?```", re.DOTALL)
+
+
 def check_json_schema(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
 
     if isinstance(value, str):
+        text = value.strip()
+        fenced = _FENCED.fullmatch(text)  # a reply's one fenced block: its content is the document
         try:
-            value = json.loads(value)
+            value = json.loads(fenced.group(1) if fenced else text)
         except ValueError as exc:
             return {"is_valid": False, "errors": [f"not JSON: {exc}"]}
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -109,6 +115,27 @@ def check_json_schema(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
         for e in validator.iter_errors(value)
     ]
     return {"is_valid": not errors, "errors": errors[:20]}
+
+
+def check_document(value: Any, fmt: str, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A YAML or XML text read safely (see `structured_formats`), then checked against `schema` if any.
+    A value that is already parsed (an `llm-structured` column's) is checked against the schema only."""
+    if isinstance(value, str):
+        text = value.strip()
+        fenced = _FENCED.fullmatch(text)
+        try:
+            body = fenced.group(1) if fenced else text
+            value = parse_yaml(body) if fmt == "yaml" else parse_xml(body, schema)
+        except ValueError as exc:
+            return {"is_valid": False, "errors": [str(exc)[:500]]}
+    if schema is None:
+        return {"is_valid": True, "errors": []}
+    return check_json_schema(value, schema) if not isinstance(value, str) else _string_against(value, schema)
+
+
+def _string_against(value: str, schema: dict[str, Any]) -> dict[str, Any]:
+    # A document whose value is a bare string: check it as a JSON string, not as JSON text.
+    return check_json_schema({"__value__": value}, {"properties": {"__value__": schema}})
 
 
 class ValidationGenerator(CellGenerator[ValidationColumn]):
@@ -141,6 +168,15 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
     async def _check_one(self, value: Any) -> dict[str, Any]:
         if value is None:
             return {"is_valid": False, "errors": ["no value (the cell was skipped)"]}
+        try:
+            return await self._check_value(value)
+        except (RecursionError, MemoryError) as exc:
+            # A model's reply may nest without end (`((((...`, `[[[[...`): the parsers give up with
+            # these rather than a syntax error. It is a verdict on the value, not a failed cell.
+            what = "recursion limit" if isinstance(exc, RecursionError) else "parser stack"
+            return {"is_valid": False, "errors": [f"nested too deeply to check ({what} reached)"]}
+
+    async def _check_value(self, value: Any) -> dict[str, Any]:
         kind = self.config.validator
         if kind == "python":
             return await check_python(str(value), self._ruff_slots)
@@ -149,6 +185,8 @@ class ValidationGenerator(CellGenerator[ValidationColumn]):
         if kind == "json-schema":
             assert self.config.json_schema is not None
             return check_json_schema(value, self.config.json_schema)
+        if kind in ("yaml", "xml"):
+            return check_document(value, kind, self.config.json_schema)
         assert self._pattern is not None
         ok = self._pattern.fullmatch(str(value)) is not None
         return {"is_valid": ok, "errors": [] if ok else [f"does not match /{self.config.pattern}/"]}

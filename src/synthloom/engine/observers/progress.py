@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthloom.terminal_text import plain
+
 __all__ = ["ColumnProgress", "ProgressDisplay", "ProgressTracker", "model_rows"]
 
 log = logging.getLogger("synthloom.progress")
@@ -167,7 +169,7 @@ class ProgressDisplay:
         table.add_column("filtered", justify="right")
         for name, c in t.columns.items():
             table.add_row(
-                name,
+                plain(name),
                 f"{c.finished}/{c.total}",
                 f"{c.done / elapsed:.1f}",
                 str(c.failed),
@@ -182,7 +184,7 @@ class ProgressDisplay:
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
                 table.add_row(
-                    alias,
+                    plain(alias),
                     str(s.get("concurrency", "-")),
                     f"{tokens / elapsed:.0f}",
                     str(s.get("rate_limited", 0)),

@@ -12,10 +12,16 @@ same row group gives the same draws wherever it runs, and a run can be resumed w
 cluster) each run up to `run.max_row_groups_in_flight` groups at once; a group is one actor task.
 Workers build their generators from the config's plain data. The config's folder (helper modules,
 files it names) travels as the job's `working_dir` in Ray's runtime environment when this executor
-connects to the cluster, without the output folder, version-control and cache folders, or
-parquet/arrow data; in a Ray session the caller already started, workers find the folder where it is
+connects to the cluster, without secrets, runs, Ray's temp folder, caches or columnar data, and under a
+size cap (`job_package.py`); in a Ray session the caller already started, workers find the folder where it is
 (on their `PYTHONPATH`: a local cluster shares this machine's files). Plugins are installed packages:
 the cluster's Python environment must have them (or `runtime_env={"pip": [...]}`).
+
+**A cluster this executor starts** (no address, no Ray session yet) is reachable from this machine
+only: every Ray server binds 127.0.0.1 (`_node_ip_address`), there is no dashboard, and token
+authentication is on (Ray ≥ 2.59 turns it on for a local cluster unless `RAY_AUTH_MODE=disabled`, which
+is refused here; the start is checked and a cluster without it is shut down at once). A standing
+cluster given by address is the operator's to secure (README, "Security model").
 
 **Seeds** are read here and each group's slice is shipped with its task, rather than read by the
 workers: the seed reader may have transformed, joined, chunked or downloaded its data once, into a
@@ -47,37 +53,56 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from synthloom.config.dataset import DatasetConfig
 from synthloom.config.model_config import ModelConfig
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
 from synthloom.engine.observers.progress import model_rows
 from synthloom.engine.row_runner import CellEvents, CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.executors.ray.budget_actor import BudgetActor
+from synthloom.executors.ray.job_package import (
+    DEFAULT_MAX_PACKAGE_BYTES,
+    ray_temp_dir,
+    worker_runtime_env,
+)
 from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerSpec
 from synthloom.models.providers.registry import check_models
 from synthloom.models.usage import UsageTracker
 from synthloom.row_groups import RowGroupSlice
 
-__all__ = ["RayExecutor", "limiter_ceilings", "worker_runtime_env"]
+__all__ = ["LOOPBACK", "RayExecutor", "limiter_ceilings", "worker_runtime_env"]
 
 logger = logging.getLogger(__name__)
 
-#: Never shipped to workers: version control, environments, caches, columnar data.
-_ALWAYS_EXCLUDED = (
-    ".git",
-    ".hg",
-    ".venv",
-    "venv",
-    "__pycache__",
-    "*.pyc",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    "node_modules",
-    "*.parquet",
-    "*.arrow",
-)
+#: The only address a cluster this executor starts listens on.
+LOOPBACK = "127.0.0.1"
+
+#: Ray's switch for token authentication (it must be in the environment, not in `ray.init`).
+_AUTH_MODE = "RAY_AUTH_MODE"
+
+
+def _refuse_unauthenticated_start() -> None:
+    if os.environ.get(_AUTH_MODE, "").lower() == "disabled":
+        raise ConfigError(
+            f"{_AUTH_MODE}=disabled is set: synthloom starts a local Ray cluster only with token "
+            f"authentication. Unset {_AUTH_MODE}, or start a cluster yourself and give its address",
+            field="run.executor",
+        )
+
+
+#: Ray's switch for a cluster of one machine. Off, Ray takes 127.0.0.1 as the node's address (it turns a
+#: given `_node_ip_address` of 127.0.0.1 into the machine's outward address otherwise), and its servers
+#: then listen on loopback only.
+_ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _single_machine(ray: Any) -> None:
+    """Start the next local cluster as a one-machine cluster: node address 127.0.0.1, which Ray's
+    servers (GCS, raylet, workers, agents) then bind. Child processes read the variable; this process
+    already read it at import, so its constant is set too."""
+    os.environ[_ONE_MACHINE] = "0"
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def _ray() -> Any:
@@ -117,27 +142,6 @@ def limiter_ceilings(models: Iterable[ModelConfig]) -> dict[tuple[str, str], int
     return ceilings
 
 
-def worker_runtime_env(
-    config: DatasetConfig, *, exclude: Sequence[str | Path] = (), extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The run's runtime environment (Ray's, for the driver's job): the config's folder as the
-    workers' working directory (without `exclude`, such as the output folder), merged under `extra`
-    (which wins)."""
-    env = dict(extra or {})
-    folder = config.source_dir
-    if folder is None or "working_dir" in env:
-        return env
-    patterns = list(_ALWAYS_EXCLUDED)
-    for path in exclude:
-        with contextlib.suppress(ValueError):
-            inside = Path(path).resolve().relative_to(folder.resolve()).as_posix()
-            if inside != ".":
-                patterns.append("/" + inside)
-    env["working_dir"] = str(folder)
-    env["excludes"] = [*env.get("excludes", []), *patterns]
-    return env
-
-
 @dataclass
 class _Worker:
     index: int
@@ -170,6 +174,7 @@ class RayExecutor:
         worker_restarts: int = 2,
         report_interval: float = 0.5,
         init_options: dict[str, Any] | None = None,
+        max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES,
     ) -> None:
         if workers is not None and workers < 1:
             raise ConfigError("the number of Ray workers must be at least 1", field="run.ray_workers")
@@ -182,6 +187,7 @@ class RayExecutor:
         self.worker_restarts = worker_restarts
         self.report_interval = report_interval
         self.init_options = dict(init_options or {})
+        self.max_package_bytes = max_package_bytes
         self._usage = UsageTracker()
         self._budgets: dict[tuple[str, str], Any] = {}
         self._figures: dict[tuple[str, str], dict[str, Any]] = {}
@@ -249,7 +255,18 @@ class RayExecutor:
         if ray.is_initialized():
             return False
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
-        env = worker_runtime_env(job.config, exclude=self.exclude, extra=self.runtime_env)
+        starts_cluster = not self.address and not self.init_options.get("address")
+        if starts_cluster:
+            _refuse_unauthenticated_start()
+            _single_machine(ray)
+            options["_node_ip_address"] = LOOPBACK
+        env = worker_runtime_env(
+            job.config,
+            exclude=self.exclude,
+            extra=self.runtime_env,
+            max_bytes=self.max_package_bytes,
+            temp_dir=ray_temp_dir(self.init_options),
+        )
         if env:
             options["runtime_env"] = env
         options.update(self.init_options)
@@ -260,6 +277,13 @@ class RayExecutor:
         except ConnectionError as exc:
             message = f"cannot reach the Ray cluster at {self.address}: {exc}"
             raise ConfigError(message, field="run.ray_address") from None
+        if starts_cluster and os.environ.get(_AUTH_MODE, "").lower() != "token":
+            ray.shutdown()
+            raise ConfigError(
+                f"the local Ray cluster started without token authentication (Ray {ray.__version__}): "
+                "synthloom needs Ray 2.59 or later, pip install 'synthloom[ray]'",
+                field="run.executor",
+            )
         return True
 
     def _start(self, ray: Any, job: Job) -> None:

@@ -1,0 +1,126 @@
+"""`synthloom design`: a model's drafts (scripted through the simulated endpoint) are validated, their
+errors fed back with fixes, the valid one previewed and checked, and the config written with a header;
+a model that never gets it right ends with exit 1 and nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from synthloom.config.model_config import ModelConfig
+from synthloom.interface.cli import cli
+from synthloom.interface.design import design_config
+from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
+
+from .conftest import model
+
+BAD_DRAFT = """Here you go:
+```yaml
+columns:
+  - {name: city, type: sampler, sampler: categry, params: {values: [Paris, Lima]}}
+  - {name: blurb, type: llm-text, model: writer, promt: "Describe {{ city }}."}
+```"""
+GOOD_DRAFT = """```yaml
+columns:
+  - {name: city, type: sampler, sampler: category, params: {values: [Paris, Lima]}}
+  - {name: blurb, type: llm-text, model: writer, prompt: "Describe {{ city }}."}
+```"""
+
+
+def _models(designer: SimulatedEndpoint, writer: SimulatedEndpoint) -> list[ModelConfig]:
+    return [
+        ModelConfig.model_validate(model("designer", designer.base_url)),
+        ModelConfig.model_validate(model("writer", writer.base_url)),
+    ]
+
+
+async def test_a_draft_with_mistakes_is_corrected_previewed_and_accepted(endpoint: SimulatedEndpoint) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        endpoint.script({"text": BAD_DRAFT}, {"text": GOOD_DRAFT}, {"text": "OK"})
+        result = await design_config(
+            "short blurbs about cities", model="designer", models=_models(endpoint, writer), name="cities"
+        )
+        assert result.valid and result.rounds == 3 and result.errors == []
+        config = yaml.safe_load(result.yaml_text)
+        assert config["name"] == "cities" and [m["alias"] for m in config["models"]] == ["designer", "writer"]
+        assert [c["name"] for c in config["columns"]] == ["city", "blurb"]
+        # The errors went back with their fixes; the preview's records went back for a check.
+        second = endpoint.requests[1].json_body["messages"][-1]["content"]
+        assert "rename 'promt' to 'prompt'" in second and "column city, field sampler" in second
+        third = endpoint.requests[2].json_body["messages"][-1]["content"]
+        assert "Two records it generated" in third and "Simulated reply to: Describe" in third
+        assert len(result.records) == 2 and {r["city"] for r in result.records} <= {"Paris", "Lima"}
+        assert len(writer.requests) == 2  # the preview's two llm-text cells
+        # The first request carried the reference and the description.
+        first = endpoint.requests[0].json_body["messages"][-1]["content"]
+        assert "llm-structured" in first and "short blurbs about cities" in first
+
+
+async def test_a_model_that_never_drafts_a_valid_config_exits_1_and_writes_nothing(
+    endpoint: SimulatedEndpoint, tmp_path: Path
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        models_file = tmp_path / "models.yaml"
+        models_file.write_text(
+            yaml.safe_dump(
+                {
+                    "models": [
+                        m.model_dump(mode="json", exclude_defaults=True) for m in _models(endpoint, writer)
+                    ]
+                }
+            )
+        )
+        out = tmp_path / "config.yaml"
+        out.write_text("# mine\n")
+        args = ["design", "cities", "--model", "designer", "--models", str(models_file), "-o", str(out)]
+        refused = await asyncio.to_thread(CliRunner().invoke, cli, args)
+        assert refused.exit_code == 2 and "--force" in refused.output
+        assert len(endpoint.requests) == 0  # refused before any request
+
+        endpoint.script({"text": BAD_DRAFT}, {"text": "not: [yaml"}, {"text": BAD_DRAFT})
+        failed = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--force", "--rounds", "3"])
+        assert failed.exit_code == 1
+        assert "no valid config after 3 drafts" in failed.output and "unknown field" in failed.output
+        assert out.read_text() == "# mine\n" and len(endpoint.requests) == 3
+
+        endpoint.script({"text": GOOD_DRAFT}, {"text": "OK"})
+        done = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--force"])
+        assert done.exit_code == 0, done.output
+        text = out.read_text()
+        assert (
+            text.startswith("# Drafted by `synthloom design` with model 'designer'")
+            and "#   cities\n" in text
+        )
+        check = await asyncio.to_thread(CliRunner().invoke, cli, ["validate", str(out)])
+        assert check.exit_code == 0, check.output
+
+
+async def test_interactive_corrections_go_to_the_model_before_the_preview(
+    endpoint: SimulatedEndpoint,
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        with_country = GOOD_DRAFT.replace(
+            "columns:\n", "columns:\n  - {name: country, type: expression, expr: Peru}\n"
+        )
+        endpoint.script({"text": GOOD_DRAFT}, {"text": with_country}, {"text": "OK"})
+        shown: list[str] = []
+        answers = iter(["add a country column", ""])
+
+        def ask(draft: str) -> str:
+            shown.append(draft)
+            return next(answers)
+
+        result = await design_config("cities", model="designer", models=_models(endpoint, writer), ask=ask)
+        assert result.valid and result.rounds == 3
+        assert len(shown) == 2 and "country" not in shown[0] and "country" in shown[1]
+        assert (
+            endpoint.requests[1].json_body["messages"][-1]["content"] == "Change this: add a country column"
+        )
+        assert [c["name"] for c in yaml.safe_load(result.yaml_text)["columns"]] == [
+            "country",
+            "city",
+            "blurb",
+        ]
