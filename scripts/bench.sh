@@ -7,3 +7,4 @@ bash scripts/setup.sh
 .venv/bin/python benchmarks/bench_model_free.py --save
 .venv/bin/python benchmarks/bench_model_client.py
 .venv/bin/python benchmarks/bench_engine.py
+.venv/bin/python benchmarks/bench_iterate.py

@@ -65,6 +65,7 @@ from synthloom.engine.generator import (
 )
 from synthloom.engine.row_runner import RowResult, RowRunner
 from synthloom.errors import (
+    BudgetExceededError,
     ConfigError,
     EarlyShutdownError,
     GenerationError,
@@ -75,7 +76,16 @@ from synthloom.errors import (
     SeedDataError,
     SynthloomError,
 )
-from synthloom.interface.api import acreate, apreview, create, load_config, open_run, preview, validate
+from synthloom.interface.api import (
+    acreate,
+    apreview,
+    create,
+    load_config,
+    open_run,
+    preview,
+    projection,
+    validate,
+)
 from synthloom.interface.builder import DatasetBuilder
 from synthloom.interface.dataset_result import DatasetResult
 from synthloom.tools.config import McpServerConfig, ToolSource
@@ -84,6 +94,7 @@ __all__ = [
     "AgentNode",
     "BatchGenerator",
     "Branch",
+    "BudgetExceededError",
     "CellContext",
     "CellFailure",
     "CellFiltered",
@@ -153,6 +164,7 @@ __all__ = [
     "load_config",
     "open_run",
     "preview",
+    "projection",
     "register_column_type",
     "validate",
 ]

@@ -18,6 +18,7 @@
     ├── GenerationError             the engine could not produce the dataset
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
+    │   ├── BudgetExceededError     the spend, or its projection over the run, passed run.budget (exit 3)
     │   ├── ValidatorError          a validator gave no verdict (unreachable, garbage answer): fails its cell
     │   ├── MediaError              an image or audio value cannot be sent (unreadable, too big): row fails
     │   └── ToolError               a tool's machinery failed (an MCP server that will not start or died
@@ -37,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "BudgetExceededError",
     "CellFailedError",
     "ConfigError",
     "EarlyShutdownError",
@@ -243,6 +245,17 @@ class EarlyShutdownError(GenerationError):
     def __init__(self, message: str, *, failure_rate: float, window: int) -> None:
         self.failure_rate = failure_rate
         self.window = window
+        super().__init__(message)
+
+
+class BudgetExceededError(GenerationError):
+    """The run's spend, or its projection over the whole run from the committed row groups, passed
+    `run.budget`; the run stopped with its committed row groups kept (the CLI exits 3). `spent` and
+    `projected` are by measure (`usd`, `tokens`, `requests`)."""
+
+    def __init__(self, message: str, *, spent: dict[str, float], projected: dict[str, float]) -> None:
+        self.spent = spent
+        self.projected = projected
         super().__init__(message)
 
 

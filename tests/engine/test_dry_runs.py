@@ -90,6 +90,9 @@ async def test_tool_use_example_filters_rows_without_a_tool_call(tmp_path: Path)
     assert len(none) == 0
     assert [f["column"] for f in none.filtered] == ["used_a_tool"] * 4
     async with SimulatedEndpoint(SimulatedEndpointConfig(tool_turns=1)) as endpoint:
-        used = await synthloom.acreate(_example("tool-use", endpoint.base_url), 4, tmp_path / "used")
+        # The same model id answering differently now: `refresh` asks it again instead of the response cache.
+        used = await synthloom.acreate(
+            _example("tool-use", endpoint.base_url), 4, tmp_path / "used", cache_mode="refresh"
+        )
     assert len(used) == 4 and not used.filtered
     assert all(any(m["role"] == "tool" for m in row["answer__trajectory"]) for row in used)

@@ -143,6 +143,19 @@ def test_a_ray_run_writes_what_a_local_run_writes(cluster: str, server: str, tmp
     assert on_ray.metadata["status"] == "completed"
 
 
+def test_ray_workers_share_the_drivers_response_cache(cluster: str, server: str, tmp_path: Path) -> None:
+    config = _config(tmp_path / "project", server, seed=True)
+    cache = tmp_path / "cache.sqlite3"
+    before = _stats(server)["requests"]
+    first = synthloom.create(config, 60, tmp_path / "a", executor=RayExecutor(workers=2), cache=cache)
+    sent = _stats(server)["requests"] - before
+    assert sent == 60 and first.usage["models"]["m"]["cached"] == 0
+    second = synthloom.create(config, 60, tmp_path / "b", executor=RayExecutor(workers=2), cache=cache)
+    assert _stats(server)["requests"] - before == sent  # every worker answered from the one file
+    assert second.usage["models"]["m"]["cached"] == 60
+    assert _rows(tmp_path / "b") == _rows(tmp_path / "a")
+
+
 @pytest.mark.parametrize("workers", [2, 4])
 def test_the_endpoint_never_sees_more_than_the_ceiling(
     cluster: str, server: str, tmp_path: Path, workers: int

@@ -95,6 +95,7 @@ def test_error_tree_matches_the_documented_hierarchy() -> None:
         e.GenerationError: e.SynthloomError,
         e.CellFailedError: e.GenerationError,
         e.EarlyShutdownError: e.GenerationError,
+        e.BudgetExceededError: e.GenerationError,
         e.ValidatorError: e.GenerationError,
         e.ToolError: e.GenerationError,
         e.MediaError: e.GenerationError,

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["ExecutorChoice", "RunConfig"]
+__all__ = ["BudgetConfig", "CacheConfig", "CacheMode", "ExecutorChoice", "RunConfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,56 @@ class ExecutorChoice(StrictModel):
             ((name, options),) = value.items()
             return {"name": name, "options": {} if options is None else options}
         return value
+
+
+#: `read_write`: answer from the cache, store what the servers answer; `read_only`: answer from it, never
+#: write; `refresh`: always ask the servers and store their answers; `off`: no cache.
+CacheMode = Literal["read_write", "read_only", "refresh", "off"]
+
+
+class CacheConfig(StrictModel):
+    """`run.cache`: the response cache every model request of the run passes (see README, "Iterating
+    cheaply"). Written as a mapping, as a path, or as `false` (off)."""
+
+    #: The SQLite file; None: `<output>/.cache/responses.sqlite3` (preview: `./output/...`), or the
+    #: `SYNTHLOOM_CACHE` environment variable when set.
+    path: str | None = None
+    #: `read_write` (answer from the cache, store what servers answer), `read_only` (never write),
+    #: `refresh` (always ask the servers, store their answers) or `off`.
+    mode: CacheMode = "read_write"
+    #: Bounded size: the least recently used answers are evicted beyond it.
+    max_size_mb: Annotated[float, Field(gt=0)] = 2048.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if value is False or value is None:
+            return {"mode": "off"}
+        if value is True:
+            return {}
+        if isinstance(value, str):
+            return {"path": value}
+        return value
+
+
+class BudgetConfig(StrictModel):
+    """`run.budget`: what a run may spend, over all its sessions. The run stops cleanly (committed rows
+    kept, exit code 3) once the spend, or its projection over the whole run, passes any limit."""
+
+    #: Dollars, from each model's `pricing` (a model without pricing is a config error).
+    usd: Annotated[float, Field(gt=0)] | None = None
+    #: Input plus output tokens, every model.
+    tokens: Annotated[int, Field(gt=0)] | None = None
+    #: Requests sent to servers (cached answers are free and not counted).
+    requests: Annotated[int, Field(gt=0)] | None = None
+
+    def limits(self) -> dict[str, float]:
+        """The limits set, by measure (`usd`, `tokens`, `requests`)."""
+        return {
+            k: float(v)
+            for k, v in (("usd", self.usd), ("tokens", self.tokens), ("requests", self.requests))
+            if v is not None
+        }
 
 
 class RunConfig(StrictModel):
@@ -84,6 +134,10 @@ class RunConfig(StrictModel):
     #: Export the same metrics over OTLP/HTTP to this collector (`http://127.0.0.1:4318`); needs the
     #: `metrics` extra (the OpenTelemetry SDK and exporter).
     otlp_endpoint: str | None = None
+    #: The response cache: unchanged requests are answered from it at no cost.
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    #: A spend limit for the whole run (None: none).
+    budget: BudgetConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

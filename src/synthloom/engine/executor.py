@@ -29,6 +29,7 @@ from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
+    from synthloom.config.run_config import CacheConfig
     from synthloom.engine.row_group import RowGroupRows
     from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
@@ -58,6 +59,8 @@ class Job:
     shaper: OutputShaper | None = None
     #: Steps that see every group in record order before it is committed (dedup across the run).
     commit_passes: list[CommitPass] = field(default_factory=list)
+    #: The response cache every model request passes (its path resolved), None: no cache.
+    cache: CacheConfig | None = None
 
     def group_result(self, outcome: RowGroupRows, usage: dict[str, dict[str, Any]]) -> GroupResult:
         """A finished row group as a result to commit: its kept rows shaped into final records (a record

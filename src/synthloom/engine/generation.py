@@ -27,7 +27,8 @@ from synthloom.engine.generator import CellGenerator, ColumnGenerator
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_runner import CellStatus
-from synthloom.errors import ConfigError, GenerationError, OutputError
+from synthloom.engine.spend_budget import SpendBudget
+from synthloom.errors import BudgetExceededError, ConfigError, GenerationError, OutputError
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
@@ -142,10 +143,18 @@ async def generate_dataset(
         work = _kept_mode_work(work, num_records, config, group_size)
     todo = list(work.todo)
     directory.clear_temporaries()
+    for index in work.replaced:
+        # Made under the old config: never left beside groups of the new one (the cache has the answers).
+        directory.remove_part(index)
     directory.drop_records_for(g.index for g in todo)
     metadata = RunMetadata.start(
         directory, config, work, num_records, planned_records=planned, group_size=group_size
     )
+    budget = None
+    if config.run.budget is not None:
+        budget = SpendBudget(
+            config.run.budget, target_records=num_records, earlier=metadata.data.get("usage_total", {})
+        )
     directory.write_config(config)
     if job.seed is not None and job.seed.report.issues:
         directory.write_seed_report(job.seed.report.to_dict())
@@ -180,6 +189,12 @@ async def generate_dataset(
                 target.record(result)
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
+                if budget is not None:
+                    budget.check(
+                        session_usage=executor.usage_summary().get("models", {}),
+                        committed_usage=[g.get("usage", {}) for g in metadata.data["row_groups"].values()],
+                        committed_records=metadata.committed_records,
+                    )
         if kept_mode and not committer.cut_at(num_records, buffer_size=config.run.buffer_size):
             raise GenerationError(
                 f"only {metadata.committed_records} of {num_records} rows were kept after trying "
@@ -190,6 +205,9 @@ async def generate_dataset(
         status = "completed"
     except asyncio.CancelledError:
         status = "interrupted"
+        raise
+    except BudgetExceededError:
+        status = "over_budget"
         raise
     finally:
         refresher.cancel()

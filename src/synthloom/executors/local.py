@@ -31,10 +31,19 @@ async def open_models(
         yield None
         return
     from synthloom.models import ModelPool
+    from synthloom.models.calls import ResponseCache
 
     used = [m for m in job.config.models if m.alias in job.model_aliases]
-    async with ModelPool(used, request_sinks=request_sinks) as pool:
-        yield pool
+    cache = ResponseCache.from_config(job.cache)
+    wrappers = [cache.wrap] if cache is not None else []
+    try:
+        async with ModelPool(used, request_sinks=request_sinks, wrappers=wrappers) as pool:
+            if cache is not None:
+                pool.usage.add_report("cache", "responses", cache.report)
+            yield pool
+    finally:
+        if cache is not None:
+            await cache.aclose()
 
 
 class LocalExecutor:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
@@ -14,13 +15,16 @@ from typing import Any, Literal, TypeVar
 from synthloom.columns.media import check_media_roots
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.loader import load_config
+from synthloom.config.run_config import CacheConfig, CacheMode
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
+from synthloom.engine.spend_budget import budget_reach, check_budget_pricing
 from synthloom.errors import ConfigError, ModelConnectionError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
+from synthloom.interface.projection import Projection, project
 from synthloom.models import check_models
 from synthloom.models.reachability import unreachable_endpoints
 from synthloom.outputs import check_output
@@ -31,7 +35,17 @@ from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
 
-__all__ = ["acreate", "apreview", "create", "load_config", "open_run", "preview", "validate"]
+__all__ = [
+    "acreate",
+    "apreview",
+    "create",
+    "load_config",
+    "open_run",
+    "preview",
+    "projection",
+    "resolve_cache",
+    "validate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +147,51 @@ def _prepare(config: DatasetConfig) -> Job:
     EXECUTORS.check(config)
     plan = build_plan(config, seed_columns=seed.column_names if seed is not None else ())
     check_output(config, plan.row_columns)
+    try:
+        check_budget_pricing(config, plan.model_aliases)
+    except ConfigError as exc:
+        if exc.line is None:
+            exc.line = config.line_of_model(exc.model, exc.field)
+        raise
     # Some checks only a generator can make (an integer range with no integer in it, ...): building
     # the job builds every generator, once.
     return build_job(config, plan, seed)
+
+
+#: Where the response cache is when neither the call nor `run.cache.path` says: a path, or `off`.
+CACHE_ENV = "SYNTHLOOM_CACHE"
+DEFAULT_CACHE = Path(".cache") / "responses.sqlite3"
+
+
+def resolve_cache(
+    config: DatasetConfig,
+    output: str | Path,
+    *,
+    path: str | Path | None = None,
+    mode: CacheMode | None = None,
+) -> CacheConfig | None:
+    """The response cache a run uses (None: none): `path` if given, else `run.cache.path` (relative to
+    the config's folder), else the `SYNTHLOOM_CACHE` variable, else `<output>/.cache/responses.sqlite3`
+    — the same file for every run and preview writing to one output folder. `mode` overrides
+    `run.cache.mode`."""
+    settings = config.run.cache
+    chosen_mode = mode or settings.mode
+    where: Path | None
+    if path is not None:
+        where = Path(path)
+    elif settings.path is not None:
+        where = Path(settings.path)
+        if not where.is_absolute():
+            where = config.base_dir / where
+    elif (env := os.environ.get(CACHE_ENV)) is not None:
+        if env.strip().lower() in ("off", "0", "false", "no", ""):
+            return None
+        where = Path(env)
+    else:
+        where = Path(output) / DEFAULT_CACHE
+    if chosen_mode == "off":
+        return None
+    return settings.model_copy(update={"path": str(where.resolve()), "mode": chosen_mode})
 
 
 async def check_reachable(job: Job) -> None:
@@ -170,6 +226,15 @@ def validate(config: ConfigLike) -> Plan:
     return job.plan
 
 
+def projection(config: ConfigLike, num_records: int, *, against: str | Path | None = None) -> Projection:
+    """What a run of `num_records` would request and cost, before any request is sent (`synthloom
+    plan`); `against` an earlier run: only what changed since it is requested again."""
+    _check_records(num_records)
+    job = _prepare(_config(config))
+    job.close()
+    return project(job.config, job.plan, num_records, against=Path(against) if against else None)
+
+
 def _check_records(num_records: int) -> None:
     if not isinstance(num_records, int) or isinstance(num_records, bool) or num_records < 1:
         raise ConfigError(
@@ -190,16 +255,27 @@ async def _served(job: Job) -> AsyncIterator[Job]:
             yield dataclasses.replace(job, config=served.config)
 
 
-async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
+async def apreview(
+    config: ConfigLike,
+    num_records: int = 5,
+    *,
+    output: str | Path = "output",
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
+) -> DatasetResult:
     """`preview` for code already running an event loop."""
     _check_records(num_records)
     job = _prepare(_config(config))
+    job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     try:
         await check_reachable(job)
         async with _served(job) as served:
             outcome = await generate_in_memory(served, num_records=num_records, executor=LocalExecutor())
     finally:
         job.close()
+    if job.config.run.budget is not None:
+        for warning in budget_reach(job.config.run.budget, outcome.usage.get("models", {}), num_records):
+            logger.warning("%s", warning)
     return DatasetResult(
         tables=outcome.tables,
         usage=outcome.usage,
@@ -208,11 +284,19 @@ async def apreview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
     )
 
 
-def preview(config: ConfigLike, num_records: int = 5) -> DatasetResult:
-    """Generate a few records in memory with the same engine `create` uses; nothing is written.
+def preview(
+    config: ConfigLike,
+    num_records: int = 5,
+    *,
+    output: str | Path = "output",
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
+) -> DatasetResult:
+    """Generate a few records in memory with the same engine `create` uses; no records are written.
+    Answers go to (and come from) the response cache `create` into `output` uses (`resolve_cache`).
 
     Works inside a running event loop too (a Jupyter notebook): the run then gets a thread of its own."""
-    return run_blocking(apreview(config, num_records))
+    return run_blocking(apreview(config, num_records, output=output, cache=cache, cache_mode=cache_mode))
 
 
 def _executor(
@@ -254,13 +338,18 @@ async def acreate(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
     check_endpoints: bool = True,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
-    if resume not in ("never", "always", "if-possible"):
-        raise ConfigError(f"resume must be never, always or if-possible, not {resume!r}", field="resume")
+    if resume not in ("never", "always", "if-possible", "regenerate"):
+        raise ConfigError(
+            f"resume must be never, always, if-possible or regenerate, not {resume!r}", field="resume"
+        )
     job = _prepare(_config(config))
+    job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     directory = RunDirectory(Path(output) / job.config.name)
     try:
         if check_endpoints:
@@ -293,21 +382,25 @@ def create(
     executor: Executor | Literal["local", "ray"] | None = None,
     ray_address: str | None = None,
     metrics_port: int | None = None,
+    cache: str | Path | None = None,
+    cache_mode: CacheMode | None = None,
     check_endpoints: bool = True,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
     `resume`: `never` refuses a directory that already holds a run, `always` requires one,
-    `if-possible` continues a run when there is one and starts fresh otherwise. A changed config is
-    always refused, with what changed.
+    `if-possible` continues a run when there is one and starts fresh otherwise; these refuse a changed
+    config, with what changed. `regenerate` makes a run whose config changed again with the new config:
+    every cell whose request did not change is answered by the response cache.
 
     `executor` (default: `run.executor`): `local`, `ray` (row groups on the Ray cluster at
     `ray_address`, default `run.executor.ray.address`, else one started here), or an `Executor`. Either gives
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
-    `run.metrics_port`) serves Prometheus metrics while the run lasts. `check_endpoints`: connect to
-    every model endpoint first and stop at once (`ModelConnectionError`) when one is unreachable.
-    Called inside a running event loop (a Jupyter notebook), the run gets a thread and a loop of its
-    own; async code can await `acreate`."""
+    `run.metrics_port`) serves Prometheus metrics while the run lasts. `cache` and `cache_mode` choose
+    the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written).
+    `check_endpoints`: connect to every model endpoint first and stop at once (`ModelConnectionError`)
+    when one is unreachable. Called inside a running event loop (a Jupyter notebook), the run gets a
+    thread and a loop of its own; async code can await `acreate`."""
     return run_blocking(
         acreate(
             config,
@@ -318,6 +411,8 @@ def create(
             executor=executor,
             ray_address=ray_address,
             metrics_port=metrics_port,
+            cache=cache,
+            cache_mode=cache_mode,
             check_endpoints=check_endpoints,
         )
     )

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from synthloom._version import __version__
-from synthloom.errors import ConfigError, RunStateError, SynthloomError
+from synthloom.errors import BudgetExceededError, ConfigError, RunStateError, SynthloomError
 from synthloom.terminal_text import PrintableFormatter, plain, printable
 
 __all__ = ["main"]
@@ -23,10 +23,12 @@ __all__ = ["main"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit codes: 2 for what the user must fix, 1 for a run that failed, 3 for a run that committed fewer
-#: records than asked (unless allowed), 130 for an interrupt.
+#: records than asked (unless allowed) or stopped at its spend budget (committed rows kept), 130 for an
+#: interrupt.
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
 EXIT_PARTIAL = 3
+EXIT_OVER_BUDGET = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -60,6 +62,8 @@ def user_errors(func: F) -> F:
             if kwargs.get("as_json"):
                 _fail_json(exc, EXIT_USER_ERROR, func.__name__)
             _fail(str(exc), EXIT_USER_ERROR)
+        except BudgetExceededError as exc:
+            _fail(str(exc), EXIT_OVER_BUDGET)
         except SynthloomError as exc:
             if kwargs.get("as_json"):
                 _fail_json(exc, EXIT_RUN_FAILED, func.__name__)
@@ -101,6 +105,27 @@ def _configure_logging(verbose: bool) -> None:
 
 
 config_argument = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def cache_options(func: F) -> F:
+    """`--cache PATH` and `--cache-mode`, shared by the commands that send model requests."""
+    func = click.option(
+        "--cache-mode",
+        type=click.Choice(["read-write", "read-only", "refresh", "off"]),
+        default=None,
+        help="How the response cache is used (default: run.cache.mode, read-write).",
+    )(func)
+    return click.option(  # type: ignore[no-any-return]
+        "--cache",
+        "cache_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The response cache file (default: run.cache.path, else OUTPUT/.cache/responses.sqlite3).",
+    )(func)
+
+
+def _cache_mode(mode: str | None) -> Any:
+    return None if mode is None else mode.replace("-", "_")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,9 +221,25 @@ def _create_pipeline(
 @config_argument
 @click.option("-n", "--num-records", default=5, show_default=True, type=int, help="Records to generate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+@click.option(
+    "-o",
+    "--output",
+    default="output",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The output folder whose response cache is used.",
+)
+@cache_options
 @user_errors
-def preview(config: Path, num_records: int, as_json: bool) -> None:
-    """Generate a few records in memory and show them; nothing is written."""
+def preview(
+    config: Path,
+    num_records: int,
+    as_json: bool,
+    output: Path,
+    cache_path: Path | None,
+    cache_mode: str | None,
+) -> None:
+    """Generate a few records in memory and show them; no records are written (answers are cached)."""
     from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import preview as run_preview
 
@@ -208,7 +249,9 @@ def preview(config: Path, num_records: int, as_json: bool) -> None:
             "pipeline (a stage seeded by another needs that stage's records, made by `create`)"
         )
 
-    result = run_preview(config, num_records)
+    result = run_preview(
+        config, num_records, output=output, cache=cache_path, cache_mode=_cache_mode(cache_mode)
+    )
     rows = list(result)
     if as_json:
         for row in rows:
@@ -259,10 +302,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 )
 @click.option(
     "--resume",
-    type=click.Choice(["never", "always", "if-possible"]),
+    type=click.Choice(["never", "always", "if-possible", "regenerate"]),
     default="if-possible",
     show_default=True,
-    help="Continue a run found in the output folder.",
+    help="Continue a run found in the output folder; `regenerate` remakes it under a changed config "
+    "(unchanged requests come from the response cache).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a live progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -288,6 +332,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     default=None,
     help="Serve Prometheus metrics on this port while the run lasts (0: any free port).",
 )
+@cache_options
 @user_errors
 def create(
     config: Path,
@@ -300,6 +345,8 @@ def create(
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
+    cache_path: Path | None,
+    cache_mode: str | None,
 ) -> None:
     """Generate NUM_RECORDS records from CONFIG into OUTPUT/<name>/, checkpointing as it goes. A
     pipeline file (`stages:`) runs its stages in order, each into OUTPUT/<stage>/.
@@ -327,6 +374,8 @@ def create(
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
         metrics_port=metrics_port,
+        cache=cache_path,
+        cache_mode=_cache_mode(cache_mode),
     )
     meta = result.metadata
     summary = {
@@ -362,6 +411,7 @@ def create(
             f"  {alias}: {u.get('requests', 0)} requests, {u.get('input_tokens', 0)} tokens in, "
             f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
+            + (f", {u['cached']} from the cache" if u.get("cached") else "")
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
     if partial and not allowed:
@@ -451,6 +501,9 @@ def _attach_model_commands() -> None:
 
     cli.add_command(report_command)
     cli.add_command(view_command)
+    from synthloom.interface.cli_plan import plan_command
+
+    cli.add_command(plan_command)
     from synthloom.interface.cli_reference import design_command, reference_command, skill_command
 
     cli.add_command(design_command)

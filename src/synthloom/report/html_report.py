@@ -283,6 +283,7 @@ class _Report:
                 [
                     name,
                     int(u.get("requests", 0)),
+                    int(u.get("cached", 0)),
                     int(u.get("input_tokens", 0)),
                     int(u.get("output_tokens", 0)),
                     f"{float(u.get('cost') or 0):.4f}",
@@ -298,6 +299,7 @@ class _Report:
         headers = [
             "",
             "requests",
+            "from cache",
             "tokens in",
             "tokens out",
             "cost",

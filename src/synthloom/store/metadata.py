@@ -51,6 +51,9 @@ class RunMetadata:
         data.update(
             target_records=num_records, target=config.run.target, status="running", updated_at=now_iso()
         )
+        if work.replaced or not work.kept:
+            # A run regenerated under a changed config (or with nothing committed yet) now is the new one's.
+            data.update(fingerprint=config_fingerprint(config), fingerprint_view=fingerprint_view(config))
         groups = {k: v for k, v in data.get("row_groups", {}).items() if int(k) in work.kept}
         # A process killed between committing a file and rewriting the metadata left a committed
         # group the metadata does not list yet.

@@ -13,7 +13,9 @@ from synthloom.store.run_directory import RunDirectory
 
 __all__ = ["RemainingWork", "ResumeMode", "remaining_work", "row_group_size"]
 
-ResumeMode = Literal["never", "always", "if-possible"]
+#: `regenerate`: like `if-possible`, but a run made with another config is not refused: every row group
+#: is made again with the new config (the response cache answers what did not change).
+ResumeMode = Literal["never", "always", "if-possible", "regenerate"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class RemainingWork:
     resumed: bool
     #: Committed groups cut short when a run stopped at N kept rows (regenerated if more are wanted).
     trimmed: frozenset[int] = frozenset()
+    #: The run's committed groups, all made again under a changed config (`regenerate`).
+    replaced: tuple[int, ...] = ()
 
     @property
     def committed_records(self) -> int:
@@ -67,12 +71,16 @@ def remaining_work(
         )
     meta = store.read_metadata() or {}
     old_fingerprint = meta.get("fingerprint")
-    if old_fingerprint and old_fingerprint != config_fingerprint(config):
+    changed = bool(old_fingerprint) and old_fingerprint != config_fingerprint(config)
+    if mode == "regenerate" and changed:
+        return RemainingWork(todo=slices, kept={}, resumed=True, replaced=tuple(sorted(committed)))
+    if changed:
         changes = describe_changes(meta.get("fingerprint_view", {}), fingerprint_view(config))
         listed = "; ".join(changes[:8]) or "the config differs"
         raise RunStateError(
             f"cannot resume {store.root}: the config changed since the run started ({listed}). "
-            "Restore the config, or write to another --output to start a fresh run"
+            "Restore the config, regenerate the run with it (--resume regenerate: only what changed is "
+            "requested again), or write to another --output"
         )
     planned_sizes = store.group_sizes(meta)
     needed = max((i * buffer + planned_sizes.get(i, r.records) for i, r in committed.items()), default=0)

@@ -17,6 +17,7 @@ request latencies from the limiters) and it reads the executor's own figures onc
 | `synthloom_model_concurrency_level` | gauge | model | the adaptive level |
 | `synthloom_model_concurrency_ceiling` | gauge | model | `max_parallel_requests` |
 | `synthloom_model_requests_total` | counter | model | model exchanges |
+| `synthloom_model_cached_total` | counter | model | exchanges answered by the response cache (not sent) |
 | `synthloom_model_rate_limited_total` | counter | model | 429s |
 | `synthloom_model_retries_total` | counter | model | re-sent after 5xx, timeouts, dropped connections |
 | `synthloom_request_latency_seconds` | histogram | endpoint | time a request held its slot (`model@url`) |
@@ -220,6 +221,7 @@ def _model_figures(usage: dict[str, Any]) -> dict[str, dict[str, int]]:
             "limit": int(lim.get("limit", 0)),
             "ceiling": int(lim.get("ceiling", 0)),
             "requests": int(use.get("requests", 0)),
+            "cached": int(use.get("cached", 0)),
             "rate_limited": int(use.get("rate_limited", lim.get("rate_limited", 0))),
             "retries": int(use.get("retries", 0)),
         }
@@ -258,6 +260,9 @@ class _PrometheusCollector:
         }
         counters = {
             "requests": CounterMetricFamily("synthloom_model_requests", "Model exchanges", labels=["model"]),
+            "cached": CounterMetricFamily(
+                "synthloom_model_cached", "Exchanges answered by the response cache", labels=["model"]
+            ),
             "rate_limited": CounterMetricFamily(
                 "synthloom_model_rate_limited", "Responses 429 (rate limited)", labels=["model"]
             ),
@@ -339,6 +344,7 @@ def _register_otel_instruments(metrics: RunMetrics, meter: Any) -> None:
     meter.create_observable_gauge("synthloom.model.concurrency.level", callbacks=[per_model("limit")])
     meter.create_observable_gauge("synthloom.model.concurrency.ceiling", callbacks=[per_model("ceiling")])
     meter.create_observable_counter("synthloom.model.requests", callbacks=[per_model("requests")])
+    meter.create_observable_counter("synthloom.model.cached", callbacks=[per_model("cached")])
     meter.create_observable_counter("synthloom.model.rate_limited", callbacks=[per_model("rate_limited")])
     meter.create_observable_counter("synthloom.model.retries", callbacks=[per_model("retries")])
     latency = meter.create_histogram(

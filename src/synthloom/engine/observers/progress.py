@@ -179,14 +179,8 @@ class ProgressDisplay:
         stats = self.model_stats()
         if stats:
             table.add_section()
-            table.add_row(
-                "[b]model[/b]",
-                "[b]concurrency[/b]",
-                "[b]tokens/s[/b]",
-                "[b]429s[/b]",
-                "[b]5xx / retries[/b]",
-                "[b]requests[/b]",
-            )
+            heads = ("model", "concurrency", "tokens/s", "429s", "5xx / retries", "requests", "cached")
+            table.add_row(*(f"[b]{head}[/b]" for head in heads))
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
                 table.add_row(
@@ -196,6 +190,7 @@ class ProgressDisplay:
                     str(s.get("rate_limited", 0)),
                     f"{s.get('server_errors', 0)} / {s.get('retries', 0)}",
                     str(s.get("requests", 0)),
+                    str(s.get("cached", 0)),
                 )
         return table
 
@@ -217,6 +212,7 @@ def model_rows(
             "concurrency": f"{limiter['in_flight']}/{limiter['limit']}",
             "rate_limited": limiter["rate_limited"],
             "requests": u.get("requests", 0),
+            "cached": u.get("cached", 0),
             "server_errors": (live or {}).get(alias, {}).get("server_errors", u.get("server_errors", 0)),
             "retries": (live or {}).get(alias, {}).get("retries", u.get("retries", 0)),
             "input_tokens": u.get("input_tokens", 0),

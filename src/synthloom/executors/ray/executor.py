@@ -333,6 +333,7 @@ class RayExecutor:
             seed_columns=tuple(job.seed.column_names) if job.seed is not None else (),
             budgets=names,
             lease_ttl=self.lease_ttl,
+            cache=job.cache.model_dump() if job.cache is not None else None,
         )
         per_worker = config.run.max_row_groups_in_flight
         worker_class = ray.remote(RowGroupWorker)

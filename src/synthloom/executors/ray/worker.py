@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from synthloom.config.dataset import DatasetConfig
+from synthloom.config.run_config import CacheConfig
 from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, Job
 from synthloom.engine.failures import Failure, FilteredRow
@@ -33,6 +34,7 @@ from synthloom.engine.row_runner import CellStatus
 from synthloom.executors.ray.leased_limiter import LeasedLimiter
 from synthloom.executors.run_group import run_group
 from synthloom.models.adaptive_limiter import AdaptiveLimiter
+from synthloom.models.calls import ResponseCache
 from synthloom.models.model_pool import ModelPool
 from synthloom.models.results import CallUsage
 from synthloom.models.usage import UsageTracker
@@ -60,6 +62,9 @@ class WorkerSpec:
     #: to an actor in its object store, where a restart of the actor could find it gone.)
     budgets: dict[tuple[str, str], str] = field(default_factory=dict)
     lease_ttl: float = 5.0
+    #: `run.cache` with its path resolved on the driver (None: no cache). Workers on the driver's machine
+    #: open the same SQLite file; a worker on another node opens that path on its own disk.
+    cache: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,6 +143,7 @@ class RowGroupWorker:
         self._usage: RecordingUsage | None = None
         self._resources = RunResources()
         self._opening: asyncio.Lock | None = None
+        self._cache: ResponseCache | None = None
 
     def pid(self) -> int:
         return os.getpid()
@@ -168,6 +174,8 @@ class RowGroupWorker:
         await self._resources.aclose()
         if self._pool is not None:
             await self._pool.aclose()
+        if self._cache is not None:
+            await self._cache.aclose()
         return await self.drain()
 
     # -- internals ---------------------------------------------------------------------------------
@@ -194,7 +202,13 @@ class RowGroupWorker:
         job = build_job(config, plan, seed=None)
         if job.model_aliases:
             used = [m for m in config.models if m.alias in job.model_aliases]
-            pool = ModelPool(used, limiter_factory=self._leased)
+            cache = ResponseCache.from_config(
+                CacheConfig.model_validate(spec.cache) if spec.cache is not None else None
+            )
+            self._cache = cache
+            pool = ModelPool(
+                used, limiter_factory=self._leased, wrappers=[cache.wrap] if cache is not None else []
+            )
             # Before any client exists, so that every exchange is kept for the driver.
             self._usage = RecordingUsage({m.alias: m.pricing for m in used})
             pool.usage = self._usage

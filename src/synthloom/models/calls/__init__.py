@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from synthloom.models.calls.accounting import Accounting
+from synthloom.models.calls.caching import Caching, ResponseCache
 from synthloom.models.calls.chain import HandlerWrapper, build_chain
 from synthloom.models.calls.handler import FunctionHandler, Handler, Wrapper
 from synthloom.models.calls.request import (
@@ -20,6 +21,7 @@ from synthloom.models.calls.routing import RequestSink, Routing
 __all__ = [
     "NO_SCOPE",
     "Accounting",
+    "Caching",
     "CallScope",
     "FunctionHandler",
     "Handler",
@@ -28,6 +30,7 @@ __all__ = [
     "ModelResponse",
     "Parsed",
     "RequestSink",
+    "ResponseCache",
     "Retrying",
     "Routing",
     "UploadFile",

@@ -1,0 +1,371 @@
+"""`ResponseCache` and its wrapper `Caching`: an answer already paid for is not asked for again.
+
+What makes a reply is what the key is made of: the provider, the model (id and file), the route, the
+rendered body (which already holds the drawn inference parameters), any uploaded file's digest, and the
+cell's seed and attempt — the body alone does not say which cell asked, and two attempts of one cell
+must not get the same answer. A cell that sends the very same body twice (a restart without a seed)
+gets its second answer under a second key: the *occurrence* of that body within the cell. The base URL
+and the API key are not part of it (replicas of one model share answers; the key is never written).
+
+The store is one SQLite file in WAL mode: readers never block the writer, a `kill -9` loses at most the
+answers queued for the next batch (a transaction is all or nothing; they are asked for again), and
+several runs, preview and Ray workers on one machine open the same file at once. Answers are written in
+batches, one transaction each, so that no request waits on a write: at thousands of requests a second
+a transaction per answer made the cache's thread the bottleneck. (SQLite's locking does not hold on
+network filesystems: on a multi-node cluster each node should point `run.cache.path` at a local disk,
+and keeps its own cache.)
+All SQLite work runs on one thread of its own, off the event loop. The file carries its format version;
+a file of another version, a corrupt file or one that stays locked turns the cache off for the run with
+one warning: every request is then a miss, never an error.
+
+Size is bounded: the least recently used answers are evicted once the file's answers pass `max_bytes`.
+Hits refresh their use time in batches (written with the next batch), so a hit costs one indexed read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from synthloom.config.model_config import ModelConfig
+from synthloom.config.run_config import CacheConfig
+from synthloom.models.calls.handler import Handler, Wrapper
+from synthloom.models.calls.request import ModelRequest, ModelResponse
+from synthloom.models.results import CallUsage
+
+__all__ = ["FORMAT_VERSION", "Caching", "ResponseCache", "request_key"]
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever the key or the stored value changes meaning: a file of another version is refused.
+FORMAT_VERSION = 1
+
+_MODES = ("read_write", "read_only", "refresh")
+#: Occurrence counters kept before they are forgotten (only a cell still sending needs its count).
+_MAX_COUNTERS = 500_000
+T = TypeVar("T")
+
+
+def request_key(config: ModelConfig, request: ModelRequest, occurrence: int = 0) -> bytes:
+    """The cache key of `request` sent to the model of `config`: a 32-byte digest. The `occurrence`-th
+    repeat of a request within its cell (0: the first) has a key of its own."""
+    scope = request.scope
+    identity = {
+        "v": FORMAT_VERSION,
+        "provider": config.provider,
+        "model": config.model,
+        "model_path": config.model_path,
+        "route": request.route,
+        "body": request.body,
+        "files": [
+            [f.field, f.filename, f.media_type, hashlib.sha256(f.content).hexdigest()] for f in request.files
+        ],
+        "seed": scope.seed,
+        "attempt": scope.attempt,
+    }
+    base = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS, default=str)).digest()
+    return base if occurrence == 0 else hashlib.sha256(base + b"#%d" % occurrence).digest()
+
+
+class ResponseCache:
+    """One cache file, shared by every model of a run (`wrap` is the `ModelPool` wrapper factory).
+
+    `mode`: `read_write`, `read_only` (never writes, not even use times) or `refresh` (always asks the
+    server, stores the answer). Counts `hits`, `misses`, `stored` and `evicted`; `report()` is the
+    `cache` section of usage.json.
+    """
+
+    def __init__(self, path: str | Path, *, mode: str = "read_write", max_bytes: int = 2 << 30) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"cache mode must be one of {', '.join(_MODES)}, not {mode!r}")
+        self.path = Path(path)
+        self.mode = mode
+        self.max_bytes = max_bytes
+        self.hits = self.misses = self.stored = self.evicted = 0
+        #: Why the cache was turned off for this run (None: working).
+        self.disabled: str | None = None
+        #: Seconds to wait for another process's write lock before giving up on the file.
+        self.lock_timeout = 5.0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="response-cache")
+        self._db: sqlite3.Connection | None = None
+        self._opened = False
+        self._touched: set[bytes] = set()
+        # Answers handed to `put` and not yet written: written in one transaction per batch by the cache's
+        # thread, so that a run's requests never wait on a write (nor queue behind one another's).
+        self._pending: dict[bytes, bytes] = {}
+        self._pending_lock = threading.Lock()
+        self._flush_queued = False
+        self._flushes: set[asyncio.Future[None]] = set()
+        self._size = 0
+        self._counts: dict[bytes, int] = {}
+        self._counts_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: CacheConfig | None) -> ResponseCache | None:
+        """The cache `run.cache` asks for, once its path is resolved (None: off or no path)."""
+        if config is None or config.mode == "off" or config.path is None:
+            return None
+        return cls(config.path, mode=config.mode, max_bytes=int(config.max_size_mb * 1024 * 1024))
+
+    # -- the wrapper -------------------------------------------------------------------------------
+
+    def wrap(self, inner: Handler, config: ModelConfig) -> Handler:
+        """The `ModelPool` wrapper factory: `inner` behind this cache, for the model of `config`."""
+        return Caching(inner, cache=self, config=config)
+
+    def key(self, request: ModelRequest, config: ModelConfig) -> bytes:
+        """The key of `request`, counting how many times its cell already sent this very request in
+        this process (a repeat gets a key of its own)."""
+        base = request_key(config, request)
+        with self._counts_lock:
+            if len(self._counts) >= _MAX_COUNTERS:
+                self._counts.clear()
+            seen = self._counts.get(base, 0)
+            self._counts[base] = seen + 1
+        return base if seen == 0 else hashlib.sha256(base + b"#%d" % seen).digest()
+
+    # -- the store ---------------------------------------------------------------------------------
+
+    async def get(self, key: bytes) -> bytes | None:
+        if self.mode == "refresh":
+            return None
+        with self._pending_lock:
+            waiting = self._pending.get(key)
+        if waiting is not None:
+            return waiting
+        return await self._call(self._get, (key,), None)
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        """Queue `value` to be written (in a batch, on the cache's thread); returns at once."""
+        if self.mode == "read_only" or self.disabled is not None:
+            return
+        with self._pending_lock:
+            self._pending[key] = value
+            if self._flush_queued:
+                return
+            self._flush_queued = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._thread, self._guarded, self._flush, (), None)
+        self._flushes.add(future)
+        future.add_done_callback(self._flushes.discard)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "mode": self.mode,
+            "hits": self.hits,
+            "misses": self.misses,
+            "stored": self.stored,
+            "evicted": self.evicted,
+            "disabled": self.disabled,
+        }
+
+    async def flush(self) -> None:
+        """Wait until every answer queued so far is written."""
+        if self._flushes:
+            await asyncio.gather(*self._flushes)
+        await self._call(self._flush, (), None)
+
+    async def aclose(self) -> None:
+        """Write what is queued, then close the file."""
+        await self.flush()
+        await self._call(self._close, (), None)
+        self._thread.shutdown(wait=True)
+
+    def size(self) -> int:
+        """Bytes of answers in the file (as this process last counted them)."""
+        return self._size
+
+    async def _call(self, function: Callable[..., T], arguments: tuple[Any, ...], fallback: T) -> T:
+        if self.disabled is not None:
+            return fallback
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._guarded, function, arguments, fallback)
+
+    def _guarded(self, function: Callable[..., T], arguments: tuple[Any, ...], fallback: T) -> T:
+        """Runs on the cache's thread: any SQLite failure turns the cache off, with one warning."""
+        if self.disabled is not None:
+            return fallback
+        try:
+            if not self._opened:
+                self._open()
+            if self.disabled is not None:
+                return fallback
+            return function(*arguments)
+        except sqlite3.Error as exc:
+            self._disable(f"{type(exc).__name__}: {exc}")
+            return fallback
+
+    def _disable(self, reason: str) -> None:
+        self.disabled = reason
+        logger.warning(
+            "response cache %s is not usable (%s); this run continues without it", self.path, reason
+        )
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def _open(self) -> None:
+        self._opened = True
+        if self.mode == "read_only":
+            if not self.path.exists():
+                self._disable("read_only, and the file does not exist")
+                return
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=self.lock_timeout)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=self.lock_timeout)
+        self._db = db
+        db.isolation_level = None  # explicit transactions
+        if self.mode != "read_only":
+            db.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL loses no committed transaction to a killed process (only to power loss).
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS responses (key BLOB PRIMARY KEY, value BLOB NOT NULL, "
+                    "size INTEGER NOT NULL, used REAL NOT NULL) WITHOUT ROWID"
+                )
+                db.execute("CREATE INDEX IF NOT EXISTS responses_used ON responses (used)")
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        if row is None or row[0] != str(FORMAT_VERSION):
+            found = "no version" if row is None else f"format {row[0]}"
+            self._disable(f"it holds {found}, this synthloom reads format {FORMAT_VERSION}")
+            return
+        self._size = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0])
+
+    def _get(self, key: bytes) -> bytes | None:
+        assert self._db is not None
+        row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        if self.mode != "read_only":
+            self._touched.add(key)
+        return bytes(row[0])
+
+    def _flush(self) -> None:
+        """Write every queued answer in one transaction (runs on the cache's thread)."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, {}
+            self._flush_queued = False
+        if not batch:
+            return
+        db = self._db
+        assert db is not None
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO responses (key, value, size, used) VALUES (?, ?, ?, ?)",
+                [(key, value, len(value), now) for key, value in batch.items()],
+            )
+            if self._touched:
+                db.executemany(
+                    "UPDATE responses SET used = ? WHERE key = ?", [(now, k) for k in self._touched]
+                )
+                self._touched.clear()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.stored += len(batch)
+        self._size += sum(len(value) for value in batch.values())
+        if self._size > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Remove the least recently used answers until the file's answers fill 90 % of `max_bytes`
+        (recounted first: other processes write to the same file)."""
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            size = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0])
+            goal = int(self.max_bytes * 0.9)
+            removed = 0
+            while size > goal:
+                rows = db.execute("SELECT key, size FROM responses ORDER BY used LIMIT 256").fetchall()
+                if not rows:
+                    break
+                victims = []
+                for key, bytes_ in rows:
+                    if size <= goal:
+                        break
+                    victims.append((key,))
+                    size -= int(bytes_)
+                db.executemany("DELETE FROM responses WHERE key = ?", victims)
+                removed += len(victims)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._size = size
+        self.evicted += removed
+
+    def _close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            if self._touched and self.mode != "read_only":
+                now = time.time()
+                self._db.executemany(
+                    "UPDATE responses SET used = ? WHERE key = ?", [(now, k) for k in self._touched]
+                )
+                self._touched.clear()
+            self._db.close()
+        except sqlite3.Error as exc:  # pragma: no cover - a file gone bad at the very end
+            logger.warning("response cache %s: %s", self.path, exc)
+        self._db = None
+
+
+class Caching(Wrapper):
+    """Answers a request from `cache` when it holds the answer (marked `cached`, parsed again by the
+    request's own parser), else passes it on and stores what comes back. Failures are never stored."""
+
+    def __init__(self, inner: Handler, *, cache: ResponseCache, config: ModelConfig) -> None:
+        super().__init__(inner)
+        self.cache = cache
+        self.config = config
+
+    async def handle(self, request: ModelRequest) -> ModelResponse:
+        cache = self.cache
+        if cache.disabled is not None:
+            return await self.inner.handle(request)
+        key = cache.key(request, self.config)
+        stored = await cache.get(key)
+        if stored is not None:
+            try:
+                body = orjson.loads(stored)
+                parsed = request.parse(body)
+            except Exception:  # an answer this version cannot read is a miss
+                parsed = None
+            if parsed is not None:
+                cache.hits += 1
+                usage = CallUsage(input_tokens=parsed.input_tokens, output_tokens=parsed.output_tokens)
+                return ModelResponse(value=parsed.value, body=body, usage=usage, cached=True)
+        cache.misses += 1
+        response = await self.inner.handle(request)
+        await cache.put(key, orjson.dumps(response.body))
+        return response
