@@ -3,6 +3,8 @@ per model, and a flow's nodes under the flow rather than beside it."""
 
 from __future__ import annotations
 
+import pytest
+
 from synthloom.engine.observers.progress import ProgressTracker, model_rows
 from synthloom.interface.cli import _column_usage_lines
 from synthloom.models.results import CallUsage
@@ -25,7 +27,7 @@ def test_eta_of_a_resumed_run_counts_only_this_sessions_commits() -> None:
     tracker.start(["a"], records_to_generate=20, target=100, committed=80)
     assert tracker.eta_seconds() is None
     tracker.row_group_committed(10, now=tracker.started + 10.0)
-    assert tracker.eta_seconds() == 10.0  # 10 left at 1 record/s
+    assert tracker.eta_seconds() == pytest.approx(10.0)  # 10 left at 1 record/s
 
 
 def test_5xx_and_retries_per_model_reach_the_display_rows() -> None:

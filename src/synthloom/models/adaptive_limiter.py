@@ -349,7 +349,9 @@ class AdaptiveLimiter:
             return  # this overload was already answered by a decrease
         # The server refused at this concurrency (this request included).
         level = max(permit.level, in_flight)
-        probing = self._trouble_level is not None and level >= self._trouble_level - 1
+        # A probe: the level had climbed back to the remembered trouble (not a storm's later 429s,
+        # which arrive while the level is still falling).
+        probing = self._trouble_level is not None and self._limit >= self._trouble_level
         if probing:
             self._probe_windows = min(self._probe_windows * 2, self.max_probe_windows)
         self._trouble_level = level
