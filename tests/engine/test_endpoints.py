@@ -70,7 +70,9 @@ async def test_the_run_completes_on_the_other_endpoint_when_one_stops_mid_run(tm
         await asyncio.gather(*stopping)
     assert len(result) == 100
     assert result.metadata["status"] == "completed"
-    assert served_by_a >= 200 - 16
+    # b answers at most its first 15 and the 7 others its ceiling of 8 let be in flight as it stopped
+    # (how many of those it finishes depends on timing); a answers everything else.
+    assert served_by_a >= 200 - 15 - 7
     per_endpoint = result.usage["endpoints"]["m"]
     assert per_endpoint[b.base_url]["ejections"] >= 1
     assert per_endpoint[b.base_url]["state"] == "out"

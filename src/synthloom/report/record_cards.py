@@ -68,12 +68,23 @@ def _is_turn(value: Any) -> bool:
     return isinstance(value, Mapping) and "speaker" in value and "content" in value
 
 
+#: The most characters of one value a card ever holds: a page of cards stays small whatever the data
+#: (a 5 MB value once made a 20 MB report); the viewer shows whole values.
+MAX_CARD_CHARS = 20_000
+
+
 def _text(value: str, limit: int) -> str:
     if len(value) <= limit:
         return escape(value)
+    rest = value[limit:MAX_CARD_CHARS]
+    cut = (
+        f"… ({len(value):,} characters; the viewer shows the whole value)"
+        if len(value) > MAX_CARD_CHARS
+        else ""
+    )
     return (
         f"{escape(value[:limit])}<details><summary>{len(value) - limit} more characters</summary>"
-        f"{escape(value[limit:])}</details>"
+        f"{escape(rest)}{cut}</details>"
     )
 
 
