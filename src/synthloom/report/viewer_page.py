@@ -103,7 +103,9 @@ function chips() {
   for (const a of $("chips").querySelectorAll("a")) a.onclick = () => { state.filters.splice(+a.dataset.i, 1); state.offset = 0; render(); };
 }
 
+let renders = 0;  // a render whose reply arrives after a newer render began is dropped, never drawn over it
 async function render() {
+  const mine = ++renders;
   for (const t of ["records", "failed", "filtered"]) $("tab-" + t).classList.toggle("active", state.tab === t);
   $("bar").style.visibility = state.tab === "records" ? "visible" : "hidden";
   chips();
@@ -115,6 +117,7 @@ async function render() {
     for (const f of state.filters) params.append("f", f.join(":"));
     if (state.sort) { params.set("sort", state.sort); if (state.desc) params.set("desc", "1"); }
     const data = await api("/api/records?" + params);
+    if (mine !== renders) return;
     state.total = data.total;
     const cols = state.columns;
     const rv = (r) => CONFIG.review ? `<td class="verdict v-${r.review || "none"}">${r.review || ""}</td>` : "";
@@ -124,6 +127,7 @@ async function render() {
     body.innerHTML = data.rows.map((r) => `<tr data-record="${r.record}"><td>${r.record}</td>` + rv(r) + cols.map((c) => `<td>${esc(show(r.values[c]))}</td>`).join("") + "</tr>").join("");
   } else {
     const data = await api(`/api/removed?kind=${state.tab}&offset=${state.offset}&limit=${state.limit}`);
+    if (mine !== renders) return;
     state.total = data.total;
     const why = state.tab === "failed" ? ["error_type", "error", "attempts"] : ["reason"];
     head.innerHTML = "<tr><th>record</th><th>column</th>" + why.map((c) => `<th>${c}</th>`).join("") + "</tr>";
