@@ -31,7 +31,8 @@ async def test_a_burst_of_429s_decreases_once() -> None:
         limiter.release(permit, Outcome.RATE_LIMITED)
     stats = limiter.stats()
     assert (stats.decreases, stats.rate_limited) == (1, 20)
-    assert limiter.limit == 18  # 20 * 0.9
+    # Just below the 20 it started at: the first 429 ends the paced ramp, which had not gone higher.
+    assert limiter.limit == 19
 
 
 async def test_429_after_a_decrease_from_a_newer_request_decreases_again() -> None:
@@ -113,8 +114,8 @@ async def test_never_exceeds_the_ceiling_against_an_unlimited_server() -> None:
 
 
 def test_decreases_far_less_often_than_it_sees_429s() -> None:
-    limiter = AdaptiveLimiter(64)
     server = VirtualServer(capacity=8, latency=0.01, jitter=0.2)
+    limiter = AdaptiveLimiter(64, clock=server.clock)
     server.run(limiter, 400)
     stats = limiter.stats()
     assert server.rate_limited == stats.rate_limited > 0
@@ -124,8 +125,8 @@ def test_decreases_far_less_often_than_it_sees_429s() -> None:
 
 
 def test_follows_capacity_down_and_back_up() -> None:
-    limiter = AdaptiveLimiter(64)
     server = VirtualServer(capacity=16, latency=0.01)
+    limiter = AdaptiveLimiter(64, clock=server.clock)
     server.run(limiter, 600)
     assert 12 <= limiter.limit <= 18
     server.capacity = 4
@@ -137,8 +138,8 @@ def test_follows_capacity_down_and_back_up() -> None:
 
 
 def test_stops_growing_when_a_queueing_server_only_gets_slower() -> None:
-    limiter = AdaptiveLimiter(64)
     server = VirtualServer(capacity=8, latency=0.02, queueing=True)
+    limiter = AdaptiveLimiter(64, clock=server.clock)
     server.run(limiter, 800)
     stats = limiter.stats()
     assert server.rate_limited == 0
@@ -147,18 +148,82 @@ def test_stops_growing_when_a_queueing_server_only_gets_slower() -> None:
     assert server.median_in_flight() <= 3 * 8
 
 
-def test_a_fresh_limiter_reaches_a_large_slow_server_in_three_round_trips_without_a_429_storm() -> None:
-    limiter = AdaptiveLimiter(4000)
+def test_a_fresh_limiter_fills_a_large_slow_server_before_its_first_reply_without_a_429_storm() -> None:
     server = VirtualServer(capacity=2000, latency=4.0, jitter=0.1)
+    limiter = AdaptiveLimiter(4000, clock=server.clock)
     server.run(limiter, 8000)
     reached = server.first_time_in_flight(2000)
-    assert reached is not None and reached <= 3 * 4.0 * 1.1  # three round trips
+    assert reached is not None and reached < 4.0 * 0.9  # before the first reply can come back
     assert server.rate_limited <= 0.01 * 8000
+    # Four waves of 4 s (+10 % jitter on the last): the ramp and the overshoot's retries cost little.
+    assert server.now <= 8000 / 2000 * 4.0 / 0.85
+
+
+def test_a_paced_ramp_into_a_queueing_server_comes_back_to_its_capacity() -> None:
+    # Everything up to the ceiling is sent before the first reply; the first replies (those sent at
+    # the starting level) give the unqueued latency, and the level comes down to what is served.
+    server = VirtualServer(capacity=32, latency=0.5, jitter=0.3, queueing=True)
+    limiter = AdaptiveLimiter(128, clock=server.clock)
+    server.run(limiter, 3000)
+    assert limiter.stats().peak_in_flight == 128
+    assert limiter.stats().latency_decreases >= 1
+    assert server.median_in_flight() <= 1.5 * 32
+
+
+def test_the_ramp_grows_only_while_requests_are_held_back_and_stops_at_the_first_reply() -> None:
+    now = [0.0]
+    limiter = AdaptiveLimiter(1000, initial=8, clock=lambda: now[0])
+    now[0] = 5.0  # idle time: nobody asked for more
+    assert limiter.try_acquire() is not None and limiter.limit == 8
+    permits = [limiter.try_acquire() for _ in range(7)]
+    assert limiter.try_acquire() is None  # held back from here
+    step = limiter.ramp_step_in()
+    assert step is not None and step > 0
+    now[0] += 1.0  # one long step (a loop busy elsewhere): the level rises by a small step only
+    assert limiter.try_acquire() is None and limiter.limit == 8
+    started = now[0]
+    while limiter.limit < 32:  # ticks as often as the limiter asks: doubling about every 0.1 s
+        step = limiter.ramp_step_in()
+        assert step is not None
+        now[0] += step
+        while limiter.try_acquire() is not None:
+            pass
+    assert now[0] - started < 0.5
+    now[0] += 0.05
+    first = permits[0]
+    assert first is not None
+    limiter.release(first, Outcome.SUCCESS, latency=0.25)
+    level = limiter.limit
+    now[0] += 10.0
+    for _ in range(level):
+        limiter.try_acquire()
+    assert limiter.limit == level and limiter.ramp_step_in() is None
+
+
+async def test_waiters_are_granted_as_the_ramp_rises_with_no_reply_to_wake_them() -> None:
+    now = [0.0]
+    limiter = AdaptiveLimiter(64, initial=2, clock=lambda: now[0])
+    held = [await limiter.acquire() for _ in range(2)]
+    waiters = [asyncio.ensure_future(limiter.acquire()) for _ in range(6)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+
+    async def time_passes() -> None:  # the fake clock moves 10 ms per real tick; the limiter's own timer
+        while True:  # notices the level rising, with no reply to wake anything
+            await asyncio.sleep(0.005)
+            now[0] += 0.01
+
+    clock = asyncio.ensure_future(time_passes())
+    try:
+        await asyncio.wait_for(asyncio.gather(*waiters), timeout=60)
+    finally:
+        clock.cancel()
+    assert limiter.in_flight == 8 and len(held) == 2
 
 
 def test_a_large_ceiling_does_not_storm_a_small_fast_server() -> None:
-    limiter = AdaptiveLimiter(4000)
     server = VirtualServer(capacity=8, latency=0.01, jitter=0.2)
+    limiter = AdaptiveLimiter(4000, clock=server.clock)
     server.run(limiter, 2000)
     assert limiter.limit <= 16
     assert server.rate_limited <= 0.1 * 2000
@@ -189,6 +254,11 @@ class VirtualServer:
             while pending:
                 permit = limiter.try_acquire()
                 if permit is None:
+                    # Before the first reply the level grows with time: step the clock to its next rise.
+                    step = limiter.ramp_step_in()
+                    if step is not None and (not events or self.now + step < events[0][0]):
+                        self.now += step
+                        continue
                     break
                 pending -= 1
                 in_flight += 1
@@ -211,6 +281,9 @@ class VirtualServer:
                 self.rate_limited += 1
                 pending += 1  # sent again, as the client's retry would
             limiter.release(permit, outcome, latency=latency)
+
+    def clock(self) -> float:
+        return self.now
 
     def first_time_in_flight(self, level: int) -> float | None:
         return self._reached.get(level)

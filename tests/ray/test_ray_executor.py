@@ -156,6 +156,7 @@ def test_ray_workers_share_the_drivers_response_cache(cluster: str, server: str,
     assert _rows(tmp_path / "b") == _rows(tmp_path / "a")
 
 
+@pytest.mark.usefixtures("busy_cores")
 @pytest.mark.parametrize("workers", [2, 4])
 def test_the_endpoint_never_sees_more_than_the_ceiling(
     cluster: str, server: str, tmp_path: Path, workers: int
@@ -199,6 +200,7 @@ async def _create_with_metrics(
     return synthloom.open_run(directory.root)
 
 
+@pytest.mark.usefixtures("busy_cores")
 def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
@@ -230,6 +232,7 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path
     assert result.metadata["status"] == "completed"
 
 
+@pytest.mark.usefixtures("busy_cores")
 def test_a_lost_budget_actor_comes_back_and_the_ceiling_holds(cluster: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
@@ -265,6 +268,7 @@ def test_a_lost_budget_actor_comes_back_and_the_ceiling_holds(cluster: str, tmp_
     assert result.metadata["status"] == "completed"
 
 
+@pytest.mark.usefixtures("busy_cores")
 def test_a_worker_stalled_past_its_lease_keeps_its_slots_until_it_reports(
     cluster: str, tmp_path: Path
 ) -> None:

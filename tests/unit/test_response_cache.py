@@ -194,6 +194,7 @@ async def test_the_file_stays_within_its_size_evicting_the_least_recently_used(t
     setup = Setup(cache)
     await setup.ask(seed=0)
     for seed in range(1, 40):
+        await cache.flush()  # written before the other run looks (answers are written in batches)
         # Seed 0's answer stays in use: asked for by another run (a run asks for a cell once).
         user = ResponseCache(path)
         await Setup(user).ask(seed=0)
@@ -317,3 +318,34 @@ def test_where_the_cache_is_argument_then_config_then_environment_then_output(
     assert resolve_cache(config(), tmp_path, mode="off") is None
     monkeypatch.setenv("SYNTHLOOM_CACHE", "off")
     assert resolve_cache(config(), tmp_path) is None
+
+
+async def test_lookups_made_together_are_answered_together_each_with_its_own_answer(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ResponseCache(path)
+    one = Setup(first)
+    texts = await asyncio.gather(*(one.ask(seed=seed, text=f"Say {seed}") for seed in range(40)))
+    await first.aclose()
+    again = ResponseCache(path)
+    two = Setup(again)
+    # Forty lookups in one turn of the event loop: one query, forty answers, each to its own cell.
+    assert await asyncio.gather(*(two.ask(seed=seed, text=f"Say {seed}") for seed in range(40))) == texts
+    await again.aclose()
+    assert (again.hits, again.misses, len(two.network.requests)) == (40, 0, 0)
+
+
+async def test_a_sole_writer_does_not_read_a_file_that_was_empty_yet_shares_what_it_stores(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite3"
+    fresh = ResponseCache(path, sole_writer=True)
+    one = Setup(fresh)
+    text = await one.ask()
+    await fresh.aclose()
+    assert (fresh.misses, fresh.stored, len(one.network.requests)) == (1, 1, 1)
+    # The next run opens a file with an answer in it: it reads, and is answered from the file.
+    later = ResponseCache(path, sole_writer=True)
+    two = Setup(later)
+    assert await two.ask() == text
+    await later.aclose()
+    assert (later.hits, len(two.network.requests)) == (1, 0)

@@ -34,7 +34,7 @@ async def open_models(
     from synthloom.models.calls import ResponseCache
 
     used = [m for m in job.config.models if m.alias in job.model_aliases]
-    cache = ResponseCache.from_config(job.cache)
+    cache = ResponseCache.from_config(job.cache, sole_writer=True)
     wrappers = [cache.wrap] if cache is not None else []
     try:
         async with ModelPool(used, request_sinks=request_sinks, wrappers=wrappers) as pool:

@@ -9,6 +9,14 @@ The level moves by AIMD with three refinements:
   request) is reached in three round trips. The first replies justify it: past a refusing server's
   capacity the overshoot lasts only until its first 429 comes back, short against a round trip of
   seconds; a fast server is reached in a fraction of a second by doubling alone.
+- **Paced ramp before the first reply.** Until anything comes back (a success or a 429), nothing says
+  how large the server is, and waiting a whole round trip per step costs seconds per step on a slow
+  one. While requests are held back by the level, it grows with time instead: it doubles every
+  `ramp_doubling` seconds (0.1 s), in small steps, so the level never jumps. A refusing server's
+  429s come back in milliseconds, so the ramp stops within a few steps past its capacity (an overshoot
+  of a few percent, answered once by the burst rule below); a large server is filled in well under a
+  second instead of in three round trips. The first success ends the ramp too: from there the level
+  follows the replies.
 - **Once per burst.** A 429 lowers the level only if the rejected request was started at the current
   level (its permit carries the level's *epoch*); the other in-flight requests rejected by the same
   overload are ignored. `Retry-After` pauses new acquisitions.
@@ -56,6 +64,11 @@ from synthloom.errors import RateLimitError
 __all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue"]
 
 logger = logging.getLogger(__name__)
+
+#: The paced ramp raises the level at most this often (seconds): each step is one small burst.
+_RAMP_TICK = 0.005
+#: And by at most this factor per step, however long the step took.
+_RAMP_MAX_STEP = 1.02
 
 T = TypeVar("T")
 
@@ -132,6 +145,8 @@ class AdaptiveLimiter:
         decrease_factor: float = 0.9,
         latency_tolerance: float = 0.3,
         max_probe_windows: int = 32,
+        ramp_doubling: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
         name: str = "",
     ) -> None:
         if ceiling < 1:
@@ -147,6 +162,12 @@ class AdaptiveLimiter:
         self.fast_start_latency = fast_start_latency
         start = initial if initial is not None else max(8, min(32, ceiling // 16))
         self._limit = max(1, min(start, ceiling))
+        self._clock = clock
+        # The paced ramp: None once a reply ended it (or the level is decided elsewhere).
+        self._ramp_doubling: float | None = ramp_doubling if ramp_doubling > 0 else None
+        self._ramp_level = float(self._limit)
+        self._ramp_start = self._limit
+        self._ramp_at: float | None = None  # when the ramp level was last brought up to date
         self._in_flight = 0
         self._waiters: WaitQueue[Permit] = WaitQueue()
         self._paused_until = 0.0
@@ -158,7 +179,9 @@ class AdaptiveLimiter:
         self._probe_windows = 1
         self._successes = 0  # since the last level change
         self._window: list[float] = []  # latencies of this epoch's successes
+        self._window_levels: list[int] = []  # and the requests in flight when each was sent
         self._window_size = 4
+        self._first_window = True
         # (median latency, level) of the recent windows.
         self._window_medians: deque[tuple[float, int]] = deque(maxlen=20)
         self._peak = 0
@@ -189,6 +212,7 @@ class AdaptiveLimiter:
         level another process decides (its releases then report `Outcome.FAILURE`, which adapts
         nothing)."""
         self._limit = max(0, min(value, self.ceiling))
+        self._ramp_doubling = None
         self._wake()
 
     def observe(
@@ -204,7 +228,9 @@ class AdaptiveLimiter:
         """Apply the outcome of a request whose slot was held elsewhere, as `release` would: `epoch` is
         this limiter's epoch when the request started, `in_flight` the requests in flight (everywhere)
         when it ended, `busy` whether the level was what held requests back."""
-        permit = Permit(epoch=epoch, level=in_flight, started=time.monotonic() - (latency or 0.0))
+        permit = Permit(epoch=epoch, level=in_flight, started=self._clock() - (latency or 0.0))
+        if outcome is not Outcome.FAILURE:
+            self._ramp_doubling = None
         if outcome is Outcome.SUCCESS:
             self._on_success(permit, latency or 0.0, busy)
         elif outcome is Outcome.RATE_LIMITED:
@@ -216,7 +242,7 @@ class AdaptiveLimiter:
 
     def paused_for(self) -> float:
         """Seconds left of a Retry-After pause (0 when not paused)."""
-        return max(0.0, self._paused_until - time.monotonic())
+        return max(0.0, self._paused_until - self._clock())
 
     def stats(self) -> LimiterStats:
         return LimiterStats(
@@ -274,11 +300,19 @@ class AdaptiveLimiter:
         """Return a slot and tell the limiter how the request went."""
         busy = self._in_flight >= self._limit or bool(self._waiters)
         self._in_flight -= 1
+        ramping = self._ramp_doubling is not None
+        if outcome is not Outcome.FAILURE:
+            self._ramp_doubling = None  # a reply: from here the level follows the replies
         if outcome is Outcome.SUCCESS:
-            elapsed = latency if latency is not None else time.monotonic() - permit.started
+            elapsed = latency if latency is not None else self._clock() - permit.started
             self._on_success(permit, elapsed, busy)
         elif outcome is Outcome.RATE_LIMITED:
-            self._on_rate_limited(permit, retry_after, self._in_flight + 1)
+            # The 429 that ends a ramp: the requests sent after this one were sent past the server's
+            # capacity too, so the level at which this one was sent is what the server took.
+            # (Never below the level the ramp started from: a 429 for another reason, a quota, is
+            # answered as it would have been without the ramp.)
+            refused_at = max(permit.level, self._ramp_start) if ramping else self._in_flight + 1
+            self._on_rate_limited(permit, retry_after, refused_at, ramping=ramping)
         self._wake()
 
     @asynccontextmanager
@@ -302,8 +336,13 @@ class AdaptiveLimiter:
         if permit.epoch == self._epoch:
             if not self._window:
                 # Sized when it opens: in fast start the level grows several-fold before it closes.
-                self._window_size = max(self._limit, 4)
+                # The very first holds the earliest replies only (those sent at the starting level):
+                # after a paced ramp they are the unqueued latency the later windows are judged by.
+                opening = min(self._limit, permit.level) if self._first_window else self._limit
+                self._window_size = max(opening, 4)
+                self._first_window = False
             self._window.append(latency)
+            self._window_levels.append(permit.level)
             if len(self._window) >= self._window_size and self._end_window():
                 return
         if not busy or self._limit >= self.ceiling:
@@ -321,8 +360,12 @@ class AdaptiveLimiter:
     def _end_window(self) -> bool:
         """Close a latency window; return True when it lowered the level."""
         median = statistics.median(self._window)
+        # The concurrency the window measured: what was in flight when its requests were sent (after a
+        # paced ramp that is far below the level its replies arrive at).
+        level = min(self._limit, round(statistics.median(self._window_levels)))
         self._window.clear()
-        self._window_medians.append((median, self._limit))
+        self._window_levels.clear()
+        self._window_medians.append((median, level))
         best, best_level = min(self._window_medians)
         if self._trouble_level is not None and self._limit >= self._trouble_level:
             # A whole window above the remembered trouble without a 429: capacity grew.
@@ -330,7 +373,7 @@ class AdaptiveLimiter:
             self._probe_windows = 1
         # Queueing shows as latency that rose *with* concurrency: a slower window at a level no higher
         # than the best one is jitter (or a slower prompt mix), not a queue.
-        queueing = self._limit > best_level and median > best * (1 + self.latency_tolerance)
+        queueing = level > best_level and median > best * (1 + self.latency_tolerance)
         if best > 0 and queueing and self._limit > 1:
             # What the server actually serves at once. Landing at (or just under) it also lets the
             # next windows re-measure the unqueued latency, so the baseline does not drift upwards.
@@ -341,22 +384,25 @@ class AdaptiveLimiter:
                 return True
         return False
 
-    def _on_rate_limited(self, permit: Permit, retry_after: float | None, in_flight: int) -> None:
+    def _on_rate_limited(
+        self, permit: Permit, retry_after: float | None, in_flight: int, *, ramping: bool = False
+    ) -> None:
         self._rate_limited += 1
         if retry_after:
-            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+            self._paused_until = max(self._paused_until, self._clock() + retry_after)
         if permit.epoch != self._epoch:
             return  # this overload was already answered by a decrease
         # The server refused at this concurrency (this request included).
-        level = max(permit.level, in_flight)
+        level = in_flight if ramping else max(permit.level, in_flight)
         # A probe: the level had climbed back to the remembered trouble (not a storm's later 429s,
         # which arrive while the level is still falling).
         probing = self._trouble_level is not None and self._limit >= self._trouble_level
         if probing:
             self._probe_windows = min(self._probe_windows * 2, self.max_probe_windows)
         self._trouble_level = level
-        # A failed probe steps back to just below the trouble; any other 429 backs off by a tenth.
-        backed_off = level - 1 if probing else math.floor(self._limit * self.decrease_factor)
+        # A failed probe, or the 429 that ends a ramp, steps back to just below the trouble (the ramp's
+        # level was ahead of what the server had seen); any other 429 backs off by a tenth.
+        backed_off = level - 1 if probing or ramping else math.floor(self._limit * self.decrease_factor)
         target = min(backed_off, level - 1)
         self._decrease(target, f"429 at {level} in flight")
 
@@ -364,6 +410,7 @@ class AdaptiveLimiter:
         self._slow_start = False
         self._epoch += 1
         self._window.clear()
+        self._window_levels.clear()
         self._decreases += 1
         self._set_limit(max(1, min(target, self._limit - 1)), reason)
 
@@ -380,12 +427,40 @@ class AdaptiveLimiter:
     # -- granting ----------------------------------------------------------------------------------
 
     def _can_grant(self) -> bool:
-        return self._in_flight < self._limit and time.monotonic() >= self._paused_until
+        now = self._clock()
+        if self._ramp_doubling is not None:
+            self._advance_ramp(now)
+        return self._in_flight < self._limit and now >= self._paused_until
+
+    def _advance_ramp(self, now: float) -> None:
+        """Grow the level with the time that requests were held back by it (see the module doc)."""
+        held = self._in_flight >= self._limit or bool(self._waiters)
+        if self._ramp_at is not None and held and self._ramp_doubling is not None:
+            # Capped per step: a loop too busy sending to look for a while must not come back to a level
+            # many times higher before it has read the 429s that may already be waiting for it.
+            growth = 2.0 ** ((now - self._ramp_at) / self._ramp_doubling)
+            self._ramp_level *= min(growth, _RAMP_MAX_STEP)
+        self._ramp_at = now
+        if int(self._ramp_level) > self._limit:
+            self._set_limit(int(self._ramp_level), "paced ramp")
+
+    def ramp_step_in(self) -> float | None:
+        """Seconds until the paced ramp next raises the level, or None when it will not (no ramp, no
+        request held back, or at the ceiling). Callers that gate with `try_acquire` ask again then."""
+        if self._ramp_doubling is None or self._limit >= self.ceiling:
+            return None
+        if self._in_flight < self._limit and not self._waiters:
+            return None
+        # At least one more permit, and no sooner than a few milliseconds (one burst per step).
+        step = self._ramp_doubling * math.log2((self._limit + 1) / max(self._ramp_level, 1.0))
+        return max(step, _RAMP_TICK)
 
     def _grant(self) -> Permit:
         self._in_flight += 1
         self._peak = max(self._peak, self._in_flight)
-        return Permit(epoch=self._epoch, level=self._in_flight, started=time.monotonic())
+        if self._in_flight >= self._limit:
+            self._schedule_wake()
+        return Permit(epoch=self._epoch, level=self._in_flight, started=self._clock())
 
     def _wake(self) -> None:
         while self._waiters and self._can_grant():
@@ -397,13 +472,25 @@ class AdaptiveLimiter:
             listener()
 
     def _schedule_wake(self) -> None:
-        # A Retry-After pause ends with no release to trigger a wake-up: set a timer for it.
-        delay = self._paused_until - time.monotonic()
-        if self._waiters and delay > 0 and self._wake_handle is None:
+        # A Retry-After pause ends, and the paced ramp raises the level, with no release to trigger a
+        # wake-up: set a timer for whichever comes first.
+        if self._wake_handle is not None:
+            return
+        delays = []
+        if self._waiters and self._paused_until > self._clock():
+            delays.append(self._paused_until - self._clock())
+        ramp = self.ramp_step_in()
+        if ramp is not None:
+            delays.append(ramp)
+        if not delays:
+            return
+        try:
             loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without an event loop (a virtual clock): the driver asks `ramp_step_in`
 
-            def wake() -> None:
-                self._wake_handle = None
-                self._wake()
+        def wake() -> None:
+            self._wake_handle = None
+            self._wake()
 
-            self._wake_handle = loop.call_later(delay, wake)
+        self._wake_handle = loop.call_later(min(delays), wake)

@@ -172,7 +172,8 @@ class HttpSession:
                 allow_redirects=False,
             ) as response:
                 status = response.status
-                response_headers = dict(response.headers)
+                # Copied only when someone will read them (an error or a redirect), not per success.
+                response_headers = dict(response.headers) if status >= 300 else {}
                 raw = (
                     b""
                     if status in _REDIRECTS
@@ -239,6 +240,9 @@ async def read_bounded(response: aiohttp.ClientResponse, *, limit: int, what: st
     declared = response.content_length
     if declared is not None and declared > limit:
         raise MalformedResponseError(f"{what} answered a {declared}-byte body; the limit is {limit} bytes")
+    if declared is not None:
+        # The parser stops at the declared length: read in one go (the common, cheap case).
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     # `content.read(n)` returns what is buffered, not n bytes: iterate to the end instead.

@@ -136,10 +136,24 @@ class ModelPool:
         return endpoints
 
     def _resolver(self, config: ModelConfig) -> Callable[[], Awaitable[Endpoint]]:
-        async def resolve() -> Endpoint:
-            return await self._endpoint(config)
+        if self._providers[config.alias].starts_locally:
 
-        return resolve
+            async def resolve() -> Endpoint:
+                return await self._endpoint(config)  # a local server may have been restarted
+
+            return resolve
+        # A remote endpoint's URL, headers and key come from the config and the environment: resolved
+        # once, on the first request, not on every one.
+        resolved: list[Endpoint] = []
+
+        async def resolve_once() -> Endpoint:
+            if self._closed:
+                raise RuntimeError("the model pool is closed")
+            if not resolved:
+                resolved.append(await self._endpoint(config))
+            return resolved[0]
+
+        return resolve_once
 
     def provider(self, alias: str) -> Provider:
         """The provider `alias` is reached through."""

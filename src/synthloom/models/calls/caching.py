@@ -20,6 +20,9 @@ one warning: every request is then a miss, never an error.
 
 Size is bounded: the least recently used answers are evicted once the file's answers pass `max_bytes`.
 Hits refresh their use time in batches (written with the next batch), so a hit costs one indexed read.
+Lookups made in one turn of the event loop reach the cache's thread as one query, and a file that held
+no answer when the run opened it is not read at all (a fresh run's requests are all misses): the cache
+costs a fresh run next to nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ FORMAT_VERSION = 1
 _MODES = ("read_write", "read_only", "refresh")
 #: Occurrence counters kept before they are forgotten (only a cell still sending needs its count).
 _MAX_COUNTERS = 500_000
+#: Keys per lookup query (SQLite's default limit on bound parameters is 32,766).
+_LOOKUP_CHUNK = 500
 T = TypeVar("T")
 
 
@@ -86,12 +91,23 @@ class ResponseCache:
     `cache` section of usage.json.
     """
 
-    def __init__(self, path: str | Path, *, mode: str = "read_write", max_bytes: int = 2 << 30) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        mode: str = "read_write",
+        max_bytes: int = 2 << 30,
+        sole_writer: bool = False,
+    ) -> None:
         if mode not in _MODES:
             raise ValueError(f"cache mode must be one of {', '.join(_MODES)}, not {mode!r}")
         self.path = Path(path)
         self.mode = mode
         self.max_bytes = max_bytes
+        #: Only this process stores answers it could look up while it runs (a local run; not a Ray
+        #: worker, which may take over a row group another worker began): a file empty at open is
+        #: then never read.
+        self.sole_writer = sole_writer
         self.hits = self.misses = self.stored = self.evicted = 0
         #: Why the cache was turned off for this run (None: working).
         self.disabled: str | None = None
@@ -110,13 +126,22 @@ class ResponseCache:
         self._size = 0
         self._counts: dict[bytes, int] = {}
         self._counts_lock = threading.Lock()
+        #: Lookups waiting for this turn of the event loop to end (then sent as one query).
+        self._lookups: list[tuple[bytes, asyncio.Future[bytes | None]]] = []
+        #: Set once the file is open: it held no answer then (see `get`).
+        self._empty_at_open = False
 
     @classmethod
-    def from_config(cls, config: CacheConfig | None) -> ResponseCache | None:
+    def from_config(cls, config: CacheConfig | None, *, sole_writer: bool = False) -> ResponseCache | None:
         """The cache `run.cache` asks for, once its path is resolved (None: off or no path)."""
         if config is None or config.mode == "off" or config.path is None:
             return None
-        return cls(config.path, mode=config.mode, max_bytes=int(config.max_size_mb * 1024 * 1024))
+        return cls(
+            config.path,
+            mode=config.mode,
+            max_bytes=int(config.max_size_mb * 1024 * 1024),
+            sole_writer=sole_writer,
+        )
 
     # -- the wrapper -------------------------------------------------------------------------------
 
@@ -144,7 +169,30 @@ class ResponseCache:
             waiting = self._pending.get(key)
         if waiting is not None:
             return waiting
-        return await self._call(self._get, (key,), None)
+        if self._empty_at_open:
+            # Nothing was in the file when this process opened it, and a process never asks twice for
+            # a key it stored (a repeat has a key of its own): every lookup would miss.
+            return None
+        # Lookups asked for in one turn of the event loop go to the cache's thread as one query.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        self._lookups.append((key, future))
+        if len(self._lookups) == 1:
+            loop.call_soon(self._send_lookups, loop)
+        return await future
+
+    def _send_lookups(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._lookups = self._lookups, []
+        keys = [key for key, _ in batch]
+        found = loop.run_in_executor(self._thread, self._guarded, self._get_many, (keys,), {})
+
+        def answer(done: asyncio.Future[dict[bytes, bytes]]) -> None:
+            values = done.result() if not done.cancelled() and done.exception() is None else {}
+            for key, future in batch:
+                if not future.done():
+                    future.set_result(values.get(key))
+
+        found.add_done_callback(answer)
 
     async def put(self, key: bytes, value: bytes) -> None:
         """Queue `value` to be written (in a batch, on the cache's thread); returns at once."""
@@ -255,15 +303,23 @@ class ResponseCache:
             self._disable(f"it holds {found}, this synthloom reads format {FORMAT_VERSION}")
             return
         self._size = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0])
+        self._empty_at_open = (
+            self.sole_writer and db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
+        )
 
-    def _get(self, key: bytes) -> bytes | None:
+    def _get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
         assert self._db is not None
-        row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
+        found: dict[bytes, bytes] = {}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.execute(
+                f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
+            ).fetchall():
+                found[bytes(key)] = bytes(value)
         if self.mode != "read_only":
-            self._touched.add(key)
-        return bytes(row[0])
+            self._touched.update(found)
+        return found
 
     def _flush(self) -> None:
         """Write every queued answer in one transaction (runs on the cache's thread)."""
