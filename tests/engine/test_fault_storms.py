@@ -127,7 +127,9 @@ async def test_429_storm_backs_off_then_recovers(
     original_init = adaptive_limiter.AdaptiveLimiter.__init__
 
     def spy_init(self: adaptive_limiter.AdaptiveLimiter, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
+        # The 429 signal alone: on a loaded machine the client's own event loop makes latency grow with
+        # concurrency, and the latency signal rightly holds the level low (the limiter tests cover it).
+        original_init(self, *args, **{**kwargs, "latency_tolerance": 1e9})
         limiters.append(self)
 
     monkeypatch.setattr(adaptive_limiter.AdaptiveLimiter, "__init__", spy_init)
@@ -148,13 +150,15 @@ async def test_429_storm_backs_off_then_recovers(
         )
 
         async def weather() -> None:
-            while not limiters or endpoint.stats()["requests"] < 400:
+            # The storm comes once the run is at speed (a level well above the storm's capacity) ...
+            while not limiters or endpoint.stats()["requests"] < 400 or limiters[0].limit < 16:
                 await asyncio.sleep(0.005)
             limiter = limiters[0]
             timeline["before"] = limiter.stats().as_dict()
             endpoint.update(capacity=4)
+            # ... and lasts until the level came down to it (however slowly a loaded machine gets there).
             started = time.monotonic()
-            while limiter.stats().decreases == 0 or time.monotonic() - started < 0.6:
+            while limiter.limit > 8 or time.monotonic() - started < 0.6:
                 await asyncio.sleep(0.005)
             timeline["storm"] = limiter.stats().as_dict()
             endpoint.update(capacity=64)
@@ -172,7 +176,7 @@ async def test_429_storm_backs_off_then_recovers(
     final = usage["limiters"]["m"]
     # Down during the storm, up again after it.
     assert storm["decreases"] > before["decreases"]
-    assert storm["limit"] < before["limit"] and storm["limit"] <= 8, (before, storm)
+    assert storm["limit"] < before["limit"] <= 64, (before, storm)
     assert final["increases"] > storm["increases"]
     assert final["limit"] > storm["limit"], (storm, final)
     assert final["rate_limited"] > 0 and final["peak_in_flight"] <= 64

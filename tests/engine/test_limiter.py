@@ -148,6 +148,18 @@ def test_stops_growing_when_a_queueing_server_only_gets_slower() -> None:
     assert server.median_in_flight() <= 3 * 8
 
 
+def test_a_stalled_client_machine_is_not_read_as_a_queue_at_the_server() -> None:
+    # Early in the run, for half a second, every reply takes four times as long whatever the
+    # concurrency: the machine running the client is busy elsewhere. A queue cannot slow replies more
+    # than concurrency grew, so the level keeps what the best window was measured at (it fell to 1).
+    server = VirtualServer(capacity=64, latency=0.015, jitter=0.3, stall=(0.02, 0.5, 4.0))
+    limiter = AdaptiveLimiter(64, clock=server.clock)
+    server.run(limiter, 20_000)
+    during = [level for when, level in server.levels if 0.02 <= when < 0.6]
+    assert min(during) >= 4, sorted(during)[:5]
+    assert server.now > 2.0 and server.levels[-1][1] == 64  # it grew back after the stall
+
+
 def test_a_fresh_limiter_fills_a_large_slow_server_before_its_first_reply_without_a_429_storm() -> None:
     server = VirtualServer(capacity=2000, latency=4.0, jitter=0.1)
     limiter = AdaptiveLimiter(4000, clock=server.clock)
@@ -234,8 +246,20 @@ class VirtualServer:
     latencies it chose: the bad timings are forced, not hoped for, and a loaded machine changes nothing.
     Beyond `capacity` it answers 429 at once, or (`queueing`) serves everything ever slower."""
 
-    def __init__(self, *, capacity: int, latency: float, jitter: float = 0.2, queueing: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        latency: float,
+        jitter: float = 0.2,
+        queueing: bool = False,
+        stall: tuple[float, float, float] | None = None,
+    ) -> None:
         self.capacity = capacity
+        #: (start, end, factor): replies sent in that span take `factor` times as long, whatever the
+        #: concurrency (a client machine so loaded that its event loop stalls).
+        self.stall = stall
+        self.levels: list[tuple[float, int]] = []
         self.latency = latency
         self.jitter = jitter
         self.queueing = queueing
@@ -267,6 +291,8 @@ class VirtualServer:
                     if in_flight >= level and level not in self._reached:
                         self._reached[level] = self.now
                 spread = self.latency * (1 + self._rng.uniform(-self.jitter, self.jitter))
+                if self.stall is not None and self.stall[0] <= self.now < self.stall[1]:
+                    spread *= self.stall[2]
                 if in_flight > self.capacity and not self.queueing:
                     outcome, latency = Outcome.RATE_LIMITED, 0.001
                 elif self.queueing:
@@ -281,6 +307,7 @@ class VirtualServer:
                 self.rate_limited += 1
                 pending += 1  # sent again, as the client's retry would
             limiter.release(permit, outcome, latency=latency)
+            self.levels.append((self.now, limiter.limit))
 
     def clock(self) -> float:
         return self.now

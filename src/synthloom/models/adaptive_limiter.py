@@ -29,7 +29,9 @@ Servers that queue instead of refusing (vLLM under overload) never send a 429; t
 with concurrency while throughput stays flat. Each *window* (one success per permitted request, i.e.
 about one round trip) the median latency is compared with the best recent window. When it exceeds
 the best by more than `latency_tolerance`, the level is scaled by best/current — the concurrency the
-server can actually serve — and growth resumes additively.
+server can actually serve — and growth resumes additively. It never falls below the level the best
+window was measured at: a queue cannot slow replies more than concurrency grew, so a larger slowdown (a
+busy client machine stalling the event loop, another tenant) says nothing about the level.
 
 The level never exceeds `ceiling` (the configured `max_parallel_requests`) and never drops below 1.
 
@@ -377,7 +379,10 @@ class AdaptiveLimiter:
         if best > 0 and queueing and self._limit > 1:
             # What the server actually serves at once. Landing at (or just under) it also lets the
             # next windows re-measure the unqueued latency, so the baseline does not drift upwards.
-            target = math.floor(self._limit * best / median)
+            # Never below the best window's own level: a queue at the server cannot make latency grow
+            # faster than concurrency, so a slowdown beyond that (a loaded client machine, a noisy
+            # neighbour) is not ours to answer by giving up the level that was measured to be fine.
+            target = max(math.floor(self._limit * best / median), best_level)
             if target < self._limit:
                 self._latency_decreases += 1
                 self._decrease(target, f"latency p50 {median:.3g}s vs best {best:.3g}s")
