@@ -11,6 +11,7 @@ from typing import Any
 
 from synthloom.config.model_config import ModelConfig
 from synthloom.models import AdaptiveLimiter, ModelPool, Outcome, RetryPolicy
+from synthloom.models.calls import CallScope
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
 
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limit_base_delay=0.001, max_rate_limited=1000)
@@ -82,6 +83,37 @@ async def test_waiters_are_served_first_come_first_served() -> None:
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2, 3, 4]
     assert limiter.in_flight == 0
+
+
+async def test_waiters_are_served_by_row_group_then_flow_step_then_record() -> None:
+    limiter = AdaptiveLimiter(1, initial=1)
+    held = await limiter.acquire()
+    scopes = [
+        CallScope(row_group=1, step=0, record=150),
+        CallScope(row_group=0, step=2, record=5),
+        CallScope(row_group=0, step=1, record=90),
+        CallScope(row_group=0, step=1, record=10),
+        CallScope(row_group=0, step=0, record=99),
+    ]
+    order: list[CallScope] = []
+
+    async def take(scope: CallScope) -> None:
+        permit = await limiter.acquire(scope.priority)
+        order.append(scope)
+        limiter.release(permit, Outcome.FAILURE)
+
+    tasks = [asyncio.ensure_future(take(scope)) for scope in scopes]
+    await asyncio.sleep(0)
+    limiter.release(held, Outcome.FAILURE)
+    await asyncio.gather(*tasks)
+    # A group's records take their turns together (breadth first); a later group waits.
+    assert [(s.row_group, s.step, s.record) for s in order] == [
+        (0, 0, 99),
+        (0, 1, 10),
+        (0, 1, 90),
+        (0, 2, 5),
+        (1, 0, 150),
+    ]
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:

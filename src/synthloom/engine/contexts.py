@@ -95,6 +95,8 @@ class CellContext:
     row_group: int | None = None
     #: The cell's log of model exchanges (lineage), or None when the run keeps none.
     lineage: list[bytes] | None = None
+    #: Inside a flow, the step (node run) of the record's walk this cell is; 0 outside a flow.
+    step: int = 0
     #: The run's resources (MCP servers, started once per run); None outside a run.
     resources: RunResources | None = field(default_factory=current_resources.get)
 
@@ -113,6 +115,7 @@ class CellContext:
             row_group=self.row_group,
             seed=self.seed,
             attempt=self.attempt,
+            step=self.step,
             lineage=self.lineage,
         )
 

@@ -140,6 +140,8 @@ class _Row:
     tag_prefix: str = ""
     #: The row group whose spend this row's requests count toward (None: no group's, a preview).
     spend_group: int | None = None
+    #: Inside a flow: the step of the record's walk (orders its requests at a limiter).
+    step: int = 0
     #: One entry per model-backed cell that finished: status, attempts, time and its model exchanges.
     lineage: list[dict[str, Any]] = field(default_factory=list)
 
@@ -186,12 +188,14 @@ class RowRunner:
         history: Mapping[str, list[dict[str, Any]]] | None = None,
         tag_prefix: str = "",
         spend_group: int | Literal["group"] | None = "group",
+        step: int = 0,
     ) -> RowResult:
         """Compute the columns for one row. `inputs` holds every value they read that is already final
         (seed fields, columns computed earlier); `record` is the record's index in the run and `group`
         its row group (for seeds and failure records). A flow running its nodes passes, per column, the
         chat `history` it sees and the `tag_prefix` its usage is accounted under (`CellContext`), and the
-        row group its requests are spent for (`spend_group`; by default `group`'s)."""
+        row group its requests are spent for (`spend_group`; by default `group`'s) and the `step` of its
+        walk."""
         row = _Row(
             record,
             group,
@@ -201,6 +205,7 @@ class RowRunner:
             history=history,
             tag_prefix=tag_prefix,
             spend_group=group.index if spend_group == "group" else spend_group,
+            step=step,
         )
         for col in self.columns:
             row.values[col.name] = None
@@ -351,6 +356,7 @@ class RowRunner:
                 history=row.history.get(col.name) if row.history else None,
                 tag_prefix=row.tag_prefix,
                 row_group=row.spend_group,
+                step=row.step,
                 lineage=lineage,
             )
             try:

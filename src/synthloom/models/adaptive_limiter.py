@@ -63,7 +63,7 @@ from typing import Generic, TypeVar
 
 from synthloom.errors import RateLimitError
 
-__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "WaitQueue"]
+__all__ = ["AdaptiveLimiter", "LimiterStats", "Outcome", "Permit", "Priority", "WaitQueue"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ _RAMP_TICK = 0.005
 _RAMP_MAX_STEP = 1.02
 
 T = TypeVar("T")
+
+#: The order waiting requests are served in, lower first (compared as tuples; `()` comes first).
+Priority = tuple[int, ...]
 
 
 class Outcome(enum.Enum):
@@ -113,10 +116,10 @@ class WaitQueue(Generic[T]):
     """Waiting requests (futures) ordered by (priority, arrival)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, asyncio.Future[T]]] = []
+        self._heap: list[tuple[Priority, int, asyncio.Future[T]]] = []
         self._arrivals = itertools.count()
 
-    def push(self, priority: int, future: asyncio.Future[T]) -> None:
+    def push(self, priority: Priority, future: asyncio.Future[T]) -> None:
         heapq.heappush(self._heap, (priority, next(self._arrivals), future))
 
     def pop(self) -> asyncio.Future[T]:
@@ -261,9 +264,9 @@ class AdaptiveLimiter:
 
     # -- acquire / release -------------------------------------------------------------------------
 
-    async def acquire(self, priority: int = 0) -> Permit:
+    async def acquire(self, priority: Priority = ()) -> Permit:
         """Wait for a slot and return its permit. Waiters are served by `priority` (lower first: the
-        engine passes the record index, so earlier rows go first and row groups commit in order), then
+        engine passes the cell's row group, step and record, so row groups commit in order), then
         first come, first served."""
         if not self._waiters and self._can_grant():
             return self._grant()
@@ -318,7 +321,7 @@ class AdaptiveLimiter:
         self._wake()
 
     @asynccontextmanager
-    async def slot(self, priority: int = 0) -> AsyncIterator[Permit]:
+    async def slot(self, priority: Priority = ()) -> AsyncIterator[Permit]:
         """Hold a slot for the body; a `RateLimitError` raised inside counts as a 429."""
         permit = await self.acquire(priority)
         try:

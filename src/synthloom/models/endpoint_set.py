@@ -52,6 +52,7 @@ from synthloom.models.adaptive_limiter import (
     LimiterStats,
     Outcome,
     Permit,
+    Priority,
     WaitQueue,
 )
 from synthloom.models.http_session import HttpSession
@@ -226,7 +227,7 @@ class EndpointSet:
     # -- a request's slot --------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def slot(self, priority: int = 0) -> AsyncIterator[Lease]:
+    async def slot(self, priority: Priority = ()) -> AsyncIterator[Lease]:
         """Hold a slot on the chosen replica for the body. What the body raises tells the replica's
         limiter (429) and its health (refused connections, 5xx, timeouts)."""
         if self._single is not None:
@@ -248,7 +249,7 @@ class EndpointSet:
         else:
             self._finish(lease, Outcome.SUCCESS, None)
 
-    async def _acquire(self, priority: int) -> tuple[Replica, Permit, bool]:
+    async def _acquire(self, priority: Priority) -> tuple[Replica, Permit, bool]:
         if not self._waiters:
             granted = self._grant(self._clock())
             if granted is not None:

@@ -100,7 +100,7 @@ class FlowGenerator(CellGenerator[FlowColumn]):
             result = await self.nodes.run(
                 current,
                 state,
-                NodeCall(history, call_prefix),
+                NodeCall(history, call_prefix, step),
                 record=ctx.record,
                 # A one-record slice whose seed is this step's: node cells draw per record and step.
                 group=RowGroupSlice(index=ctx.record, start=ctx.record, size=1, run_seed=seed),

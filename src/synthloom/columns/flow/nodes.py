@@ -51,6 +51,8 @@ class NodeCall:
 
     history: list[dict[str, Any]] | None
     tag_prefix: str
+    #: The step of the record's walk (1 for the first node run).
+    step: int = 0
 
 
 class FlowNodes:
@@ -110,6 +112,7 @@ class FlowNodes:
             history=history,
             tag_prefix=call.tag_prefix,
             spend_group=spend_group,
+            step=call.step,
         )
 
 

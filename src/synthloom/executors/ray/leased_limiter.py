@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from synthloom.executors.ray.lease_budget import LeaseGrant, LeaseRequest, Observation
-from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit
+from synthloom.models.adaptive_limiter import AdaptiveLimiter, LimiterStats, Outcome, Permit, Priority
 
 __all__ = ["BudgetChannel", "LeasedLimiter"]
 
@@ -95,7 +95,7 @@ class LeasedLimiter(AdaptiveLimiter):
 
     # -- what the model pool calls -----------------------------------------------------------------
 
-    async def acquire(self, priority: int = 0) -> Permit:
+    async def acquire(self, priority: Priority = ()) -> Permit:
         self._waiting += 1
         self._note_demand()
         try:

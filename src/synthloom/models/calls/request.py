@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from synthloom.models.adaptive_limiter import Priority
 from synthloom.models.results import CallUsage
 
 __all__ = ["NO_SCOPE", "CallScope", "ModelRequest", "ModelResponse", "Parsed", "UploadFile"]
@@ -20,10 +21,11 @@ __all__ = ["NO_SCOPE", "CallScope", "ModelRequest", "ModelResponse", "Parsed", "
 class CallScope:
     """Who is asking: the per-cell state a request carries through the chain.
 
-    `tag` is the usage tag (the column, `<column>.<node>` inside a flow); `record` orders waiting
-    requests at a limiter (earlier records first, so row groups finish in order); `row_group` is the
-    group whose spend the request counts toward; `seed` (the cell seed) and `attempt` fix the draws
-    of distributed inference parameters; `lineage` is the cell's log of exchanges (None: not kept).
+    `tag` is the usage tag (the column, `<column>.<node>` inside a flow); `row_group` is the group
+    whose spend the request counts toward; `seed` (the cell seed) and `attempt` fix the draws of
+    distributed inference parameters; `lineage` is the cell's log of exchanges (None: not kept).
+    `row_group`, `step` (the step of a flow that made it: 0 outside a flow) and `record` order waiting
+    requests at a limiter (`priority`).
     """
 
     tag: str | None = None
@@ -31,12 +33,16 @@ class CallScope:
     row_group: int | None = None
     seed: int | None = None
     attempt: int = 1
+    step: int = 0
     lineage: list[bytes] | None = field(default=None, compare=False, hash=False)
 
     @property
-    def priority(self) -> int:
-        """Lower goes first at a limiter."""
-        return self.record if self.record is not None else 0
+    def priority(self) -> Priority:
+        """Lower goes first at a limiter: earlier row groups first, so they commit in order; within a
+        group the earlier steps of flows first (breadth first: a group's records take their sequential
+        turns together, so its last records are not left making their turns alone at the end), then
+        earlier records."""
+        return (self.row_group or 0, self.step, self.record or 0)
 
     def tagged(self, tag: str | None) -> CallScope:
         """The same scope under another usage tag."""
