@@ -101,7 +101,7 @@ class FilteredRetry(StrictModel):
     mode: Literal["new_records", "same_inputs"] = "new_records"
     #: With `same_inputs`: how many times a row is generated in all (the first attempt included). A row
     #: still rejected after the last one is filtered, and the run tries a further record in its place.
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
 
     @model_validator(mode="before")
     @classmethod
