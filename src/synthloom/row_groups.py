@@ -42,9 +42,16 @@ class RowGroupSlice:
         """An integer seed for libraries that take one (Faker, `random.Random`)."""
         return int(self.rng(column).integers(0, 2**63 - 1))
 
-    def record_seed(self, column: str, record: int) -> int:
-        """A seed for one record's draws in `column`: independent of which rows share its row group."""
-        return stable_hash(f"{self.run_seed}:{column}:{record}") & (2**63 - 1)
+    def record_seed(self, column: str, record: int, retry: int = 0) -> int:
+        """A seed for one record's draws in `column`: independent of which rows share its row group.
+        `retry` > 0 is the seed of the record's cell when its row is generated again after a filter
+        rejected it (`run.retry: same_inputs`): a new seed, so a new request and a new answer."""
+        key = (
+            f"{self.run_seed}:{column}:{record}"
+            if retry == 0
+            else f"{self.run_seed}:{column}:{record}:{retry}"
+        )
+        return stable_hash(key) & (2**63 - 1)
 
 
 def row_group_slices(num_records: int, buffer_size: int, run_seed: int) -> list[RowGroupSlice]:

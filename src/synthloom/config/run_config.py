@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synthloom.config.base import StrictModel
 
-__all__ = ["BudgetConfig", "CacheConfig", "CacheMode", "ExecutorChoice", "RunConfig"]
+__all__ = ["BudgetConfig", "CacheConfig", "CacheMode", "ExecutorChoice", "FilteredRetry", "RunConfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,33 @@ class BudgetConfig(StrictModel):
         }
 
 
+class FilteredRetry(StrictModel):
+    """`run.retry`: what replaces a row a filter rejects when the run counts kept rows (`target: kept`).
+    Written as a mode (`retry: same_inputs`) or as a mapping (`retry: {mode: same_inputs,
+    max_attempts: 5}`)."""
+
+    #: `new_records`: a rejected row stays filtered and the run tries further records, so the kept rows
+    #: lean toward the sampler values that pass easily. `same_inputs`: the rejected row is generated
+    #: again with the same sampler and seed values and new cell seeds for everything else, so the kept
+    #: rows keep the sampled distribution.
+    mode: Literal["new_records", "same_inputs"] = "new_records"
+    #: With `same_inputs`: how many times a row is generated in all (the first attempt included). A row
+    #: still rejected after the last one is filtered, and the run tries a further record in its place.
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"mode": value}
+        return value
+
+    @property
+    def row_attempts(self) -> int:
+        """How many times a row is generated before a filter's verdict stands (1: no retry)."""
+        return self.max_attempts if self.mode == "same_inputs" else 1
+
+
 class RunConfig(StrictModel):
     """How the run is executed."""
 
@@ -118,6 +145,10 @@ class RunConfig(StrictModel):
     #: then exits 0. Otherwise it exits 3 with the counts, so a CI job can tell a short dataset from a
     #: complete one (`--allow-partial` does the same for one command).
     allow_partial: bool = False
+    #: With `target: kept`: what happens to a row a filter rejects. `new_records` (the default): it is
+    #: filtered and further records are tried. `same_inputs`: it is generated again with the same
+    #: sampler and seed values, up to `max_attempts` times (`retry: {mode: same_inputs, max_attempts: 5}`).
+    retry: FilteredRetry = Field(default_factory=FilteredRetry)
     #: With `target: kept`, how many records beyond N the run may try (default: 9 x N, i.e. an accept
     #: rate down to 10 %).
     max_extra_records: Annotated[int, Field(ge=0)] | None = None
@@ -166,6 +197,17 @@ class RunConfig(StrictModel):
         nested = dict(chosen.get(name) or {}) if isinstance(chosen, dict) else {}
         value["executor"] = {name: {**options, **nested}}
         return value
+
+    @field_validator("retry")
+    @classmethod
+    def _retry_needs_kept_target(cls, retry: FilteredRetry, info: ValidationInfo) -> FilteredRetry:
+        target = info.data.get("target", "records")
+        if retry.mode == "same_inputs" and target != "kept":
+            raise ValueError(
+                "same_inputs regenerates rejected rows until N rows are kept, so it needs "
+                f"run.target: kept (target is {target!r})"
+            )
+        return retry
 
     def planned_records(self, num_records: int) -> int:
         """The records the run's row groups span for a target of `num_records`."""

@@ -94,7 +94,10 @@ class Job:
     def policy(self) -> CellPolicy:
         run = self.config.run
         return CellPolicy(
-            cell_retries=run.cell_retries, endpoint_deadline=run.endpoint_deadline, lineage=run.lineage
+            cell_retries=run.cell_retries,
+            endpoint_deadline=run.endpoint_deadline,
+            lineage=run.lineage,
+            row_attempts=run.retry.row_attempts,
         )
 
     @property

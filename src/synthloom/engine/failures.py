@@ -50,6 +50,8 @@ class FilteredRow:
     #: The row's judge scores when it was removed (`{column: {score: value}}`), so a report can show
     #: scores before and after filters; None when the row had none.
     scores: dict[str, dict[str, float]] | None = None
+    #: How many times the row was generated before this verdict stood (`run.retry: same_inputs`).
+    attempts: int = 1
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -60,6 +62,8 @@ class FilteredRow:
         }
         if self.scores:
             out["scores"] = self.scores
+        if self.attempts > 1:
+            out["attempts"] = self.attempts
         return out
 
 

@@ -8,6 +8,11 @@ downstream of a cell are computed per row in the row phase; only columns that de
 whole group (`needs_whole_group`) wait for a further bulk phase. A typical config has one bulk and one
 row phase.
 
+With `run.retry: same_inputs` (`CellPolicy.row_attempts` > 1) a row that a row phase filters is run
+through that phase again, up to `row_attempts` times in all, with the same inputs and new cell seeds:
+its sampler and seed values never change, so the kept rows keep the sampled distribution. A verdict
+of the bulk phase reads only those values and would repeat, so it is final.
+
 The runner owns the group's table while it runs and returns it in a `RowGroupRows`; nothing else
 writes into it.
 """
@@ -15,6 +20,7 @@ writes into it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -267,6 +273,16 @@ class RowGroupRunner:
             result = await executor.run(
                 inputs, record=group.start + i, group=group, models=models, events=events
             )
+            attempts = 1
+            while result.filtered is not None and attempts < self.policy.row_attempts:
+                # `run.retry: same_inputs`: the row's inputs (seed and sampler values, and what was
+                # computed from them before this phase) stay; every cell of the phase gets a new seed.
+                result = await executor.run(
+                    inputs, record=group.start + i, group=group, models=models, events=events, retry=attempts
+                )
+                attempts += 1
+            if result.filtered is not None and attempts > 1:
+                result.filtered = dataclasses.replace(result.filtered, attempts=attempts)
             for name, value in result.values.items():
                 outcome.values[name][i] = value
             outcome.lineage.extend(result.lineage)

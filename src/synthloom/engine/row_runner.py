@@ -83,6 +83,9 @@ class CellPolicy:
     retry_delay: float = 1.0
     #: Log each model-backed cell's exchanges (`RowResult.lineage`); off, nothing is built.
     lineage: bool = True
+    #: How many times a row group's row is generated when a filter rejects it, with the same inputs and
+    #: new cell seeds (`run.retry: same_inputs`); 1: a rejected row stays filtered.
+    row_attempts: int = 1
 
 
 @dataclass
@@ -144,6 +147,8 @@ class _Row:
     step: int = 0
     #: One entry per model-backed cell that finished: status, attempts, time and its model exchanges.
     lineage: list[dict[str, Any]] = field(default_factory=list)
+    #: 0 for a row's first generation; n for its n-th regeneration after a filter rejected it.
+    retry: int = 0
 
     def set(self, column: str, value: Any, side: Mapping[str, Any] | None = None) -> None:
         self.values[column] = self.outputs[column] = value
@@ -189,13 +194,15 @@ class RowRunner:
         tag_prefix: str = "",
         spend_group: int | Literal["group"] | None = "group",
         step: int = 0,
+        retry: int = 0,
     ) -> RowResult:
         """Compute the columns for one row. `inputs` holds every value they read that is already final
         (seed fields, columns computed earlier); `record` is the record's index in the run and `group`
         its row group (for seeds and failure records). A flow running its nodes passes, per column, the
         chat `history` it sees and the `tag_prefix` its usage is accounted under (`CellContext`), and the
         row group its requests are spent for (`spend_group`; by default `group`'s) and the `step` of its
-        walk."""
+        walk. `retry` > 0 generates the row again after a filter rejected it: every cell gets a new seed
+        (`RowGroupSlice.record_seed`), so its requests, and the answers they get, are new."""
         row = _Row(
             record,
             group,
@@ -206,6 +213,7 @@ class RowRunner:
             tag_prefix=tag_prefix,
             spend_group=group.index if spend_group == "group" else spend_group,
             step=step,
+            retry=retry,
         )
         for col in self.columns:
             row.values[col.name] = None
@@ -288,7 +296,7 @@ class RowRunner:
             index=SINGLE_RECORD_INDEX + row.record, start=row.record, size=1, run_seed=row.group.run_seed
         )
         try:
-            with template_seed(row.group.record_seed(col.name, row.record)):
+            with template_seed(row.group.record_seed(col.name, row.record, row.retry)):
                 value = gen.generate(one_row, single, None)[0]
         except Exception as exc:
             self._fail(row, col, exc, 1)
@@ -337,7 +345,7 @@ class RowRunner:
         lineage: list[bytes] | None,
     ) -> _Attempt:
         """Try the cell until it has an output or has failed for good."""
-        seed = row.group.record_seed(col.name, row.record)
+        seed = row.group.record_seed(col.name, row.record, row.retry)
         policy = self.policy
         attempts = 0
         # Two budgets, kept apart: an unreachable endpoint is waited out up to `endpoint_deadline`

@@ -137,9 +137,12 @@ class DatasetBuilder:
         target: Literal["records", "kept"] | None = None,
         lineage: bool | None = None,
         max_extra_records: int | None = None,
+        retry: Literal["new_records", "same_inputs"] | dict[str, Any] | None = None,
         **more: Any,
     ) -> DatasetBuilder:
-        """Set `run` options (`RunConfig`); less common ones pass through `more`."""
+        """Set `run` options (`RunConfig`); less common ones pass through `more`. `retry` is what a
+        filter's rejection costs with `target="kept"`: `"same_inputs"` (or `{"mode": "same_inputs",
+        "max_attempts": 8}`) generates the row again with its sampler values."""
         fields = _given({k: v for k, v in locals().items() if k != "more"})
         self._data.setdefault("run", {}).update({**fields, **more})
         return self

@@ -41,6 +41,10 @@ def fingerprint_view(config: DatasetConfig) -> dict[str, Any]:
         "columns": data.get("columns"),
         "run": {"seed": run.get("seed"), "buffer_size": run.get("buffer_size")},
     }
+    retry = run.get("retry") or {}
+    if retry.get("mode") == "same_inputs":
+        # Which rows are kept depends on it; left out otherwise, so runs made before it keep their print.
+        view["run"]["retry"] = retry
     output = data.get("output")
     if output:
         # The record mapping decides the data; the dataset card (license, description) does not.

@@ -69,6 +69,14 @@ class SimulatedEndpointConfig(BaseModel):
     #: a text reply ends with "FINAL ANSWER".
     accept_rate: Rate | None = None
     final_answer_rate: Rate = 0.0
+    #: Accept rates per input: a request whose last user message contains a key uses that key's rate in
+    #: place of `accept_rate` (the first key found, in order), so a judge can pass one kind of input
+    #: more often than another.
+    accept_rates: dict[str, Rate] = Field(default_factory=dict)
+    #: Answer a request whose messages were seen before afresh, as a server sampling at temperature > 0
+    #: would: the n-th repeat is drawn as if under `seed + n` (and its text says so). Off, the same
+    #: messages always get the same reply. Reproducible either way for a given order of requests.
+    vary_repeats: bool = False
     #: When a request offers tools (natively, or in synthloom's ReAct prompt): assistant turns that call
     #: tools before the final answer, calls per turn (one per ReAct reply), and the shares of calls sent
     #: with malformed JSON arguments or naming a tool that does not exist (`simulated_tools.py`).
@@ -167,6 +175,8 @@ class SimulatedEndpoint:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._serving = 0
         self._rng = random.Random(self.config.seed)
+        #: How often each conversation was answered (`vary_repeats`), by its digest.
+        self._repeats: dict[int, int] = {}
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -481,18 +491,9 @@ class SimulatedEndpoint:
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
         else:
             schema = _schema_in_prompt(messages)
-        verdict = random.Random(_digest(messages, self.config.seed) ^ _VERDICT_SALT)
-        if schema is not None:
-            rng = random.Random(_digest(messages, self.config.seed))
-            value = value_for_schema(schema, rng)
-            if self.config.accept_rate is not None:
-                value = _steer_enums(schema, value, verdict.random() < self.config.accept_rate, rng)
-            fmt = _format_in_prompt(messages)
-            if fmt == "yaml":
-                return f"```yaml\n{to_yaml(value)}```"
-            if fmt == "xml":
-                return f"```xml\n{to_xml(value)}\n```"
-            return orjson.dumps(value).decode()
+        repeat = self._repeat_of(messages)
+        seed = self.config.seed + repeat
+        verdict = random.Random(_digest(messages, seed) ^ _VERDICT_SALT)
         last_user = next(
             (
                 _content_text(m.get("content"))
@@ -501,13 +502,44 @@ class SimulatedEndpoint:
             ),
             "",
         )
+        if schema is not None:
+            rng = random.Random(_digest(messages, seed))
+            value = value_for_schema(schema, rng)
+            accept_rate = self._accept_rate_for(last_user)
+            if accept_rate is not None:
+                value = _steer_enums(schema, value, verdict.random() < accept_rate, rng)
+            fmt = _format_in_prompt(messages)
+            if fmt == "yaml":
+                return f"```yaml\n{to_yaml(value)}```"
+            if fmt == "xml":
+                return f"```xml\n{to_xml(value)}\n```"
+            return orjson.dumps(value).decode()
         text = f"Simulated reply to: {last_user[:200]}"
+        if repeat:
+            text += f" (take {repeat + 1})"
         language = _code_language(messages)
         if language is not None:
             return _code_reply(language, last_user)
         if self.config.final_answer_rate and verdict.random() < self.config.final_answer_rate:
             text += " FINAL ANSWER"
         return text
+
+    def _repeat_of(self, messages: list[Any]) -> int:
+        """How often these messages were answered before (always 0 without `vary_repeats`)."""
+        if not self.config.vary_repeats:
+            return 0
+        key = _digest(messages, self.config.seed)
+        if len(self._repeats) > 1_000_000:  # a long-lived simulation forgets old conversations
+            self._repeats.clear()
+        repeat = self._repeats.get(key, 0)
+        self._repeats[key] = repeat + 1
+        return repeat
+
+    def _accept_rate_for(self, text: str) -> float | None:
+        for needle, rate in self.config.accept_rates.items():
+            if needle in text:
+                return rate
+        return self.config.accept_rate
 
     def _images_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
         """Real PNGs: the requested size (at most 256 a side; an edit keeps its source's), coloured
