@@ -298,3 +298,34 @@ def test_a_killed_ray_driver_leaves_no_server_running(cluster: str, tmp_path: Pa
     finally:
         if driver.poll() is None:
             driver.kill()
+
+
+@pytest.mark.llama
+def test_two_llamacpp_replicas_as_ray_actors_serve_a_run(cluster: str, tmp_path: Path) -> None:
+    """Real replicas of the embedded model, one CPU each (the workers get what is left)."""
+    pytest.importorskip("xllamacpp")
+    config = tmp_path / "config.yaml"
+    model = {
+        "alias": "smol",
+        "max_parallel_requests": 2,
+        "timeout": 300,
+        "inference": {"temperature": 0.0, "max_tokens": 8},
+        "serve": {"engine": "llama.cpp", "replicas": 2, "resources": {"num_cpus": 1}},
+    }
+    columns = [
+        {"name": "id", "type": "sampler", "sampler": "uuid"},
+        {"name": "text", "type": "llm-text", "model": "smol", "prompt": "Greet {{ id }}."},
+    ]
+    config.write_text(yaml.safe_dump({"name": "served-llama", "models": [model], "columns": columns}))
+    executor = RayExecutor()
+    result = synthloom.create(config, 12, tmp_path / "out", resume="never", executor=executor)
+    rows = pq.read_table(tmp_path / "out" / "served-llama" / "data").to_pylist()
+    assert len(rows) == 12 and all(r["text"].strip() for r in rows)
+    # One budget per replica; both answered.
+    budgets = executor.budget_figures()
+    assert len(budgets) == 2 and all(f["requests"] > 0 for f in budgets.values()), budgets
+    assert sum(f["requests"] for f in budgets.values()) == result.usage["models"]["smol"]["requests"] == 12
+    ports = [int(name.rsplit(":", 1)[1].split("/")[0]) for name in budgets]
+    assert not any(_listening(port) for port in ports)
+    leftover = subprocess.run(["pgrep", "-f", "serving.llamacpp_main"], capture_output=True, check=False)
+    assert leftover.stdout == b""
