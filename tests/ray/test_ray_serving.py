@@ -40,9 +40,19 @@ def _ports(count: int) -> int:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             first = int(sock.getsockname()[1])
-        if first + count < 65535 and all(not _listening(first + i) for i in range(count)):
+        if first + count < 65535 and all(_free(first + i) for i in range(count)):
             return first
     raise RuntimeError("no free ports")
+
+
+def _free(port: int) -> bool:
+    """Bindable the way `serve.port` is checked (a port some connection still holds is not)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _listening(port: int) -> bool:
@@ -282,13 +292,17 @@ DRIVER = textwrap.dedent(
 def test_a_killed_ray_driver_leaves_no_server_running(cluster: str, tmp_path: Path) -> None:
     port = _ports(2)
     config = _config(tmp_path / "project", port, latency=0.5)
-    driver = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(config), str(tmp_path / "out"), cluster],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "driver.log"
+    with log.open("wb") as stderr:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(config), str(tmp_path / "out"), cluster],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
-        asyncio.run(_until(lambda: _listening(port) and _listening(port + 1)))
+        up = lambda: _listening(port) and _listening(port + 1)  # noqa: E731
+        asyncio.run(_until(lambda: up() or driver.poll() is not None))
+        assert driver.poll() is None, log.read_text()
         servers = _servers(port) + _servers(port + 1)
         assert len(servers) == 2
         driver.send_signal(signal.SIGKILL)  # no chance to stop anything
