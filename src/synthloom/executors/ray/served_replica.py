@@ -188,6 +188,8 @@ class RayReplica:
     async def wait(self) -> int:
         try:
             code = int(await _wait(self._actor.wait.remote()))
+            with contextlib.suppress(Exception):  # kept for the supervisor's message, read without waiting
+                self._last_log = str(await _wait(self._actor.log_tail.remote()))
         except self._ray.exceptions.RayActorError:
             # The actor died (its process killed): its guard stops the server. A new actor takes over.
             self._forget()
@@ -215,10 +217,7 @@ class RayReplica:
         self._forget()
 
     def log_tail(self) -> str:
-        if self._actor is None:
-            return self._last_log
-        with contextlib.suppress(Exception):
-            self._last_log = str(self._ray.get(self._actor.log_tail.remote(), timeout=5))
+        """The end of the server's output as of its last exit or stop."""
         return self._last_log
 
     def discard_log(self) -> None:
