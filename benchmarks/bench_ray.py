@@ -7,6 +7,12 @@ Scenarios:
              adaptive level finds the capacity): wall time against the server-bound limit
              3,000 x 0.5 / 32 = 46.9 s, and the server's peak in flight.
   scaling    latency 0, no capacity limit: LLM cells per second with 1 worker and with 2 workers.
+  standing   the capacity scenario (ceiling 32) on a standing cluster, timed end to end: the cluster's
+             start-up is measured and reported apart, the run's wall time (worker start included)
+             against the server-bound limit, and the server's peak in flight against the ceiling.
+  served     `serve: {engine: llama.cpp, replicas: 2}` on the cluster: two replicas of the embedded model
+             started as Ray actors, 200 records; requests per replica (each has its own budget), and
+             no replica process or listening port left afterwards.
 
 The cluster is started once (`ray.init(num_cpus=2)`) before any timing. Each run's wall time includes
 starting its worker processes (about 2 s here); the capacity scenario also measures the server's busy
@@ -15,6 +21,7 @@ budgets' renewals are counted: the message rate each lease costs.
 
     python benchmarks/bench_ray.py                  # both
     python benchmarks/bench_ray.py scaling --records 5000
+    python benchmarks/bench_ray.py standing served
 Results go to benchmarks/results/ray.json and the "Ray" section of benchmarks/RESULTS.md.
 """
 
@@ -23,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -136,7 +145,72 @@ def scaling(records: int) -> dict[str, Any]:
     return out
 
 
-SCENARIOS = {"capacity": (capacity, 1000), "scaling": (scaling, 20_000)}
+def standing(records: int) -> dict[str, Any]:
+    """The capacity run at ceiling 32, its wall time against the bound (the cluster already up)."""
+    return {"startup_s": round(_STARTUP_S, 2), **_capacity_run(records, 32)}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _replica_processes() -> list[str]:
+    found = subprocess.run(["pgrep", "-af", "serving.llamacpp_main"], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+def served(records: int) -> dict[str, Any]:
+    """Two llama.cpp replicas of the embedded model as Ray actors, one thread each."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-ray-served-"))
+    config = folder / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "name": "served-on-ray",
+                "models": [
+                    {
+                        "alias": "smol",
+                        "max_parallel_requests": 2,
+                        "timeout": 300,
+                        "inference": {"temperature": 0.0, "max_tokens": 16},
+                        "serve": {"engine": "llama.cpp", "replicas": 2, "resources": {"num_cpus": 1}},
+                    }
+                ],
+                "columns": [
+                    {"name": "id", "type": "sampler", "sampler": "uuid"},
+                    {"name": "text", "type": "llm-text", "model": "smol", "prompt": "Greet {{ id }}."},
+                ],
+                "run": {"buffer_size": 20, "max_row_groups_in_flight": 4},
+            }
+        )
+    )
+    executor = RayExecutor()
+    t0 = time.perf_counter()
+    result = synthloom.create(config, records, folder / "out", resume="never", executor=executor)
+    wall = time.perf_counter() - t0
+    budgets = executor.budget_figures()
+    ports = [int(name.rsplit(":", 1)[1].split("/")[0]) for name in budgets]
+    answered = {name.split("@", 1)[1]: int(f.get("requests", 0)) for name, f in budgets.items()}
+    return {
+        "records": len(result),
+        "non_empty_texts": sum(1 for r in result if str(r["text"]).strip()),
+        "wall_s_incl_replica_start": round(wall, 2),
+        "requests_per_replica": answered,
+        "both_replicas_used": len(answered) == 2 and all(v > 0 for v in answered.values()),
+        "ray_workers": result.usage["ray"]["workers"],
+        "listening_after": [p for p in ports if _listening(p)],
+        "replica_processes_after": _replica_processes(),
+    }
+
+
+SCENARIOS = {
+    "capacity": (capacity, 1000),
+    "scaling": (scaling, 20_000),
+    "standing": (standing, 1000),
+    "served": (served, 200),
+}
+_STARTUP_S = 0.0
 
 
 def main() -> None:
@@ -149,7 +223,10 @@ def main() -> None:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
+    global _STARTUP_S
+    t0 = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+    _STARTUP_S = time.perf_counter() - t0
     results: dict[str, Any] = {}
     try:
         for name in args.scenarios or list(SCENARIOS):

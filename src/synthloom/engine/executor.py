@@ -140,7 +140,11 @@ class CommitPass(Protocol):
 
 
 class Executor(Protocol):
-    """Runs row groups of a job and yields their results as they finish."""
+    """Runs row groups of a job and yields their results as they finish.
+
+    The run starts the job's `serve:` models before the executor runs, as processes of this machine,
+    unless the executor has `starts_served_models = True`: it then starts them itself where its
+    workers run (the Ray executor: as actors of its cluster) and gets the job with `serve:` as is."""
 
     def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         """Yield one result per group taken from `supply`. Taking a group is a promise to yield its

@@ -83,6 +83,13 @@ def _config(config: ConfigLike) -> DatasetConfig:
     return config if isinstance(config, DatasetConfig) else load_config(config)
 
 
+def located(exc: ConfigError, config: DatasetConfig) -> ConfigError:
+    """`exc` (about a model) with the config's file and the model's line."""
+    if exc.line is None:
+        exc.line = config.line_of_model(exc.model, exc.field)
+    return exc.with_source(config.source)
+
+
 def check_model_configs(config: DatasetConfig) -> None:
     """Every model's provider exists and accepts the model's fields; a mistake names file, line, model
     and field (exit 2)."""
@@ -91,12 +98,12 @@ def check_model_configs(config: DatasetConfig) -> None:
     try:
         providers = check_models(config.models)
         for model in config.models:
-            if model.serve is not None:  # engine installed, model file there, port free, resources
-                check_serve(model, base_dir=config.source_dir)
+            # Engine installed, model file there, port free. The resources are checked where the
+            # replicas start: this machine, or the Ray cluster.
+            if model.serve is not None:
+                check_serve(model, base_dir=config.source_dir, machine=False)
     except ConfigError as exc:
-        if exc.line is None:
-            exc.line = config.line_of_model(exc.model, exc.field)
-        raise exc.with_source(config.source) from None
+        raise located(exc, config) from None
     for col in config.columns:
         problem = _unsupported_input(col, providers)
         if problem is not None:
@@ -243,11 +250,23 @@ def _check_records(num_records: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _served(job: Job) -> AsyncIterator[Job]:
+async def _served(job: Job, executor: Executor | None = None) -> AsyncIterator[Job]:
     """The job with its `serve:` models' replicas started (and stopped after the block): its config
-    names their URLs as `endpoints`."""
+    names their URLs as `endpoints`. An executor that starts them itself (`starts_served_models`: the
+    Ray executor, as actors of its cluster) gets the job as it is."""
     from synthloom.models.serving import serve_models
 
+    if getattr(executor, "starts_served_models", False):
+        yield job
+        return
+    from synthloom.models.serving.engines import check_machine
+
+    try:  # before any replica starts: serve.resources this machine does not have
+        for model in job.config.models:
+            if model.serve is not None and model.alias in job.model_aliases:
+                check_machine(model)
+    except ConfigError as exc:
+        raise located(exc, job.config) from None
     async with serve_models(job.config, job.model_aliases) as served:
         if not served.replicas:
             yield job
@@ -357,7 +376,7 @@ async def acreate(
         chosen = _executor(job.config, executor, ray_address, directory.root)
         with directory, contextlib.ExitStack() as stack:
             metrics = _metrics(job.config, metrics_port, stack)
-            async with _served(job) as served:
+            async with _served(job, chosen) as served:
                 await generate_dataset(
                     served,
                     directory=directory,

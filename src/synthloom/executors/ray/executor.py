@@ -32,6 +32,11 @@ small (`buffer_size` rows of the seed's columns).
 pool holds leases of it (`LeasedLimiter`), so K workers respect one ceiling without a message per
 request.
 
+**Served models** (`serve:`) are started by this executor, once connected: each replica a Ray actor
+with the resources it asks, running the server on its node (`served_replica.py`), under the same
+supervisor as local replicas (health, restarts, stop at the end). The workers see the config rewritten
+to `endpoints:` at the replicas' URLs, so each replica has its own budget.
+
 **Faults.** A worker that dies takes its groups' tasks with it: the driver hands those groups out
 again (to another worker first; Ray restarts the dead one, up to `worker_restarts` times), and each
 group is committed once, when its first result arrives. A group lost `max_group_attempts` times ends
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import uuid
@@ -64,8 +70,15 @@ from synthloom.executors.ray.job_package import (
     ray_temp_dir,
     worker_runtime_env,
 )
+from synthloom.executors.ray.served_replica import (
+    DEFAULT_PLACEMENT_TIMEOUT,
+    check_cluster_resources,
+    ray_replica_factory,
+    served_cpus,
+)
 from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerSpec
 from synthloom.models.providers.registry import check_models
+from synthloom.models.serving.supervisor import ServedModels, served_config
 from synthloom.models.usage import UsageTracker
 from synthloom.row_groups import RowGroupSlice
 
@@ -162,6 +175,9 @@ class _Task:
 class RayExecutor:
     """Runs row groups as Ray actor tasks (see the module doc)."""
 
+    #: This executor starts the run's `serve:` models itself, as actors of its cluster.
+    starts_served_models = True
+
     def __init__(
         self,
         *,
@@ -175,6 +191,7 @@ class RayExecutor:
         report_interval: float = 0.5,
         init_options: dict[str, Any] | None = None,
         max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES,
+        placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT,
     ) -> None:
         if workers is not None and workers < 1:
             raise ConfigError("the number of Ray workers must be at least 1", field="run.ray_workers")
@@ -188,6 +205,9 @@ class RayExecutor:
         self.report_interval = report_interval
         self.init_options = dict(init_options or {})
         self.max_package_bytes = max_package_bytes
+        self.placement_timeout = placement_timeout
+        self._served: ServedModels | None = None
+        self._served_cpus = 0.0
         self._usage = UsageTracker()
         self._budgets: dict[tuple[str, str], Any] = {}
         self._figures: dict[tuple[str, str], dict[str, Any]] = {}
@@ -219,8 +239,10 @@ class RayExecutor:
         owned = self._connect(ray, job)
         self._usage = UsageTracker({m.alias: m.pricing for m in job.config.models})
         self._figures, self._resubmitted, self._lost, self._pids = {}, 0, 0, {}
+        self._served_cpus, self._workers, self._budgets = 0.0, [], {}
         completed = False
         try:
+            job = await self._serve(ray, job)
             self._start(ray, job)
             async for result in self._schedule(ray, job, supply, events):
                 yield result
@@ -228,6 +250,9 @@ class RayExecutor:
             completed = True
         finally:
             await self._stop(ray, graceful=completed)
+            if self._served is not None:
+                await self._served.stop()
+                self._served = None
             self._sample_sinks.clear()  # a sink watches one run
             if owned:
                 ray.shutdown()
@@ -286,6 +311,32 @@ class RayExecutor:
             )
         return True
 
+    def served_replicas(self) -> dict[str, Any]:
+        """Per served alias, its replicas (URL, guard pid, running, restarts), while a run is on."""
+        return self._served.report() if self._served is not None else {}
+
+    async def _serve(self, ray: Any, job: Job) -> Job:
+        """Start the replicas of the job's `serve:` models as actors; the job, its config rewritten to
+        their URLs. A failure stops whatever was started and raises."""
+        models = [m for m in job.config.models if m.serve is not None and m.alias in job.model_aliases]
+        if not models:
+            return job
+        config = job.config
+        try:
+            check_cluster_resources(ray, models)
+        except ConfigError as exc:  # named with the config's file and the model's line
+            exc.line = config.line_of_model(exc.model, exc.field)
+            raise exc.with_source(config.source) if config.source else exc from None
+        self._served = ServedModels(
+            config=job.config,
+            base_dir=job.config.source_dir,
+            factory=ray_replica_factory(ray, placement_timeout=self.placement_timeout),
+            check_machine=False,
+        )
+        urls = await self._served.start(models)
+        self._served_cpus = served_cpus(models)
+        return dataclasses.replace(job, config=served_config(job.config, urls))
+
     def _start(self, ray: Any, job: Job) -> None:
         config = job.config
         used = [m for m in config.models if m.alias in job.model_aliases]
@@ -296,7 +347,8 @@ class RayExecutor:
             m.alias: list(dict.fromkeys(providers[m.alias].limiter_key(r) for r in m.replicas()))
             for m in used
         }
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        # The CPUs the served replicas took are not the workers' (a worker placed on none would wait).
+        cpus = max(0.0, float(ray.cluster_resources().get("CPU", 1.0)) - self._served_cpus)
         count = self.workers or max(1, int(cpus))
         budget_class = ray.remote(BudgetActor)
         run = uuid.uuid4().hex[:12]

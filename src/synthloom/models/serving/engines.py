@@ -22,7 +22,16 @@ from synthloom.config.model_config import ModelConfig, ServeConfig
 from synthloom.errors import ConfigError
 from synthloom.models.local_server import find_bundled_model
 
-__all__ = ["HOST", "Launch", "check_serve", "local_gpus", "port_free", "replica_launch", "served_model_id"]
+__all__ = [
+    "HOST",
+    "Launch",
+    "check_machine",
+    "check_serve",
+    "local_gpus",
+    "port_free",
+    "replica_launch",
+    "served_model_id",
+]
 
 #: Served replicas listen on loopback only.
 HOST = "127.0.0.1"
@@ -72,8 +81,10 @@ def port_free(port: int) -> bool:
     return True
 
 
-def check_serve(config: ModelConfig, *, base_dir: Path | None) -> None:
-    """Raise `ConfigError(model=alias, field='serve.…')` for what would keep a replica from starting."""
+def check_serve(config: ModelConfig, *, base_dir: Path | None, machine: bool = True) -> None:
+    """Raise `ConfigError(model=alias, field='serve.…')` for what would keep a replica from starting.
+    `machine=False`: `serve.resources` are not checked against this machine (a Ray cluster gives them,
+    and is checked by the Ray executor)."""
     serve = _serve(config)
     alias = config.alias
 
@@ -97,6 +108,21 @@ def check_serve(config: ModelConfig, *, base_dir: Path | None) -> None:
         program = serve.args[0]
         if shutil.which(program) is None and not Path(program).is_file():
             raise fail(f"program not found: {program}", "args")
+    if machine:
+        check_machine(config)
+    if serve.port is not None:
+        for port in range(serve.port, serve.port + serve.replicas):
+            if not port_free(port):
+                raise fail(f"port {port} is already in use on {HOST}", "port")
+
+
+def check_machine(config: ModelConfig) -> None:
+    """`ConfigError(model, 'serve.resources')` when this machine lacks what the replicas ask."""
+    serve = _serve(config)
+
+    def fail(message: str, where: str) -> ConfigError:
+        return ConfigError(message, model=config.alias, field=f"serve.{where}")
+
     gpus = serve.resources.get("num_gpus", 0)
     if gpus and gpus * serve.replicas > local_gpus():
         raise fail(
@@ -106,10 +132,6 @@ def check_serve(config: ModelConfig, *, base_dir: Path | None) -> None:
     cpus = serve.resources.get("num_cpus", 0)
     if cpus > (os.cpu_count() or 1):
         raise fail(f"{cpus:g} CPUs asked per replica, this machine has {os.cpu_count()}", "resources")
-    if serve.port is not None:
-        for port in range(serve.port, serve.port + serve.replicas):
-            if not port_free(port):
-                raise fail(f"port {port} is already in use on {HOST}", "port")
 
 
 def replica_launch(config: ModelConfig, *, port: int, index: int, base_dir: Path | None) -> Launch:

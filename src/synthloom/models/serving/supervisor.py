@@ -10,6 +10,9 @@ replica, so the model pool routes to them as to any replicas (its own limiter pe
 that refuses connections taken out and its requests retried on the others). A replica that exits
 is started again on the same port (so its endpoint URL stays valid), up to `serve.max_restarts`
 times.
+
+Where a replica runs is the `ReplicaFactory`'s business: by default a process of this machine
+(`ReplicaProcess`); the Ray executor passes one that runs each replica in an actor of the cluster.
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.model_config import EndpointConfig, ModelConfig
 from synthloom.models.serving.engines import HOST, check_serve, replica_launch, served_model_id
 from synthloom.models.serving.replica import ReplicaProcess
 
-__all__ = ["ServedModels", "serve_models", "served_config"]
+__all__ = ["Replica", "ReplicaFactory", "ServedModels", "local_replica", "serve_models", "served_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +42,54 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Replica(Protocol):
+    """One replica as the supervisor sees it, wherever it runs (`ReplicaProcess` is the local one)."""
+
+    alias: str
+    index: int
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    async def start(self) -> None:
+        """Start it (again, on the same port) and wait until it is healthy, or raise `ServingError`."""
+
+    async def wait(self) -> int:
+        """Its exit code, once it has exited."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop it and everything it started; idempotent."""
+
+    def log_tail(self) -> str: ...
+
+    def discard_log(self) -> None: ...
+
+
+#: Builds replica `index` of a served model (`base_dir`: the config's folder, for relative paths).
+ReplicaFactory = Callable[[ModelConfig, int, "Path | None"], Replica]
+
+
+def local_replica(model: ModelConfig, index: int, base_dir: Path | None) -> Replica:
+    """Replica `index` of `model` as a process of this machine, on its `serve.port` or a free port."""
+    serve = model.serve
+    assert serve is not None
+    port = serve.port + index if serve.port is not None else _free_port()
+    launch = replica_launch(model, port=port, index=index, base_dir=base_dir)
+    return ReplicaProcess(
+        model.alias, index, launch, port=port, health=serve.health, startup_timeout=serve.startup_timeout
+    )
+
+
 @dataclass
 class _Watched:
-    replica: ReplicaProcess
+    replica: Replica
     max_restarts: int
     restarts: int = 0
     task: asyncio.Task[None] | None = None
@@ -56,6 +104,10 @@ class ServedModels:
     config: DatasetConfig
     base_dir: Path | None = None
     replicas: dict[str, list[_Watched]] = field(default_factory=dict)
+    #: Where replicas run: processes of this machine unless told otherwise.
+    factory: ReplicaFactory = local_replica
+    #: Check `serve.resources` against this machine (off where a cluster gives them).
+    check_machine: bool = True
     _stopping: bool = False
 
     async def start(self, models: Iterable[ModelConfig]) -> dict[str, list[str]]:
@@ -63,7 +115,7 @@ class ServedModels:
         Any failure stops what was started and raises."""
         served = [m for m in models if m.serve is not None]
         for model in served:
-            check_serve(model, base_dir=self.base_dir)
+            check_serve(model, base_dir=self.base_dir, machine=self.check_machine)
         try:
             for model in served:
                 await self._start_model(model)
@@ -78,17 +130,7 @@ class ServedModels:
         watched: list[_Watched] = []
         self.replicas[model.alias] = watched
         for index in range(serve.replicas):
-            port = serve.port + index if serve.port is not None else _free_port()
-            launch = replica_launch(model, port=port, index=index, base_dir=self.base_dir)
-            replica = ReplicaProcess(
-                model.alias,
-                index,
-                launch,
-                port=port,
-                health=serve.health,
-                startup_timeout=serve.startup_timeout,
-            )
-            watched.append(_Watched(replica, serve.max_restarts))
+            watched.append(_Watched(self.factory(model, index, self.base_dir), serve.max_restarts))
         # Replicas load at once (a GPU server takes minutes); the first failure is the one reported.
         await asyncio.gather(*(w.replica.start() for w in watched))
         for entry in watched:
