@@ -141,6 +141,10 @@ def test_a_ray_run_writes_what_a_local_run_writes(cluster: str, server: str, tmp
     assert usage["columns"]["text"]["cells_done"] == 60
     assert usage["ray"]["workers"] == 2
     assert on_ray.metadata["status"] == "completed"
+    # The workers' requests reach the driver's spend journal, and from it the paid account.
+    meta = on_ray.metadata
+    assert meta["usage_paid"]["m"]["requests"] == 60 == meta["usage_committed"]["m"]["requests"]
+    assert (on_ray.path / "spend.jsonl").read_bytes().count(b"\n") == 60
 
 
 def test_ray_workers_share_the_drivers_response_cache(cluster: str, server: str, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from synthloom.config.dataset import DatasetConfig
     from synthloom.config.run_config import CacheConfig
     from synthloom.engine.row_group import RowGroupRows
+    from synthloom.models.spend_journal import SpendJournal
     from synthloom.outputs import OutputShaper
     from synthloom.seeds.reader import SeedReader
     from synthloom.store.run_directory import RunDirectory
@@ -61,6 +62,9 @@ class Job:
     commit_passes: list[CommitPass] = field(default_factory=list)
     #: The response cache every model request passes (its path resolved), None: no cache.
     cache: CacheConfig | None = None
+    #: The session's spend journal (set by the engine for a run that writes a directory): an executor
+    #: hands it to the usage tracker its model exchanges are counted in. None: nothing journaled.
+    spend_journal: SpendJournal | None = None
 
     def group_result(self, outcome: RowGroupRows, usage: dict[str, dict[str, Any]]) -> GroupResult:
         """A finished row group as a result to commit: its kept rows shaped into final records (a record

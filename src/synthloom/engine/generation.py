@@ -29,6 +29,7 @@ from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_runner import CellStatus
 from synthloom.engine.spend_budget import SpendBudget
 from synthloom.errors import BudgetExceededError, ConfigError, GenerationError, OutputError
+from synthloom.models.spend_journal import SpendJournal
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices
@@ -152,8 +153,9 @@ async def generate_dataset(
     )
     budget = None
     if config.run.budget is not None:
+        # Earlier sessions count all they paid (the journal), not only what they committed.
         budget = SpendBudget(
-            config.run.budget, target_records=num_records, earlier=metadata.data.get("usage_total", {})
+            config.run.budget, target_records=num_records, earlier=metadata.data.get("usage_paid", {})
         )
     directory.write_config(config)
     if job.seed is not None and job.seed.report.issues:
@@ -176,6 +178,11 @@ async def generate_dataset(
     failures: list[Failure] = []
     filtered: list[FilteredRow] = []
     display = ProgressDisplay(progress, model_stats=executor.model_stats, enabled=show_progress)
+    # Room to record how the session ended should a full disk stop it.
+    directory.reserve_space(_reserve_size(directory))
+    # Every answered request is journaled as it ends, so a kill before its group commits loses no spend.
+    journal = SpendJournal(directory.spend_journal_path, session=metadata.session_index)
+    job = dataclasses.replace(job, spend_journal=journal)
     status = "failed"
     refresher = asyncio.create_task(_refresh_loop(display, metrics))
     watching = metrics.watch(executor) if metrics is not None else contextlib.nullcontext()
@@ -187,6 +194,8 @@ async def generate_dataset(
                 if metrics is not None:
                     metrics.group_committed(result.kept)
                 target.record(result)
+                if journal.error is not None:
+                    raise journal.error
                 failures.extend(result.failures)
                 filtered.extend(result.filtered)
                 if budget is not None:
@@ -202,6 +211,9 @@ async def generate_dataset(
                 "max_extra_records, or loosen the filters (filtered.jsonl has every reason)"
             )
         events.monitor.check_final()
+        journal.flush()
+        if journal.error is not None:
+            raise journal.error
         status = "completed"
     except asyncio.CancelledError:
         status = "interrupted"
@@ -211,7 +223,10 @@ async def generate_dataset(
         raise
     finally:
         refresher.cancel()
+        journal.close()
         usage = _usage(executor.usage_summary(), progress)
+        # Freed first: when a full disk ended the session, this is the room its end is recorded in.
+        directory.release_reserve()
         try:
             if status != "completed":
                 # Rows of groups that never committed: recorded for diagnosis (a resume regenerates
@@ -295,6 +310,15 @@ async def generate_in_memory(job: Job, *, num_records: int, executor: Executor) 
         usage=_usage(executor.usage_summary(), progress),
         tables=tables,
     )
+
+
+def _reserve_size(directory: RunDirectory) -> int:
+    """Enough for metadata.json and usage.json to be rewritten (each through a temporary copy)."""
+    try:
+        metadata = directory.metadata_path.stat().st_size
+    except OSError:
+        metadata = 0
+    return max(1 << 20, 4 * metadata)
 
 
 def _usage(summary: dict[str, Any], progress: ProgressTracker) -> dict[str, Any]:

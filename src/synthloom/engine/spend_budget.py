@@ -4,7 +4,8 @@
 Checked after every commit, so that the committed rows are kept. Two figures per measure (dollars,
 tokens, requests sent to a server — cached answers are free and not counted):
 
-- *spent*: every earlier session's committed spend (metadata.json) plus everything this session has
+- *spent*: everything every earlier session paid (`metadata.json` `usage_paid`, folded from the spend
+  journal, killed sessions included) plus everything this session has
   spent so far, committed or still in flight;
 - *projected*: the spend of the committed row groups per committed record, times the records the run
   is to hold. Projected from committed groups only, so groups still in flight (partly paid, not yet
@@ -75,7 +76,7 @@ def budget_reach(budget: BudgetConfig, usage: Mapping[str, Mapping[str, Any]], r
 
 class SpendBudget:
     """The limits of `budget` for a run to hold `target_records`, on top of `earlier` sessions' spend
-    (metadata.json `usage_total`, per model)."""
+    (metadata.json `usage_paid`, per model)."""
 
     def __init__(
         self, budget: BudgetConfig, *, target_records: int, earlier: Mapping[str, Mapping[str, Any]]

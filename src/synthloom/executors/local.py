@@ -37,7 +37,9 @@ async def open_models(
     cache = ResponseCache.from_config(job.cache, sole_writer=True)
     wrappers = [cache.wrap] if cache is not None else []
     try:
-        async with ModelPool(used, request_sinks=request_sinks, wrappers=wrappers) as pool:
+        async with ModelPool(
+            used, request_sinks=request_sinks, wrappers=wrappers, spend_journal=job.spend_journal
+        ) as pool:
             if cache is not None:
                 pool.usage.add_report("cache", "responses", cache.report)
             yield pool

@@ -387,6 +387,9 @@ def create(
         "filtered_records": meta.get("filtered_records", 0),
         "usage": result.usage.get("models", {}),
         "columns": result.usage.get("columns", {}),
+        # Every session's answered requests (killed ones too), and what the rows the run holds cost.
+        "paid": meta.get("usage_paid", {}),
+        "paid_for_rows": meta.get("usage_committed", {}),
     }
     partial = _shortfall(summary)
     allowed = allow_partial or _run_allows_partial(result.path)
@@ -414,8 +417,25 @@ def create(
             + (f", {u['cached']} from the cache" if u.get("cached") else "")
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
+    spend = _spend_line(summary["paid"], summary["paid_for_rows"])
+    if spend:
+        click.echo(spend)
     if partial and not allowed:
         _fail(partial, EXIT_PARTIAL)
+
+
+def _spend_line(paid: dict[str, dict[str, Any]], for_rows: dict[str, dict[str, Any]]) -> str:
+    """The run's two accounts over every session: what was paid, and what the kept rows cost."""
+
+    def total(usage: dict[str, dict[str, Any]]) -> str:
+        requests = sum(int(u.get("requests", 0)) - int(u.get("cached", 0)) for u in usage.values())
+        tokens = sum(int(u.get("input_tokens", 0)) + int(u.get("output_tokens", 0)) for u in usage.values())
+        cost = sum(float(u.get("cost", 0)) for u in usage.values())
+        return f"{requests:,} requests, {tokens:,} tokens" + (f", cost {cost:.4f}" if cost else "")
+
+    if not paid:
+        return ""
+    return f"  run spend, all sessions: paid {total(paid)}; for the rows kept {total(for_rows)}"
 
 
 def _column_usage_lines(columns: dict[str, dict[str, Any]]) -> list[str]:

@@ -18,6 +18,7 @@ from synthloom.models.model_client import ModelClient
 from synthloom.models.providers.base import LocalServer, Provider
 from synthloom.models.providers.registry import ProviderRegistry, check_models
 from synthloom.models.retry_policy import RetryPolicy
+from synthloom.models.spend_journal import SpendJournal
 from synthloom.models.usage import UsageTracker
 
 __all__ = ["LimiterFactory", "ModelPool"]
@@ -55,6 +56,7 @@ class ModelPool:
         limiter_factory: LimiterFactory | None = None,
         wrappers: Sequence[HandlerWrapper] = (),
         request_sinks: Sequence[RequestSink] = (),
+        spend_journal: SpendJournal | None = None,
     ) -> None:
         self._configs: dict[str, ModelConfig] = {}
         for config in configs:
@@ -63,7 +65,7 @@ class ModelPool:
             self._configs[config.alias] = config
         self._providers: dict[str, Provider] = check_models(configs, registry=providers)
         self._retry = retry_policy or RetryPolicy()
-        self.usage = UsageTracker({c.alias: c.pricing for c in configs})
+        self.usage = UsageTracker({c.alias: c.pricing for c in configs}, journal=spend_journal)
         self._health = health
         ceilings: dict[tuple[str, str], int] = {}
         for config in configs:

@@ -9,6 +9,7 @@ from typing import Any
 
 from synthloom.config.model_config import Pricing
 from synthloom.models.results import CallUsage
+from synthloom.models.spend_journal import SpendJournal
 
 __all__ = ["LatencyHistogram", "UsageTotals", "UsageTracker"]
 
@@ -107,8 +108,12 @@ def cost_of(usage: CallUsage, pricing: Pricing | None) -> float:
 class UsageTracker:
     """Rolls every model exchange up per model alias and per tag (the column name)."""
 
-    def __init__(self, pricing: dict[str, Pricing | None] | None = None) -> None:
+    def __init__(
+        self, pricing: dict[str, Pricing | None] | None = None, *, journal: SpendJournal | None = None
+    ) -> None:
         self._pricing = dict(pricing or {})
+        #: Where every exchange is also appended as it ends (the run's `spend.jsonl`), or None.
+        self.journal = journal
         self._models: dict[str, UsageTotals] = {}
         self._columns: dict[str, UsageTotals] = {}
         self._scopes: dict[int, dict[str, UsageTotals]] = {}
@@ -149,8 +154,11 @@ class UsageTracker:
     ) -> None:
         """Count one exchange (one request and its retries) for its model, its column (`tag`) and its
         row group (committed with the group: `take_scope`). Failed exchanges still cost tokens; a cached
-        answer is counted apart and costs nothing."""
+        answer is counted apart and costs nothing. With a `journal`, the exchange is appended to it
+        too, so that it stays in the account if the process dies before its row group commits."""
         cost = 0.0 if cached else cost_of(usage, self._pricing.get(alias))
+        if self.journal is not None:
+            self.journal.add(alias, tag, usage, ok=ok, cached=cached, cost=cost, row_group=row_group)
         self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
         if tag is not None:
             self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)

@@ -109,25 +109,21 @@ class CardFacts:
         return out
 
     def usage_by_model(self) -> dict[str, dict[str, float]]:
-        """Requests, tokens and cost per model alias, summed over every session of the run."""
-        keys = ("requests", "input_tokens", "output_tokens", "cost")
+        """Requests, tokens and cost per model alias that were paid, summed over every session of the
+        run (killed ones included: a session's `paid`, from the spend journal; its committed spend for a
+        session from before the journal)."""
         sessions = self.metadata.get("sessions")
-        per_model: dict[str, dict[str, float]] = {}
         sources = (
-            [s.get("usage") or {} for s in sessions if isinstance(s, Mapping)]
+            [(s["paid"] if "paid" in s else s.get("usage")) or {} for s in sessions if isinstance(s, Mapping)]
             if isinstance(sessions, list) and sessions
             else [self.usage.get("models") or {}]
         )
-        for models in sources:
-            for alias, figures in models.items():
-                if not isinstance(figures, Mapping):
-                    continue
-                totals = per_model.setdefault(str(alias), dict.fromkeys(keys, 0.0))
-                for key in keys:
-                    value = figures.get(key)
-                    if isinstance(value, int | float):
-                        totals[key] += value
-        return per_model
+        return _summed(sources)
+
+    def usage_for_rows(self) -> dict[str, dict[str, float]]:
+        """What the committed rows cost, per model alias (`usage_committed`)."""
+        committed = self.metadata.get("usage_committed")
+        return _summed([committed]) if isinstance(committed, Mapping) else {}
 
     def counts(self) -> dict[str, Any]:
         meta = self.metadata
@@ -240,6 +236,8 @@ def _usage_section(facts: CardFacts) -> list[str]:
     lines = [
         "## Usage",
         "",
+        "Paid: every request a server answered, in every session of the run (killed ones included).",
+        "",
         "| model | requests | input tokens | output tokens | cost |",
         "|---|---|---|---|---|",
     ]
@@ -249,7 +247,32 @@ def _usage_section(facts: CardFacts) -> list[str]:
             f"| `{_cell(alias)}` | {int(u['requests']):,} | {int(u['input_tokens']):,} | "
             f"{int(u['output_tokens']):,} | {cost} |"
         )
+    for_rows = facts.usage_for_rows()
+    if for_rows:
+        requests = sum(int(u["requests"]) for u in for_rows.values())
+        rows_cost = sum(u["cost"] for u in for_rows.values())
+        lines += [
+            "",
+            f"Paid for the rows this dataset holds: {requests:,} requests"
+            + (f", cost {rows_cost:.4f}" if rows_cost else "")
+            + ".",
+        ]
     return [*lines, ""]
+
+
+def _summed(sources: list[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    keys = ("requests", "input_tokens", "output_tokens", "cost")
+    per_model: dict[str, dict[str, float]] = {}
+    for models in sources:
+        for alias, figures in models.items():
+            if not isinstance(figures, Mapping):
+                continue
+            totals = per_model.setdefault(str(alias), dict.fromkeys(keys, 0.0))
+            for key in keys:
+                value = figures.get(key)
+                if isinstance(value, int | float):
+                    totals[key] += value
+    return per_model
 
 
 def _describe_source(spec: Any) -> str:

@@ -63,6 +63,26 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _paid_cards(meta: Mapping[str, Any]) -> list[str]:
+    """The run's two accounts over every session: paid (answered requests, killed sessions too) and
+    paid for the rows kept."""
+    paid, for_rows = meta.get("usage_paid"), meta.get("usage_committed")
+    if not isinstance(paid, Mapping) or not paid:
+        return []
+
+    def cost(usage: Any) -> str:
+        total = sum(float(u.get("cost") or 0) for u in (usage or {}).values() if isinstance(u, Mapping))
+        return f"{total:.4f}" if total else "—"
+
+    def requests(usage: Any) -> int:
+        return sum(int(u.get("requests") or 0) for u in (usage or {}).values() if isinstance(u, Mapping))
+
+    return [
+        _card(f"{requests(paid):,} req · {cost(paid)}", "paid, all sessions"),
+        _card(f"{requests(for_rows):,} req · {cost(for_rows)}", "paid for the rows kept"),
+    ]
+
+
 def _card(value: Any, label: str) -> str:
     shown = number(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
     return f'<div class="card"><b>{escape(shown)}</b><span>{escape(label)}</span></div>'
@@ -124,7 +144,8 @@ class _Report:
             _card(filtered, "filtered"),
             _card(failed, "failed"),
             _card(tokens, "tokens"),
-            _card(f"{cost:.4f}" if cost else "—", "cost"),
+            _card(f"{cost:.4f}" if cost else "—", "cost, last session"),
+            *_paid_cards(meta),
             _card(f"{float(self.run.usage.get('elapsed_seconds') or 0):.1f} s", "last session"),
         ]
         outcome = bar_chart(

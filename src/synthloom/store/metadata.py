@@ -11,6 +11,7 @@ from synthloom.row_groups import row_group_slices
 from synthloom.store.fingerprint import config_fingerprint, fingerprint_view
 from synthloom.store.resume import RemainingWork
 from synthloom.store.run_directory import RunDirectory
+from synthloom.store.spend_account import read_spend_journal
 
 __all__ = ["RunMetadata", "add_counts", "base_metadata", "now_iso"]
 
@@ -21,8 +22,17 @@ class RunMetadata:
     Every session of a run (a `create`, and each resume) is listed under `sessions` from the moment it
     starts, with what it committed and spent so far, updated at every commit; a session still marked
     `running` when the next one starts was killed, and keeps what it committed. The spend of each row
-    group is committed with the group (`row_groups[i].usage`), so a killed session's requests and tokens
-    stay in the account; `usage_total` sums every session.
+    group is committed with the group (`row_groups[i].usage`).
+
+    Two accounts, kept apart:
+
+    - `usage_paid` (and each session's `paid`): every request a server answered, in every session,
+      killed ones included — folded from the spend journal (`spend.jsonl`) when a session starts and
+      when it ends. This is what a user pays, and what `run.budget` counts.
+    - `usage_committed`: what the row groups the run holds cost ("paid for rows you have").
+
+    `usage_total` (every session's committed spend) is kept for older readers. A session from before
+    the journal existed has no `paid`: its committed spend stands in for it.
     """
 
     def __init__(self, directory: RunDirectory, data: dict[str, Any]) -> None:
@@ -78,6 +88,10 @@ class RunMetadata:
         for session in sessions:
             if session.get("status") == "running":
                 session["status"] = "killed"
+        if not work.resumed:
+            # A new run: a journal left by an earlier run in this directory is not this run's spend.
+            directory.remove_spend_journal()
+            data.pop("spend_journal", None)
         sessions.append(
             {
                 "started_at": now_iso(),
@@ -85,9 +99,11 @@ class RunMetadata:
                 "status": "running",
                 "records_committed": 0,
                 "usage": {},
+                "paid": {},
             }
         )
         metadata = cls(directory, data)
+        metadata.fold_spend_journal()
         metadata._refresh_counts()
         directory.write_metadata(data)
         return metadata
@@ -95,6 +111,24 @@ class RunMetadata:
     @property
     def session(self) -> dict[str, Any]:
         return self.data["sessions"][-1]  # type: ignore[no-any-return]
+
+    @property
+    def session_index(self) -> int:
+        """This session's number: what its lines in the spend journal carry."""
+        return len(self.data["sessions"]) - 1
+
+    def fold_spend_journal(self) -> None:
+        """Add the journal's lines not folded yet to their sessions' `paid` (each line once: the offset
+        reached is kept in `spend_journal.folded_bytes`)."""
+        path = self.directory.spend_journal_path
+        state = self.data.setdefault("spend_journal", {"file": path.name, "folded_bytes": 0})
+        read = read_spend_journal(path, offset=int(state["folded_bytes"]))
+        sessions = self.data["sessions"]
+        for index, models in read.sessions.items():
+            if 0 <= index < len(sessions):
+                add_counts(sessions[index].setdefault("paid", {}), models)
+        state["folded_bytes"] = read.offset
+        state["skipped_lines"] = int(state.get("skipped_lines", 0)) + read.skipped
 
     @property
     def committed_records(self) -> int:
@@ -161,7 +195,9 @@ class RunMetadata:
             sessions[owner]["records_committed"] = max(0, sessions[owner]["records_committed"] - records)
 
     def finish(self, status: str, usage: dict[str, Any]) -> None:
-        """Close the session: its status, and its detailed usage (`usage.json` holds this session's)."""
+        """Close the session: its status, its detailed usage (`usage.json` holds this session's) and its
+        lines of the spend journal (closed by then) folded into what it paid."""
+        self.fold_spend_journal()
         self.data.update(status=status, usage_summary=usage.get("models", {}))
         self.session.update(status=status, ended_at=now_iso())
         if status == "completed":
@@ -175,9 +211,16 @@ class RunMetadata:
         self.data["failed_records"] = sum(int(v.get("failed", 0)) for v in groups)
         self.data["filtered_records"] = sum(int(v.get("filtered", 0)) for v in groups)
         total: dict[str, dict[str, Any]] = {}
+        paid: dict[str, dict[str, Any]] = {}
         for session in self.data.get("sessions", []):
             add_counts(total, session.get("usage") or {})
+            add_counts(paid, session["paid"] if "paid" in session else session.get("usage") or {})
+        committed: dict[str, dict[str, Any]] = {}
+        for group in groups:
+            add_counts(committed, group.get("usage") or {})
         self.data["usage_total"] = total
+        self.data["usage_paid"] = paid
+        self.data["usage_committed"] = committed
         self.data["updated_at"] = now_iso()
 
 

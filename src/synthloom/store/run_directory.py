@@ -8,6 +8,7 @@
       filtered.jsonl           rows removed on purpose (filters, quality gates), with column and reason
       lineage/part-00000.parquet  how each model-backed cell was made: messages sent, reply, attempts, tokens
       usage.json               per model and per column: requests, tokens, latency, retries, cost
+      spend.jsonl              every answered request as it ended, all sessions (the paid account)
 
 A row group is written to `data/.part-NNNNN.parquet.tmp`, flushed and fsynced, then renamed: a crash
 never leaves half a file under a final name, and the presence of a final name is the commit.
@@ -74,6 +75,32 @@ class RunDirectory:
     @property
     def usage_path(self) -> Path:
         return self.root / "usage.json"
+
+    @property
+    def spend_journal_path(self) -> Path:
+        return self.root / "spend.jsonl"
+
+    def remove_spend_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.spend_journal_path.unlink()
+
+    def reserve_space(self, size: int) -> None:
+        """Hold `size` bytes of disk in `.reserve` while a session runs, so that when a full disk stops
+        it, freeing them (`release_reserve`) leaves room to record how it ended. Best effort: a disk
+        already too full for it starts the session without one."""
+        path = self.root / ".reserve"
+        try:
+            with open(path, "wb") as fh:
+                fh.write(b"\0" * size)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def release_reserve(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / ".reserve").unlink()
 
     @property
     def config_path(self) -> Path:

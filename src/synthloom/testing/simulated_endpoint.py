@@ -84,6 +84,10 @@ class SimulatedEndpointConfig(BaseModel):
     tool_calls_per_turn: Annotated[int, Field(ge=1)] = 1
     tool_malformed_rate: Rate = 0.0
     tool_unknown_rate: Rate = 0.0
+    #: Let at most this many requests through to be answered; later ones wait, silent, until the limit
+    #: is raised (`update`) or the server stops. A test holds a run at a chosen point with it (after the
+    #: server answered K requests) instead of hoping to catch it there.
+    answer_limit: Annotated[int, Field(ge=0)] | None = None
 
 
 class ScriptedResponse(BaseModel):
@@ -112,6 +116,8 @@ class RecordedRequest(BaseModel):
 class _Stats:
     def __init__(self) -> None:
         self.requests = 0
+        #: 2xx replies written whole to the client's connection: what a real server bills.
+        self.answered = 0
         self.rate_limited = 0
         self.server_errors = 0
         self.hangs = 0
@@ -143,6 +149,7 @@ class _Stats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "answered": self.answered,
             "rate_limited": self.rate_limited,
             "server_errors": self.server_errors,
             "hangs": self.hangs,
@@ -179,6 +186,8 @@ class SimulatedEndpoint:
         self._repeats: dict[int, int] = {}
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._let_through = 0
+        self._limit_raised = asyncio.Event()
 
     # -- control -----------------------------------------------------------------------------------
 
@@ -190,6 +199,11 @@ class SimulatedEndpoint:
         """Change the behaviour of the running server, e.g. `update(capacity=4)`."""
         self.config = SimulatedEndpointConfig.model_validate({**self.config.model_dump(), **changes})
         self._admit()
+        self._wake_held()
+
+    def _wake_held(self) -> None:
+        self._limit_raised.set()
+        self._limit_raised = asyncio.Event()
 
     def script(self, *responses: ScriptedResponse | dict[str, Any]) -> None:
         """Queue answers for the next requests; once used up, the simulation answers again."""
@@ -231,6 +245,7 @@ class SimulatedEndpoint:
 
     async def stop(self) -> None:
         self._closing.set()
+        self._wake_held()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -330,6 +345,37 @@ class SimulatedEndpoint:
         return await self._serve(request, self._images_body, payload)
 
     async def _serve(
+        self, request: web.Request, make_body: Any, payload: dict[str, Any] | None = None
+    ) -> web.StreamResponse:
+        if not await self._held(request):
+            return web.Response(status=499)  # its client left while it was held: never let through
+        response = await self._reply(request, make_body, payload)
+        transport = request.transport
+        if 200 <= response.status < 300 and transport is not None and not transport.is_closing():
+            # Written here rather than after the handler returns, so that `answered` counts replies
+            # the client's connection took.
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except (ConnectionError, RuntimeError):
+                return response
+            self._stats.answered += 1
+        return response
+
+    async def _held(self, request: web.Request) -> bool:
+        """Wait while `answer_limit` requests have already been let through; False when the client
+        left meanwhile."""
+        while (limit := self.config.answer_limit) is not None and self._let_through >= limit:
+            if self._closing.is_set():
+                return True
+            await self._limit_raised.wait()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return False
+        self._let_through += 1
+        return True
+
+    async def _reply(
         self, request: web.Request, make_body: Any, payload: dict[str, Any] | None = None
     ) -> web.StreamResponse:
         if payload is None:

@@ -237,7 +237,8 @@ class RayExecutor:
     async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
         ray = _ray()
         owned = self._connect(ray, job)
-        self._usage = UsageTracker({m.alias: m.pricing for m in job.config.models})
+        # The workers' exchanges are replayed here as their reports arrive, and journaled then.
+        self._usage = UsageTracker({m.alias: m.pricing for m in job.config.models}, journal=job.spend_journal)
         self._figures, self._resubmitted, self._lost, self._pids = {}, 0, 0, {}
         self._served_cpus, self._workers, self._budgets = 0.0, [], {}
         completed = False

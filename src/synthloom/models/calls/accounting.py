@@ -4,7 +4,9 @@ cell's lineage.
 The outermost handler of the chain, so what it records is what the cell experienced: all attempts of a
 call, or one cached answer (counted apart, at no cost). Failed calls still cost tokens and are counted.
 Lineage entries are JSON bytes in the scope's sink (no Python containers for the garbage collector to
-scan); inline media is replaced by a short description.
+scan); inline media is replaced by a short description. When the run keeps a spend journal
+(`models/spend_journal.py`), the tracker appends each exchange to it as it ends: what was paid survives
+a kill before the row group commits.
 """
 
 from __future__ import annotations
