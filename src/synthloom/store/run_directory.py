@@ -76,6 +76,11 @@ class RunDirectory:
         return self.root / "usage.json"
 
     @property
+    def batches_path(self) -> Path:
+        """The provider batches the run submitted (models with `batch:`), found again on resume."""
+        return self.root / "batches.jsonl"
+
+    @property
     def config_path(self) -> Path:
         return self.root / "config.yaml"
 
