@@ -73,7 +73,7 @@ class _Server:
     """The base URL, headers and one pooled session the batch calls of a model go through."""
 
     def __init__(
-        self, base_url: str, headers: Mapping[str, str], *, timeout: float, secret: str | None
+        self, base_url: str, headers: Mapping[str, str], *, timeout: float, secret: str | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)

@@ -135,6 +135,8 @@ class BatchQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._counts: dict[bytes, int] = {}
+        #: Seconds before the first retry of a failed submission or download (doubling, at most 8 s).
+        self.backoff = 0.5
         #: What `report()` shows (usage.json's `batches` section).
         self.counts = {"batches": 0, "requests": 0, "resubmitted": 0, "resumed_batches": 0, "failed": 0}
 
@@ -216,7 +218,7 @@ class BatchQueue:
             return
         items = [(cid, self._bodies[cid]) for cid in ids]
         try:
-            batch_id = await _persist(lambda: self.api.submit(items))
+            batch_id = await _persist(lambda: self.api.submit(items), self.backoff)
         except ModelError as exc:
             for cid in ids:
                 self._fail(cid, f"the batch could not be submitted: {type(exc).__name__}: {exc}")
@@ -239,7 +241,7 @@ class BatchQueue:
     async def _until_ended(self, batch_id: str, *, check_first: bool) -> None:
         try:
             status = await self._poll(batch_id, check_first=check_first)
-            outcomes = await _persist(lambda: self.api.results(status))
+            outcomes = await _persist(lambda: self.api.results(status), self.backoff)
         except ModelError as exc:
             status = BatchStatus(batch_id, "unreadable", True)
             outcomes = {}
@@ -295,15 +297,16 @@ class BatchQueue:
             future.set_exception(BatchRequestError(f"model '{self.alias}': {reason}"))
 
 
-async def _persist(call: Callable[[], Awaitable[T]]) -> T:
-    """`call()`, tried again after a transient failure (with backoff), at most `_CALL_TRIES` times."""
-    for attempt in range(1, _CALL_TRIES + 1):
+async def _persist(call: Callable[[], Awaitable[T]], backoff: float) -> T:
+    """`call()`, tried again after a transient failure (waiting `backoff` seconds, doubling, or what
+    a 429 asks), at most `_CALL_TRIES` times."""
+    for attempt in range(_CALL_TRIES):
         try:
             return await call()
         except _TRANSIENT as exc:
-            if attempt == _CALL_TRIES:
+            if attempt == _CALL_TRIES - 1:
                 raise
-            wait = getattr(exc, "retry_after", None) or min(0.25 * 2**attempt, 8.0)
+            wait = getattr(exc, "retry_after", None) or min(backoff * 2**attempt, 8.0)
             await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
