@@ -24,6 +24,7 @@ import synthloom
 from synthloom import DatasetConfig
 from synthloom.errors import ConfigError
 from synthloom.interface.cli import cli
+from synthloom.report.html_report import build_report
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig, subprocess_endpoint
 
 RECORDS = 20
@@ -94,6 +95,11 @@ async def test_a_batched_run_sends_batches_only_and_pays_the_batch_price(
     assert usage["input_tokens"] == direct_usage["input_tokens"]
     assert usage["cost"] == pytest.approx(direct_usage["cost"] * 0.5, rel=1e-6)
     assert batched.usage["batches"]["m"]["batches"] == stats["batches"]
+    # The report counts batched requests as such.
+    report = build_report(batched.path)
+    cell = f'<td class="num">{2 * RECORDS}</td>'
+    assert "<th>from cache</th><th>batched</th>" in report
+    assert f'<td>m</td>{cell}<td class="num">0</td>{cell}' in report
     # Every batch the run submitted is on record in the run directory.
     lines = [json.loads(x) for x in (batched.path / "batches.jsonl").read_text().splitlines()]
     assert len(lines) == stats["batches"]
