@@ -173,7 +173,7 @@ async def test_a_request_failing_in_every_batch_fails_its_cell_with_the_reason(
     assert "model 'm': not answered in 2 batch(es)" in failure["error"]
     assert "simulated batch request error" in failure["error"]
     usage = result.usage["models"]["m"]
-    assert usage["failures"] == len(result.failures) + 0  # one failed request per failed row
+    assert usage["failures"] == len(result.failures)  # one failed request per failed row
     assert len(list(result)) == RECORDS - len(result.failures)
 
 
