@@ -64,6 +64,8 @@ class StandInApi:
         self.errors: dict[str, list[str]] = {}
         self.fail_submissions: list[Exception] = []
         self.polls = 0
+        #: Batch ids the provider no longer knows (404).
+        self.gone: set[str] = set()
 
     async def submit(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         if self.fail_submissions:
@@ -74,6 +76,8 @@ class StandInApi:
 
     async def status(self, batch_id: str) -> BatchStatus:
         self.polls += 1
+        if batch_id in self.gone:
+            raise RequestRejectedError(f"no batch {batch_id}", status_code=404)
         return BatchStatus(
             batch_id, "ended" if batch_id in self.ended else "in_progress", batch_id in self.ended
         )
@@ -221,6 +225,21 @@ async def test_a_resumed_run_polls_its_recorded_batch_instead_of_submitting_agai
     assert api.polls == polls and len(api.submitted) == 1
     assert resumed.report()["resumed_batches"] == 1
     await resumed.aclose()
+
+
+async def test_a_recorded_batch_the_provider_lost_has_its_requests_submitted_again(tmp_path: Path) -> None:
+    path = tmp_path / "batches.jsonl"
+    path.write_text(json.dumps({"model": "m", "batch": "lost", "ids": ["a" * 64]}) + "\n")
+    api = StandInApi()
+    api.gone.add("lost")
+    queue = _queue(api, BatchState(path), size=1)
+    ask = asyncio.create_task(queue.ask("a" * 64, {}))
+    await _until(lambda: api.submitted)
+    assert api.submitted == [["a" * 64]]
+    api.ended.add("b1")
+    assert (await ask)["text"].startswith("answer")
+    assert queue.state.attempts("m", "a" * 64) == 2
+    await queue.aclose()
 
 
 async def test_attempts_are_counted_across_sessions(tmp_path: Path) -> None:

@@ -242,8 +242,7 @@ class BatchQueue:
         try:
             status = await self._poll(batch_id, check_first=check_first)
             outcomes = await _persist(lambda: self.api.results(status), self.backoff)
-        except ModelError as exc:
-            status = BatchStatus(batch_id, "unreadable", True)
+        except ModelError as exc:  # a batch lost or unreadable: its requests go into a later batch
             outcomes = {}
             reason = f"batch {batch_id} could not be read: {type(exc).__name__}: {exc}"
         else:
