@@ -9,8 +9,11 @@ Scenarios:
                  (`resume="regenerate"`): requests sent must be that column's cells only.
   hit_cost       the cost of one cache hit through the model-call chain (key, SQLite read on the cache's
                  thread, parse), against a chain without the cache, with 20,000 answers in the file.
+  batch          1,000 records sent directly, then through the simulated batch API (`batch:` on the
+                 model; every batch ends 2 s after it was submitted): records/s and the cost ratio at the
+                 same `pricing`, with 4 row groups in flight (as the direct run) and with all of them.
 
-    python benchmarks/bench_iterate.py [rerun prompt_change hit_cost] [--records N]
+    python benchmarks/bench_iterate.py [rerun prompt_change hit_cost batch] [--records N]
 Results go to benchmarks/results/iterate.json.
 """
 
@@ -35,6 +38,10 @@ from synthloom.models.retry_policy import RetryPolicy
 from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
 
 SERVER = SimulatedEndpointConfig(latency=0.5, jitter=0.3, capacity=32, seed=1)
+#: The batch scenario's server: the same, and every batch ends 2 s after it was submitted.
+BATCH_SERVER = SERVER.model_copy(update={"batch_delay": 2.0})
+PRICING = {"input_per_million": 2.5, "output_per_million": 10.0}
+BATCH = {"size": 500, "max_wait": 1.0, "poll_interval": 0.5}
 
 
 def _create(config: Any, records: int, out: Path, cache: Path, **options: Any) -> tuple[float, Any]:
@@ -145,10 +152,54 @@ def hit_cost(records: int) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+def _priced(base_url: str, *, batch: dict[str, Any] | None, in_flight: int) -> DatasetConfig:
+    data = diamond(base_url, buffer_size=100, max_parallel=128, in_flight=in_flight).to_dict()
+    data["models"][0]["pricing"] = PRICING
+    if batch is not None:
+        data["models"][0]["batch"] = batch
+    return DatasetConfig.model_validate(data)
+
+
+def batch(records: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-iterate-"))
+    out: dict[str, Any] = {"records": records, "batch_delay_s": BATCH_SERVER.batch_delay, "batch": BATCH}
+    with subprocess_endpoint(BATCH_SERVER) as base_url:
+        runs = {
+            "direct": _priced(base_url, batch=None, in_flight=4),
+            "batched": _priced(base_url, batch=BATCH, in_flight=4),
+            "batched_all_in_flight": _priced(base_url, batch=BATCH, in_flight=max(1, records // 100)),
+        }
+        for name, config in runs.items():
+            before = server_stats(base_url)
+            seconds, result = _create(config, records, work / name, work / f"{name}.sqlite3")
+            after = server_stats(base_url)
+            usage = result.usage["models"]["m"]
+            out[name] = {
+                "wall_s": round(seconds, 2),
+                "records_per_s": round(len(result) / seconds, 1),
+                "cost": usage["cost"],
+                "tokens": usage["input_tokens"] + usage["output_tokens"],
+                "batched_requests": usage["batched"],
+                "direct_server_requests": after["requests"] - before["requests"],
+                "batches": after["batches"] - before["batches"],
+                "batch_polls": after["batch_polls"] - before["batch_polls"],
+            }
+            out[name]["rows"] = list(result)
+    direct = out["direct"]
+    for name in ("batched", "batched_all_in_flight"):
+        run = out[name]
+        run["cost_ratio"] = round(run["cost"] / direct["cost"], 4)
+        run["speed_ratio"] = round(run["records_per_s"] / direct["records_per_s"], 2)
+        run["identical_rows"] = run.pop("rows") == direct["rows"]
+    direct.pop("rows")
+    return out
+
+
 SCENARIOS = {
     "rerun": (rerun, 1000),
     "prompt_change": (prompt_change, 1000),
     "hit_cost": (hit_cost, 20_000),
+    "batch": (batch, 1000),
 }
 
 

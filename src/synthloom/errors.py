@@ -14,7 +14,8 @@
     │   ├── MalformedResponseError  the server's body is not the JSON its protocol promises: retried
     │   ├── ParseError              the model's reply could not be turned into the column's value
     │   ├── LocalModelError         the embedded llama.cpp model could not be started
-    │   └── ServingError            a `serve:` replica exited or never became healthy when started
+    │   ├── ServingError            a `serve:` replica exited or never became healthy when started
+    │   └── BatchRequestError       a provider batch did not answer a request within its attempts
     ├── GenerationError             the engine could not produce the dataset
     │   ├── CellFailedError         one cell failed for good (its row is dropped and recorded)
     │   ├── EarlyShutdownError      the failure rate over a window passed the configured threshold
@@ -38,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "BatchRequestError",
     "BudgetExceededError",
     "CellFailedError",
     "ConfigError",
@@ -223,6 +225,11 @@ class LocalModelError(ModelError):
 
 class ServingError(ModelError):
     """A server synthloom starts for a model (`serve:`) did not start or become healthy."""
+
+
+class BatchRequestError(ModelError):
+    """A request sent through a provider's batch API (`batch:`) was not answered in any of the batches
+    it was sent in (errors, an expired or failed batch), or a batch could not be submitted."""
 
 
 class GenerationError(SynthloomError):

@@ -92,6 +92,7 @@ def test_error_tree_matches_the_documented_hierarchy() -> None:
         e.ParseError: e.ModelError,
         e.LocalModelError: e.ModelError,
         e.ServingError: e.ModelError,
+        e.BatchRequestError: e.ModelError,
         e.GenerationError: e.SynthloomError,
         e.CellFailedError: e.GenerationError,
         e.EarlyShutdownError: e.GenerationError,

@@ -13,11 +13,21 @@ import os
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from synthloom.errors import ConfigError
 
 __all__ = [
+    "BatchConfig",
     "Distribution",
     "EndpointConfig",
     "InferenceParams",
@@ -156,6 +166,9 @@ class Pricing(_Strict):
     input_per_million: Annotated[float, Field(ge=0)] = 0.0
     #: Price of a million output tokens.
     output_per_million: Annotated[float, Field(ge=0)] = 0.0
+    #: The share taken off these prices for a request sent through the provider's batch API
+    #: (`batch:`): 0.5 is half price, as OpenAI and Anthropic bill batches.
+    batch_discount: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
 class StructuredOutputParams(_Strict):
@@ -167,6 +180,35 @@ class StructuredOutputParams(_Strict):
     correction_turns: Annotated[int, Field(ge=0)] = 2
     #: Fresh attempts after the correction turns ran out.
     restarts: Annotated[int, Field(ge=0)] = 1
+
+
+class BatchConfig(_Strict):
+    """How a model's requests go through its provider's batch API (`batch: true` takes these defaults).
+
+    Requests are collected per model and submitted as one batch once `size` are waiting or the oldest
+    has waited `max_wait` seconds; each batch is polled every `poll_interval` seconds until it ends.
+    A request a batch did not answer (an error, an expired batch) goes into a later batch, at most
+    `max_attempts` times in all; then its cell fails."""
+
+    #: Requests per batch (OpenAI takes up to 50,000 per file, Anthropic 100,000 per batch).
+    size: Annotated[int, Field(gt=0, le=50_000)] = 1000
+    #: Seconds the oldest waiting request may wait before a smaller batch is submitted.
+    max_wait: Annotated[float, Field(ge=0)] = 30.0
+    #: Seconds between two status checks of a batch in progress.
+    poll_interval: Annotated[float, Field(gt=0)] = 30.0
+    #: Batches a request may be sent in before its cell fails.
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    #: How long the provider may take (OpenAI's `completion_window`; Anthropic batches end within 24 h).
+    completion_window: Literal["24h"] = "24h"
+
+
+def _batch_choice(value: Any) -> Any:
+    """`batch: true` is the default batch settings, `batch: false` none."""
+    if value is True:
+        return BatchConfig()
+    if value is False:
+        return None
+    return value
 
 
 class EndpointConfig(_Strict):
@@ -256,6 +298,10 @@ class ModelConfig(_Strict):
     max_retries: Annotated[int, Field(ge=0)] = 5
     #: Prices per million tokens, for the cost in usage.json.
     pricing: Pricing | None = None
+    #: Send chat requests through the provider's batch API (`true`, or `{size, max_wait, poll_interval,
+    #: max_attempts}`): cheaper (`pricing.batch_discount`), answered within the provider's window.
+    batch: Annotated[BatchConfig | None, BeforeValidator(_batch_choice)] = None
+
     #: How hard to try for a reply that parses and fits the schema.
     structured_output: StructuredOutputParams = Field(default_factory=StructuredOutputParams)
     #: Servers synthloom starts for this model (instead of `base_url` / `endpoints`).
@@ -266,6 +312,15 @@ class ModelConfig(_Strict):
     n_ctx: Annotated[int, Field(gt=0)] = 4096
     #: `provider: local` only: CPU threads for llama.cpp (default: all cores).
     n_threads: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("batch")
+    @classmethod
+    def _batch_needs_a_batch_api(cls, value: BatchConfig | None, info: ValidationInfo) -> BatchConfig | None:
+        if value is not None and info.data.get("provider") == "local":
+            raise ValueError(
+                "'batch' needs a provider with a batch API (openai, anthropic); 'local' has none"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelConfig:
@@ -278,6 +333,13 @@ class ModelConfig(_Strict):
             dupes = sorted({url for url in urls if urls.count(url) > 1})
             if dupes:
                 raise ValueError(f"'endpoints' lists {', '.join(dupes)} more than once")
+        if self.batch is not None:
+            if self.serve is not None:
+                raise ValueError(
+                    "'batch' needs a provider with a batch API (openai, anthropic); a served model has none"
+                )
+            if self.endpoints:
+                raise ValueError("'batch' sends to one server: give 'base_url', not 'endpoints'")
         if self.serve is not None:
             if self.base_url or self.endpoints:
                 raise ValueError(

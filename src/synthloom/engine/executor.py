@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
@@ -65,6 +66,9 @@ class Job:
     #: The session's spend journal (set by the engine for a run that writes a directory): an executor
     #: hands it to the usage tracker its model exchanges are counted in. None: nothing journaled.
     spend_journal: SpendJournal | None = None
+    #: Where the run keeps the ids of its provider batches (`batches.jsonl` in the run directory), for
+    #: models with `batch:`. None: batch APIs are not used (a preview answers now, directly).
+    batch_state: Path | None = None
 
     def group_result(self, outcome: RowGroupRows, usage: dict[str, dict[str, Any]]) -> GroupResult:
         """A finished row group as a result to commit: its kept rows shaped into final records (a record

@@ -31,19 +31,31 @@ async def open_models(
         yield None
         return
     from synthloom.models import ModelPool
-    from synthloom.models.calls import ResponseCache
+    from synthloom.models.calls import HandlerWrapper, ResponseCache, RunBatches
 
     used = [m for m in job.config.models if m.alias in job.model_aliases]
     cache = ResponseCache.from_config(job.cache, sole_writer=True)
-    wrappers = [cache.wrap] if cache is not None else []
+    batched = [m.alias for m in used if m.batch is not None]
+    batches = RunBatches(job.batch_state) if batched and job.batch_state is not None else None
+    # The cache is outside the batches: an answer it holds never goes into a batch.
+    wrappers: list[HandlerWrapper] = []
+    if cache is not None:
+        wrappers.append(cache.wrap)
+    if batches is not None:
+        wrappers.append(batches.wrap)
     try:
         async with ModelPool(
             used, request_sinks=request_sinks, wrappers=wrappers, spend_journal=job.spend_journal
         ) as pool:
             if cache is not None:
                 pool.usage.add_report("cache", "responses", cache.report)
+            if batches is not None:
+                for alias in batched:
+                    pool.usage.add_report("batches", alias, batches.report(alias))
             yield pool
     finally:
+        if batches is not None:
+            await batches.aclose()
         if cache is not None:
             await cache.aclose()
 

@@ -48,6 +48,9 @@ class ExecutorType:
     factory: Callable[[Any, ExecutorContext], Executor]
     requires: str | None = None
     install_hint: str = ""
+    #: Whether row groups run where a model's `batch:` can collect requests (one process per run);
+    #: a config with `batch:` on a model is refused for an executor that cannot.
+    batch_apis: bool = True
 
 
 class LocalOptions(StrictModel):
@@ -116,6 +119,16 @@ class ExecutorRegistry:
                 source=config.source,
                 field=f"run.executor.{name}" + (f".{where}" if where else ""),
             ) from None
+        batched = next((m for m in config.models if m.batch is not None), None)
+        if batched is not None and not executor_type.batch_apis:
+            raise ConfigError(
+                f"batch is not applied under the {name} executor (its workers send requests "
+                "directly): remove 'batch' from the model or run with the local executor",
+                source=config.source,
+                model=batched.alias,
+                field="batch",
+                line=config.line_of_model(batched.alias, "batch"),
+            )
         if executor_type.requires and importlib.util.find_spec(executor_type.requires) is None:
             raise ConfigError(
                 f"the {name} executor needs {executor_type.requires}: {executor_type.install_hint}",
@@ -141,6 +154,13 @@ class ExecutorRegistry:
 EXECUTORS = ExecutorRegistry(
     [
         ExecutorType("local", LocalOptions, _local),
-        ExecutorType("ray", RayOptions, _ray, requires="ray", install_hint="pip install 'synthloom[ray]'"),
+        ExecutorType(
+            "ray",
+            RayOptions,
+            _ray,
+            requires="ray",
+            install_hint="pip install 'synthloom[ray]'",
+            batch_apis=False,
+        ),
     ]
 )

@@ -370,6 +370,7 @@ async def acreate(
     job = _prepare(_config(config))
     job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     directory = RunDirectory(Path(output) / job.config.name)
+    job.batch_state = directory.batches_path
     try:
         if check_endpoints:
             await check_reachable(job)

@@ -415,6 +415,7 @@ def create(
             f"{u.get('output_tokens', 0)} out, p50 {u.get('latency_p50') or 0:.2f}s, "
             f"{u.get('rate_limited', 0)} 429s, {u.get('retries', 0)} retries"
             + (f", {u['cached']} from the cache" if u.get("cached") else "")
+            + (f", {u['batched']} batched" if u.get("batched") else "")
             + (f", cost {u['cost']:.4f}" if u.get("cost") else "")
         )
     spend = _spend_line(summary["paid"], summary["paid_for_rows"])

@@ -149,6 +149,24 @@ _RATE = click.FloatRange(0, 1)
 @click.option("--tool-malformed-rate", default=None, type=_RATE, help="Tool calls with broken arguments.")
 @click.option("--tool-unknown-rate", default=None, type=_RATE, help="Tool calls naming no such tool.")
 @click.option("--embedding-dim", default=None, type=click.IntRange(min=1), help="Embedding size.")
+@click.option(
+    "--batch-delay",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Seconds from a batch's submission to its end (OpenAI /v1/batches, Anthropic Message Batches).",
+)
+@click.option(
+    "--batch-error-rate",
+    default=None,
+    type=_RATE,
+    help="Share of a batch's requests answered with an error (on their first submission).",
+)
+@click.option(
+    "--batch-expire-next",
+    default=None,
+    type=click.IntRange(min=0),
+    help="The next N batches expire with only half their requests answered.",
+)
 @click.option("--seed", default=None, type=int, help="Seed of every simulated draw.")
 @click.option(
     "--reply",
@@ -162,8 +180,9 @@ def mock_server_command(
     """Serve a simulated OpenAI-compatible endpoint until Ctrl-C (a zero-cost dry run of a pipeline).
 
     It answers chat (structured replies valid against the schema asked for, a fenced code block in the
-    language an llm-code column asks for, tool calls when tools are offered), embeddings and images
-    (real PNGs), with the latency, limits and faults you set."""
+    language an llm-code column asks for, tool calls when tools are offered), embeddings, images
+    (real PNGs) and both batch APIs (OpenAI's files and batches, Anthropic's Message Batches), with
+    the latency, limits and faults you set."""
     from pydantic import ValidationError
 
     from synthloom.testing import ScriptedResponse, SimulatedEndpointConfig, serve

@@ -107,6 +107,8 @@ def _entry_markdown(section: str, entry: dict[str, Any], level: int = 1) -> str:
     if "capabilities" in entry:
         caps = ", ".join(k for k, v in entry["capabilities"].items() if v) or "plain chat only"
         lines += [f"Capabilities: {caps}.", ""]
+    if entry.get("batch_protocol"):
+        lines += [f"Batch API (`batch:` on a model): {entry['batch_protocol']}.", ""]
     if entry.get("requires"):
         lines += [f"Needs the `{entry['requires']}` package installed.", ""]
     if entry.get("fields"):

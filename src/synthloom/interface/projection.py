@@ -5,7 +5,7 @@ Against an earlier run (`--against RUN`), a column is requested again only when 
 model's changed, or when it reads a column that is requested again; every other cell of the records the
 run holds is answered by the response cache. Tokens and requests per cell come from that run's
 usage.json (measured); without one, a model-backed cell is counted as one request of unknown tokens.
-Dollars come from each model's `pricing`.
+Dollars come from each model's `pricing` (at the batch price for a model with `batch:`).
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def project(
     requested = _requested_columns(config, plan, old_view)
     projection = Projection(records=num_records, against=str(against) if against else None)
     pricing = {m.alias: m.pricing for m in config.models}
+    batched = {m.alias for m in config.models if m.batch is not None}
     for col in plan.columns:
         aliases = sorted(set(col.config.model_aliases().values()))
         if not aliases:
@@ -105,7 +106,9 @@ def project(
         if price is not None and known:
             dollars = totals["input_tokens"] * price.input_per_million
             dollars += totals["output_tokens"] * price.output_per_million
-            totals["cost"] = dollars / 1_000_000
+            # A model with `batch:` sends its chat requests at the batch price.
+            discount = price.batch_discount if alias in batched else 0.0
+            totals["cost"] = dollars * (1 - discount) / 1_000_000
     projection.budget_warnings = _budget_warnings(config, projection)
     return projection
 

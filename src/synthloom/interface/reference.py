@@ -10,7 +10,7 @@ The JSON shape (`synthloom reference --json`) is stable; `REFERENCE_SHAPE_VERSIO
      "column_types": [{"name", "summary", "origin", "fields": [FIELD...], "example": {...},
                        "example_valid": bool}],
      "samplers":     [{"name", "summary", "fields": [FIELD...]}],
-     "providers":    [{"name", "summary", "capabilities": {"json_schema": bool, ...}}],
+     "providers":    [{"name", "summary", "capabilities": {"json_schema": bool, ...}, "batch_protocol"}],
      "recipes":      [{"name", "description", "origin"}],
      "executors":    [{"name", "summary", "requires", "fields": [FIELD...]}],
      "export_formats": ["jsonl", ...],
@@ -178,6 +178,7 @@ def _provider_entry(name: str) -> dict[str, Any]:
         },
         "default_base_url": provider.default_base_url,
         "starts_locally": provider.starts_locally,
+        "batch_protocol": provider.batch_protocol,
     }
 
 

@@ -126,6 +126,16 @@ class HttpSession:
 
         return await self._post(url, form, dict(headers), timeout)
 
+    async def get_bytes(self, url: str, *, headers: Mapping[str, str], timeout: float) -> bytes:
+        """GET `url`; return the body as is (a batch's results file), or raise the matching `ModelError`."""
+        raw, _ = await self._exchange("GET", url, lambda: None, dict(headers), timeout)
+        return raw
+
+    async def get_json(self, url: str, *, headers: Mapping[str, str], timeout: float) -> dict[str, Any]:
+        """GET `url`; return the JSON object answered, or raise the matching `ModelError`."""
+        raw, target = await self._exchange("GET", url, lambda: None, dict(headers), timeout)
+        return self._json_object(raw, target, 200)
+
     async def _post(
         self,
         url: str,
@@ -133,9 +143,21 @@ class HttpSession:
         headers: Mapping[str, str],
         timeout: float,
     ) -> dict[str, Any]:
+        raw, target = await self._exchange("POST", url, data, headers, timeout)
+        return self._json_object(raw, target, 200)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        data: Callable[[], bytes | aiohttp.FormData | None],
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> tuple[bytes, str]:
+        """One request, same-origin redirects followed: the body of a 2xx answer and where it came from."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):
-            status, response_headers, raw = await self._send(target, data(), headers, timeout)
+            status, response_headers, raw = await self._send(target, data(), headers, timeout, method)
             if status not in _REDIRECTS:
                 break
             target = self._redirect_target(url, target, status, response_headers)
@@ -148,6 +170,9 @@ class HttpSession:
             )
         if status >= 400:
             raise self._status_error(target, status, response_headers, raw)
+        return raw, target
+
+    def _json_object(self, raw: bytes, target: str, status: int) -> dict[str, Any]:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -159,12 +184,18 @@ class HttpSession:
         return body
 
     async def _send(
-        self, url: str, data: bytes | aiohttp.FormData, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        data: bytes | aiohttp.FormData | None,
+        headers: Mapping[str, str],
+        timeout: float,
+        method: str = "POST",
     ) -> tuple[int, dict[str, str], bytes]:
-        """One POST, redirects not followed: status, headers and the (bounded) body."""
+        """One request, redirects not followed: status, headers and the (bounded) body."""
         session = self._open()
         try:
-            async with session.post(
+            async with session.request(
+                method,
                 url,
                 data=data,
                 headers=headers,

@@ -52,6 +52,8 @@ class UsageTotals:
     requests: int = 0
     #: Requests answered without a server (a response cache): counted, not paid for.
     cached: int = 0
+    #: Requests sent through a provider's batch API (paid at the batch price).
+    batched: int = 0
     failures: int = 0
     rate_limited: int = 0
     retries: int = 0
@@ -61,11 +63,14 @@ class UsageTotals:
     cost: float = 0.0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def add(self, usage: CallUsage, *, ok: bool, cost: float, cached: bool = False) -> None:
+    def add(
+        self, usage: CallUsage, *, ok: bool, cost: float, cached: bool = False, batched: bool = False
+    ) -> None:
         self.requests += 1
         if cached:
             self.cached += 1
             return
+        self.batched += 1 if batched else 0
         self.failures += 0 if ok else 1
         self.rate_limited += usage.rate_limited
         self.retries += usage.retries
@@ -84,6 +89,7 @@ class UsageTotals:
         return {
             "requests": self.requests,
             "cached": self.cached,
+            "batched": self.batched,
             "failures": self.failures,
             "rate_limited": self.rate_limited,
             "retries": self.retries,
@@ -97,12 +103,14 @@ class UsageTotals:
         }
 
 
-def cost_of(usage: CallUsage, pricing: Pricing | None) -> float:
+def cost_of(usage: CallUsage, pricing: Pricing | None, *, batched: bool = False) -> float:
+    """What `usage` costs at `pricing`; a batched request at the batch price."""
     if pricing is None:
         return 0.0
-    return (
+    cost = (
         usage.input_tokens * pricing.input_per_million + usage.output_tokens * pricing.output_per_million
     ) / 1_000_000
+    return cost * (1 - pricing.batch_discount) if batched else cost
 
 
 class UsageTracker:
@@ -151,23 +159,27 @@ class UsageTracker:
         ok: bool = True,
         row_group: int | None = None,
         cached: bool = False,
+        batched: bool = False,
     ) -> None:
         """Count one exchange (one request and its retries) for its model, its column (`tag`) and its
         row group (committed with the group: `take_scope`). Failed exchanges still cost tokens; a cached
-        answer is counted apart and costs nothing. With a `journal`, the exchange is appended to it
-        too, so that it stays in the account if the process dies before its row group commits."""
-        cost = 0.0 if cached else cost_of(usage, self._pricing.get(alias))
+        answer is counted apart and costs nothing; a batched one costs the batch price. With a `journal`,
+        the exchange is appended to it too, so that it stays in the account if the process dies before
+        its row group commits."""
+        cost = 0.0 if cached else cost_of(usage, self._pricing.get(alias), batched=batched)
         if self.journal is not None:
             self.journal.add(alias, tag, usage, ok=ok, cached=cached, cost=cost, row_group=row_group)
-        self._models.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
+
+        def add(totals: UsageTotals) -> None:
+            totals.add(usage, ok=ok, cost=cost, cached=cached, batched=batched)
+
+        add(self._models.setdefault(alias, UsageTotals()))
         if tag is not None:
-            self._columns.setdefault(tag, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
+            add(self._columns.setdefault(tag, UsageTotals()))
             if "." in tag:  # a flow node's (`<column>.<node>`): also counted for the whole column
-                column = tag.split(".", 1)[0]
-                self._columns.setdefault(column, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
+                add(self._columns.setdefault(tag.split(".", 1)[0], UsageTotals()))
         if row_group is not None:
-            group = self._scopes.setdefault(row_group, {})
-            group.setdefault(alias, UsageTotals()).add(usage, ok=ok, cost=cost, cached=cached)
+            add(self._scopes.setdefault(row_group, {}).setdefault(alias, UsageTotals()))
 
     def take_scope(self, scope: int) -> dict[str, dict[str, Any]]:
         """What was spent under `scope` (per model alias: requests, tokens, cost, 429s, retries), and
@@ -193,6 +205,7 @@ class UsageTracker:
 _COUNT_KEYS = (
     "requests",
     "cached",
+    "batched",
     "failures",
     "rate_limited",
     "retries",

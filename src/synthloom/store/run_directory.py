@@ -103,6 +103,11 @@ class RunDirectory:
             (self.root / ".reserve").unlink()
 
     @property
+    def batches_path(self) -> Path:
+        """The provider batches the run submitted (models with `batch:`), found again on resume."""
+        return self.root / "batches.jsonl"
+
+    @property
     def config_path(self) -> Path:
         return self.root / "config.yaml"
 

@@ -5,9 +5,10 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/messages` (Anthropic-shaped),
 `POST /v1/images/generations` and `POST /v1/images/edits` (multipart; both answer a real PNG, at most
-256 pixels a side, as `b64_json`), `GET /v1/models`, `GET /health`, `GET /stats` (`DELETE /stats`
-resets it), `POST /admin/config` (change the config of a server running in another process). Replies
-are cheap: JSON and a timer.
+256 pixels a side, as `b64_json`), OpenAI's and Anthropic's batch APIs (`simulated_batches.py`:
+`/v1/files`, `/v1/batches`, `/v1/messages/batches`), `GET /v1/models`, `GET /health`, `GET /stats`
+(`DELETE /stats` resets it), `POST /admin/config` (change the config of a server running in another
+process). Replies are cheap: JSON and a timer.
 
 Image and audio content parts (OpenAI `image_url` / `input_audio`, Anthropic `image` blocks) are
 checked as a server would (a data URL must hold valid base64; 400 otherwise) and described in the
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthloom.models.structured_formats import to_xml, to_yaml
 from synthloom.testing.png import png_size, solid_png
 from synthloom.testing.schema_values import value_for_schema
+from synthloom.testing.simulated_batches import SimulatedBatches
 from synthloom.testing.simulated_tools import plan_tool_turn
 
 __all__ = ["RecordedRequest", "ScriptedResponse", "SimulatedEndpoint", "SimulatedEndpointConfig"]
@@ -88,6 +90,13 @@ class SimulatedEndpointConfig(BaseModel):
     #: is raised (`update`) or the server stops. A test holds a run at a chosen point with it (after the
     #: server answered K requests) instead of hoping to catch it there.
     answer_limit: Annotated[int, Field(ge=0)] | None = None
+    #: The batch APIs (`simulated_batches.py`): seconds from a batch's submission to its end; the share
+    #: of requests (chosen by custom id) a batch answers with an error, on their first
+    #: `batch_error_attempts` submissions; how many of the next batches expire half answered.
+    batch_delay: Annotated[float, Field(ge=0)] = 0.0
+    batch_error_rate: Rate = 0.0
+    batch_error_attempts: Annotated[int, Field(ge=0)] = 1
+    batch_expire_next: Annotated[int, Field(ge=0)] = 0
 
 
 class ScriptedResponse(BaseModel):
@@ -188,6 +197,9 @@ class SimulatedEndpoint:
         self._runner: web.AppRunner | None = None
         self._let_through = 0
         self._limit_raised = asyncio.Event()
+        self._batches = SimulatedBatches(
+            config=lambda: self.config, update=self.update, answer=self._batch_answer
+        )
 
     # -- control -----------------------------------------------------------------------------------
 
@@ -210,12 +222,13 @@ class SimulatedEndpoint:
         self._script.extend(ScriptedResponse.model_validate(r) for r in responses)
 
     def stats(self) -> dict[str, Any]:
-        return self._stats.as_dict()
+        return {**self._stats.as_dict(), **self._batches.stats()}
 
     def reset_stats(self) -> None:
         in_flight = self._stats.in_flight
         self._stats = _Stats()
         self._stats.in_flight = in_flight
+        self._batches.reset_stats()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -231,6 +244,7 @@ class SimulatedEndpoint:
         app.router.add_get("/stats", self._get_stats)
         app.router.add_delete("/stats", self._delete_stats)
         app.router.add_post("/admin/config", self._post_config)
+        self._batches.routes(app)
         return app
 
     async def start(self) -> None:
@@ -469,6 +483,10 @@ class SimulatedEndpoint:
         return web.Response(status=200)
 
     # -- bodies ------------------------------------------------------------------------------------
+
+    def _batch_answer(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One request of a batch, answered as the chat route of its kind would answer it."""
+        return self._messages_body(payload, None) if kind == "anthropic" else self._chat_body(payload, None)
 
     def _chat_body(self, payload: dict[str, Any], step: ScriptedResponse | None) -> dict[str, Any]:
         messages = payload.get("messages") or []

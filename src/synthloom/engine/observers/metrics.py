@@ -222,6 +222,7 @@ def _model_figures(usage: dict[str, Any]) -> dict[str, dict[str, int]]:
             "ceiling": int(lim.get("ceiling", 0)),
             "requests": int(use.get("requests", 0)),
             "cached": int(use.get("cached", 0)),
+            "batched": int(use.get("batched", 0)),
             "rate_limited": int(use.get("rate_limited", lim.get("rate_limited", 0))),
             "retries": int(use.get("retries", 0)),
         }
@@ -262,6 +263,9 @@ class _PrometheusCollector:
             "requests": CounterMetricFamily("synthloom_model_requests", "Model exchanges", labels=["model"]),
             "cached": CounterMetricFamily(
                 "synthloom_model_cached", "Exchanges answered by the response cache", labels=["model"]
+            ),
+            "batched": CounterMetricFamily(
+                "synthloom_model_batched", "Exchanges sent through a provider batch API", labels=["model"]
             ),
             "rate_limited": CounterMetricFamily(
                 "synthloom_model_rate_limited", "Responses 429 (rate limited)", labels=["model"]
@@ -345,6 +349,7 @@ def _register_otel_instruments(metrics: RunMetrics, meter: Any) -> None:
     meter.create_observable_gauge("synthloom.model.concurrency.ceiling", callbacks=[per_model("ceiling")])
     meter.create_observable_counter("synthloom.model.requests", callbacks=[per_model("requests")])
     meter.create_observable_counter("synthloom.model.cached", callbacks=[per_model("cached")])
+    meter.create_observable_counter("synthloom.model.batched", callbacks=[per_model("batched")])
     meter.create_observable_counter("synthloom.model.rate_limited", callbacks=[per_model("rate_limited")])
     meter.create_observable_counter("synthloom.model.retries", callbacks=[per_model("retries")])
     latency = meter.create_histogram(

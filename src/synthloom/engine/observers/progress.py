@@ -179,7 +179,16 @@ class ProgressDisplay:
         stats = self.model_stats()
         if stats:
             table.add_section()
-            heads = ("model", "concurrency", "tokens/s", "429s", "5xx / retries", "requests", "cached")
+            heads = (
+                "model",
+                "concurrency",
+                "tokens/s",
+                "429s",
+                "5xx / retries",
+                "requests",
+                "cached",
+                "batched",
+            )
             table.add_row(*(f"[b]{head}[/b]" for head in heads))
             for alias, s in stats.items():
                 tokens = s.get("output_tokens", 0) + s.get("input_tokens", 0)
@@ -191,6 +200,7 @@ class ProgressDisplay:
                     f"{s.get('server_errors', 0)} / {s.get('retries', 0)}",
                     str(s.get("requests", 0)),
                     str(s.get("cached", 0)),
+                    str(s.get("batched", 0)),
                 )
         return table
 
@@ -213,6 +223,7 @@ def model_rows(
             "rate_limited": limiter["rate_limited"],
             "requests": u.get("requests", 0),
             "cached": u.get("cached", 0),
+            "batched": u.get("batched", 0),
             "server_errors": (live or {}).get(alias, {}).get("server_errors", u.get("server_errors", 0)),
             "retries": (live or {}).get(alias, {}).get("retries", u.get("retries", 0)),
             "input_tokens": u.get("input_tokens", 0),

@@ -235,6 +235,15 @@ class RayExecutor:
         return usage
 
     async def run(self, job: Job, supply: GroupSupply, events: CellEvents) -> AsyncIterator[GroupResult]:
+        batched = next((m for m in job.config.models if m.batch is not None), None)
+        if batched is not None:  # refused at validation too (`ExecutorType.batch_apis`); an instance given
+            # directly to `create` skips that check
+            raise ConfigError(
+                "batch is not applied under the ray executor (its workers send requests directly): "
+                "remove 'batch' from the model or run with the local executor",
+                model=batched.alias,
+                field="batch",
+            )
         ray = _ray()
         owned = self._connect(ray, job)
         # The workers' exchanges are replayed here as their reports arrive, and journaled then.

@@ -117,8 +117,10 @@ class RecordingUsage(UsageTracker):
         ok: bool = True,
         row_group: int | None = None,
         cached: bool = False,
+        batched: bool = False,
     ) -> None:
-        super().record(alias, tag, usage, ok=ok, row_group=row_group, cached=cached)
+        # Batches are never applied under Ray (the executor refuses `batch:`), so `batched` is not kept.
+        super().record(alias, tag, usage, ok=ok, row_group=row_group, cached=cached, batched=batched)
         self.calls.append((alias, tag, usage, ok, cached))
 
     def take_calls(self) -> list[CallRecord]:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from synthloom.models.calls.accounting import Accounting
+from synthloom.models.calls.batch_apis import BatchApi, BatchOutcome, BatchStatus
+from synthloom.models.calls.batching import Batching, BatchQueue, BatchState, RunBatches
 from synthloom.models.calls.caching import Caching, ResponseCache
 from synthloom.models.calls.chain import HandlerWrapper, build_chain
 from synthloom.models.calls.handler import FunctionHandler, Handler, Wrapper
@@ -21,6 +23,12 @@ from synthloom.models.calls.routing import RequestSink, Routing
 __all__ = [
     "NO_SCOPE",
     "Accounting",
+    "BatchApi",
+    "BatchOutcome",
+    "BatchQueue",
+    "BatchState",
+    "BatchStatus",
+    "Batching",
     "Caching",
     "CallScope",
     "FunctionHandler",
@@ -33,6 +41,7 @@ __all__ = [
     "ResponseCache",
     "Retrying",
     "Routing",
+    "RunBatches",
     "UploadFile",
     "Wrapper",
     "build_chain",

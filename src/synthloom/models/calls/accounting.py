@@ -61,6 +61,7 @@ class Accounting(Wrapper):
             ok=True,
             row_group=scope.row_group,
             cached=response.cached,
+            batched=response.batched,
         )
         if scope.lineage is not None and request.describe is not None:
             scope.lineage.append(lineage_entry(request, response))
@@ -86,6 +87,8 @@ def lineage_entry(request: ModelRequest, response: ModelResponse) -> bytes:
     }
     if response.cached:
         entry["cached"] = True
+    if response.batched:
+        entry["batched"] = True
     if _has_parts(entry.get("messages")):
         entry = _without_media(entry)
     return orjson.dumps(entry, default=str)

@@ -97,9 +97,11 @@ class ModelRequest:
 @dataclass(slots=True)
 class ModelResponse:
     """What the chain returns: the parsed value, the raw answer, and what the exchange cost (all its
-    attempts). `cached` marks an answer that was not fetched from a server by this request."""
+    attempts). `cached` marks an answer that was not fetched from a server by this request, `batched`
+    one fetched through the provider's batch API (paid at the batch price)."""
 
     value: Any
     body: dict[str, Any]
     usage: CallUsage
     cached: bool = False
+    batched: bool = False

@@ -31,6 +31,7 @@ class AnthropicProvider(Provider):
     """`POST {base_url}/v1/messages` with `x-api-key` and `anthropic-version` headers."""
 
     name = "anthropic"
+    batch_protocol = "anthropic"
     capabilities = ProviderCapabilities(tools=True, vision=True)
     default_base_url = ANTHROPIC_BASE_URL
 

@@ -90,6 +90,9 @@ class Provider(ABC):
     default_base_url: str | None = None
     #: True when the endpoint is a server the pool must start itself (see `local_server`).
     starts_locally: bool = False
+    #: The batch API the provider's server offers (`openai`: `/files` + `/batches`; `anthropic`:
+    #: Message Batches), None: none, and a model with `batch:` is refused.
+    batch_protocol: str | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -115,6 +118,12 @@ class Provider(ABC):
                 f"provider '{self.name}' serves a local model: 'endpoints' does not apply",
                 model=config.alias,
                 field="endpoints",
+            )
+        if config.batch is not None and self.batch_protocol is None:
+            raise ConfigError(
+                f"provider '{self.name}' has no batch API: remove 'batch' (or use openai or anthropic)",
+                model=config.alias,
+                field="batch",
             )
         if config.model_path and not self.starts_locally:
             raise ConfigError(

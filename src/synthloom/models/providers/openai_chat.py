@@ -21,6 +21,7 @@ class OpenAIProvider(Provider):
     """Any server speaking OpenAI's `/chat/completions` and `/embeddings` at `base_url`."""
 
     name = "openai"
+    batch_protocol = "openai"
     capabilities = ProviderCapabilities(
         json_schema=True, tools=True, vision=True, audio=True, embeddings=True, images=True
     )
