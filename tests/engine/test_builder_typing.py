@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -14,7 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_type_checker_catches_a_misspelt_keyword(tmp_path: Path) -> None:
     """The typed methods are what mypy sees: a good call checks, a typo in a keyword or a sampler kind
     is an error (it used to pass as `**fields: Any`)."""
-    good = tmp_path / "good.py"
+    # Module names of their own: the project's mypy cache is keyed by module, and a cached `bad` of an
+    # earlier run would be replayed with that run's path.
+    suffix = uuid.uuid4().hex[:12]
+    good = tmp_path / f"good_{suffix}.py"
     good.write_text(
         textwrap.dedent(
             """
@@ -25,7 +29,7 @@ def test_a_type_checker_catches_a_misspelt_keyword(tmp_path: Path) -> None:
             """
         )
     )
-    bad = tmp_path / "bad.py"
+    bad = tmp_path / f"bad_{suffix}.py"
     bad.write_text(
         textwrap.dedent(
             """
