@@ -5,7 +5,8 @@ compared with what the server answered.
          process (latency 0.05 s +- 50 %); `synthloom create` killed 5 times, each once the server has
          answered a random number of further requests, then resumed until it completes. Reported:
          answered (the server's count of 2xx replies written), paid (`metadata.json` `usage_paid`:
-         requests sent, cached answers apart), paid for the rows kept (`usage_committed`: what the
+         requests sent, cached answers apart, including the `unread` ones in flight at a kill),
+         paid for the rows kept (`usage_committed`: what the
          committed row groups cost, which was all the account showed before the spend journal), and
          both as a share of answered. Goal: paid >= 99.5 % of answered.
 
@@ -101,6 +102,7 @@ def storm(records: int, seed: int = 7) -> dict[str, Any]:
         meta = json.loads((out / "storm" / "metadata.json").read_text())
         answered = _answered(base_url)
     paid, committed = _sent(meta["usage_paid"]), _sent(meta["usage_committed"])
+    unread = sum(int(m.get("unread", 0)) for m in meta["usage_paid"].values())
     return {
         "records": meta["committed_records"],
         "kills": KILLS,
@@ -110,6 +112,9 @@ def storm(records: int, seed: int = 7) -> dict[str, Any]:
         "paid": paid,
         "paid_for_rows_kept": committed,
         "paid_share": round(paid / answered, 4),
+        # Of which in flight when a session was killed (sent, perhaps answered, never read).
+        "unread": unread,
+        "read_share": round((paid - unread) / answered, 4),
         "committed_only_share": round(committed / answered, 4),
         "wall_s": round(wall, 1),
     }

@@ -95,16 +95,47 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def _journal_in_flight(run: Path, session: int) -> int | None:
+    """The last count of requests in flight the journal holds for `session` (None: none yet)."""
+    try:
+        data = (run / "spend.jsonl").read_bytes()
+    except FileNotFoundError:
+        return None
+    last = None
+    for line in data.splitlines(keepends=True):
+        if line.endswith(b"\n") and b'"in_flight"' in line:
+            entry = json.loads(line)
+            if entry["session"] == session:
+                last = entry["in_flight"]
+    return last
+
+
+def _held(base_url: str) -> int:
+    return int(_admin(base_url, "GET", "/stats")["held"])
+
+
 def test_answered_requests_stay_paid_after_kills_at_chosen_points(tmp_path: Path, held_server: str) -> None:
     config, out = _config(tmp_path, held_server), tmp_path / "out"
     run = out / "storm"
-    # Two kills, each once the server answered exactly `limit` requests in all and the journal holds
-    # them (every line flushed): the account must then be exact.
+    # Two kills, each once the server answered exactly `limit` requests in all, holds the next ones,
+    # and the journal holds both (every line flushed): the account must then be exact.
+    held_at_kill = []
     for session, limit in enumerate((13, 31)):
         _admin(held_server, "POST", "/admin/config", {"answer_limit": limit})
         proc = _start(config, out, resume=session > 0)
+
+        def caught(k: int = limit, session: int = session) -> bool:
+            held = _held(held_server)
+            return (
+                _answered(held_server) == k
+                and _journal_lines(run) >= k
+                and held > 0
+                and _journal_in_flight(run, session) == held
+            )
+
         try:
-            wait_for(lambda k=limit: _answered(held_server) == k and _journal_lines(run) >= k, proc)
+            wait_for(caught, proc)
+            held_at_kill.append(_held(held_server))
         finally:
             _kill(proc)
         assert _journal_lines(run) == limit == _answered(held_server)
@@ -134,10 +165,18 @@ def test_answered_requests_stay_paid_after_kills_at_chosen_points(tmp_path: Path
     paid, committed = meta["usage_paid"]["m"], meta["usage_committed"]["m"]
     # Paid: everything the server answered, the three killed sessions included (answers a resumed
     # session took from the response cache are counted apart, unpaid).
+    # Requests in flight when a session was killed count as paid too (`unread`: sent, perhaps answered,
+    # never read); here the server held them, so they are exactly what it held at the first two kills.
     sent = paid["requests"] - paid["cached"]
-    assert paid["failures"] == 0 and sent <= answered
-    assert answered - sent <= lost_bound
-    assert [s["paid"]["m"]["requests"] - s["paid"]["m"]["cached"] for s in meta["sessions"][:2]] == [13, 18]
+    unread = paid.get("unread", 0)
+    assert paid["failures"] == 0 and sent - unread <= answered
+    assert answered - (sent - unread) <= lost_bound
+    assert answered - sent <= PARALLEL  # with the in-flight counts, at most a loop turn's sends are missing
+    first_two = meta["sessions"][:2]
+    assert [s["paid"]["m"]["unread"] for s in first_two] == held_at_kill
+    assert [
+        s["paid"]["m"]["requests"] - s["paid"]["m"]["cached"] - s["paid"]["m"]["unread"] for s in first_two
+    ] == [13, 18]
     assert sum(s["paid"]["m"]["requests"] for s in meta["sessions"]) == paid["requests"]
     # Paid for the rows you have: one request per committed record; the killed sessions' unfinished
     # groups were paid for and regenerated.

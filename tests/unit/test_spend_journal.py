@@ -131,3 +131,45 @@ def test_a_full_disk_is_kept_as_the_runs_error_not_raised_in_the_cell(
     assert "spend.jsonl" in str(journal.error) and "disk is full" in str(journal.error)
     journal.add("m", "t", _usage(), ok=True, cached=False, cost=0.0, row_group=0)  # stopped: no raise
     journal.close()
+
+
+def test_requests_in_flight_at_a_kill_are_counted_as_unread(tmp_path: Path) -> None:
+    path = tmp_path / "spend.jsonl"
+    in_flight = {"m": 3}
+    killed = SpendJournal(path, session=0)
+    killed.in_flight = lambda: in_flight
+    killed.add("m", "text", _usage(), ok=True, cached=False, cost=0.5, row_group=0)
+    killed.flush()  # the count (3) goes with the line
+    in_flight["m"] = 2
+    killed.add("m", "text", _usage(), ok=True, cached=False, cost=0.5, row_group=0)
+    killed.flush()  # and again when it changed (2); then the process dies: no close
+    in_flight["m"] = 1
+    killed.request_sent()  # outside a loop: nothing written, the count stays at the last one written
+    closed = SpendJournal(path, session=1)
+    closed.in_flight = lambda: {"m": 4}
+    closed.add("m", "text", _usage(), ok=True, cached=False, cost=0.5, row_group=1)
+    closed.flush()
+    closed.close()  # a session that ends has nothing in flight
+
+    read = read_spend_journal(path)
+    died, ended = read.sessions[0]["m"], read.sessions[1]["m"]
+    # Two read answers, and two that were at the server when the process died: paid, at the mean cost.
+    assert died["requests"] == 4 and died["unread"] == 2 and died["cost"] == pytest.approx(2.0)
+    assert ended["requests"] == 1 and "unread" not in ended and ended["cost"] == pytest.approx(0.5)
+    assert read.skipped == 0
+
+
+async def test_a_request_sent_brings_the_count_up_to_date_at_the_end_of_the_loop_turn(tmp_path: Path) -> None:
+    path = tmp_path / "spend.jsonl"
+    journal = SpendJournal(path, session=0)
+    count = {"m": 0}
+    journal.in_flight = lambda: count
+    count["m"] = 5
+    journal.request_sent()
+    journal.request_sent()  # one write per turn
+    assert path.read_bytes() == b""
+    await asyncio.sleep(0)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert lines == [{"session": 0, "model": "m", "in_flight": 5}]
+    journal.close()
+    assert orjson.loads(path.read_bytes().splitlines()[-1]) == {"session": 0, "model": "m", "in_flight": 0}

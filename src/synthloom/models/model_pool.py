@@ -66,6 +66,9 @@ class ModelPool:
         self._providers: dict[str, Provider] = check_models(configs, registry=providers)
         self._retry = retry_policy or RetryPolicy()
         self.usage = UsageTracker({c.alias: c.pricing for c in configs}, journal=spend_journal)
+        self._routings: dict[str, Routing] = {}
+        if spend_journal is not None:
+            spend_journal.in_flight = self._in_flight
         self._health = health
         ceilings: dict[tuple[str, str], int] = {}
         for config in configs:
@@ -108,7 +111,14 @@ class ModelPool:
         if client is None:
             config = self.config(alias)
             endpoints = self.endpoint_set(alias)
-            routing = Routing(endpoints, timeout=config.timeout, sinks=self._sinks)
+            journal = self.usage.journal
+            routing = Routing(
+                endpoints,
+                timeout=config.timeout,
+                sinks=self._sinks,
+                on_send=journal.request_sent if journal is not None else None,
+            )
+            self._routings[alias] = routing
             handler = build_chain(
                 config, routing, usage=self.usage, retry_policy=self._retry, extra=self._wrappers
             )
@@ -117,6 +127,10 @@ class ModelPool:
             )
             self._clients[alias] = client
         return client
+
+    def _in_flight(self) -> dict[str, int]:
+        """Requests at a server now, per model alias (for the spend journal)."""
+        return {alias: routing.in_flight for alias, routing in self._routings.items()}
 
     def endpoint_set(self, alias: str) -> EndpointSet:
         """The endpoints `alias`'s requests are spread over (one, unless it declares `endpoints`)."""

@@ -18,6 +18,14 @@ most the exchanges that ended in the loop turn the process died in (none once th
 kernel holds written data across a process's death); a power cut loses at most what was written since
 the last `fsync`, made at most once a second off the event loop (`FSYNC_INTERVAL`).
 
+What a finished-exchange line cannot hold is a request the server answered but the process never read:
+it was in flight when the process died. So the journal also keeps, per model, how many requests are
+in flight (`{"session": 2, "model": "m", "in_flight": 12}`), written with each batch whenever the count
+changed and set back to 0 when the session closes. A session killed with requests in flight ends with
+a count above 0; the reader adds them to what it paid as `unread` requests (sent, perhaps answered,
+never read; their cost estimated at the session's mean cost per request of that model). That may count
+a request the server never finished — the account errs on the side of what may have been billed.
+
 A write that fails (a full disk) is not raised inside the cell whose exchange ended: the journal stops,
 keeps the error in `error` as an `OutputError` naming the file, and the engine raises it after its next
 commit, so the run ends with the same disk-full error as any other write.
@@ -30,6 +38,7 @@ import contextlib
 import errno
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +98,9 @@ class SpendJournal:
         #: The write that failed (disk full), as the error the run ends with; None while writing works.
         self.error: OutputError | None = None
         self.lines = 0
+        #: Requests in flight now, per model (set by the model pool); None: not tracked (Ray workers).
+        self.in_flight: Callable[[], Mapping[str, int]] | None = None
+        self._in_flight_written: dict[str, int] = {}
         self._pending: list[bytes] = []
         self._scheduled = False
         self._last_sync = time.monotonic()
@@ -128,10 +140,39 @@ class SpendJournal:
             self._scheduled = True
             loop.call_soon(self.flush)
 
+    def request_sent(self) -> None:
+        """A request went to a server: bring the in-flight count up to date at the end of this loop
+        turn (with whatever lines it adds)."""
+        if self._fd is None or self._scheduled or self.in_flight is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def _note_in_flight(self, counts: Mapping[str, int]) -> None:
+        written = self._in_flight_written
+        for alias in written.keys() | counts.keys():
+            count = counts.get(alias, 0)
+            if count != written.get(alias, 0):
+                written[alias] = count
+                self._pending.append(
+                    orjson.dumps(
+                        {"session": self.session, "model": alias, "in_flight": count},
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                )
+
     def flush(self) -> None:
         """Write the pending lines now (one write), and start an fsync if the last is old enough."""
         self._scheduled = False
-        if not self._pending or self._fd is None:
+        if self._fd is None:
+            return
+        if self.in_flight is not None:
+            self._note_in_flight(self.in_flight())
+        if not self._pending:
             return
         data = b"".join(self._pending)
         count = len(self._pending)
@@ -148,7 +189,10 @@ class SpendJournal:
             self._sync_soon()
 
     def close(self) -> None:
-        """Write what is pending, fsync, close. Idempotent."""
+        """Write what is pending (nothing is in flight any more), fsync, close. Idempotent."""
+        self.in_flight = None
+        if self._fd is not None:
+            self._note_in_flight({})
         self.flush()
         if self._fd is None:
             return

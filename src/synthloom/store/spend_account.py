@@ -4,7 +4,9 @@ per-model counts: what every session paid, killed sessions included.
 Each line names its `session` and `model`; its other numeric keys (requests, cached, failures,
 rate_limited, retries, input_tokens, output_tokens, cost) are summed. A line that does not parse — the
 torn end of a session killed in the middle of a write, or one cut short by a full disk — is skipped and
-counted, never an error. Reading starts at a byte offset and returns the offset reached (just past the
+counted, never an error. An `in_flight` line is a count, not a sum: a session whose last count is above
+0 died with those requests at the server, and they are added as `unread` requests (see
+`models/spend_journal.py`). Reading starts at a byte offset and returns the offset reached (just past the
 last complete line), so that a run folds each line into `metadata.json` once, however long it grows.
 """
 
@@ -28,6 +30,7 @@ COUNT_KEYS = (
     "input_tokens",
     "output_tokens",
     "cost",
+    "unread",
 )
 
 
@@ -47,6 +50,7 @@ class JournalRead:
 def read_spend_journal(path: Path, *, offset: int = 0) -> JournalRead:
     """Sum the complete lines of `path` from byte `offset` on (a missing file reads as empty)."""
     read = JournalRead(offset=offset)
+    last_in_flight: dict[tuple[int, str], int] = {}
     try:
         with open(path, "rb") as fh:
             fh.seek(offset)
@@ -62,6 +66,10 @@ def read_spend_journal(path: Path, *, offset: int = 0) -> JournalRead:
             read.skipped += 1
             continue
         read.lines += 1
+        in_flight = entry[2].get("in_flight")
+        if isinstance(in_flight, int) and not isinstance(in_flight, bool):
+            last_in_flight[(entry[0], entry[1])] = in_flight
+            continue
         models = read.sessions.setdefault(entry[0], {})
         counts = models.setdefault(entry[1], {})
         for key in COUNT_KEYS:
@@ -69,7 +77,20 @@ def read_spend_journal(path: Path, *, offset: int = 0) -> JournalRead:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 counts[key] = counts.get(key, 0) + value
     read.offset = offset + end
+    for (session, model), count in last_in_flight.items():
+        if count > 0:  # the session ended (was killed) with these requests at the server
+            _add_unread(read.sessions.setdefault(session, {}).setdefault(model, {}), count)
     return read
+
+
+def _add_unread(counts: dict[str, Any], unread: int) -> None:
+    """Count `unread` requests (in flight when their session died) as paid, at the session's mean cost
+    per request of the model."""
+    billed = counts.get("requests", 0) - counts.get("cached", 0)
+    if billed > 0 and counts.get("cost"):
+        counts["cost"] = counts["cost"] + counts["cost"] / billed * unread
+    counts["requests"] = counts.get("requests", 0) + unread
+    counts["unread"] = counts.get("unread", 0) + unread
 
 
 def _entry(line: bytes) -> tuple[int, str, dict[str, Any]] | None:

@@ -125,6 +125,8 @@ class RecordedRequest(BaseModel):
 class _Stats:
     def __init__(self) -> None:
         self.requests = 0
+        #: Requests waiting now behind `answer_limit` (not yet counted in `requests`).
+        self.held = 0
         #: 2xx replies written whole to the client's connection: what a real server bills.
         self.answered = 0
         self.rate_limited = 0
@@ -159,6 +161,7 @@ class _Stats:
         return {
             "requests": self.requests,
             "answered": self.answered,
+            "held": self.held,
             "rate_limited": self.rate_limited,
             "server_errors": self.server_errors,
             "hangs": self.hangs,
@@ -382,7 +385,11 @@ class SimulatedEndpoint:
         while (limit := self.config.answer_limit) is not None and self._let_through >= limit:
             if self._closing.is_set():
                 return True
-            await self._limit_raised.wait()
+            self._stats.held += 1
+            try:
+                await self._limit_raised.wait()
+            finally:
+                self._stats.held -= 1
             transport = request.transport
             if transport is None or transport.is_closing():
                 return False

@@ -24,10 +24,21 @@ RequestSink = Callable[[str, str, float], None]
 class Routing:
     """Sends one attempt of a request through `endpoints` and parses the answer."""
 
-    def __init__(self, endpoints: EndpointSet, *, timeout: float, sinks: Sequence[RequestSink] = ()) -> None:
+    def __init__(
+        self,
+        endpoints: EndpointSet,
+        *,
+        timeout: float,
+        sinks: Sequence[RequestSink] = (),
+        on_send: Callable[[], None] | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
         self.sinks = list(sinks)
+        #: Called as each attempt goes to the server (the spend journal notes what is in flight).
+        self.on_send = on_send
+        #: Attempts sent and not yet answered (or failed).
+        self.in_flight = 0
 
     async def handle(self, request: ModelRequest) -> ModelResponse:
         usage = CallUsage(attempts=1)
@@ -41,16 +52,22 @@ class Routing:
                 assert lease.session is not None  # set by the endpoint set before the lease is handed out
                 url = request.url(lease.base_url)
                 timeout = request.timeout or self.timeout
-                if request.files:
-                    files = {f.field: (f.filename, f.content, f.media_type) for f in request.files}
-                    fields = {k: str(v) for k, v in request.body.items()}
-                    body = await lease.session.post_form(
-                        url, fields, files, headers=lease.headers, timeout=timeout
-                    )
-                else:
-                    body = await lease.session.post_json(
-                        url, request.body, headers=lease.headers, timeout=timeout
-                    )
+                self.in_flight += 1
+                if self.on_send is not None:
+                    self.on_send()
+                try:
+                    if request.files:
+                        files = {f.field: (f.filename, f.content, f.media_type) for f in request.files}
+                        fields = {k: str(v) for k, v in request.body.items()}
+                        body = await lease.session.post_form(
+                            url, fields, files, headers=lease.headers, timeout=timeout
+                        )
+                    else:
+                        body = await lease.session.post_json(
+                            url, request.body, headers=lease.headers, timeout=timeout
+                        )
+                finally:
+                    self.in_flight -= 1
                 parsed = request.parse(body)
                 lease.input_tokens, lease.output_tokens = parsed.input_tokens, parsed.output_tokens
             outcome = "success"
