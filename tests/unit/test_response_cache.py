@@ -253,7 +253,9 @@ async def main():
         await setup.ask(seed=seed)
     def half_written():  # on the cache's own thread and connection: a write begun, never committed
         cache._db.execute("BEGIN IMMEDIATE")
-        cache._db.execute("INSERT INTO responses VALUES (?, ?, ?, ?)", (b"x" * 32, b"half", 4, 0.0))
+        cache._db.execute(
+            "INSERT INTO responses (key, value, size, used) VALUES (?, ?, ?, ?)", (b"x" * 32, b"half", 4, 0.0)
+        )
 
     cache._thread.submit(half_written).result()
     print("writing", flush=True)

@@ -100,13 +100,14 @@ def reset_template_seed(token: Token[_LazyRandom | None]) -> None:
 
 
 @contextmanager
-def template_seed(seed: int) -> Iterator[random.Random]:
+def template_seed(seed: int) -> Iterator[None]:
     """Within the block, template randomness (`random` filter, `lipsum`) draws from
-    `random.Random(seed)`, which it yields. The engine derives `seed` from the run seed, the column and
-    the record, so a run that uses `| random` is reproducible, resumed or not."""
+    `random.Random(seed)` (made on the first draw: most cells never draw). The engine derives `seed`
+    from the run seed, the column and the record, so a run that uses `| random` is reproducible,
+    resumed or not."""
     token = set_template_seed(seed)
     try:
-        yield template_rng()
+        yield
     finally:
         reset_template_seed(token)
 
@@ -212,8 +213,12 @@ def _reviewed_examples(run: str, verdict: str = "good", n: int = 3) -> list[dict
 
 @lru_cache(maxsize=4096)
 def compile_template(source: str) -> jinja2.Template:
-    """Compile once; callers render many times."""
-    return template_environment().from_string(source)
+    """Compile once; callers render many times. The template's globals (a chain of its own and the
+    environment's, fixed once the environment is made) are flattened into one dict: Jinja walks them
+    on every render, and walking a chain cost more than the render itself."""
+    template = template_environment().from_string(source)
+    template.globals = dict(template.globals)  # type: ignore[assignment]
+    return template
 
 
 #: Rendered conditions that read as false (`when`, filters, flow edges, seed filters).

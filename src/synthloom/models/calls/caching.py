@@ -51,8 +51,10 @@ __all__ = ["FORMAT_VERSION", "Caching", "ResponseCache", "request_key"]
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the key or the stored value changes meaning: a file of another version is refused.
-FORMAT_VERSION = 1
+#: Bumped whenever the key, the stored value or the table changes: a file of another version is refused.
+#: 2: a rowid table with the key in an index of its own (format 1 kept whole answers in the key's B-tree,
+#: so every insert at a random key rewrote a page full of answers: 3 times the cost per answer).
+FORMAT_VERSION = 2
 
 _MODES = ("read_write", "read_only", "refresh")
 #: Occurrence counters kept before they are forgotten (only a cell still sending needs its count).
@@ -285,9 +287,10 @@ class ResponseCache:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                # Answers are appended in rowid order; the random keys live in a small index of their own.
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS responses (key BLOB PRIMARY KEY, value BLOB NOT NULL, "
-                    "size INTEGER NOT NULL, used REAL NOT NULL) WITHOUT ROWID"
+                    "CREATE TABLE IF NOT EXISTS responses (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
+                    "value BLOB NOT NULL, size INTEGER NOT NULL, used REAL NOT NULL)"
                 )
                 db.execute("CREATE INDEX IF NOT EXISTS responses_used ON responses (used)")
                 db.execute(
