@@ -28,13 +28,12 @@ import asyncio
 import contextlib
 import json
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from harness import save_results, server_stats, stamped
+from harness import save_results, scratch, server_stats, stamped
 
 import synthloom
 from synthloom import DatasetConfig
@@ -79,7 +78,7 @@ def _server(seed: int) -> SimulatedEndpointConfig:
 
 
 def _run(config: DatasetConfig, records: int) -> tuple[float, float, synthloom.DatasetResult]:
-    out = tempfile.mkdtemp(prefix="bench-endpoints-")
+    out = scratch(prefix="bench-endpoints-")
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     result = synthloom.create(config, records, out, resume="never")

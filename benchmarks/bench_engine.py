@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import run_scenarios, server_stats
+from harness import run_scenarios, scratch, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -70,7 +69,7 @@ def diamond(base_url: str, *, buffer_size: int, max_parallel: int, in_flight: in
 
 
 def _run(config: DatasetConfig, records: int) -> tuple[float, float, synthloom.DatasetResult]:
-    out = tempfile.mkdtemp(prefix="bench-engine-")
+    out = scratch(prefix="bench-engine-")
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     result = synthloom.create(config, records, out, resume="never")
@@ -175,7 +174,7 @@ def memory(records: int) -> dict[str, Any]:
     peak = [0]
     process = psutil.Process()
     stop = threading.Event()
-    out = Path(tempfile.mkdtemp(prefix="bench-engine-mem-"))
+    out = Path(scratch(prefix="bench-engine-mem-"))
 
     def sample() -> None:
         while not stop.is_set():

@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import run_scenarios, server_stats
+from harness import run_scenarios, scratch, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -110,7 +109,7 @@ def refine_config(base_url: str, *, max_parallel: int) -> DatasetConfig:
 
 
 def _run(config: DatasetConfig, records: int, out: str | None = None) -> tuple[float, float, Any]:
-    out = out or tempfile.mkdtemp(prefix="bench-flows-")
+    out = out or scratch(prefix="bench-flows-")
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     result = synthloom.create(config, records, out, resume="never")
@@ -168,7 +167,7 @@ def memory(records: int) -> dict[str, Any]:
     peak = [0]
     process = psutil.Process()
     stop = threading.Event()
-    out = Path(tempfile.mkdtemp(prefix="bench-flows-mem-"))
+    out = Path(scratch(prefix="bench-flows-mem-"))
 
     def sample() -> None:
         while not stop.is_set():

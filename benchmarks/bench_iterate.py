@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench_engine import diamond
-from harness import run_scenarios, server_stats
+from harness import run_scenarios, scratch, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -51,7 +50,7 @@ def _create(config: Any, records: int, out: Path, cache: Path, **options: Any) -
 
 
 def rerun(records: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench-iterate-"))
+    work = Path(scratch(prefix="bench-iterate-"))
     cache = work / "cache.sqlite3"
     with subprocess_endpoint(SERVER) as base_url:
         config = diamond(base_url, buffer_size=100, max_parallel=128)
@@ -74,7 +73,7 @@ def rerun(records: int) -> dict[str, Any]:
 
 
 def prompt_change(records: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench-iterate-"))
+    work = Path(scratch(prefix="bench-iterate-"))
     cache = work / "cache.sqlite3"
     with subprocess_endpoint(SERVER) as base_url:
         config = diamond(base_url, buffer_size=100, max_parallel=128)
@@ -112,7 +111,7 @@ def hit_cost(records: int) -> dict[str, Any]:
 
     config = ModelConfig(alias="m", provider="openai", base_url="http://127.0.0.1:9/v1", model="x")
     policy = RetryPolicy()
-    path = Path(tempfile.mkdtemp(prefix="bench-cache-")) / "cache.sqlite3"
+    path = Path(scratch(prefix="bench-cache-")) / "cache.sqlite3"
     messages = [{"role": "user", "content": "Summarise the history of " + "y" * 200}]
 
     async def timed(client: ModelClient, count: int) -> list[float]:
@@ -161,7 +160,7 @@ def _priced(base_url: str, *, batch: dict[str, Any] | None, in_flight: int) -> D
 
 
 def batch(records: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench-iterate-"))
+    work = Path(scratch(prefix="bench-iterate-"))
     out: dict[str, Any] = {"records": records, "batch_delay_s": BATCH_SERVER.batch_delay, "batch": BATCH}
     with subprocess_endpoint(BATCH_SERVER) as base_url:
         runs = {

@@ -4,9 +4,12 @@ command line that runs named scenarios (`python bench_x.py [scenario ...] [--rec
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,6 +19,14 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 Scenario = Callable[[int], dict[str, Any]]
+
+
+def scratch(prefix: str) -> str:
+    """A fresh folder for one run's output, removed when the benchmark exits (a sweep of runs would
+    otherwise fill the temporary folder)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def server_stats(base_url: str, *, timeout: float = 10.0) -> dict[str, Any]:
