@@ -39,9 +39,9 @@ _TAIL = 400
 _REFUSAL_REST_WORDS = 25
 _REFUSAL_REST_CHARS = 160
 _lock = threading.Lock()
-_compiled: dict[str, dict[str, re.Pattern[str]]] = {}
 #: A kind's patterns of one language: their alternation, and the gate that rules texts out first.
 _Kind = tuple[re.Pattern[str], LiteralGate]
+_compiled: dict[str, dict[str, _Kind]] = {}
 
 
 def phrase_languages() -> list[str]:

@@ -10,6 +10,7 @@ literals are necessary, never sufficient, so what the pattern finds is unchanged
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 __all__ = ["AnyPattern", "LiteralGate", "required_literals"]
 
 try:  # the parser `re` compiles with (a private module, so its absence only costs speed)
-    from re import _constants as _c
-    from re import _parser as _p
+    _c: Any = importlib.import_module("re._constants")
+    _p: Any = importlib.import_module("re._parser")
 except ImportError:  # pragma: no cover - other interpreters
     _c = _p = None
 
