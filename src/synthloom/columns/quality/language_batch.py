@@ -35,7 +35,6 @@ class BatchScorer:
     `top(scores)`: the best language and the ten highest scores (what `LanguageDetector` reads)."""
 
     def __init__(self, ident: Any) -> None:
-        self._ident = ident
         self.usable = False
         try:
             # A view of the automaton (about 40 MB), not a copy.
