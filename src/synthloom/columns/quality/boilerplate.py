@@ -13,7 +13,8 @@ self-reference and a filler preamble open a reply, a disclaimer closes it. The l
 The lists read are the text's language's and English's (models refuse in English whatever they were
 asked in) when the language is known — from the `language` tag — and all of them (of `languages`, when
 the column restricts them) when it is not. A language's patterns of a kind are one compiled
-alternation, so a text costs a few regex searches over its opening and ending.
+alternation, searched only when the text holds one of the literal strings its matches need
+(`literal_gate`): most texts are ruled out with a few substring tests, not regex searches.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from synthloom.columns.quality.literal_gate import LiteralGate
 
 __all__ = ["BOILERPLATE_LABELS", "BoilerplateDetector", "phrase_languages"]
 
@@ -36,7 +39,9 @@ _TAIL = 400
 _REFUSAL_REST_WORDS = 25
 _REFUSAL_REST_CHARS = 160
 _lock = threading.Lock()
-_compiled: dict[str, dict[str, re.Pattern[str]]] = {}
+#: A kind's patterns of one language: their alternation, and the gate that rules texts out first.
+_Kind = tuple[re.Pattern[str], LiteralGate]
+_compiled: dict[str, dict[str, _Kind]] = {}
 
 
 def phrase_languages() -> list[str]:
@@ -44,7 +49,7 @@ def phrase_languages() -> list[str]:
     return sorted(p.stem for p in PHRASES.glob("*.tsv"))
 
 
-def _load(language: str) -> dict[str, re.Pattern[str]]:
+def _load(language: str) -> dict[str, _Kind]:
     patterns: dict[str, list[str]] = {kind: [] for kind in _KINDS}
     path = PHRASES / f"{language}.tsv"
     if path.exists():
@@ -54,16 +59,19 @@ def _load(language: str) -> dict[str, re.Pattern[str]]:
             kind, _, pattern = line.partition("\t")
             if kind not in patterns:
                 raise ValueError(f"{path.name}:{number}: unknown kind {kind!r} (one of {', '.join(_KINDS)})")
-            patterns[kind].append(f"(?:{pattern})")
+            patterns[kind].append(pattern)
     return {
         # Patterns are lower case and read lower-cased text: much faster than IGNORECASE in `re`.
-        kind: re.compile("|".join(found), re.MULTILINE)
+        kind: (
+            re.compile("|".join(f"(?:{p})" for p in found), re.MULTILINE),
+            LiteralGate(found, re.MULTILINE),
+        )
         for kind, found in patterns.items()
         if found
     }
 
 
-def _patterns(language: str) -> dict[str, re.Pattern[str]]:
+def _patterns(language: str) -> dict[str, _Kind]:
     with _lock:
         if language not in _compiled:
             _compiled[language] = _load(language)
@@ -101,10 +109,12 @@ class BoilerplateDetector:
         return None
 
 
-def _first(lists: list[dict[str, re.Pattern[str]]], kind: str, text: str) -> re.Match[str] | None:
+def _first(lists: list[dict[str, _Kind]], kind: str, text: str) -> re.Match[str] | None:
     for patterns in lists:
-        pattern = patterns.get(kind)
-        found = pattern.search(text) if pattern is not None else None
+        entry = patterns.get(kind)
+        if entry is None or not entry[1].could_match(text):
+            continue
+        found = entry[0].search(text)
         if found is not None:
             return found
     return None

@@ -68,6 +68,12 @@ def encoding_label(text: str) -> tuple[str | None, bool | None]:
     """`(label, repairable)`: the problem found (None when there is none) and whether `repair`
     removes it (None when there is nothing to repair)."""
     ftfy = require_ftfy()
+    if text.isascii():
+        # Every rule of ftfy's badness needs a character outside ASCII (mojibake is made of them), and
+        # surrogates, U+FFFD and C1 controls are outside it too: only C0 controls are left to find.
+        if _CONTROL.search(text) is None:
+            return None, None
+        return ("binary", False) if _BINARY.search(text) is not None else ("control_chars", False)
     if _SURROGATE.search(text) is not None:
         return "invalid_utf8", False
     broken_mojibake = False

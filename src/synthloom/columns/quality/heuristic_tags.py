@@ -64,13 +64,26 @@ class HeuristicTagger:
         return out
 
     def tag(self, value: Any) -> dict[str, Any]:
-        if isinstance(value, bytes | bytearray):
-            # Bytes in a text column: tagged as the text they may be; what is not UTF-8 stays as lone
-            # surrogates, which the encoding tag reports (`invalid_utf8`) instead of failing the row.
-            value = bytes(value).decode("utf-8", "surrogateescape")
-        text = as_text(value)
-        if text is None:
-            return self.empty()
+        return self.tag_many([value])[0]
+
+    def tag_many(self, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """The tags of each value; their languages are identified in one batch."""
+        values = [_decoded(v) for v in values]
+        texts = [as_text(v) for v in values]
+        languages: list[tuple[str, float]] | None = None
+        if self._language is not None:
+            languages = self._language.detect(
+                [None if t is None else t[: self.config.max_chars] for t in texts]
+            )
+        out = []
+        for i, (value, text) in enumerate(zip(values, texts, strict=True)):
+            if text is None:
+                out.append(self.empty())
+            else:
+                out.append(self._tags(value, text, None if languages is None else languages[i]))
+        return out
+
+    def _tags(self, value: Any, text: str, language: tuple[str, float] | None) -> dict[str, Any]:
         out = self.empty()
         full_length = len(text)
         text = text[: self.config.max_chars]
@@ -83,8 +96,8 @@ class HeuristicTagger:
                 lines=text.count("\n") + 1 if text else 0,
                 truncated=looks_truncated(text if full_length <= len(text) else value_tail(value)),
             )
-        if self._language is not None:
-            out["language"], out["language_confidence"] = self._language.detect_one(text)
+        if language is not None:
+            out["language"], out["language_confidence"] = language
         if "lexical" in groups:
             out.update(ttr=ttr(words), mtld=mtld(words))
         if "repetition" in groups:
@@ -97,8 +110,8 @@ class HeuristicTagger:
             )
             out["repeated_sentence_ratio"], out["max_sentence_repeats"] = sentence_repeats(text)
         if self._boilerplate is not None:
-            language = out.get("language")
-            out["boilerplate"] = self._boilerplate.label(text, language if language != UNKNOWN else None)
+            code = out.get("language")
+            out["boilerplate"] = self._boilerplate.label(text, code if code != UNKNOWN else None)
         if "encoding" in groups:
             out["encoding"], out["encoding_repairable"] = encoding_label(text)
             out["repaired"] = False
@@ -117,6 +130,14 @@ class HeuristicTagger:
         return out
 
 
+def _decoded(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        # Bytes in a text column: tagged as the text they may be; what is not UTF-8 stays as lone
+        # surrogates, which the encoding tag reports (`invalid_utf8`) instead of failing the row.
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return value
+
+
 class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
     """The value is a mapping of tags; a row outside a `filter` bound is filtered with the reason."""
 
@@ -133,10 +154,9 @@ class QualityTagsGenerator(BatchGenerator[QualityTagsColumn]):
     ) -> list[Any]:
         values = column_values(table, self.config.source, group.size)
         out: list[Any] = [None] * group.size
-        for i, value in enumerate(values):
-            if active is not None and not active[i]:
-                continue
-            tags = self.tagger.tag(value)
+        rows = [i for i in range(group.size) if active is None or active[i]]
+        for i, tags in zip(rows, self.tagger.tag_many([values[i] for i in rows]), strict=True):
+            value = values[i]
             if self.config.repair and tags.get("encoding_repairable") and isinstance(value, str):
                 out[i] = self._repaired(value, tags)
             else:

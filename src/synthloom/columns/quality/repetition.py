@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections import Counter
 
 import numpy as np
 
 __all__ = ["compression_ratio", "loop_score", "loop_stats", "repeated_ngram_ratio", "sentence_repeats"]
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|(?<=[。\uff01\uff1f\uff1b])|\n+")
+#: A sentence ends at a stop and the spaces after it, or at a line break. The stop goes with the split
+#: (a sentence's key drops punctuation anyway), so the pattern opens with a character `re` can scan for.
+_SENTENCE_SPLIT = re.compile(r"[.!?;]\s+|[。\uff01\uff1f\uff1b]|\n+")
 _NUMBERING = re.compile(r"^\W*(?:(?:step|item|point|no\.?)\s*)?\d{1,3}\s*[.):\]-]?\s*", re.IGNORECASE)
 _NOISE = re.compile(r"[\d\W_]+")
 #: Sentences shorter than this (normalised, in UTF-8 bytes, so that a CJK character weighs about a
@@ -52,25 +53,28 @@ def loop_stats(words: list[str]) -> tuple[float, int]:
     n = len(words)
     if n < 3:
         return 0.0, 0
-    index: dict[str, int] = {}
-    ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.int64, count=n)
-    if len(index) == n:
-        return 0.0, 0
-    order = np.argsort(ids, kind="stable")
-    same = ids[order[1:]] == ids[order[:-1]]
-    gaps = (order[1:] - order[:-1])[same]
-    gaps = gaps[gaps <= min(_MAX_PERIOD, n // 3)]
-    if not gaps.size:
-        return 0.0, 0
-    counts = np.bincount(gaps)
+    # Gaps between consecutive occurrences of the same word, counted in one pass (a text of a few
+    # hundred words costs less in a dict than in numpy's per-call overhead).
+    limit = min(_MAX_PERIOD, n // 3)
+    last: dict[str, int] = {}
+    gaps: dict[int, int] = {}
+    for i, word in enumerate(words):
+        j = last.get(word)
+        if j is not None and i - j <= limit:
+            gaps[i - j] = gaps.get(i - j, 0) + 1
+        last[word] = i
     # A loop of period p repeated r >= 3 times shows 2p gaps of p (fewer when its unit repeats a word).
-    periods = np.flatnonzero(counts >= np.maximum(2, np.arange(counts.size)))
+    periods = sorted(p for p, count in gaps.items() if count >= max(2, p))[:8]
+    if not periods:
+        return 0.0, 0
+    index: dict[str, int] = {}
+    ids = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.int64)
     best, repeats = 0, 0
-    for p in periods[periods > 0][:8]:
+    for p in periods:
         equal = ids[p:] == ids[:-p]
         run = _longest_true_run(equal)
-        if run >= 2 * p and run + int(p) > best:
-            best, repeats = run + int(p), (run + int(p)) // int(p)
+        if run >= 2 * p and run + p > best:
+            best, repeats = run + p, (run + p) // p
     return round(best / n, 4), repeats
 
 
@@ -94,16 +98,23 @@ def compression_ratio(text: str) -> float | None:
 def sentence_repeats(text: str) -> tuple[float, int]:
     """`(ratio, most)`: the share of the text's sentence characters in sentences that repeat an earlier
     one, and how many times the most repeated sentence occurs (0 for a text with no sentence)."""
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
     repeated = total = 0
+    numbering, noise = _NUMBERING.match, _NOISE.sub
     for raw in _SENTENCE_SPLIT.split(text):
-        key = _NOISE.sub(" ", _NUMBERING.sub("", raw.strip()).lower()).strip()
-        if len(key.encode()) < _MIN_SENTENCE:
+        sentence = raw.strip()
+        number = numbering(sentence)  # anchored: the one place `_NUMBERING` can match
+        if number is not None and number.end():
+            sentence = sentence[number.end() :]
+        key = noise(" ", sentence.lower()).strip()
+        size = len(key)
+        if size < _MIN_SENTENCE and len(key.encode()) < _MIN_SENTENCE:
             continue
-        total += len(key)
-        if counts[key]:
-            repeated += len(key)
-        counts[key] += 1
+        total += size
+        seen = counts.get(key, 0)
+        if seen:
+            repeated += size
+        counts[key] = seen + 1
     if not total:
         return 0.0, 0
     return round(repeated / total, 4), max(counts.values())
