@@ -351,3 +351,55 @@ async def test_a_sole_writer_does_not_read_a_file_that_was_empty_yet_shares_what
     assert await two.ask() == text
     await later.aclose()
     assert (later.hits, len(two.network.requests)) == (1, 0)
+
+
+def test_answers_go_to_sqlite_one_statement_per_chunk_not_one_per_answer(tmp_path: Path) -> None:
+    """The sqlite3 module lets go of the interpreter lock at every step of a statement; a cache thread
+    taking it back from a busy event loop waits up to 5 ms each time. Answers written or read row by
+    row therefore fell behind a fast run (its queue, and the run's memory, grew without bound): they
+    must reach SQLite as one statement, and come back as one result row, per chunk."""
+    from synthloom.models.calls.caching import _CHUNK
+
+    count = 2 * _CHUNK + 50
+    answers = {bytes([i % 256, i // 256]) * 16: b'{"n": %d}' % i for i in range(count)}
+
+    async def write() -> None:
+        cache = ResponseCache(tmp_path / "c.sqlite3")
+        for key, value in answers.items():
+            await cache.put(key, value)
+        await cache.aclose()
+
+    asyncio.run(write())
+
+    async def read() -> tuple[dict[bytes, bytes], list[str]]:
+        cache = ResponseCache(tmp_path / "c.sqlite3")
+        statements: list[str] = []
+        await cache._call(_trace, (cache, statements.append), None)  # on the cache's own thread
+        found = await cache._call(cache._get_many, (list(answers),), {})
+        await cache._call(_trace, (cache, None), None)
+        await cache.aclose()
+        return found, statements
+
+    found, statements = asyncio.run(read())
+    assert found == answers
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == 3
+
+    with sqlite3.connect(tmp_path / "c.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == count
+    cache = ResponseCache(tmp_path / "d.sqlite3")
+    statements: list[str] = []
+
+    async def flush_once() -> None:
+        await cache._call(_trace, (cache, statements.append), None)
+        cache._pending.update(answers)  # queued at once, written by one flush
+        await cache._call(cache._flush, (), None)
+        await cache.aclose()
+
+    asyncio.run(flush_once())
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 3
+
+
+def _trace(cache: ResponseCache, sink: Any) -> None:
+    assert cache._db is not None
+    cache._db.set_trace_callback(sink)
