@@ -239,13 +239,13 @@ def test_a_full_disk_marks_the_session_failed_not_killed(
     real_commit = run_directory.RunDirectory.commit_row_group
     full = {"now": False}
 
-    def commit(self: run_directory.RunDirectory, index: int, table: Any) -> None:
+    def commit(self: run_directory.RunDirectory, index: int, table: Any, note: Any = None) -> None:
         if index == 1:
             full["now"] = True
             raise run_directory._output_error(
                 f"cannot write {self.part_path(index)}", OSError(errno.ENOSPC, "No space left on device")
             )
-        real_commit(self, index, table)
+        real_commit(self, index, table, note)
 
     real_write = run_directory.RunDirectory._atomic_write
 

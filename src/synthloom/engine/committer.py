@@ -67,9 +67,13 @@ class Committer:
         if result.lineage:
             # Before the data: a committed row group always has its lineage.
             await asyncio.to_thread(self.directory.write_lineage, index, result.lineage)
-        await asyncio.to_thread(self.directory.commit_row_group, index, result.table)
+        # Its failed and filtered rows before the data too (a resume drops the lines of groups it makes
+        # again), and the data file carries its session, planned size and usage: a process killed
+        # before the metadata below is rewritten loses none of it (the resume reads the file's note).
         self.directory.append_failures(f.to_json() for f in result.failures)
         self.directory.append_filtered(f.to_json() for f in result.filtered)
+        note = {"session": self.metadata.session_index, "size": result.group.size, "usage": result.usage}
+        await asyncio.to_thread(self.directory.commit_row_group, index, result.table, note)
         self.metadata.group_committed(
             index,
             size=result.group.size,

@@ -23,6 +23,7 @@ from synthloom.outputs import (
     save_hf_dataset,
 )
 from synthloom.report.record_cards import records_html
+from synthloom.store.run_directory import read_data_part
 from synthloom.store.run_reader import RunData
 from synthloom.store.table_codec import decode_rows, is_json_field, loads_json
 
@@ -96,7 +97,7 @@ class DatasetResult:
 
     def to_arrow(self) -> pa.Table:
         """All rows as one Arrow table (JSON columns as text, marked in the field metadata)."""
-        tables = self._tables if self._tables is not None else [pq.read_table(p) for p in self._parts()]
+        tables = self._tables if self._tables is not None else [read_data_part(p) for p in self._parts()]
         if not tables:
             return pa.table({})
         return pa.concat_tables(tables, promote_options="default")

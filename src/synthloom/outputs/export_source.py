@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from synthloom.config.output_config import OutputConfig
 from synthloom.errors import RunStateError
 from synthloom.outputs.shaper import OutputShaper, ShapedRows
+from synthloom.store.run_directory import read_data_part
 from synthloom.store.run_reader import RunData
 from synthloom.store.table_codec import decode_rows
 
@@ -125,7 +126,7 @@ class ExportSource:
     # ---- reading --------------------------------------------------------------------------------
     def _raw_tables(self) -> Iterator[pa.Table]:
         for part in self.parts:
-            yield part if isinstance(part, pa.Table) else pq.ParquetFile(part).read()
+            yield part if isinstance(part, pa.Table) else read_data_part(part)
 
     def rows(self) -> Iterator[list[dict[str, Any]]]:
         """The records, one list per part, nested values decoded."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from synthloom._version import __version__
@@ -70,24 +71,28 @@ class RunMetadata:
         sizes = {s.index: s.size for s in row_group_slices(planned, buffer, config.run.seed)}
         failed_by_group = directory.failures_by_group()
         filtered_by_group = directory.filtered_by_group()
+        adopted: list[tuple[int, dict[str, Any]]] = []
         for index, records in work.kept.items():
-            groups.setdefault(
-                str(index),
-                _group_entry(
-                    directory,
-                    index,
-                    sizes[index],
-                    records,
-                    failed_by_group.get(index, 0),
-                    filtered_by_group.get(index, 0),
-                ),
+            if str(index) in groups:
+                continue
+            entry = _group_entry(
+                directory,
+                index,
+                sizes[index],
+                records,
+                failed_by_group.get(index, 0),
+                filtered_by_group.get(index, 0),
             )
+            groups[str(index)] = entry
+            adopted.append((index, entry))
         data["row_groups"] = groups
         data["resumed"] = data.get("resumed", 0) + (1 if work.resumed else 0)
         sessions = data.setdefault("sessions", [])
         for session in sessions:
             if session.get("status") == "running":
                 session["status"] = "killed"
+        for index, entry in adopted:
+            _adopt_note(entry, work.notes.get(index), sessions)
         if not work.resumed:
             # A new run: a journal left by an earlier run in this directory is not this run's spend.
             directory.remove_spend_journal()
@@ -222,6 +227,22 @@ class RunMetadata:
         self.data["usage_paid"] = paid
         self.data["usage_committed"] = committed
         self.data["updated_at"] = now_iso()
+
+
+def _adopt_note(
+    entry: dict[str, Any], note: Mapping[str, Any] | None, sessions: list[dict[str, Any]]
+) -> None:
+    """A group committed by a session killed before it listed the group: its entry (and that
+    session's counts) get the session and usage its file's note carries."""
+    if not note:
+        return
+    usage, owner = note.get("usage"), note.get("session")
+    if isinstance(usage, dict) and usage:
+        entry["usage"] = usage
+    if isinstance(owner, int) and 0 <= owner < len(sessions):
+        entry["session"] = owner
+        sessions[owner]["records_committed"] = sessions[owner].get("records_committed", 0) + entry["records"]
+        add_counts(sessions[owner].setdefault("usage", {}), entry.get("usage") or {})
 
 
 def add_counts(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import RunStateError
 from synthloom.row_groups import RowGroupSlice, row_group_slices
 from synthloom.store.fingerprint import config_fingerprint, describe_changes, fingerprint_view
-from synthloom.store.run_directory import RunDirectory
+from synthloom.store.run_directory import RowGroupRecord, RunDirectory
 
 __all__ = ["RemainingWork", "ResumeMode", "remaining_work", "row_group_size"]
 
@@ -28,6 +29,9 @@ class RemainingWork:
     trimmed: frozenset[int] = frozenset()
     #: The run's committed groups, all made again under a changed config (`regenerate`).
     replaced: tuple[int, ...] = ()
+    #: The notes kept groups carry in their files (session, usage): what `metadata.json` may lack when a
+    #: process was killed between writing a group's file and rewriting the metadata.
+    notes: dict[int, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def committed_records(self) -> int:
@@ -95,10 +99,17 @@ def remaining_work(
     for s in slices:
         record = committed.get(s.index)
 
-        # A group committed when the run was smaller (a partial last group) is regenerated whole.
-        if record is not None and planned_sizes.get(s.index, record.records) == s.size:
+        # A group committed when the run was smaller (a partial last group) is regenerated whole. A group
+        # the metadata does not list (killed before it did) says its planned size in its file's note.
+        if record is not None and planned_sizes.get(s.index, _noted_size(record)) == s.size:
             kept[s.index] = record.records
         else:
             todo.append(s)
     trimmed = frozenset(int(k) for k, v in meta.get("row_groups", {}).items() if v.get("trimmed"))
-    return RemainingWork(todo=todo, kept=kept, resumed=True, trimmed=trimmed & set(kept))
+    notes = {i: note for i in kept if (note := committed[i].note) is not None}
+    return RemainingWork(todo=todo, kept=kept, resumed=True, trimmed=trimmed & set(kept), notes=notes)
+
+
+def _noted_size(record: RowGroupRecord) -> int:
+    size = (record.note or {}).get("size")
+    return size if isinstance(size, int) else record.records

@@ -37,11 +37,17 @@ import yaml
 from synthloom.config.dataset import DatasetConfig
 from synthloom.errors import OutputError, RunStateError
 
-__all__ = ["RowGroupRecord", "RunDirectory"]
+__all__ = ["RowGroupRecord", "RunDirectory", "read_data_part"]
 
 PART_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")
 #: Header names whose values are credentials: never written to a run directory.
 SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session|password", re.IGNORECASE)
+
+
+#: Key of a part file's footer metadata holding what the group's metadata entry needs beyond its rows
+#: (the session that made it, its planned size, what its requests cost), so a process killed between
+#: writing the file and rewriting `metadata.json` loses none of it.
+GROUP_NOTE_KEY = b"synthloom.row_group"
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class RowGroupRecord:
     index: int
     records: int
     path: Path
+    #: The group's note written with its file (`commit_row_group(note=...)`); None for older files.
+    note: Mapping[str, Any] | None = None
 
 
 class RunDirectory:
@@ -174,10 +182,12 @@ class RunDirectory:
             if not match:
                 continue
             try:
-                records = pq.ParquetFile(path).metadata.num_rows
+                footer = pq.ParquetFile(path)
+                records = footer.metadata.num_rows
+                note = _group_note(footer.schema_arrow.metadata)
             except Exception:  # a damaged file is not committed; it will be regenerated
                 continue
-            out[int(match.group(1))] = RowGroupRecord(int(match.group(1)), records, path)
+            out[int(match.group(1))] = RowGroupRecord(int(match.group(1)), records, path, note)
         return out
 
     def read_metadata(self) -> dict[str, Any] | None:
@@ -207,8 +217,13 @@ class RunDirectory:
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         self._atomic_write(self.config_path, text.encode())
 
-    def commit_row_group(self, index: int, table: pa.Table) -> Path:
-        """Write one row group's file atomically: temporary name, fsync, rename."""
+    def commit_row_group(self, index: int, table: pa.Table, note: Mapping[str, Any] | None = None) -> Path:
+        """Write one row group's file atomically: temporary name, fsync, rename. `note` (JSON-able) is
+        kept in the file's footer, read back by `committed()`."""
+        if note is not None:
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), GROUP_NOTE_KEY: orjson.dumps(note)}
+            )
         final = self.part_path(index)
         tmp = self.data_dir / f".{final.name}.tmp"
         try:
@@ -418,3 +433,23 @@ def _output_error(what: str, exc: OSError) -> OutputError:
             f"{what}: the disk is full; committed row groups are intact, resume when there is space"
         )
     return OutputError(f"{what}: {exc.strerror or exc}")
+
+
+def read_data_part(path: Path) -> pa.Table:
+    """A committed part's rows as a table, without the group's note (which stays in the run)."""
+    table = pq.read_table(path)
+    metadata = table.schema.metadata
+    if metadata and GROUP_NOTE_KEY in metadata:
+        table = table.replace_schema_metadata({k: v for k, v in metadata.items() if k != GROUP_NOTE_KEY})
+    return table
+
+
+def _group_note(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    raw = (metadata or {}).get(GROUP_NOTE_KEY)
+    if raw is None:
+        return None
+    try:
+        note = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return note if isinstance(note, dict) else None
