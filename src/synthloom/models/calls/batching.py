@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -46,6 +45,7 @@ from synthloom.errors import (
 from synthloom.models.calls.batch_apis import BatchApi, BatchOutcome, BatchStatus, batch_api_for
 from synthloom.models.calls.caching import request_key
 from synthloom.models.calls.handler import Handler, Wrapper
+from synthloom.models.calls.repeats import RepeatKeys
 from synthloom.models.calls.request import ModelRequest, ModelResponse
 from synthloom.models.results import CallUsage
 
@@ -134,7 +134,7 @@ class BatchQueue:
         self._following: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._counts: dict[bytes, int] = {}
+        self._repeats = RepeatKeys()
         #: Seconds before the first retry of a failed submission or download (doubling, at most 8 s).
         self.backoff = 0.5
         #: What `report()` shows (usage.json's `batches` section).
@@ -143,11 +143,7 @@ class BatchQueue:
     def custom_id(self, request: ModelRequest, config: ModelConfig) -> str:
         """The request's content key as hex (64 characters: both providers' limit), a repeat of the
         very same request in a cell under a key of its own — as the response cache counts them."""
-        base = request_key(config, request)
-        seen = self._counts.get(base, 0)
-        self._counts[base] = seen + 1
-        key = base if seen == 0 else hashlib.sha256(base + b"#%d" % seen).digest()
-        return key.hex()
+        return self._repeats.key(request_key(config, request)).hex()
 
     async def ask(self, custom_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """The answer to `body` under `custom_id`, once a batch has it."""

@@ -44,6 +44,7 @@ import orjson
 from synthloom.config.model_config import ModelConfig
 from synthloom.config.run_config import CacheConfig
 from synthloom.models.calls.handler import Handler, Wrapper
+from synthloom.models.calls.repeats import RepeatKeys, repeat_key
 from synthloom.models.calls.request import ModelRequest, ModelResponse
 from synthloom.models.results import CallUsage
 
@@ -57,8 +58,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 
 _MODES = ("read_write", "read_only", "refresh")
-#: Occurrence counters kept before they are forgotten (only a cell still sending needs its count).
-_MAX_COUNTERS = 500_000
 #: Rows per statement: lookups, inserts (4 parameters a row), use times and deletions go to SQLite as one
 #: statement per chunk, never one statement (or one result row) per answer. The sqlite3 module lets go
 #: of the interpreter lock at every step of a statement, and a thread taking it back from a busy event
@@ -89,7 +88,7 @@ def request_key(config: ModelConfig, request: ModelRequest, occurrence: int = 0)
         "attempt": scope.attempt,
     }
     base = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS, default=str)).digest()
-    return base if occurrence == 0 else hashlib.sha256(base + b"#%d" % occurrence).digest()
+    return base if occurrence == 0 else repeat_key(base, occurrence)
 
 
 class ResponseCache:
@@ -133,8 +132,7 @@ class ResponseCache:
         self._flush_queued = False
         self._flushes: set[asyncio.Future[None]] = set()
         self._size = 0
-        self._counts: dict[bytes, int] = {}
-        self._counts_lock = threading.Lock()
+        self._repeats = RepeatKeys()
         #: Lookups waiting for this turn of the event loop to end (then sent as one query).
         self._lookups: list[tuple[bytes, asyncio.Future[bytes | None]]] = []
         #: Set once the file is open: it held no answer then (see `get`).
@@ -162,12 +160,7 @@ class ResponseCache:
         """The key of `request`, counting how many times its cell already sent this very request in
         this process (a repeat gets a key of its own)."""
         base = request_key(config, request)
-        with self._counts_lock:
-            if len(self._counts) >= _MAX_COUNTERS:
-                self._counts.clear()
-            seen = self._counts.get(base, 0)
-            self._counts[base] = seen + 1
-        return base if seen == 0 else hashlib.sha256(base + b"#%d" % seen).digest()
+        return self._repeats.key(base)
 
     # -- the store ---------------------------------------------------------------------------------
 
