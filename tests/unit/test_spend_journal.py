@@ -173,3 +173,25 @@ async def test_a_request_sent_brings_the_count_up_to_date_at_the_end_of_the_loop
     assert lines == [{"session": 0, "model": "m", "in_flight": 5}]
     journal.close()
     assert orjson.loads(path.read_bytes().splitlines()[-1]) == {"session": 0, "model": "m", "in_flight": 0}
+
+
+def test_a_journal_read_in_small_chunks_sums_the_same_and_stops_at_the_torn_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long run's journal is read a chunk at a time (never whole); lines cut by a chunk's edge count once.
+    from synthloom.store import spend_account
+
+    path = tmp_path / "spend.jsonl"
+    lines = [
+        orjson.dumps({"session": i % 3, "model": "ab"[i % 2], "requests": 1, "input_tokens": i, "cost": 0.5})
+        for i in range(500)
+    ]
+    lines.insert(250, b"not json")
+    path.write_bytes(b"\n".join(lines) + b'\n{"session": 0, "model": "a", "requ')
+    whole = read_spend_journal(path)
+    monkeypatch.setattr(spend_account, "_READ_SIZE", 7)
+    chunked = read_spend_journal(path)
+    assert chunked.sessions == whole.sessions and chunked.offset == whole.offset
+    assert (chunked.lines, chunked.skipped) == (whole.lines, whole.skipped) == (500, 1)
+    assert sum(m["requests"] for s in chunked.sessions.values() for m in s.values()) == 500
+    assert chunked.offset == path.read_bytes().rfind(b"\n") + 1

@@ -47,40 +47,51 @@ class JournalRead:
     skipped: int = 0
 
 
+#: Bytes read at a time: the journal of a long run holds a line per request (90 MB at 600,000 requests),
+#: and a session's end must not hold it in memory whole.
+_READ_SIZE = 1 << 20
+
+
 def read_spend_journal(path: Path, *, offset: int = 0) -> JournalRead:
     """Sum the complete lines of `path` from byte `offset` on (a missing file reads as empty)."""
     read = JournalRead(offset=offset)
     last_in_flight: dict[tuple[int, str], int] = {}
     try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
+        fh = open(path, "rb")  # noqa: SIM115 - read in chunks below
     except FileNotFoundError:
         return read
-    end = data.rfind(b"\n") + 1  # a last line without its newline may still be being written
-    for line in data[:end].split(b"\n"):
-        if not line.strip():
-            continue
-        entry = _entry(line)
-        if entry is None:
-            read.skipped += 1
-            continue
-        read.lines += 1
-        in_flight = entry[2].get("in_flight")
-        if isinstance(in_flight, int) and not isinstance(in_flight, bool):
-            last_in_flight[(entry[0], entry[1])] = in_flight
-            continue
-        models = read.sessions.setdefault(entry[0], {})
-        counts = models.setdefault(entry[1], {})
-        for key in COUNT_KEYS:
-            value = entry[2].get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                counts[key] = counts.get(key, 0) + value
-    read.offset = offset + end
+    with fh:
+        fh.seek(offset)
+        rest = b""
+        while chunk := fh.read(_READ_SIZE):
+            data = rest + chunk
+            end = data.rfind(b"\n") + 1  # a last line without its newline may still be being written
+            for line in data[:end].split(b"\n"):
+                if line.strip():
+                    _fold_line(read, last_in_flight, line)
+            read.offset += end
+            rest = data[end:]
     for (session, model), count in last_in_flight.items():
         if count > 0:  # the session ended (was killed) with these requests at the server
             _add_unread(read.sessions.setdefault(session, {}).setdefault(model, {}), count)
     return read
+
+
+def _fold_line(read: JournalRead, last_in_flight: dict[tuple[int, str], int], line: bytes) -> None:
+    entry = _entry(line)
+    if entry is None:
+        read.skipped += 1
+        return
+    read.lines += 1
+    in_flight = entry[2].get("in_flight")
+    if isinstance(in_flight, int) and not isinstance(in_flight, bool):
+        last_in_flight[(entry[0], entry[1])] = in_flight
+        return
+    counts = read.sessions.setdefault(entry[0], {}).setdefault(entry[1], {})
+    for key in COUNT_KEYS:
+        value = entry[2].get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            counts[key] = counts.get(key, 0) + value
 
 
 def _add_unread(counts: dict[str, Any], unread: int) -> None:
