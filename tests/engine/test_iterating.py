@@ -120,6 +120,38 @@ async def test_a_changed_prompt_regenerates_only_its_column_and_dependents_and_m
     assert _rows(again) == _rows(fresh)
 
 
+async def test_a_changed_config_made_into_a_new_folder_from_an_old_run_requests_only_what_changed(
+    endpoint: SimulatedEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SYNTHLOOM_CACHE")
+    old = await synthloom.acreate(diamond(endpoint.base_url), RECORDS, tmp_path / "old")
+    assert old.metadata["response_cache"] == str(
+        (tmp_path / "old" / ".cache" / "responses.sqlite3").resolve()
+    )
+    changed = diamond(endpoint.base_url, summary="Summarise {{ topic }} in one line.")
+    endpoint.reset_stats()
+    new = await synthloom.acreate(changed, RECORDS, tmp_path / "new", from_run=old.path)
+    assert endpoint.stats()["requests"] == 2 * RECORDS  # summary and analysis; trivia from the old cache
+    assert new.usage["columns"]["trivia"]["cached"] == RECORDS
+    fresh = await synthloom.acreate(changed, RECORDS, tmp_path / "fresh", cache_mode="off")
+    assert _rows(new) == _rows(fresh)
+    assert _rows(old) != _rows(new)  # the old run is left as it was
+
+
+def test_create_from_a_run_without_a_cache_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(diamond("http://127.0.0.1:9/v1").to_yaml())
+    no_run = CliRunner().invoke(cli, ["create", str(config), "-n", "1", "--from", str(tmp_path / "nothing")])
+    assert no_run.exit_code == 2 and "is not a run directory" in no_run.output
+    run = tmp_path / "out" / "diamond"
+    run.mkdir(parents=True)
+    (run / "metadata.json").write_text(json.dumps({"response_cache": None}))
+    uncached = CliRunner().invoke(cli, ["create", str(config), "-n", "1", "--from", str(run)])
+    assert uncached.exit_code == 2 and "used no response cache" in uncached.output
+    both = CliRunner().invoke(cli, ["create", str(config), "-n", "1", "--from", str(run), "--cache", "x.db"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
 # -- the spend budget --------------------------------------------------------------------------------
 
 

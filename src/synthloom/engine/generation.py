@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -151,6 +152,9 @@ async def generate_dataset(
     metadata = RunMetadata.start(
         directory, config, work, num_records, planned_records=planned, group_size=group_size
     )
+    # Where this run's answers are, so a later run can reuse them (`create --from RUN`); None: no cache.
+    cache_path = job.cache.path if job.cache is not None else None
+    metadata.data["response_cache"] = str(Path(cache_path).resolve()) if cache_path else None
     budget = None
     if config.run.budget is not None:
         # Earlier sessions count all they paid (the journal), not only what they committed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import threading
@@ -38,6 +39,7 @@ from synthloom.store.run_directory import RunDirectory
 __all__ = [
     "acreate",
     "apreview",
+    "cache_of_run",
     "create",
     "load_config",
     "open_run",
@@ -168,6 +170,28 @@ def _prepare(config: DatasetConfig) -> Job:
 #: Where the response cache is when neither the call nor `run.cache.path` says: a path, or `off`.
 CACHE_ENV = "SYNTHLOOM_CACHE"
 DEFAULT_CACHE = Path(".cache") / "responses.sqlite3"
+
+
+def cache_of_run(run: str | Path) -> Path:
+    """The response cache file the run in `run` used (recorded in its `metadata.json`; for a run made
+    before that was recorded, the default cache of its output folder). `ConfigError` when there is none."""
+    root = Path(run)
+    metadata = root / "metadata.json"
+    if not metadata.is_file():
+        raise ConfigError(f"{root} is not a run directory (it has no metadata.json)", field="from_run")
+    try:
+        recorded = json.loads(metadata.read_text()).get("response_cache", "")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{metadata} is unreadable: {exc}", field="from_run") from None
+    found = Path(recorded) if recorded else root.parent / DEFAULT_CACHE
+    if recorded is None or not found.is_file():
+        used = "used no response cache" if recorded is None else f"has no response cache at {found}"
+        raise ConfigError(
+            f"{root} {used}: there are no answers to reuse; name a cache with --cache, or regenerate the "
+            "run in place (--resume regenerate)",
+            field="from_run",
+        )
+    return found
 
 
 def resolve_cache(
@@ -360,6 +384,7 @@ async def acreate(
     cache: str | Path | None = None,
     cache_mode: CacheMode | None = None,
     check_endpoints: bool = True,
+    from_run: str | Path | None = None,
 ) -> DatasetResult:
     """`create` for code already running an event loop."""
     _check_records(num_records)
@@ -368,6 +393,8 @@ async def acreate(
             f"resume must be never, always, if-possible or regenerate, not {resume!r}", field="resume"
         )
     job = _prepare(_config(config))
+    if from_run is not None and cache is None:
+        cache = cache_of_run(from_run)
     job.cache = resolve_cache(job.config, output, path=cache, mode=cache_mode)
     directory = RunDirectory(Path(output) / job.config.name)
     job.batch_state = directory.batches_path
@@ -405,6 +432,7 @@ def create(
     cache: str | Path | None = None,
     cache_mode: CacheMode | None = None,
     check_endpoints: bool = True,
+    from_run: str | Path | None = None,
 ) -> DatasetResult:
     """Generate `num_records` into `output/<name>/`, checkpointing every row group.
 
@@ -418,6 +446,8 @@ def create(
     the same data, and a run started with one can be resumed with the other. `metrics_port` (default
     `run.metrics_port`) serves Prometheus metrics while the run lasts. `cache` and `cache_mode` choose
     the response cache (`resolve_cache`; default `output/.cache/responses.sqlite3`, read and written).
+    `from_run`: an earlier run directory whose response cache this run uses (when `cache` is not
+    given), so a changed config made into a new output folder requests only what changed.
     `check_endpoints`: connect to every model endpoint first and stop at once (`ModelConnectionError`)
     when one is unreachable. Called inside a running event loop (a Jupyter notebook), the run gets a
     thread and a loop of its own; async code can await `acreate`."""
@@ -434,6 +464,7 @@ def create(
             cache=cache,
             cache_mode=cache_mode,
             check_endpoints=check_endpoints,
+            from_run=from_run,
         )
     )
 

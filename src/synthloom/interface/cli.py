@@ -332,6 +332,14 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     default=None,
     help="Serve Prometheus metrics on this port while the run lasts (0: any free port).",
 )
+@click.option(
+    "--from",
+    "from_run",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="An earlier run whose response cache this run uses: a changed config made into a new "
+    "output folder requests only what changed.",
+)
 @cache_options
 @user_errors
 def create(
@@ -345,6 +353,7 @@ def create(
     executor: str | None,
     ray_address: str | None,
     metrics_port: int | None,
+    from_run: Path | None,
     cache_path: Path | None,
     cache_mode: str | None,
 ) -> None:
@@ -356,7 +365,11 @@ def create(
     from synthloom.config.pipeline import is_pipeline
     from synthloom.interface.api import create as run_create
 
+    if from_run is not None and cache_path is not None:
+        raise click.UsageError("--from reuses that run's response cache; give it or --cache, not both")
     if is_pipeline(config):
+        if from_run is not None:
+            raise click.UsageError("--from goes with a dataset config, not a pipeline file")
         _create_pipeline(config, num_records, output, resume, progress, as_json)
         return
     if num_records is None:
@@ -376,6 +389,7 @@ def create(
         metrics_port=metrics_port,
         cache=cache_path,
         cache_mode=_cache_mode(cache_mode),
+        from_run=from_run,
     )
     meta = result.metadata
     summary = {
