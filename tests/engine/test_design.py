@@ -201,3 +201,20 @@ async def test_a_reply_without_columns_is_told_so_plainly(
         assert failed.exit_code == 1
         assert "the reply holds no YAML list of columns" in failed.output
         assert "None" not in failed.output and not (tmp_path / "c.yaml").exists()
+
+
+async def test_replies_are_bounded_unless_the_model_sets_its_own_max_tokens(
+    endpoint: SimulatedEndpoint,
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        endpoint.script({"text": GOOD_DRAFT}, {"text": "OK"})
+        await design_config("cities", model="designer", models=_models(endpoint, writer), max_fixes=1)
+        assert [r.json_body["max_tokens"] for r in endpoint.requests] == [1500, 1500]
+
+        endpoint.script({"text": GOOD_DRAFT}, {"text": "OK"})
+        own = [
+            ModelConfig.model_validate(model("designer", endpoint.base_url, inference={"max_tokens": 700})),
+            ModelConfig.model_validate(model("writer", writer.base_url)),
+        ]
+        await design_config("cities", model="designer", models=own, max_fixes=1)
+        assert [r.json_body["max_tokens"] for r in list(endpoint.requests)[2:]] == [700, 700]

@@ -49,6 +49,10 @@ SYSTEM = (
 #: The latest draft goes back to the model cut to about this many tokens (4 characters each).
 DRAFT_TOKENS = 1200
 
+#: A reply's bound when the drafting model's own `inference.max_tokens` sets none (a small model that
+#: repeats itself would otherwise write until its context is full).
+REPLY_TOKENS = 1500
+
 NO_COLUMNS = "the reply holds no YAML list of columns"
 
 #: Called with each valid draft in interactive mode; returns the user's corrections ("" accepts).
@@ -177,13 +181,13 @@ async def design_config(
     feedback: str | None = None
     result = DesignResult(yaml_text="", valid=False)
     fixes = 0
+    declared = next(m for m in models if m.alias == model).inference
+    inference = InferenceParams(temperature=0.2, max_tokens=declared.max_tokens or REPLY_TOKENS)
     async with ModelPool(models) as pool:
         client = pool.client(model)
         while result.rounds < max_rounds:
             result.rounds += 1
-            reply = await client.generate_text(
-                _messages(task, draft, feedback), inference=InferenceParams(temperature=0.2)
-            )
+            reply = await client.generate_text(_messages(task, draft, feedback), inference=inference)
             if result.valid and reply.text.strip().upper().startswith("OK"):
                 return result  # the model is content with the records
             draft = _draft_text(reply.text).strip()
