@@ -9,7 +9,7 @@ Run (from the repository root; no endpoint, no key):
     python examples/python-api.py
 
 The model is the embedded SmolLM2-135M (`provider="local"`): fine for trying the API, not for the data.
-A run wrote 4 records in under a minute; every review, even those rated 1 or 2 stars, was labelled
+A run wrote 4 records; every review, even those rated 1 or 2 stars, was labelled
 positive, and one "review" was only "The phone I rated 2 out of 5.". For real data point the alias at a
 server instead:
 
