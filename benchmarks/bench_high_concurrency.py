@@ -9,18 +9,19 @@ Scenarios:
               does not): the same requests, the same server, in the same run.
 
     python benchmarks/bench_high_concurrency.py            # both, then the ratio
+Each reports its own CPU seconds (and per request) and the simulated server's.
 Results go to benchmarks/results/high_concurrency.json and RESULTS.md ("Thousands in flight").
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from typing import Any
 
 import aiohttp
-from harness import run_scenarios, server_stats
+import psutil
+from harness import run_scenarios, scratch, server_stats
 
 import synthloom
 from synthloom import DatasetConfig
@@ -59,29 +60,51 @@ def _config(base_url: str) -> DatasetConfig:
     )
 
 
-def synthloom_run(records: int) -> dict[str, Any]:
-    with subprocess_endpoint(SERVER) as base_url:
-        out = tempfile.mkdtemp(prefix="bench-wide-")
-        started = time.perf_counter()
-        cpu0 = time.process_time()
-        result = synthloom.create(_config(base_url), records, out, resume="never")
-        wall = time.perf_counter() - started
-        cpu = time.process_time() - cpu0
-        stats = server_stats(base_url)
+def _children_cpu() -> float:
+    """CPU seconds used so far by this process's children (the simulated endpoint)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _figures(
+    records: int, wall: float, client_cpu: float, server_cpu: float, stats: dict[str, Any]
+) -> dict[str, Any]:
+    requests = max(1, stats["requests"])
     return {
-        "records": len(result.to_arrow()),
         "wall_s": round(wall, 2),
         "limit_s": _limit(records),
         "ratio_to_limit": round(_limit(records) / wall, 3),
         "server_requests": stats["requests"],
         "rate_limited": stats["rate_limited"],
-        "share_429": round(stats["rate_limited"] / max(1, stats["requests"]), 4),
+        "share_429": round(stats["rate_limited"] / requests, 4),
         "peak_in_flight": stats["peak_in_flight"],
-        "client_cpu_s": round(cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "server_cpu_s": round(server_cpu, 2),
+        "client_cpu_ms_per_request": round(client_cpu / requests * 1000, 3),
     }
 
 
-async def _plain(base_url: str, records: int) -> float:
+def synthloom_run(records: int) -> dict[str, Any]:
+    with subprocess_endpoint(SERVER) as base_url:
+        out = scratch("bench-wide-")
+        server0 = _children_cpu()
+        started = time.perf_counter()
+        cpu0 = time.process_time()
+        result = synthloom.create(_config(base_url), records, out, resume="never")
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu0
+        server_cpu = _children_cpu() - server0
+        stats = server_stats(base_url)
+    return {"records": len(result.to_arrow()), **_figures(records, wall, cpu, server_cpu, stats)}
+
+
+async def _plain(base_url: str, records: int) -> tuple[float, float]:
     gate = asyncio.Semaphore(CAPACITY)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -96,21 +119,18 @@ async def _plain(base_url: str, records: int) -> float:
                             return
 
         started = time.perf_counter()
+        cpu0 = time.process_time()
         await asyncio.gather(*(one(i) for i in range(records)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu0
 
 
 def plain(records: int) -> dict[str, Any]:
     with subprocess_endpoint(SERVER) as base_url:
-        wall = asyncio.run(_plain(base_url, records))
+        server0 = _children_cpu()
+        wall, cpu = asyncio.run(_plain(base_url, records))
+        server_cpu = _children_cpu() - server0
         stats = server_stats(base_url)
-    return {
-        "wall_s": round(wall, 2),
-        "limit_s": _limit(records),
-        "ratio_to_limit": round(_limit(records) / wall, 3),
-        "rate_limited": stats["rate_limited"],
-        "peak_in_flight": stats["peak_in_flight"],
-    }
+    return _figures(records, wall, cpu, server_cpu, stats)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ Run (from the repository root; no endpoint, no key):
 
     python examples/python-api.py
 
-The model is the embedded SmolLM2-135M (`provider="local"`): tiny, fine for trying the API. For real data
-point the alias at a server instead:
+The model is the embedded SmolLM2-135M (`provider="local"`): fine for trying the API, not for the data.
+A run wrote 4 records; every review, even those rated 1 or 2 stars, was labelled positive, and one
+"review" was only "The phone I rated 2 out of 5.". For real data point the alias at a server instead:
 
     .model("writer", provider="openai", base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen3-8B",
            api_key_env="OPENAI_API_KEY", inference={"max_tokens": 256})

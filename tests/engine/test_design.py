@@ -124,3 +124,97 @@ async def test_interactive_corrections_go_to_the_model_before_the_preview(
             "city",
             "blurb",
         ]
+
+
+async def test_each_round_sends_only_the_task_and_the_latest_draft(endpoint: SimulatedEndpoint) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        other_bad = BAD_DRAFT.replace("Paris, Lima", "Quito, Oslo").replace("promt", "prommpt")
+        endpoint.script({"text": BAD_DRAFT}, {"text": other_bad}, {"text": GOOD_DRAFT}, {"text": "OK"})
+        result = await design_config("cities", model="designer", models=_models(endpoint, writer))
+        assert result.valid and result.rounds == 4
+        sent = [r.json_body["messages"] for r in endpoint.requests]
+        assert [len(m) for m in sent] == [2, 4, 4, 4]
+        task = sent[0][1]
+        for messages in sent[1:]:
+            assert (
+                messages[0] == sent[0][0] and messages[1] == task
+            )  # the system prompt and the task, as sent
+            assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        # The third request carries the second draft and its errors, nothing of the first.
+        third = sent[2]
+        assert "prommpt" in third[2]["content"] and "Paris" not in third[2]["content"]
+        assert "prommpt" in third[3]["content"] and "'promt'" not in third[3]["content"]
+        # The fourth: the valid draft and its preview's records.
+        assert "prompt:" in sent[3][2]["content"] and "Two records it generated" in sent[3][3]["content"]
+
+
+async def test_a_long_draft_goes_back_cut_to_about_1200_tokens(endpoint: SimulatedEndpoint) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        many = "".join(
+            f"  - {{name: c{i}, type: sampler, sampler: categry, params: {{values: [a]}}}}\n"
+            for i in range(200)
+        )
+        endpoint.script({"text": f"```yaml\ncolumns:\n{many}```"}, {"text": GOOD_DRAFT}, {"text": "OK"})
+        result = await design_config("letters", model="designer", models=_models(endpoint, writer))
+        assert result.valid
+        back = endpoint.requests[1].json_body["messages"][2]["content"]
+        assert len(many) > 12_000 and len(back) < 1200 * 4 + 100
+        assert "c0," in back and "c199," not in back and "(cut: the draft was longer)" in back
+
+
+async def test_a_reply_without_columns_is_told_so_plainly(
+    endpoint: SimulatedEndpoint, tmp_path: Path
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        prose = "Sure! This dataset has a city and a short blurb about it."
+        one_mapping = "```yaml\nname: city\ntype: sampler\n```"
+        endpoint.script({"text": prose}, {"text": one_mapping}, {"text": GOOD_DRAFT}, {"text": "OK"})
+        result = await design_config("cities", model="designer", models=_models(endpoint, writer))
+        assert result.valid and result.rounds == 4
+        for request in list(endpoint.requests)[1:3]:
+            feedback = request.json_body["messages"][3]["content"]
+            assert "the reply holds no YAML list of columns" in feedback
+            assert "None" not in feedback and "valid list" not in feedback
+
+        models_file = tmp_path / "models.yaml"
+        models_file.write_text(
+            yaml.safe_dump(
+                {
+                    "models": [
+                        m.model_dump(mode="json", exclude_defaults=True) for m in _models(endpoint, writer)
+                    ]
+                }
+            )
+        )
+        endpoint.script({"text": prose}, {"text": prose})
+        args = [
+            "design",
+            "cities",
+            "--model",
+            "designer",
+            "--models",
+            str(models_file),
+            "-o",
+            str(tmp_path / "c.yaml"),
+        ]
+        failed = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--rounds", "2"])
+        assert failed.exit_code == 1
+        assert "the reply holds no YAML list of columns" in failed.output
+        assert "None" not in failed.output and not (tmp_path / "c.yaml").exists()
+
+
+async def test_replies_are_bounded_unless_the_model_sets_its_own_max_tokens(
+    endpoint: SimulatedEndpoint,
+) -> None:
+    async with SimulatedEndpoint(SimulatedEndpointConfig()) as writer:
+        endpoint.script({"text": GOOD_DRAFT}, {"text": "OK"})
+        await design_config("cities", model="designer", models=_models(endpoint, writer), max_fixes=1)
+        assert [r.json_body["max_tokens"] for r in endpoint.requests] == [1500, 1500]
+
+        endpoint.script({"text": GOOD_DRAFT}, {"text": "OK"})
+        own = [
+            ModelConfig.model_validate(model("designer", endpoint.base_url, inference={"max_tokens": 700})),
+            ModelConfig.model_validate(model("writer", writer.base_url)),
+        ]
+        await design_config("cities", model="designer", models=own, max_fixes=1)
+        assert [r.json_body["max_tokens"] for r in list(endpoint.requests)[2:]] == [700, 700]

@@ -178,7 +178,7 @@ def design_command(
     ask for fixes, and write OUTPUT (exit 1, writing nothing, when no valid draft came out)."""
     from synthloom.config.loader import load_models_file
     from synthloom.config.model_config import ModelConfig
-    from synthloom.interface.design import run_design
+    from synthloom.interface.design import describe_error, run_design
 
     if output.exists() and not force:
         raise ConfigError(f"{output} exists: give --force to overwrite it")
@@ -215,10 +215,7 @@ def design_command(
         if as_json:
             click.echo(json.dumps(report, indent=2, default=str))
         for error in result.errors:
-            click.echo(
-                f"  {error.get('message')} (column {error.get('column')}, field {error.get('field')})",
-                err=True,
-            )
+            click.echo(f"  {describe_error(error)}", err=True)
         click.echo(f"Error: no valid config after {result.rounds} drafts; nothing written", err=True)
         sys.exit(1)
     header = "".join(f"# {line}\n" for line in _header(description, alias, result.rounds))

@@ -10,6 +10,10 @@ The loop, every step bounded:
    corrected draft (at most `max_fixes` times; each correction is validated again).
 4. The result is a `DesignResult`: the last draft's YAML, whether it is valid, the last errors. The CLI
    writes it with a header saying what was asked, only when it is valid.
+
+Every request is the same four messages, never a growing conversation: the system prompt, the task
+(reference and description), the latest draft (cut to about `DRAFT_TOKENS` tokens) and what to do about
+it (its errors, its preview's records, or the user's corrections). A small model's context holds it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from synthloom.interface.error_report import error_entries
 from synthloom.interface.reference import build_reference
 from synthloom.models import ModelPool
 
-__all__ = ["DesignResult", "design_config"]
+__all__ = ["DesignResult", "describe_error", "design_config"]
 
 _FENCE = re.compile(r"```(?:ya?ml)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -41,6 +45,15 @@ SYSTEM = (
     "Reply with only the `columns:` YAML in one ```yaml fenced block, or with OK when asked to check "
     "records that are already right."
 )
+
+#: The latest draft goes back to the model cut to about this many tokens (4 characters each).
+DRAFT_TOKENS = 1200
+
+#: A reply's bound when the drafting model's own `inference.max_tokens` sets none (a small model that
+#: repeats itself would otherwise write until its context is full).
+REPLY_TOKENS = 1500
+
+NO_COLUMNS = "the reply holds no YAML list of columns"
 
 #: Called with each valid draft in interactive mode; returns the user's corrections ("" accepts).
 Ask = Callable[[str], str]
@@ -75,13 +88,25 @@ def compact_reference() -> str:
     return "\n".join(lines)
 
 
-def _columns_from(reply: str) -> Any:
+def _draft_text(reply: str) -> str:
+    """The YAML of a reply: its first fenced block, else the whole reply."""
     found = _FENCE.search(reply)
-    text = found.group(1) if found else reply
-    data = yaml.safe_load(text)
+    return found.group(1) if found else reply
+
+
+def _columns_from(reply: str) -> Any:
+    data = yaml.safe_load(_draft_text(reply))
     if isinstance(data, dict) and "columns" in data:
         return data["columns"]
     return data
+
+
+def _capped(text: str, tokens: int = DRAFT_TOKENS) -> str:
+    """`text` cut to about `tokens` tokens, saying so when it was cut."""
+    limit = tokens * 4
+    if len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + "\n# ... (cut: the draft was longer)"
 
 
 def _assemble(name: str, models: list[ModelConfig], reply: str) -> str:
@@ -91,6 +116,8 @@ def _assemble(name: str, models: list[ModelConfig], reply: str) -> str:
         columns = _columns_from(reply)
     except yaml.YAMLError as exc:
         raise ValueError(f"the reply is not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(columns, list) or not columns:
+        raise ValueError(NO_COLUMNS)
     document = {
         "name": name,
         "models": [m.model_dump(mode="json", exclude_defaults=True, by_alias=True) for m in models],
@@ -110,12 +137,28 @@ def _check(text: str) -> tuple[DatasetConfig | None, list[dict[str, Any]]]:
     return config, []
 
 
-def _problems(errors: list[dict[str, Any]]) -> str:
-    return "\n".join(
-        f"- line {e['line']}, column {e['column'] or '-'}, field {e['field'] or '-'}: {e['message']}"
-        + (f" (fix: {e['fix']})" if e.get("fix") else "")
-        for e in errors
+def describe_error(error: dict[str, Any]) -> str:
+    """One error of a draft in words: where (only the parts that are known), what, and the fix."""
+    where = ", ".join(
+        f"{label} {error[key]}"
+        for key, label in (("line", "line"), ("column", "column"), ("field", "field"))
+        if error.get(key) is not None
     )
+    text = f"{where}: {error['message']}" if where else str(error["message"])
+    return text + (f" (fix: {error['fix']})" if error.get("fix") else "")
+
+
+def _problems(errors: list[dict[str, Any]]) -> str:
+    return "\n".join(f"- {describe_error(e)}" for e in errors)
+
+
+def _messages(task: str, draft: str | None, feedback: str | None) -> list[dict[str, str]]:
+    """One request: the system prompt, the task, and (after the first) the latest draft and what to do."""
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": task}]
+    if draft is not None and feedback is not None:
+        messages.append({"role": "assistant", "content": f"```yaml\n{_capped(draft)}\n```"})
+        messages.append({"role": "user", "content": feedback})
+    return messages
 
 
 async def design_config(
@@ -130,67 +173,54 @@ async def design_config(
 ) -> DesignResult:
     """Draft, validate, correct, preview and fix a config for `description` with the model `model` (an
     alias of `models`, which the config also declares)."""
-    conversation: list[dict[str, str]] = [
-        {"role": "system", "content": SYSTEM},
-        {
-            "role": "user",
-            "content": f"{compact_reference()}\n\nModel aliases you may use: "
-            f"{', '.join(m.alias for m in models)}.\n\nWrite the columns for this dataset: {description}",
-        },
-    ]
+    task = (
+        f"{compact_reference()}\n\nModel aliases you may use: {', '.join(m.alias for m in models)}."
+        f"\n\nWrite the columns for this dataset: {description}"
+    )
+    draft: str | None = None  # the latest reply's YAML, and what the model is told about it
+    feedback: str | None = None
     result = DesignResult(yaml_text="", valid=False)
     fixes = 0
+    declared = next(m for m in models if m.alias == model).inference
+    inference = InferenceParams(temperature=0.2, max_tokens=declared.max_tokens or REPLY_TOKENS)
     async with ModelPool(models) as pool:
         client = pool.client(model)
         while result.rounds < max_rounds:
             result.rounds += 1
-            reply = await client.generate_text(conversation, inference=InferenceParams(temperature=0.2))
-            conversation.append({"role": "assistant", "content": reply.text})
+            reply = await client.generate_text(_messages(task, draft, feedback), inference=inference)
             if result.valid and reply.text.strip().upper().startswith("OK"):
                 return result  # the model is content with the records
+            draft = _draft_text(reply.text).strip()
             try:
                 result.yaml_text = _assemble(name, models, reply.text)
                 config, result.errors = _check(result.yaml_text)
             except ValueError as exc:
-                config, result.errors = (
-                    None,
-                    [
-                        {
-                            "line": None,
-                            "column": None,
-                            "field": None,
-                            "message": str(exc),
-                            "fix": "reply with YAML only",
-                        }
-                    ],
-                )
+                fix = "reply with the `columns:` YAML list only, in one ```yaml block"
+                config = None
+                result.errors = [
+                    {"line": None, "column": None, "field": None, "message": str(exc), "fix": fix}
+                ]
             result.valid = config is not None
             if config is None:
-                conversation.append(
-                    {
-                        "role": "user",
-                        "content": "That config has errors:\n"
-                        + _problems(result.errors)
-                        + "\nReply with the whole corrected `columns:` YAML.",
-                    }
+                feedback = (
+                    "That draft has errors:\n"
+                    + _problems(result.errors)
+                    + "\nReply with the whole corrected `columns:` YAML."
                 )
                 continue
             if ask is not None:
                 corrections = ask(result.yaml_text)
                 if corrections.strip():
-                    conversation.append({"role": "user", "content": f"Change this: {corrections}"})
+                    feedback = f"Change this: {corrections}"
                     continue
             if fixes >= max_fixes:
                 return result
             fixes += 1
             result.records = await _preview(config)
             shown = "\n".join(json.dumps(r, default=str)[:800] for r in result.records)
-            conversation.append(
-                {
-                    "role": "user",
-                    "content": f"Two records it generated:\n{shown}\nIf they fit the description, reply OK. "
-                    "Otherwise reply with the whole corrected `columns:` YAML.",
-                }
+            feedback = (
+                f"Two records it generated:\n{shown}\nIf they fit the description, reply OK. "
+                "Otherwise reply with the whole corrected `columns:` YAML."
             )
     return result
 
