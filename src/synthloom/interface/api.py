@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import threading
@@ -21,7 +20,7 @@ from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
 from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.spend_budget import budget_reach, check_budget_pricing
-from synthloom.errors import ConfigError, ModelConnectionError, SeedDataError
+from synthloom.errors import ConfigError, ModelConnectionError, RunStateError, SeedDataError
 from synthloom.executors.local import LocalExecutor
 from synthloom.executors.registry import EXECUTORS, ExecutorContext
 from synthloom.interface.dataset_result import DatasetResult
@@ -35,6 +34,7 @@ from synthloom.report.reviewed_records import read_examples
 from synthloom.seeds.reader import SeedReader
 from synthloom.store.resume import ResumeMode
 from synthloom.store.run_directory import RunDirectory
+from synthloom.store.run_reader import RunData
 
 __all__ = [
     "acreate",
@@ -176,13 +176,12 @@ def cache_of_run(run: str | Path) -> Path:
     """The response cache file the run in `run` used (recorded in its `metadata.json`; for a run made
     before that was recorded, the default cache of its output folder). `ConfigError` when there is none."""
     root = Path(run)
-    metadata = root / "metadata.json"
-    if not metadata.is_file():
+    if not RunData.is_run(root):
         raise ConfigError(f"{root} is not a run directory (it has no metadata.json)", field="from_run")
     try:
-        recorded = json.loads(metadata.read_text()).get("response_cache", "")
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{metadata} is unreadable: {exc}", field="from_run") from None
+        recorded = RunData(root).metadata.get("response_cache", "")
+    except RunStateError as exc:
+        raise ConfigError(str(exc), field="from_run") from None
     found = Path(recorded) if recorded else root.parent / DEFAULT_CACHE
     if recorded is None or not found.is_file():
         used = "used no response cache" if recorded is None else f"has no response cache at {found}"

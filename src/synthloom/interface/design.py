@@ -181,7 +181,10 @@ async def design_config(
     feedback: str | None = None
     result = DesignResult(yaml_text="", valid=False)
     fixes = 0
-    declared = next(m for m in models if m.alias == model).inference
+    drafting = next((m for m in models if m.alias == model), None)
+    if drafting is None:
+        raise ConfigError(f"model '{model}' is not among the models given", field="model")
+    declared = drafting.inference
     inference = InferenceParams(temperature=0.2, max_tokens=declared.max_tokens or REPLY_TOKENS)
     async with ModelPool(models) as pool:
         client = pool.client(model)
