@@ -223,8 +223,10 @@ def test_the_ramp_grows_only_while_requests_are_held_back_and_stops_at_the_first
     assert limiter.try_acquire() is None  # held back from here
     step = limiter.ramp_step_in()
     assert step is not None and step > 0
-    now[0] += 1.0  # one long step (a loop busy elsewhere): the level rises by a small step only
-    assert limiter.try_acquire() is None and limiter.limit == 8
+    now[0] += 1.0  # one long step (a loop busy elsewhere): the level rises by ten requests, not 2**10-fold
+    assert limiter.try_acquire() is not None and limiter.limit == 18
+    permits += [limiter.try_acquire() for _ in range(9)]
+    assert limiter.try_acquire() is None
     started = now[0]
     while limiter.limit < 32:  # ticks as often as the limiter asks: doubling about every 0.1 s
         step = limiter.ramp_step_in()

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from synthloom.config.dataset import DatasetConfig
 from synthloom.config.registry import get_column_type
+from synthloom.engine.collector import fewer_collections
 from synthloom.engine.committer import Committer, KeptTarget, MemoryCommitter, RecordOrder
 from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.executor import CommitPass, Executor, GroupResult, GroupSupply, Job, supply_of
@@ -191,7 +192,7 @@ async def generate_dataset(
     refresher = asyncio.create_task(_refresh_loop(display, metrics))
     watching = metrics.watch(executor) if metrics is not None else contextlib.nullcontext()
     try:
-        with display, watching:
+        with display, watching, fewer_collections():
             committed = sorted(metadata.kept_by_group())
             async for result in _results(job, executor, supply, events, directory, committed=committed):
                 await committer.apply(result)

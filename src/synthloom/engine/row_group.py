@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RowGroupRows", "RowGroupRunner"]
 
+#: Rows of a group set up in one turn of the event loop (the rest follow in later turns).
+_START_CHUNK = 25
+
 
 @dataclass
 class RowGroupRows:
@@ -291,7 +294,23 @@ class RowGroupRunner:
             elif result.filtered is not None:
                 outcome.filtered[i] = result.filtered
 
-        await asyncio.gather(*(one(i) for i in range(group.size) if not outcome.removed(i)))
+        rows = [i for i in range(group.size) if not outcome.removed(i)]
+        started: list[asyncio.Task[None]] = []
+        try:
+            for at in range(0, len(rows), _START_CHUNK):
+                if at:
+                    # Let the rows started so far send their first requests before more are set up: a
+                    # thousand rows set up in one turn of the loop kept the first request back by that long.
+                    await asyncio.sleep(0)
+                started.extend(asyncio.ensure_future(one(i)) for i in rows[at : at + _START_CHUNK])
+            await asyncio.gather(*started)
+        finally:
+            # A row that ended the run (early shutdown) or a cancelled group: no row outlives its group.
+            unfinished = [task for task in started if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 def _generate_seeded(

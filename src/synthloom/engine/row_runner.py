@@ -241,15 +241,20 @@ class RowRunner:
         pending: dict[asyncio.Task[None], str] = {}
         try:
             while waiting or pending:
-                for col in [c for c in waiting if not (self._waits_for[c.name] & unfinished)]:
+                ready = [c for c in waiting if not (self._waits_for[c.name] & unfinished)]
+                for col in ready:
                     waiting.remove(col)
                     gen = self.generators[col.name]
-                    if isinstance(gen, CellGenerator):
-                        task = asyncio.ensure_future(self._cell(row, col, gen))
-                        pending[task] = col.name
-                    else:
+                    if not isinstance(gen, CellGenerator):
                         self._batch_cell(row, col, gen)  # type: ignore[arg-type]
                         unfinished.discard(col.name)
+                    elif len(ready) == 1 and not pending:
+                        # The only cell that can run now: awaited here, without a task of its own (most
+                        # rows of a chain, and every row of a one-column phase, never make one).
+                        await self._cell(row, col, gen)
+                        unfinished.discard(col.name)
+                    else:
+                        pending[asyncio.ensure_future(self._cell(row, col, gen))] = col.name
                 if not pending:
                     continue
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

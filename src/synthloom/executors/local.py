@@ -48,6 +48,7 @@ async def open_models(
             used, request_sinks=request_sinks, wrappers=wrappers, spend_journal=job.spend_journal
         ) as pool:
             if cache is not None:
+                await cache.open()
                 pool.usage.add_report("cache", "responses", cache.report)
             if batches is not None:
                 for alias in batched:

@@ -12,11 +12,11 @@ The level moves by AIMD with three refinements:
 - **Paced ramp before the first reply.** Until anything comes back (a success or a 429), nothing says
   how large the server is, and waiting a whole round trip per step costs seconds per step on a slow
   one. While requests are held back by the level, it grows with time instead: it doubles every
-  `ramp_doubling` seconds (0.1 s), in small steps, so the level never jumps. A refusing server's
-  429s come back in milliseconds, so the ramp stops within a few steps past its capacity (an overshoot
-  of a few percent, answered once by the burst rule below); a large server is filled in well under a
-  second instead of in three round trips. The first success ends the ramp too: from there the level
-  follows the replies.
+  `ramp_doubling` seconds (0.1 s), in steps of at most ten requests, so the level never jumps. A
+  refusing server's 429s come back in milliseconds, so the ramp stops within a few steps past its
+  capacity (an overshoot under 1 % at a capacity of 2,000, answered once by the burst rule below);
+  a large server is filled in about a second instead of in three round trips. The first success ends
+  the ramp too: from there the level follows the replies.
 - **Once per burst.** A 429 lowers the level only if the rejected request was started at the current
   level (its permit carries the level's *epoch*); the other in-flight requests rejected by the same
   overload are ignored. `Retry-After` pauses new acquisitions.
@@ -69,8 +69,11 @@ logger = logging.getLogger(__name__)
 
 #: The paced ramp raises the level at most this often (seconds): each step is one small burst.
 _RAMP_TICK = 0.005
-#: And by at most this factor per step, however long the step took.
-_RAMP_MAX_STEP = 1.02
+#: And by at most this many requests per step, however long the step took: a 429 is read some turns of
+#: the event loop after its request was granted (connect, write, read), and every step taken meanwhile
+#: is overshoot, so the bound is on requests per step, not on a factor (2 % of 2,000 per step overshot
+#: a server of capacity 2,000 by 220 requests; 10 a step, by about 30).
+_RAMP_MAX_STEP = 10
 
 T = TypeVar("T")
 
@@ -447,7 +450,7 @@ class AdaptiveLimiter:
             # Capped per step: a loop too busy sending to look for a while must not come back to a level
             # many times higher before it has read the 429s that may already be waiting for it.
             growth = 2.0 ** ((now - self._ramp_at) / self._ramp_doubling)
-            self._ramp_level *= min(growth, _RAMP_MAX_STEP)
+            self._ramp_level = min(self._ramp_level * growth, self._ramp_level + _RAMP_MAX_STEP)
         self._ramp_at = now
         if int(self._ramp_level) > self._limit:
             self._set_limit(int(self._ramp_level), "paced ramp")

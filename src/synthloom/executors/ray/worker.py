@@ -190,6 +190,8 @@ class RowGroupWorker:
         async with self._opening:
             if self._runner is None:
                 self._build()
+                if self._cache is not None:
+                    await self._cache.open()
 
     def _build(self) -> None:
         spec = self._spec

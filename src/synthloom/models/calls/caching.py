@@ -224,6 +224,12 @@ class ResponseCache:
             "disabled": self.disabled,
         }
 
+    async def open(self) -> None:
+        """Open the file now, on the cache's thread (else the first lookup opens it). A run opens it
+        before its first request: then a file that held no answer is known to before any lookup is
+        made, and a fresh run's first thousand cells never wait for the file to open."""
+        await self._call(lambda: None, (), None)
+
     async def flush(self) -> None:
         """Wait until every answer queued so far is written."""
         if self._flushes:
