@@ -134,3 +134,38 @@ async def record_held_first_group(row: dict[str, Any], context: CellContext) -> 
     if context.record < 10:
         await _probe().release.wait()
     return context.record
+
+
+# ---- how a row group starts its rows ----------------------------------------------------------------
+
+STARTED: list[int] = []
+#: How many rows of the group had started when record 0's cell came back from its first wait.
+STARTED_WHEN_FIRST_RESUMED: list[int] = []
+
+
+async def note_start(row: dict[str, Any], context: CellContext) -> int:
+    """Records that its row started; record 0 also notes how many had started one loop turn later (its
+    request would have gone out then)."""
+    STARTED.append(context.record)
+    await asyncio.sleep(0)
+    if context.record == 0:
+        STARTED_WHEN_FIRST_RESUMED.append(len(STARTED))
+    return context.record
+
+
+async def wait_forever_unless_first(row: dict[str, Any], context: CellContext) -> int:
+    """Record 0 fails its row (the test's events stop the run on it, as early shutdown does); every
+    other record waits until cancelled, noting it."""
+    STARTED.append(context.record)
+    if context.record == 0:
+        await asyncio.sleep(0)
+        raise ValueError("record 0 fails")
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        CANCELLED.append(context.record)
+        raise
+    return context.record  # pragma: no cover - never set
+
+
+CANCELLED: list[int] = []
