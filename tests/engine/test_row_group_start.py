@@ -10,9 +10,9 @@ import pytest
 
 from synthloom import DatasetConfig
 from synthloom.engine.contexts import GeneratorSetup
+from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.generation import make_generators
 from synthloom.engine.row_group import RowGroupRunner
-from synthloom.engine.failures import Failure, FilteredRow
 from synthloom.engine.row_runner import CellPolicy, NoEvents
 from synthloom.errors import EarlyShutdownError
 from synthloom.plan import build_plan
