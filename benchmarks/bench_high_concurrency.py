@@ -4,7 +4,8 @@
     max_parallel_requests 4,000. The server-bound limit is 8,000 / 2,000 x 4 s = 16 s.
 
 Scenarios:
-  synthloom   `synthloom.create` on the config: wall time, 429 share, time to reach 2,000 in flight.
+  synthloom   `synthloom.create` on the config: wall time, 429 share, time from the first request to the
+              peak in flight (the server's own clock).
   plain       a plain aiohttp script with a fixed semaphore of 2,000 (it knows the capacity; synthloom
               does not): the same requests, the same server, in the same run.
 
@@ -84,6 +85,9 @@ def _figures(
         "rate_limited": stats["rate_limited"],
         "share_429": round(stats["rate_limited"] / requests, 4),
         "peak_in_flight": stats["peak_in_flight"],
+        # From the first request to the peak in flight, in round trips of the 4 s latency.
+        "to_peak_s": stats.get("to_peak_s"),
+        "round_trips_to_peak": round(stats["to_peak_s"] / LATENCY, 2) if stats.get("to_peak_s") else None,
         "client_cpu_s": round(client_cpu, 2),
         "server_cpu_s": round(server_cpu, 2),
         "client_cpu_ms_per_request": round(client_cpu / requests * 1000, 3),

@@ -138,14 +138,20 @@ class _Stats:
         self.peak_in_flight = 0
         self._weights: dict[int, float] = {}
         self._since: float | None = None
+        #: When the first request arrived, and when in-flight first reached its peak.
+        self._first: float | None = None
+        self._peak_at: float | None = None
 
     def change_in_flight(self, delta: int) -> None:
         now = time.monotonic()
         if self._since is not None:
             self._weights[self.in_flight] = self._weights.get(self.in_flight, 0.0) + now - self._since
         self._since = now
+        self._first = self._first if self._first is not None else now
         self.in_flight += delta
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+            self._peak_at = now
 
     def median_in_flight(self) -> int:
         """In-flight count the server spent half its time at or below, since the first request."""
@@ -170,6 +176,9 @@ class _Stats:
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "median_in_flight": self.median_in_flight(),
+            # Seconds from the first request until in-flight first stood at its peak (how fast a
+            # client filled the server).
+            "to_peak_s": None if self._peak_at is None else round(self._peak_at - (self._first or 0.0), 3),
         }
 
 
