@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 import synthloom
-from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.errors import EarlyShutdownError
 from synthloom.executors.ray.executor import RayExecutor
+from synthloom.observers.metrics import RunMetrics
 from synthloom.testing import SimulatedEndpointConfig, subprocess_endpoint
 
 pytestmark = pytest.mark.ray

@@ -3,8 +3,10 @@
     config -> plan -> models / store / seeds -> tools -> engine -> columns -> executors -> interface
                       store -> outputs -> engine, interface
                       store, outputs -> report -> interface
+                      observers -> engine, executors, interface
 
-`engine` is the scheduler and the generator contract; `columns` the column families (each a config
+`engine` is the scheduler and the generator contract; `observers` what watches a run (progress, metrics:
+they import no other layer); `columns` the column families (each a config
 and a generator, shaped like a plugin); `tools` the tool library (no engine code); `executors` where row
 groups run (local, ray).
 
@@ -33,9 +35,20 @@ ALLOWED: dict[str, set[str]] = {
     "outputs": {"config", "plan", "store", "outputs"},
     "report": {"config", "plan", "store", "outputs", "report"},
     "tools": {"config", "plan", "models", "tools"},
-    "engine": {"config", "plan", "models", "store", "seeds", "outputs", "engine"},
+    "observers": {"observers"},
+    "engine": {"config", "plan", "models", "store", "seeds", "outputs", "observers", "engine"},
     "columns": {"config", "plan", "models", "store", "seeds", "outputs", "tools", "engine", "columns"},
-    "executors": {"config", "plan", "models", "store", "seeds", "outputs", "engine", "executors"},
+    "executors": {
+        "config",
+        "plan",
+        "models",
+        "store",
+        "seeds",
+        "outputs",
+        "observers",
+        "engine",
+        "executors",
+    },
     "testing": {"config", "models", "testing"},
     "interface": {
         "config",
@@ -45,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "seeds",
         "outputs",
         "tools",
+        "observers",
         "engine",
         "columns",
         "executors",
@@ -134,8 +148,8 @@ def test_importing_the_config_layer_imports_no_engine_module() -> None:
 #: Optional dependencies and the only modules that may import them (lazily: the core runs without them).
 OPTIONAL_IMPORTS = {
     "ray": ("executors/ray/",),
-    "prometheus_client": ("engine/observers/metrics.py",),
-    "opentelemetry": ("engine/observers/metrics.py",),
+    "prometheus_client": ("observers/metrics.py",),
+    "opentelemetry": ("observers/metrics.py",),
 }
 
 

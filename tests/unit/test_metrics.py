@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 import synthloom
 from synthloom.engine.generation import generate_dataset
-from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.errors import ConfigError
 from synthloom.executors.local import LocalExecutor
 from synthloom.interface.api import _prepare
 from synthloom.interface.cli import cli
+from synthloom.observers.metrics import RunMetrics
 from synthloom.store.run_directory import RunDirectory
 from synthloom.testing import SimulatedEndpoint, SimulatedEndpointConfig
 

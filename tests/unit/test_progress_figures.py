@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from synthloom.engine.observers.progress import ProgressTracker, model_rows
 from synthloom.interface.cli import _column_usage_lines
 from synthloom.models.results import CallUsage
 from synthloom.models.usage import UsageTracker
+from synthloom.observers.progress import ProgressTracker, model_rows
 
 
 def test_eta_waits_for_a_committed_row_group_then_uses_its_rate() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from synthloom.engine.executor import GroupResult, GroupSupply
-from synthloom.engine.observers.progress import ProgressTracker
+from synthloom.observers.progress import ProgressTracker
 from synthloom.row_groups import RowGroupSlice
 from synthloom.store.metadata import RunMetadata
 from synthloom.store.run_directory import RunDirectory

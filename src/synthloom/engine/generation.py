@@ -26,12 +26,12 @@ from synthloom.engine.contexts import GeneratorSetup
 from synthloom.engine.executor import CommitPass, Executor, GroupResult, GroupSupply, Job, supply_of
 from synthloom.engine.failures import Failure, FailureMonitor, FilteredRow
 from synthloom.engine.generator import CellGenerator, ColumnGenerator
-from synthloom.engine.observers.metrics import RunMetrics
-from synthloom.engine.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.engine.row_runner import CellStatus
 from synthloom.engine.spend_budget import SpendBudget
 from synthloom.errors import BudgetExceededError, ConfigError, GenerationError, OutputError
 from synthloom.models.spend_journal import SpendJournal
+from synthloom.observers.metrics import RunMetrics
+from synthloom.observers.progress import ProgressDisplay, ProgressTracker
 from synthloom.outputs import OutputShaper
 from synthloom.plan import Plan
 from synthloom.row_groups import row_group_slices

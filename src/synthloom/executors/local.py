@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from synthloom.engine.contexts import RunResources
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
-from synthloom.engine.observers.progress import model_rows
 from synthloom.engine.row_group import RowGroupRunner
 from synthloom.engine.row_runner import CellEvents
 from synthloom.executors.run_group import run_group
 from synthloom.models.calls import RequestSink
+from synthloom.observers.progress import model_rows
 from synthloom.row_groups import RowGroupSlice
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ from synthloom.config.loader import load_config
 from synthloom.config.run_config import CacheConfig, CacheMode
 from synthloom.engine.executor import Executor, Job
 from synthloom.engine.generation import build_job, generate_dataset, generate_in_memory
-from synthloom.engine.observers.metrics import RunMetrics
 from synthloom.engine.spend_budget import budget_reach, check_budget_pricing
 from synthloom.errors import ConfigError, ModelConnectionError, RunStateError, SeedDataError
 from synthloom.executors.local import LocalExecutor
@@ -27,6 +26,7 @@ from synthloom.interface.dataset_result import DatasetResult
 from synthloom.interface.projection import Projection, project
 from synthloom.models import check_models
 from synthloom.models.reachability import unreachable_endpoints
+from synthloom.observers.metrics import RunMetrics
 from synthloom.outputs import check_output
 from synthloom.plan import Plan, build_plan
 from synthloom.plan.templates import set_examples_reader

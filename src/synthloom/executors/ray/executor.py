@@ -61,7 +61,6 @@ from typing import Any, cast
 
 from synthloom.config.model_config import ModelConfig
 from synthloom.engine.executor import GroupResult, GroupSupply, Job
-from synthloom.engine.observers.progress import model_rows
 from synthloom.engine.row_runner import CellEvents, CellStatus
 from synthloom.errors import ConfigError, GenerationError
 from synthloom.executors.ray.budget_actor import BudgetActor
@@ -80,6 +79,7 @@ from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerS
 from synthloom.models.providers.registry import check_models
 from synthloom.models.serving.supervisor import ServedModels, served_config
 from synthloom.models.usage import UsageTracker
+from synthloom.observers.progress import model_rows
 from synthloom.row_groups import RowGroupSlice
 
 __all__ = ["LOOPBACK", "RayExecutor", "limiter_ceilings", "worker_runtime_env"]
