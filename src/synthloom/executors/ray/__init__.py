@@ -12,6 +12,7 @@ from synthloom.executors.ray.lease_budget import (
     LeaseRequest,
     Observation,
     fair_shares,
+    opening_level,
 )
 from synthloom.executors.ray.leased_limiter import BudgetChannel, LeasedLimiter
 
@@ -23,4 +24,5 @@ __all__ = [
     "LeasedLimiter",
     "Observation",
     "fair_shares",
+    "opening_level",
 ]

@@ -37,6 +37,13 @@ renews leases, never grows one, until every lease it has not heard of has expire
 started under one has ended (`ttl + request_timeout`), or until all `holders` workers of the run have
 reported to it. It takes the level from the first worker that tells it one.
 
+**The opening lease.** The driver runs the first row groups itself while the worker processes start,
+and cannot wait for the budget's actor (itself a process starting) to answer: it takes the budget's
+starting level (`opening_level`) as its lease before creating the actor, and the budget is created
+knowing it (`opening`), as if that holder had renewed at once. Its slots count as committed from the
+budget's first moment, so no worker is granted them; the driver counts its lease from before the
+budget existed, so it gives it up first; and its first renewal replaces it like any other.
+
 **Messages.** A busy worker renews every `interval` seconds (more often only to report a 429), a
 satisfied one every `ttl / 4`: a budget's message rate is bounded by its workers, not by requests. With
 many workers the budget stretches the interval so that it answers at most `max_rate` renewals a second.
@@ -52,7 +59,7 @@ from typing import Any
 
 from synthloom.models.adaptive_limiter import AdaptiveLimiter, Outcome
 
-__all__ = ["LeaseBudget", "LeaseGrant", "LeaseRequest", "Observation", "fair_shares"]
+__all__ = ["LeaseBudget", "LeaseGrant", "LeaseRequest", "Observation", "fair_shares", "opening_level"]
 
 #: One finished request as a worker reports it: (outcome value, budget epoch when it started,
 #: latency in seconds, Retry-After seconds or None).
@@ -116,6 +123,11 @@ class _Figures:
     samples: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
+def opening_level(ceiling: int, limiter_options: Mapping[str, Any] | None = None) -> int:
+    """The level a budget of `ceiling` starts at: what the driver may take as its opening lease."""
+    return AdaptiveLimiter(ceiling, **dict(limiter_options or {})).limit
+
+
 def fair_shares(level: int, demands: Mapping[str, int]) -> dict[str, int]:
     """Split `level` slots by max-min fairness: nobody gets more than its demand, the rest is split
     evenly; when fewer slots than askers remain, those asking most get one each."""
@@ -155,6 +167,7 @@ class LeaseBudget:
         recovering: bool = False,
         clock: Callable[[], float] = time.monotonic,
         limiter_options: Mapping[str, Any] | None = None,
+        opening: Mapping[str, int] | None = None,
     ) -> None:
         if ttl <= 0 or interval <= 0 or max_rate <= 0 or request_timeout <= 0:
             raise ValueError("ttl, interval, max_rate and request_timeout must be positive")
@@ -177,6 +190,11 @@ class LeaseBudget:
         self._applied: dict[str, int] = {}
         self._level_known = not recovering
         self._figures = _Figures()
+        if not recovering:
+            # Leases taken before this budget existed (see the module doc). A recovering budget
+            # ignores them: it grows nothing until every lease it has not heard of has run out.
+            for holder, slots in (opening or {}).items():
+                self._workers[holder] = _Worker(committed=slots, demand=slots, seen=clock())
 
     @property
     def ceiling(self) -> int:

@@ -19,6 +19,10 @@ budget that does not answer (its actor being recreated) is asked again; the leas
 its `ttl` runs out, then the worker stops starting requests until a renewal succeeds (checked at every
 grant, so a starved event loop cannot start one late); its next renewal reports what it still has in
 flight, which is what the budget goes by.
+
+The driver's limiter may start with an *opening* lease, taken before the budget existed and valid for
+`ttl` from then (`lease_budget.py`, "The opening lease"): it starts requests at once, renews at its
+first request like any lease, and hands the lease back when closed even if it never renewed.
 """
 
 from __future__ import annotations
@@ -59,18 +63,22 @@ class LeasedLimiter(AdaptiveLimiter):
         channel: BudgetChannel,
         ttl: float = 5.0,
         min_interval: float = 0.01,
+        opening: int = 0,
+        opened_at: float = 0.0,
     ) -> None:
         super().__init__(ceiling, initial=1, name=name)
-        self.set_limit(0)  # nothing may start before the first grant
+        self.set_limit(opening)  # nothing may start before the first grant, but under an opening lease
         self.worker = worker
         self._channel = channel
         self._min_interval = min_interval
-        self._lease = 0
+        self._opening = opening
+        self._lease = opening
         self._lease_epoch = 0
-        self._lease_level = 0
+        self._lease_level = opening
         self._lease_ttl = ttl
         self._lease_interval = 0.1
-        self._valid_until = 0.0
+        #: `opened_at`: when the opening lease was taken (`time.monotonic()`), before the budget existed.
+        self._valid_until = opened_at + ttl if opening else 0.0
         self._pause_until = 0.0
         self._last_sent = float("-inf")
         self._pending: list[Observation] = []
@@ -181,7 +189,7 @@ class LeasedLimiter(AdaptiveLimiter):
             except TimeoutError:
                 self._task.cancel()
             self._task = None
-        if self._renewals:
+        if self._renewals or self._opening:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel(self._request(held=0, demand=0)), self._lease_ttl / 2)
         self._lease = 0
