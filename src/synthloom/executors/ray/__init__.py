@@ -12,7 +12,6 @@ from synthloom.executors.ray.lease_budget import (
     LeaseRequest,
     Observation,
     fair_shares,
-    opening_level,
 )
 from synthloom.executors.ray.leased_limiter import BudgetChannel, LeasedLimiter
 
@@ -24,5 +23,4 @@ __all__ = [
     "LeasedLimiter",
     "Observation",
     "fair_shares",
-    "opening_level",
 ]

@@ -22,9 +22,9 @@ second or two, and the server would sit idle meanwhile. So by default (`start_on
 runs the first groups itself, in a `RowGroupWorker` of its own, until a worker is warm (has built
 its generators); from then on the workers get every group, and the driver hands its leases back once
 its own groups are done. It shares the budgets like a worker: it cannot wait for a budget's actor
-(itself a process starting) to grant it a lease, so it takes each budget's starting level as an
-*opening lease* before creating the actor, and the actor is created knowing it (`lease_budget.py`):
-the ceiling holds for the driver and the workers together from the first request.
+(itself a process starting) to grant it a lease, so it takes an *opening lease* of each budget before
+creating the actor, and the actor is created knowing it (`lease_budget.py`): the ceiling holds for
+the driver and the workers together from the first request.
 
 **A cluster this executor starts** (no address, no Ray session yet) is reachable from this machine
 only: every Ray server binds 127.0.0.1 (`_node_ip_address`), there is no dashboard, and token
@@ -80,7 +80,6 @@ from synthloom.executors.ray.job_package import (
     ray_temp_dir,
     worker_runtime_env,
 )
-from synthloom.executors.ray.lease_budget import opening_level
 from synthloom.executors.ray.served_replica import (
     DEFAULT_PLACEMENT_TIMEOUT,
     check_cluster_resources,
@@ -390,7 +389,6 @@ class RayExecutor:
         run = uuid.uuid4().hex[:12]
         names = {key: f"synthloom-budget-{run}-{i}" for i, key in enumerate(ceilings)}
         holder = f"driver-{os.getpid()}"
-        opening = {key: opening_level(ceiling) for key, ceiling in ceilings.items()}
         opened_at = time.monotonic()  # before the budgets exist: the driver's opening lease runs out first
         self._budgets = {
             key: budget_class.options(
@@ -401,7 +399,7 @@ class RayExecutor:
                 self.lease_ttl,
                 request_timeout=timeouts[key],
                 holders=count + 1 if self.start_on_driver else count,
-                opening={holder: opening[key]} if self.start_on_driver else None,
+                opening={holder: ceiling} if self.start_on_driver else None,
             )
             for key, ceiling in ceilings.items()
         }
@@ -442,7 +440,7 @@ class RayExecutor:
             return
         # The driver's own worker builds from the config's folder where it is, as the driver did.
         base = str(config.source_dir) if config.source_dir is not None else None
-        leases = DriverLeases(holder, dict(self._budgets), opening, opened_at)
+        leases = DriverLeases(holder, dict(self._budgets), opened_at)
         local = RowGroupWorker(dataclasses.replace(spec, shipped_dir=False, base_dir=base), -1, leases)
         self._driver = _Worker(-1, None, local=local)
         self._opening = True

@@ -38,11 +38,12 @@ started under one has ended (`ttl + request_timeout`), or until all `holders` wo
 reported to it. It takes the level from the first worker that tells it one.
 
 **The opening lease.** The driver runs the first row groups itself while the worker processes start,
-and cannot wait for the budget's actor (itself a process starting) to answer: it takes the budget's
-starting level (`opening_level`) as its lease before creating the actor, and the budget is created
-knowing it (`opening`), as if that holder had renewed at once. Its slots count as committed from the
-budget's first moment, so no worker is granted them; the driver counts its lease from before the
-budget existed, so it gives it up first; and its first renewal replaces it like any other.
+and cannot wait for the budget's actor (itself a process starting) to answer: it takes an opening
+lease before creating the actor, starting at the limiter's starting level and growing on its paced
+ramp up to the ceiling at most (`LeasedLimiter`), and the budget is created knowing it (`opening`:
+the ceiling, committed to the driver, as if it had renewed at once). So no worker is granted a slot
+before the driver's first renewal says what it holds; the driver counts its lease from before the
+budget existed, so it gives it up first; and its renewals replace it like any lease.
 
 **Messages.** A busy worker renews every `interval` seconds (more often only to report a 429), a
 satisfied one every `ttl / 4`: a budget's message rate is bounded by its workers, not by requests. With
@@ -59,7 +60,7 @@ from typing import Any
 
 from synthloom.models.adaptive_limiter import AdaptiveLimiter, Outcome
 
-__all__ = ["LeaseBudget", "LeaseGrant", "LeaseRequest", "Observation", "fair_shares", "opening_level"]
+__all__ = ["LeaseBudget", "LeaseGrant", "LeaseRequest", "Observation", "fair_shares"]
 
 #: One finished request as a worker reports it: (outcome value, budget epoch when it started,
 #: latency in seconds, Retry-After seconds or None).
@@ -121,11 +122,6 @@ class _Figures:
     gone: int = 0
     #: Outcomes since the last `drain_samples()` (outcome value, latency), for metrics.
     samples: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=100_000))
-
-
-def opening_level(ceiling: int, limiter_options: Mapping[str, Any] | None = None) -> int:
-    """The level a budget of `ceiling` starts at: what the driver may take as its opening lease."""
-    return AdaptiveLimiter(ceiling, **dict(limiter_options or {})).limit
 
 
 def fair_shares(level: int, demands: Mapping[str, int]) -> dict[str, int]:

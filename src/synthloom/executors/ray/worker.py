@@ -87,8 +87,7 @@ class DriverLeases:
     holder: str
     #: The budgets' actors, by limiter key (the driver created them).
     budgets: dict[tuple[str, str], Any]
-    #: Its opening lease of each budget, taken at `opened_at` (`time.monotonic()`).
-    opening: dict[tuple[str, str], int]
+    #: When it took its opening lease of each (`time.monotonic()`), before creating them.
     opened_at: float
 
 
@@ -271,8 +270,7 @@ class RowGroupWorker:
             worker=self._name,
             channel=send,
             ttl=self._spec.lease_ttl,
-            opening=driver.opening[key] if driver is not None else 0,
-            opened_at=driver.opened_at if driver is not None else 0.0,
+            opened_at=driver.opened_at if driver is not None else None,
         )
         self._limiters.append(limiter)
         return limiter
