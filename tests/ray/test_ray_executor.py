@@ -160,8 +160,6 @@ def test_ray_workers_share_the_drivers_response_cache(cluster: str, server: str,
     assert _rows(tmp_path / "b") == _rows(tmp_path / "a")
 
 
-@pytest.mark.usefixtures("busy_cores")
-@pytest.mark.parametrize("workers", [2, 4])
 def test_the_driver_runs_the_opening_groups_while_the_workers_start(
     cluster: str, server: str, tmp_path: Path
 ) -> None:
@@ -190,6 +188,8 @@ def test_without_start_on_driver_the_workers_run_every_group(
     assert result.usage["ray"]["groups_on_driver"] == 0
 
 
+@pytest.mark.usefixtures("busy_cores")
+@pytest.mark.parametrize("workers", [2, 4])
 def test_the_endpoint_never_sees_more_than_the_ceiling(
     cluster: str, server: str, tmp_path: Path, workers: int
 ) -> None:
