@@ -237,7 +237,8 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path
     out = tmp_path / "out"
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
         config = _config(tmp_path / "project", base_url, ceiling=8)
-        executor = RayExecutor(workers=2)
+        # Both workers running groups from the start (none run on the driver): the drill is a worker's.
+        executor = RayExecutor(workers=2, start_on_driver=False)
         killed: list[int] = []
 
         async def kill_a_worker() -> None:
@@ -311,7 +312,8 @@ def test_a_worker_stalled_past_its_lease_keeps_its_slots_until_it_reports(
     ttl = 1.0
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
         config = _config(tmp_path / "project", base_url, ceiling=6, buffer_size=20)
-        executor = RayExecutor(workers=2, lease_ttl=ttl)
+        # Both workers running groups from the start (none run on the driver): the drill is a worker's.
+        executor = RayExecutor(workers=2, lease_ttl=ttl, start_on_driver=False)
         stalled: list[int] = []
 
         async def stall_a_worker() -> None:

@@ -587,6 +587,7 @@ class RayExecutor:
         exc = probe.exception()
         if exc is None:
             worker.alive = True
+            self._pids[worker.index] = probe.result()  # `warm` and `pid` answer with it
             self._opening = False  # a worker is warm: the workers take the groups from now on
             return
         if isinstance(exc, ray.exceptions.RayTaskError):  # `warm` failed (the config), not the process
