@@ -15,9 +15,10 @@ Scenarios:
              no replica process or listening port left afterwards.
 
 The cluster is started once (`ray.init(num_cpus=2)`) before any timing. Each run's wall time includes
-starting its worker processes (about 2 s here); the capacity scenario also measures the server's busy
-span (first request to last, polled from its /stats), the figure the server-bound limit speaks of. The
-budgets' renewals are counted: the message rate each lease costs.
+starting its worker processes (about 1.5 s here, during which the driver runs the first row groups
+itself: `start_on_driver`); the capacity scenario also measures the server's busy span (first request to
+last, polled from its /stats), the figure the server-bound limit speaks of, and how many row groups the
+driver ran. The budgets' renewals are counted: the message rate each lease costs.
 
     python benchmarks/bench_ray.py                  # both
     python benchmarks/bench_ray.py scaling --records 5000
@@ -117,6 +118,7 @@ def _capacity_run(records: int, ceiling: int) -> dict[str, Any]:
         "rate_limited_429": stats.get("rate_limited"),
         "peak_in_flight": stats.get("peak_in_flight"),
         "median_in_flight": stats.get("median_in_flight"),
+        "groups_on_driver": result.usage["ray"]["groups_on_driver"],
         "budget_renewals": renewals,
         "renewals_per_s_per_worker": round(renewals / wall / 2, 1),
         "requests_per_renewal": round(requests / max(1, renewals), 1),

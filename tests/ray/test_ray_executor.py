@@ -160,6 +160,34 @@ def test_ray_workers_share_the_drivers_response_cache(cluster: str, server: str,
     assert _rows(tmp_path / "b") == _rows(tmp_path / "a")
 
 
+def test_the_driver_runs_the_opening_groups_while_the_workers_start(
+    cluster: str, server: str, tmp_path: Path
+) -> None:
+    """The workers are slow to start (their import of the config's helper takes seconds): the driver
+    runs the first groups meanwhile, under its opening lease, and the ceiling holds for all of them."""
+    folder = tmp_path / "project"
+    config = _config(folder, server, ceiling=6, buffer_size=10, in_flight=2)
+    slow = f"import os\nimport time\n\nif os.getpid() != {os.getpid()}:  # a worker\n    time.sleep(3)\n"
+    (folder / "ray_helpers.py").write_text(slow + HELPER)
+    _stats(server, reset=True)
+    result = synthloom.create(config, 120, tmp_path / "out", resume="never", executor=RayExecutor(workers=2))
+    stats = _stats(server)
+    assert len(_rows(tmp_path / "out")) == 120 == stats["requests"]
+    assert stats["peak_in_flight"] <= 6
+    assert result.usage["ray"]["groups_on_driver"] >= 1
+    assert result.metadata["status"] == "completed"
+
+
+def test_without_start_on_driver_the_workers_run_every_group(
+    cluster: str, server: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path / "project", server)
+    executor = RayExecutor(workers=2, start_on_driver=False)
+    result = synthloom.create(config, 40, tmp_path / "out", resume="never", executor=executor)
+    assert len(result) == 40
+    assert result.usage["ray"]["groups_on_driver"] == 0
+
+
 @pytest.mark.usefixtures("busy_cores")
 @pytest.mark.parametrize("workers", [2, 4])
 def test_the_endpoint_never_sees_more_than_the_ceiling(
@@ -209,7 +237,8 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(cluster: str, tmp_path
     out = tmp_path / "out"
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
         config = _config(tmp_path / "project", base_url, ceiling=8)
-        executor = RayExecutor(workers=2)
+        # Both workers running groups from the start (none run on the driver): the drill is a worker's.
+        executor = RayExecutor(workers=2, start_on_driver=False)
         killed: list[int] = []
 
         async def kill_a_worker() -> None:
@@ -283,7 +312,8 @@ def test_a_worker_stalled_past_its_lease_keeps_its_slots_until_it_reports(
     ttl = 1.0
     with subprocess_endpoint(SimulatedEndpointConfig(latency=0.05, jitter=0.5)) as base_url:
         config = _config(tmp_path / "project", base_url, ceiling=6, buffer_size=20)
-        executor = RayExecutor(workers=2, lease_ttl=ttl)
+        # Both workers running groups from the start (none run on the driver): the drill is a worker's.
+        executor = RayExecutor(workers=2, lease_ttl=ttl, start_on_driver=False)
         stalled: list[int] = []
 
         async def stall_a_worker() -> None:

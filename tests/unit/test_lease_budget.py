@@ -183,3 +183,19 @@ def test_observations_sent_again_after_a_lost_answer_are_counted_once() -> None:
     budget.renew(ask("a", grant.lease, 100, observations=done + done[:2], first=0))
     assert budget.figures()["requests"] == 5
     assert len(budget.drain_samples()) == 5
+
+
+def test_an_opening_lease_is_committed_until_its_holder_renews() -> None:
+    # The driver took the ceiling (its opening lease may grow to it) before this budget existed.
+    budget = LeaseBudget(8, opening={"driver": 8}, clock=Clock())
+    assert budget.renew(ask("w", 0, 100)).lease == 0
+    assert budget.renew(ask("driver", 8, 3, in_flight=3)).lease == 3
+    assert budget.committed()["driver"] == 8  # what it held counts until it renews under the new lease
+    budget.renew(ask("driver", 3, 3, in_flight=3))
+    assert budget.renew(ask("w", 0, 100)).lease == 5
+
+
+def test_a_recreated_budget_ignores_the_opening_lease() -> None:
+    # Its unknown leases are covered by recovery, not by an opening that may have been handed back.
+    budget = LeaseBudget(8, opening={"driver": 8}, recovering=True, clock=Clock())
+    assert "driver" not in budget.committed()

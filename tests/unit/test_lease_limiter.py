@@ -112,6 +112,59 @@ async def test_an_idle_worker_gives_its_slots_to_a_busy_one() -> None:
                 await pool.aclose()
 
 
+class GatedChannel(Channel):
+    """A budget whose actor is still starting: renewals wait until `gate` is set."""
+
+    def __init__(self, budget: LeaseBudget) -> None:
+        super().__init__(budget)
+        self.gate = asyncio.Event()
+
+    async def __call__(self, request: LeaseRequest) -> LeaseGrant:
+        await self.gate.wait()
+        return await super().__call__(request)
+
+
+async def test_an_opening_lease_runs_before_the_budget_answers_and_the_ceiling_holds() -> None:
+    opened_at = time.monotonic()  # the driver takes its opening lease, then creates the budget
+    budget = LeaseBudget(8, ttl=5.0, opening={"driver": 8})
+    gated = GatedChannel(budget)
+
+    def opening(key: tuple[str, str], ceiling: int, name: str) -> AdaptiveLimiter:
+        return LeasedLimiter(ceiling, name=name, worker="driver", channel=gated, opened_at=opened_at)
+
+    async with SimulatedEndpoint(SimulatedEndpointConfig(latency=0.02, jitter=0.5)) as endpoint:
+        config = ModelConfig(alias="m", base_url=endpoint.base_url, model="sim", max_parallel_requests=8)
+        driver = ModelPool([config], limiter_factory=opening)
+        worker = ModelPool([config], limiter_factory=leased(Channel(budget), "w"))
+        try:
+            await _requests(driver, 40)  # all answered while the budget has not answered once
+            assert budget.figures()["renewals"] == 0
+            # A worker asking meanwhile gets nothing: the driver may be using the whole ceiling.
+            asking = asyncio.ensure_future(_requests(worker, 40))
+            await _until(lambda: budget.figures()["renewals"] >= 2)
+            assert not asking.done() and budget.committed()["w"] == 0
+            gated.gate.set()  # the budget answers the driver, which gives back what it does not use
+            await asyncio.wait_for(asking, 10.0)
+            stats = endpoint.stats()
+        finally:
+            for pool in (driver, worker):
+                limiter = pool.limiter("m")
+                assert isinstance(limiter, LeasedLimiter)
+                await limiter.aclose()
+                await pool.aclose()
+    assert stats["requests"] == 80
+    assert stats["peak_in_flight"] <= 8
+    assert budget.committed() == {"driver": 0, "w": 0}
+
+
+async def test_an_opening_lease_never_renewed_is_handed_back_on_close() -> None:
+    budget = LeaseBudget(8, opening={"driver": 8})
+    limiter = LeasedLimiter(8, name="m", worker="driver", channel=Channel(budget), opened_at=time.monotonic())
+    assert limiter.lease == 8  # the limiter's starting level, before any grant
+    await limiter.aclose()
+    assert budget.committed()["driver"] == 0
+
+
 async def _until(condition: Callable[[], bool], limit: float = 5.0) -> None:
     async def poll() -> None:
         while not condition():

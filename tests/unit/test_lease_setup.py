@@ -58,6 +58,7 @@ def test_the_executor_comes_from_run_executor_unless_the_caller_names_one(tmp_pa
     chosen = _executor(config, None, None, tmp_path / "out")
     assert isinstance(chosen, RayExecutor)
     assert (chosen.address, chosen.workers, chosen.exclude) == ("auto", 3, [tmp_path / "out"])
+    assert chosen.start_on_driver
     assert isinstance(_executor(config, "local", None, tmp_path), LocalExecutor)
     override = _executor(config, "ray", "ray://head:10001", tmp_path)
     assert isinstance(override, RayExecutor) and override.address == "ray://head:10001"
@@ -74,6 +75,12 @@ def test_the_old_flat_ray_fields_still_work_with_a_deprecation_message(
         {"address": "auto", "workers": 3},
     )
     assert "deprecated" in caplog.text and "executor: {ray: {address: auto, workers: 3}}" in caplog.text
+
+
+def test_the_driver_can_be_kept_from_running_the_opening_groups(tmp_path: Path) -> None:
+    config = _loaded(tmp_path, "run: {executor: {ray: {start_on_driver: false}}}\n")
+    chosen = _executor(config, None, None, tmp_path / "out")
+    assert isinstance(chosen, RayExecutor) and not chosen.start_on_driver
 
 
 def test_an_unknown_executor_is_a_config_error(tmp_path: Path) -> None:

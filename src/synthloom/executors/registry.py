@@ -64,6 +64,8 @@ class RayOptions(StrictModel):
     address: str | None = None
     #: Ray worker processes, each running up to `max_row_groups_in_flight` groups; None: one per CPU.
     workers: Annotated[int, Field(gt=0)] | None = None
+    #: The driver runs the first row groups itself while the workers start (under the same budgets).
+    start_on_driver: bool = True
 
 
 def _local(options: LocalOptions, context: ExecutorContext) -> Executor:
@@ -75,7 +77,12 @@ def _local(options: LocalOptions, context: ExecutorContext) -> Executor:
 def _ray(options: RayOptions, context: ExecutorContext) -> Executor:
     from synthloom.executors.ray.executor import RayExecutor
 
-    return RayExecutor(address=options.address, workers=options.workers, exclude=list(context.exclude))
+    return RayExecutor(
+        address=options.address,
+        workers=options.workers,
+        start_on_driver=options.start_on_driver,
+        exclude=list(context.exclude),
+    )
 
 
 class ExecutorRegistry:

@@ -29,6 +29,7 @@ class BudgetActor:
         *,
         request_timeout: float = 120.0,
         holders: int | None = None,
+        opening: dict[str, int] | None = None,
     ) -> None:
         import ray
 
@@ -43,6 +44,7 @@ class BudgetActor:
             holders=holders,
             recovering=recovering,
             limiter_options=limiter_options,
+            opening=opening,
         )
         self._recovered = recovering
 

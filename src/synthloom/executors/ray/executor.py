@@ -17,6 +17,15 @@ size cap (`job_package.py`); in a Ray session the caller already started, worker
 (on their `PYTHONPATH`: a local cluster shares this machine's files). Plugins are installed packages:
 the cluster's Python environment must have them (or `runtime_env={"pip": [...]}`).
 
+**The opening.** Starting a worker process (Ray's worker, imports, building the generators) takes a
+second or two, and the server would sit idle meanwhile. So by default (`start_on_driver`) the driver
+runs the first groups itself, in a `RowGroupWorker` of its own, until a worker is warm (has built
+its generators); from then on the workers get every group, and the driver hands its leases back once
+its own groups are done. It shares the budgets like a worker: it cannot wait for a budget's actor
+(itself a process starting) to grant it a lease, so it takes an *opening lease* of each budget before
+creating the actor, and the actor is created knowing it (`lease_budget.py`): the ceiling holds for
+the driver and the workers together from the first request.
+
 **A cluster this executor starts** (no address, no Ray session yet) is reachable from this machine
 only: every Ray server binds 127.0.0.1 (`_node_ip_address`), there is no dashboard, and token
 authentication is on (Ray ≥ 2.59 turns it on for a local cluster unless `RAY_AUTH_MODE=disabled`, which
@@ -52,10 +61,11 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -75,7 +85,7 @@ from synthloom.executors.ray.served_replica import (
     ray_replica_factory,
     served_cpus,
 )
-from synthloom.executors.ray.worker import RowGroupWorker, WorkerReport, WorkerSpec
+from synthloom.executors.ray.worker import DriverLeases, RowGroupWorker, WorkerReport, WorkerSpec
 from synthloom.models.providers.registry import check_models
 from synthloom.models.serving.supervisor import ServedModels, served_config
 from synthloom.models.usage import UsageTracker
@@ -163,6 +173,9 @@ class _Worker:
     alive: bool = True
     gone: bool = False
     probe: asyncio.Future[Any] | None = None
+    #: The driver's own worker, run in this process (`handle` is None then), and its calls running.
+    local: RowGroupWorker | None = None
+    running: set[asyncio.Future[Any]] = field(default_factory=set)
 
 
 @dataclass
@@ -192,6 +205,7 @@ class RayExecutor:
         init_options: dict[str, Any] | None = None,
         max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES,
         placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT,
+        start_on_driver: bool = True,
     ) -> None:
         if workers is not None and workers < 1:
             raise ConfigError("the number of Ray workers must be at least 1", field="run.ray_workers")
@@ -206,6 +220,8 @@ class RayExecutor:
         self.init_options = dict(init_options or {})
         self.max_package_bytes = max_package_bytes
         self.placement_timeout = placement_timeout
+        #: The driver runs the first groups while the workers start (see "The opening").
+        self.start_on_driver = start_on_driver
         self._served: ServedModels | None = None
         self._served_cpus = 0.0
         self._usage = UsageTracker()
@@ -213,6 +229,10 @@ class RayExecutor:
         self._figures: dict[tuple[str, str], dict[str, Any]] = {}
         self._alias_keys: dict[str, list[tuple[str, str]]] = {}
         self._workers: list[_Worker] = []
+        self._driver: _Worker | None = None
+        #: The driver takes groups: no worker is warm yet.
+        self._opening = False
+        self._driver_groups = 0
         self._resubmitted = 0
         self._lost = 0
         self._sample_sinks: list[Any] = []
@@ -229,6 +249,7 @@ class RayExecutor:
         usage["ray"] = {
             "workers": len(self._workers),
             "groups_resubmitted": self._resubmitted,
+            "groups_on_driver": self._driver_groups,
             "workers_lost": self._lost,
             "budget_renewals": sum(f.get("renewals", 0) for f in self._figures.values()),
         }
@@ -250,10 +271,14 @@ class RayExecutor:
         self._usage = UsageTracker({m.alias: m.pricing for m in job.config.models}, journal=job.spend_journal)
         self._figures, self._resubmitted, self._lost, self._pids = {}, 0, 0, {}
         self._served_cpus, self._workers, self._budgets = 0.0, [], {}
+        self._driver, self._opening, self._driver_groups = None, False, 0
         completed = False
         try:
             job = await self._serve(ray, job)
             self._start(ray, job)
+            if self._driver is not None:
+                assert self._driver.local is not None
+                await self._driver.local.warm()  # while the workers' processes start
             async for result in self._schedule(ray, job, supply, events):
                 yield result
             await self._report(events)
@@ -363,6 +388,8 @@ class RayExecutor:
         budget_class = ray.remote(BudgetActor)
         run = uuid.uuid4().hex[:12]
         names = {key: f"synthloom-budget-{run}-{i}" for i, key in enumerate(ceilings)}
+        holder = f"driver-{os.getpid()}"
+        opened_at = time.monotonic()  # before the budgets exist: the driver's opening lease runs out first
         self._budgets = {
             key: budget_class.options(
                 name=names[key], num_cpus=0, max_restarts=-1, max_task_retries=0
@@ -371,7 +398,8 @@ class RayExecutor:
                 f"{key[1]}@{key[0]}",
                 self.lease_ttl,
                 request_timeout=timeouts[key],
-                holders=count,
+                holders=count + 1 if self.start_on_driver else count,
+                opening={holder: ceiling} if self.start_on_driver else None,
             )
             for key, ceiling in ceilings.items()
         }
@@ -408,10 +436,30 @@ class RayExecutor:
         if actor_env:
             options["runtime_env"] = actor_env
         self._workers = [_Worker(i, worker_class.options(**options).remote(spec, i)) for i in range(count)]
+        if not self.start_on_driver:
+            return
+        # The driver's own worker builds from the config's folder where it is, as the driver did.
+        base = str(config.source_dir) if config.source_dir is not None else None
+        leases = DriverLeases(holder, dict(self._budgets), opened_at)
+        local = RowGroupWorker(dataclasses.replace(spec, shipped_dir=False, base_dir=base), -1, leases)
+        self._driver = _Worker(-1, None, local=local)
+        self._opening = True
+        for worker in self._workers:  # a worker gets groups once it is warm (`_probed`)
+            worker.alive = False
+            worker.probe = _wait(worker.handle.warm.remote())
 
     async def _stop(self, ray: Any, *, graceful: bool) -> None:
+        driver = self._driver
+        if driver is not None:  # its groups end with the run (none is left running after a success)
+            for call in list(driver.running):
+                call.cancel()
+            await asyncio.gather(*driver.running, return_exceptions=True)
+            if not graceful and driver.alive and driver.local is not None:
+                driver.alive = False
+                with contextlib.suppress(Exception):  # its limiters stop renewing, its leases go back
+                    await driver.local.close()
         if graceful:
-            closing = [_wait(w.handle.close.remote()) for w in self._workers if w.alive]
+            closing = [_call(w, "close") for w in self._all_workers() if w.alive]
             reports = await asyncio.gather(*closing, return_exceptions=True)
             for report in reports:
                 if isinstance(report, WorkerReport):
@@ -438,8 +486,12 @@ class RayExecutor:
         loop = asyncio.get_running_loop()
         next_report = loop.time() + self.report_interval
 
+        driver = self._driver
+
         def free_worker(avoid: _Worker | None = None) -> _Worker | None:
             free = [w for w in self._workers if w.alive and w.load < per_worker]
+            if not free and self._opening and driver is not None and driver.load < per_worker:
+                free = [driver]
             others = [w for w in free if w is not avoid] or free
             return min(others, key=lambda w: w.load, default=None)
 
@@ -460,9 +512,10 @@ class RayExecutor:
                         break
                     group, attempt = next_group, 1
                 rows = await asyncio.to_thread(job.seed.rows_for, group) if job.seed is not None else None
-                future = _wait(worker.handle.run_group.remote(group, rows))
+                future = _call(worker, "run_group", group, rows)
                 pending[future] = _Task(group, worker, attempt)
                 worker.load += 1
+                self._driver_groups += worker is driver
             probes = {w.probe: w for w in self._workers if w.probe is not None}
             if not pending and not again:
                 return
@@ -479,7 +532,7 @@ class RayExecutor:
                 next_report = loop.time() + self.report_interval
             for future in done:
                 if future in probes:
-                    self._probed(probes[future], future)
+                    self._probed(ray, probes[future], future)
             finished = sorted((f for f in done if f in pending), key=lambda f: pending[f].group.index)
             for future in finished:
                 task = pending.pop(future)
@@ -503,6 +556,8 @@ class RayExecutor:
                     self._resubmitted += 1
                     continue
                 yield cast(GroupResult, result)
+            if driver is not None and driver.alive and not self._opening and not driver.load:
+                await self._retire_driver(events)
 
     def _worker_lost(self, ray: Any, task: _Task, exc: BaseException) -> None:
         worker = task.worker
@@ -527,33 +582,50 @@ class RayExecutor:
             # Ray restarts the actor (up to worker_restarts times): it is usable again once it answers.
             worker.probe = _wait(worker.handle.pid.remote())
 
-    def _probed(self, worker: _Worker, probe: asyncio.Future[Any]) -> None:
+    def _probed(self, ray: Any, worker: _Worker, probe: asyncio.Future[Any]) -> None:
         worker.probe = None
-        if probe.exception() is None:
+        exc = probe.exception()
+        if exc is None:
             worker.alive = True
-        else:
-            worker.gone = True
-            logger.warning("Ray worker %d is gone for good", worker.index)
+            self._pids[worker.index] = probe.result()  # `warm` and `pid` answer with it
+            self._opening = False  # a worker is warm: the workers take the groups from now on
+            return
+        if isinstance(exc, ray.exceptions.RayTaskError):  # `warm` failed (the config), not the process
+            raise _cause(exc) from None
+        worker.gone = True
+        logger.warning("Ray worker %d is gone for good", worker.index)
+        if all(w.gone for w in self._workers):
+            self._opening = False  # no worker is coming: the run ends as when every worker is lost
+
+    async def _retire_driver(self, events: CellEvents) -> None:
+        """The opening is over and the driver's groups are done: its leases go back to the budgets."""
+        driver = self._driver
+        assert driver is not None and driver.local is not None
+        driver.alive = False
+        self._take_report(driver, await driver.local.close(), events)
+
+    def _all_workers(self) -> list[_Worker]:
+        return [self._driver, *self._workers] if self._driver is not None else list(self._workers)
 
     # -- reports -----------------------------------------------------------------------------------
 
     async def _report(self, events: CellEvents) -> None:
-        live = [w for w in self._workers if w.alive]
-        reports = await asyncio.gather(
-            *(_wait(w.handle.drain.remote()) for w in live), return_exceptions=True
-        )
+        live = [w for w in self._all_workers() if w.alive]
+        reports = await asyncio.gather(*(_call(w, "drain") for w in live), return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._refresh_budgets()
         for worker, report in zip(live, reports, strict=True):
             if isinstance(report, WorkerReport):
-                self._pids[worker.index] = report.pid
-                self._replay_usage(report)
-        for report in reports:
-            if isinstance(report, WorkerReport):
-                for (column, status), count in report.cells.items():
-                    events.cells_finished(column, cast(CellStatus, status), count)
-                for record in report.removed:
-                    events.row_removed(record)
+                self._take_report(worker, report, events)
+
+    def _take_report(self, worker: _Worker, report: WorkerReport, events: CellEvents) -> None:
+        if worker.local is None:  # the driver's own pid is no worker's
+            self._pids[worker.index] = report.pid
+        self._replay_usage(report)
+        for (column, status), count in report.cells.items():
+            events.cells_finished(column, cast(CellStatus, status), count)
+        for record in report.removed:
+            events.row_removed(record)
 
     def _replay_usage(self, report: WorkerReport) -> None:
         for alias, tag, usage, ok, cached in report.calls:
@@ -596,6 +668,16 @@ class RayExecutor:
 def _wait(ref: Any) -> asyncio.Future[Any]:
     """An asyncio future for a Ray object ref."""
     return asyncio.wrap_future(ref.future())
+
+
+def _call(worker: _Worker, method: str, *args: Any) -> asyncio.Future[Any]:
+    """Call a worker's method: an actor task, or a task on this loop for the driver's own worker."""
+    if worker.local is None:
+        return _wait(getattr(worker.handle, method).remote(*args))
+    call = asyncio.ensure_future(getattr(worker.local, method)(*args))
+    worker.running.add(call)
+    call.add_done_callback(worker.running.discard)
+    return call
 
 
 def _cause(exc: Any) -> BaseException:

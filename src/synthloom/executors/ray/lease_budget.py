@@ -37,6 +37,14 @@ renews leases, never grows one, until every lease it has not heard of has expire
 started under one has ended (`ttl + request_timeout`), or until all `holders` workers of the run have
 reported to it. It takes the level from the first worker that tells it one.
 
+**The opening lease.** The driver runs the first row groups itself while the worker processes start,
+and cannot wait for the budget's actor (itself a process starting) to answer: it takes an opening
+lease before creating the actor, starting at the limiter's starting level and growing on its paced
+ramp up to the ceiling at most (`LeasedLimiter`), and the budget is created knowing it (`opening`:
+the ceiling, committed to the driver, as if it had renewed at once). So no worker is granted a slot
+before the driver's first renewal says what it holds; the driver counts its lease from before the
+budget existed, so it gives it up first; and its renewals replace it like any lease.
+
 **Messages.** A busy worker renews every `interval` seconds (more often only to report a 429), a
 satisfied one every `ttl / 4`: a budget's message rate is bounded by its workers, not by requests. With
 many workers the budget stretches the interval so that it answers at most `max_rate` renewals a second.
@@ -155,6 +163,7 @@ class LeaseBudget:
         recovering: bool = False,
         clock: Callable[[], float] = time.monotonic,
         limiter_options: Mapping[str, Any] | None = None,
+        opening: Mapping[str, int] | None = None,
     ) -> None:
         if ttl <= 0 or interval <= 0 or max_rate <= 0 or request_timeout <= 0:
             raise ValueError("ttl, interval, max_rate and request_timeout must be positive")
@@ -177,6 +186,11 @@ class LeaseBudget:
         self._applied: dict[str, int] = {}
         self._level_known = not recovering
         self._figures = _Figures()
+        if not recovering:
+            # Leases taken before this budget existed (see the module doc). A recovering budget
+            # ignores them: it grows nothing until every lease it has not heard of has run out.
+            for holder, slots in (opening or {}).items():
+                self._workers[holder] = _Worker(committed=slots, demand=slots, seen=clock())
 
     @property
     def ceiling(self) -> int:

@@ -19,6 +19,13 @@ budget that does not answer (its actor being recreated) is asked again; the leas
 its `ttl` runs out, then the worker stops starting requests until a renewal succeeds (checked at every
 grant, so a starved event loop cannot start one late); its next renewal reports what it still has in
 flight, which is what the budget goes by.
+
+The driver's limiter may start with an *opening* lease, taken before the budget existed (`opened_at`)
+and valid for `ttl` from then (`lease_budget.py`, "The opening lease"): it starts requests at once, at
+the limiter's starting level, and grows on the limiter's paced ramp as a local run's limiter would,
+until the first reply or the first grant; it renews at its first request like any lease (telling the
+budget it holds the ceiling while its ramp may still take it there), and hands the lease back when
+closed even if it never renewed.
 """
 
 from __future__ import annotations
@@ -59,18 +66,21 @@ class LeasedLimiter(AdaptiveLimiter):
         channel: BudgetChannel,
         ttl: float = 5.0,
         min_interval: float = 0.01,
+        opened_at: float | None = None,
     ) -> None:
-        super().__init__(ceiling, initial=1, name=name)
-        self.set_limit(0)  # nothing may start before the first grant
+        super().__init__(ceiling, name=name)
+        self._opening = opened_at is not None
+        if not self._opening:
+            self.set_limit(0)  # nothing may start before the first grant (this also ends the ramp)
         self.worker = worker
         self._channel = channel
         self._min_interval = min_interval
-        self._lease = 0
+        self._lease = self.limit
         self._lease_epoch = 0
-        self._lease_level = 0
+        self._lease_level = self._lease
         self._lease_ttl = ttl
         self._lease_interval = 0.1
-        self._valid_until = 0.0
+        self._valid_until = opened_at + ttl if opened_at is not None else 0.0
         self._pause_until = 0.0
         self._last_sent = float("-inf")
         self._pending: list[Observation] = []
@@ -130,6 +140,9 @@ class LeasedLimiter(AdaptiveLimiter):
     ) -> None:
         elapsed = latency if latency is not None else time.monotonic() - permit.started
         self._pending.append((outcome.value, permit.epoch, elapsed, retry_after))
+        self._follow_ramp()
+        if outcome is not Outcome.FAILURE and self._ramping:
+            self.set_limit(self._lease)  # a reply ends the opening's ramp, as it ends a local limiter's
         if len(self._pending) > _MAX_PENDING:
             dropped = len(self._pending) - _MAX_PENDING
             del self._pending[:dropped]
@@ -158,11 +171,12 @@ class LeasedLimiter(AdaptiveLimiter):
     @property
     def lease(self) -> int:
         """Slots this worker may have in flight now."""
+        self._follow_ramp()
         return self._lease
 
     def lease_figures(self) -> dict[str, int]:
         return {
-            "lease": self._lease,
+            "lease": self.lease,
             "level": self._lease_level,
             "in_flight": self.in_flight,
             "renewals": self._renewals,
@@ -181,13 +195,22 @@ class LeasedLimiter(AdaptiveLimiter):
             except TimeoutError:
                 self._task.cancel()
             self._task = None
-        if self._renewals:
+        if self._renewals or self._opening:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel(self._request(held=0, demand=0)), self._lease_ttl / 2)
         self._lease = 0
         self.set_limit(0)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    @property
+    def _ramping(self) -> bool:
+        """The opening lease is still growing on the limiter's paced ramp."""
+        return self._ramp_doubling is not None
+
+    def _follow_ramp(self) -> None:
+        if self._ramping:
+            self._lease = self.limit
 
     def _can_grant(self) -> bool:
         # The clock is checked at every grant, not only by the renewal task: on a starved event loop
@@ -278,6 +301,7 @@ class LeasedLimiter(AdaptiveLimiter):
         )
 
     async def _renew(self) -> None:
+        self._follow_ramp()
         demand = max(self._peak_demand, self._demand())
         if self._starved and self._waiting == 0:
             # A router asked and found no room (its waiters are not ours to count): ask for more.
@@ -286,7 +310,8 @@ class LeasedLimiter(AdaptiveLimiter):
             self._lease = demand  # shrink before asking, so the budget can count it at once
             if not self._pause_until:
                 self.set_limit(demand)
-        request = self._request(held=self._lease, demand=demand)
+        # Still ramping, the opening lease may reach the ceiling before the answer comes.
+        request = self._request(held=self.ceiling if self._ramping else self._lease, demand=demand)
         self._urgent = self._starved = self._shrunk = False
         self._peak_demand = self._demand()
         sent = self._last_sent = time.monotonic()

@@ -11,6 +11,9 @@ Each worker runs several row groups at once on its event loop, like the local ex
 model pool whose limiters are leases of the run's budgets (`LeasedLimiter`). It returns each group's
 `GroupResult` and never writes the run directory. What the driver shows and accounts for — cells
 finished, rows removed, every model exchange — is kept in a `WorkerReport` that the driver drains.
+
+The driver runs one of these in its own process too (`DriverLeases`), for the first row groups of a run
+while the worker processes start: its limiters begin with an opening lease of each budget.
 """
 
 from __future__ import annotations
@@ -41,7 +44,15 @@ from synthloom.models.usage import UsageTracker
 from synthloom.plan import build_plan
 from synthloom.row_groups import RowGroupSlice
 
-__all__ = ["CallRecord", "EventLog", "RecordingUsage", "RowGroupWorker", "WorkerReport", "WorkerSpec"]
+__all__ = [
+    "CallRecord",
+    "DriverLeases",
+    "EventLog",
+    "RecordingUsage",
+    "RowGroupWorker",
+    "WorkerReport",
+    "WorkerSpec",
+]
 
 #: One model exchange as `UsageTracker.record` saw it: alias, tag, usage, ok, cached.
 CallRecord = tuple[str, str | None, CallUsage, bool, bool]
@@ -65,6 +76,19 @@ class WorkerSpec:
     #: `run.cache` with its path resolved on the driver (None: no cache). Workers on the driver's machine
     #: open the same SQLite file; a worker on another node opens that path on its own disk.
     cache: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DriverLeases:
+    """What the worker the driver runs in its own process holds from the start (see `lease_budget.py`,
+    "The opening lease")."""
+
+    #: Its name as a holder of the budgets' leases.
+    holder: str
+    #: The budgets' actors, by limiter key (the driver created them).
+    budgets: dict[tuple[str, str], Any]
+    #: When it took its opening lease of each (`time.monotonic()`), before creating them.
+    opened_at: float
 
 
 @dataclass
@@ -131,11 +155,12 @@ class RecordingUsage(UsageTracker):
 class RowGroupWorker:
     """A Ray actor (wrapped with `ray.remote` by the executor) that runs row groups of one run."""
 
-    def __init__(self, spec: WorkerSpec, index: int) -> None:
+    def __init__(self, spec: WorkerSpec, index: int, driver: DriverLeases | None = None) -> None:
         self._spec = spec
+        self._driver = driver
         # Unique per process: a restarted worker is a new holder, and the budget lets the dead one's
         # slots expire rather than hand them out while its requests may still be at the server.
-        self._name = f"worker-{index}-{os.getpid()}"
+        self._name = driver.holder if driver is not None else f"worker-{index}-{os.getpid()}"
         self._events = EventLog()
         self._slices: dict[int, dict[str, list[Any]]] = {}
         self._limiters: list[LeasedLimiter] = []
@@ -148,6 +173,12 @@ class RowGroupWorker:
         self._cache: ResponseCache | None = None
 
     def pid(self) -> int:
+        return os.getpid()
+
+    async def warm(self) -> int:
+        """Build the generators and the model pool now (the driver hands this worker groups once it
+        is warm); the process id."""
+        await self._open()
         return os.getpid()
 
     async def run_group(self, group: RowGroupSlice, seed_rows: dict[str, list[Any]] | None) -> GroupResult:
@@ -229,12 +260,20 @@ class RowGroupWorker:
     def _leased(self, key: tuple[str, str], ceiling: int, name: str) -> AdaptiveLimiter:
         import ray
 
-        budget = ray.get_actor(self._spec.budgets[key])
+        driver = self._driver
+        budget = driver.budgets[key] if driver is not None else ray.get_actor(self._spec.budgets[key])
 
         async def send(request: Any) -> Any:
             return await budget.renew.remote(request)
 
-        limiter = LeasedLimiter(ceiling, name=name, worker=self._name, channel=send, ttl=self._spec.lease_ttl)
+        limiter = LeasedLimiter(
+            ceiling,
+            name=name,
+            worker=self._name,
+            channel=send,
+            ttl=self._spec.lease_ttl,
+            opened_at=driver.opened_at if driver is not None else None,
+        )
         self._limiters.append(limiter)
         return limiter
 
